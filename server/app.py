@@ -1,0 +1,102 @@
+"""The MCP app factory: builds the server, binds every tool to the services, maps errors.
+
+This is the only place that turns graphtune errors into MCP tool errors: a tool raises a
+`GraphtuneError`; the client sees an `isError` result reading `[code] message Hint: fix`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from graphtune.server import __version__
+from graphtune.server.services import Services
+from graphtune.server.settings import Settings
+from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
+from graphtune.tools.errors import GraphtuneError
+
+log = logging.getLogger(__name__)
+MAINTENANCE_INTERVAL_S = 2.0
+
+INSTRUCTIONS = """graphtune turns a code knowledge graph into an instruction dataset and fine-tunes an open
+model on it with LoRA/QLoRA. Typical flow: validate_environment -> ingest_codebase (or use your
+Neo4j graph) -> extract_training_data -> start_fine_tuning. Long work returns a job id at once:
+poll get_training_status(job_id) every few seconds; cancel_job / resume_fine_tuning control it."""
+
+
+def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
+    """Return `fn` with its first parameter (`services`) bound, keeping the tool's signature."""
+    hints = typing.get_type_hints(fn, include_extras=True, localns={"Services": Services})
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in params]
+    signature = inspect.Signature(params, return_annotation=hints.get("return", inspect.Signature.empty))
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(services, *args, **kwargs)
+            except GraphtuneError as exc:
+                raise ToolError(str(exc)) from exc
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(services, *args, **kwargs)
+            except GraphtuneError as exc:
+                raise ToolError(str(exc)) from exc
+
+    del wrapper.__wrapped__  # inspect must see the bound signature, not the original's
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
+    return wrapper
+
+
+def _annotations(spec: ToolSpec) -> ToolAnnotations:
+    return ToolAnnotations(title=spec.title, readOnlyHint=spec.read_only, destructiveHint=spec.destructive,
+                           idempotentHint=spec.idempotent, openWorldHint=spec.open_world)
+
+
+async def _maintenance_loop(services: Services) -> None:
+    """Reconcile crashed jobs, enforce cancel grace periods and start queued jobs, forever."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(services.runner.tick)
+        except Exception:  # keep the loop alive: a locked database now is fine next round
+            log.exception("maintenance round failed")
+        await anyio.sleep(MAINTENANCE_INTERVAL_S)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> MCPServer:
+    """Build the MCP server. Opens the job store and reconciles jobs left by a dead server."""
+    services = services or Services.open(settings)
+    interrupted = services.runner.reconcile()
+    if interrupted:
+        log.warning("marked %d orphaned job(s) interrupted: %s", len(interrupted), interrupted)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Services]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_maintenance_loop, services)
+            yield services
+            tg.cancel_scope.cancel()
+
+    app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
+                    lifespan=lifespan)
+    for spec in TOOLS:
+        if settings.read_only and not spec.read_only:
+            continue
+        app.add_tool(bind(spec.load(), services), name=spec.name, title=spec.title, annotations=_annotations(spec))
+    register_resources(app, services)
+    app.services = services  # type: ignore[attr-defined]  # handy for tests and transports
+    return app

@@ -1,0 +1,99 @@
+"""Starts queued jobs in worker processes, enforces cancel grace periods, reconciles crashes.
+
+Any process may dispatch (a server, the CLI, a worker that just finished): claiming jobs is
+an atomic transaction in the job store, so two dispatchers never start the same job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from graphtune.server.job_kinds import get_kind
+from graphtune.server.job_store import JobRecord, JobStatus, JobStore, pid_alive
+from graphtune.server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def submit(self, kind: str, params: dict[str, Any]) -> JobRecord:
+        """Queue a job (validated params) and start it now if the limits allow."""
+        job_kind = get_kind(kind, include_test_kinds=self.settings.enable_test_job_kinds)
+        job = self.store.create(kind, params, heavy=job_kind.heavy)
+        self.dispatch()
+        return self.store.get(job.id)
+
+    def dispatch(self) -> list[JobRecord]:
+        claimed = self.store.claim_runnable(
+            max_jobs=self.settings.max_concurrent_jobs, max_heavy=self.settings.max_concurrent_training_jobs
+        )
+        for job in claimed:
+            self._spawn(job)
+        return claimed
+
+    def _spawn(self, job: JobRecord) -> None:
+        job_dir = self.settings.work_dir / job.id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.settings.to_worker_env(), "PYTHONUNBUFFERED": "1"}
+        with open(job_dir / "worker.log", "ab") as log_file:
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "graphtune.server.worker", job.id],
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True, cwd=str(self.settings.home),
+                )
+            except OSError as exc:
+                self.store.finish(job.id, JobStatus.FAILED, error={
+                    "code": "worker_spawn_failed", "message": f"could not start the worker: {exc}", "field": None})
+                return
+        self.store.set_worker(job.id, proc.pid)
+        self._children[job.id] = proc
+
+    def reap(self) -> None:
+        """Collect exit codes of our own children so they do not linger as zombies."""
+        for job_id, proc in list(self._children.items()):
+            if proc.poll() is not None:
+                del self._children[job_id]
+
+    def reconcile(self) -> list[str]:
+        self.reap()
+        interrupted = self.store.reconcile(stale_after_s=self.settings.stale_after_s)
+        for job_id in interrupted:
+            log.warning("job %s was running without a live worker; marked interrupted", job_id)
+        return interrupted
+
+    def enforce_cancel_grace(self) -> list[str]:
+        """Kill jobs that ignored a cancel request for longer than the grace period."""
+        killed: list[str] = []
+        now = time.time()
+        for job in self.store.running_jobs():
+            if job.cancel_requested_at and now - job.cancel_requested_at > self.settings.cancel_grace_s:
+                self.kill(job)
+                killed.append(job.id)
+        return killed
+
+    def kill(self, job: JobRecord) -> None:
+        """Forceful cancel: SIGKILL the worker's process group, then record `cancelled`."""
+        if job.worker_pid and pid_alive(job.worker_pid):
+            try:
+                os.killpg(job.worker_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.store.finish(job.id, JobStatus.CANCELLED, error={
+            "code": "cancelled", "message": "killed after the cancel grace period", "field": None})
+
+    def tick(self) -> None:
+        """One maintenance round, run periodically by the server."""
+        self.reconcile()
+        self.enforce_cancel_grace()
+        self.dispatch()

@@ -1,0 +1,48 @@
+"""Every MCP tool graphtune serves, with its annotations, in one list.
+
+Tool modules are imported when the app is built; they import only pydantic and graphtune's
+light modules, never torch or the graph drivers, so building the app stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from graphtune.server.services import Services
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str  # also the module name under graphtune.tools and the function name in it
+    title: str
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool = False  # True when the tool reaches outside the data dir (Neo4j, the hub)
+
+    def load(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module(f"graphtune.tools.{self.name}"), self.name)
+
+
+TOOLS: list[ToolSpec] = [
+    ToolSpec("validate_environment", "Validate environment", read_only=True, destructive=False, idempotent=True,
+             open_world=True),
+    ToolSpec("get_training_status", "Get job status", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("list_jobs", "List jobs", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("cancel_job", "Cancel a job", read_only=False, destructive=True, idempotent=True),
+]
+
+
+def register_resources(app: "MCPServer", services: "Services") -> None:
+    """Attach the datasets/models resources (see graphtune.tools.resources)."""
+    try:
+        from graphtune.tools.resources import register
+    except ImportError:  # resources land with the dataset and model issues
+        return
+    register(app, services)

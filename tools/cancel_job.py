@@ -1,0 +1,30 @@
+"""MCP tool `cancel_job`: cooperative cancel, forceful after the grace period."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
+
+from graphtune.tools.jobs import JobView, job_view
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+def cancel_job(
+    services: "Services",
+    job_id: Annotated[str, Field(description="The job to cancel.")],
+    force: Annotated[bool, Field(description="Kill the worker now instead of waiting for a safe point "
+                                 "(training loses progress since the last checkpoint).")] = False,
+) -> JobView:
+    """Cancel a queued or running job.
+
+    A queued job is cancelled at once. A running job stops at its next safe point (training
+    saves a checkpoint first, so `resume_fine_tuning` can continue it); if it has not stopped
+    within the grace period it is killed. Poll get_training_status to see it end `cancelled`.
+    """
+    job = services.store.request_cancel(job_id)
+    if force and job.status.value == "running":
+        services.runner.kill(job)
+    return job_view(services.store, job_id)

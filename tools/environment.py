@@ -1,0 +1,136 @@
+"""Environment checks behind `validate_environment`: cheap, bounded in time, never hanging.
+
+Package versions come from metadata (no imports). Torch devices and bitsandbytes are probed
+in a subprocess with a timeout, so the server never imports torch and a broken CUDA driver
+cannot wedge it. Neo4j is contacted only when configured, within `neo4j_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+REQUIRED_PACKAGES = ["mcp", "pydantic", "anyio", "sqlite-utils", "ladybug", "neo4j", "torch", "transformers",
+                     "peft", "accelerate", "tokenizers"]
+OPTIONAL_PACKAGES = {"bitsandbytes": "QLoRA (4-bit)", "liger-kernel": "fused GPU kernels"}
+MIN_FREE_GIB = 2.0
+
+_TORCH_PROBE = r"""
+import json, importlib.util
+out = {}
+import torch
+out["torch"] = torch.__version__
+out["cuda"] = torch.cuda.is_available()
+out["gpus"] = [{"name": torch.cuda.get_device_name(i),
+                "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
+               for i in range(torch.cuda.device_count())] if out["cuda"] else []
+out["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+out["bnb"] = importlib.util.find_spec("bitsandbytes") is not None
+out["triton"] = importlib.util.find_spec("triton") is not None
+print(json.dumps(out))
+"""
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+class EnvironmentReport(BaseModel):
+    ok: bool
+    checks: list[Check]
+    device: str  # the device `device=auto` training would use
+    summary: str
+
+
+def package_checks() -> list[Check]:
+    checks = [Check(name="python", ok=sys.version_info >= (3, 11), detail=sys.version.split()[0],
+                    fix="graphtune needs Python 3.11 or newer.")]
+    for name in REQUIRED_PACKAGES:
+        try:
+            checks.append(Check(name=f"package:{name}", ok=True, detail=version(name)))
+        except PackageNotFoundError:
+            checks.append(Check(name=f"package:{name}", ok=False, detail="not installed",
+                                fix=f"pip install {name} (or reinstall graphtune)"))
+    for name, purpose in OPTIONAL_PACKAGES.items():
+        try:
+            checks.append(Check(name=f"optional:{name}", ok=True, detail=f"{version(name)} ({purpose})"))
+        except PackageNotFoundError:
+            checks.append(Check(name=f"optional:{name}", ok=True, detail=f"not installed; {purpose} unavailable",
+                                fix=f"pip install 'graphtune[{'qlora' if name == 'bitsandbytes' else 'fast'}]' "
+                                "on a CUDA machine"))
+    return checks
+
+
+def probe_torch(timeout_s: float = 20.0) -> dict[str, Any]:
+    """Ask a fresh interpreter what torch sees; {'error': ...} if it fails or takes too long."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", _TORCH_PROBE], capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"torch probe did not answer within {timeout_s:.0f}s"}
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["unknown error"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def device_checks(probe: dict[str, Any]) -> tuple[list[Check], str]:
+    if "error" in probe:
+        return [Check(name="torch", ok=False, detail=probe["error"],
+                      fix="pip install torch (CPU machines: pip install torch==2.13.0 or the CPU index)")], "cpu"
+    checks = [Check(name="torch", ok=True, detail=probe["torch"])]
+    if probe["cuda"]:
+        gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in probe["gpus"])
+        checks.append(Check(name="device:cuda", ok=True, detail=gpus))
+        device = "cuda"
+    else:
+        checks.append(Check(name="device:cuda", ok=True, detail="no CUDA GPU; training runs on MPS or CPU (slow)"))
+        device = "mps" if probe["mps"] else "cpu"
+    checks.append(Check(name="device:mps", ok=True, detail="available" if probe["mps"] else "not available"))
+    qlora_ok = probe["cuda"] and probe["bnb"]
+    detail = "available (CUDA + bitsandbytes)" if qlora_ok else (
+        "needs CUDA" if not probe["cuda"] else "bitsandbytes not installed")
+    checks.append(Check(name="qlora", ok=True, detail=detail,
+                        fix=None if qlora_ok else "use method=lora here; QLoRA needs a CUDA GPU and bitsandbytes"))
+    return checks, device
+
+
+def folder_check(name: str, folder: Path) -> Check:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+        free_gib = shutil.disk_usage(folder).free / 2**30
+    except OSError as exc:
+        return Check(name=f"folder:{name}", ok=False, detail=f"{folder}: {exc}",
+                     fix="Set GRAPHTUNE_HOME to a writable folder.")
+    ok = free_gib >= MIN_FREE_GIB
+    return Check(name=f"folder:{name}", ok=ok, detail=f"{folder} writable, {free_gib:.1f} GiB free",
+                 fix=None if ok else f"Free disk space: at least {MIN_FREE_GIB} GiB is advised for models.")
+
+
+async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> EnvironmentReport:
+    from graphtune.tools.graph.sources import check_graph_source  # lazy: graph drivers load on use
+
+    checks = package_checks()
+    probe = await anyio.to_thread.run_sync(probe_torch, probe_timeout_s)
+    device_list, device = device_checks(probe)
+    checks += device_list
+    for name, folder in (("datasets", settings.datasets_dir), ("models", settings.models_dir),
+                         ("state", settings.db_path.parent)):
+        checks.append(folder_check(name, folder))
+    checks += await check_graph_source(settings)
+    failed = [c.name for c in checks if not c.ok]
+    summary = "all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
+    return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary)

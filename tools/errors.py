@@ -1,0 +1,178 @@
+"""The one error hierarchy. Every error has a stable snake_case `code`, a message that says
+what was wrong, the offending `field` when there is one, and a `hint` that says how to fix it.
+
+    GraphtuneError
+    ├── ConfigError             bad setting or argument (field names the argument)
+    ├── GraphError
+    │   ├── GraphUnavailable    cannot reach/open/authenticate the graph store
+    │   ├── QueryFailed         a query failed or timed out
+    │   └── SchemaMismatch      the graph lacks the labels/properties the mapping expects
+    ├── IngestError
+    ├── DatasetError
+    │   ├── DatasetNotFound
+    │   ├── DatasetExists
+    │   └── DatasetInvalid      a JSONL line is malformed (message carries the line number)
+    ├── TrainingError
+    │   ├── TrainingConfigError
+    │   ├── ModelNotFound
+    │   └── OutOfMemory
+    ├── JobError
+    │   ├── JobNotFound
+    │   ├── JobStateConflict
+    │   └── JobCancelled        raised inside a worker at a safe point after a cancel request
+    └── StorageError            disk full / not writable / corrupt SQLite file
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GraphtuneError(Exception):
+    """Base class: carries code, message, field and hint for clients and job records."""
+
+    code = "graphtune_error"
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field, "hint": self.hint}
+
+    def __str__(self) -> str:
+        text = f"[{self.code}] {self.message}"
+        if self.hint:
+            text += f" Hint: {self.hint}"
+        return text
+
+
+class ConfigError(GraphtuneError):
+    """A setting or argument is invalid."""
+
+    code = "invalid_argument"
+
+
+class GraphError(GraphtuneError):
+    """Something went wrong with a graph store."""
+
+    code = "graph_error"
+
+
+class GraphUnavailable(GraphError):
+    """The graph store cannot be opened, reached or authenticated against."""
+
+    code = "graph_unavailable"
+
+
+class QueryFailed(GraphError):
+    """A graph query failed or timed out."""
+
+    code = "query_failed"
+
+
+class SchemaMismatch(GraphError):
+    """The graph lacks what the label/property mapping expects."""
+
+    code = "schema_mismatch"
+
+
+class IngestError(GraphtuneError):
+    """A code base could not be ingested."""
+
+    code = "ingest_failed"
+
+
+class DatasetError(GraphtuneError):
+    """A dataset could not be built, read or validated."""
+
+    code = "dataset_error"
+
+
+class DatasetNotFound(DatasetError):
+    """No dataset with that name or path."""
+
+    code = "dataset_not_found"
+
+
+class DatasetExists(DatasetError):
+    """A dataset of that name exists and overwrite was not asked for."""
+
+    code = "dataset_exists"
+
+
+class DatasetInvalid(DatasetError):
+    """A dataset file is malformed."""
+
+    code = "dataset_invalid"
+
+
+class TrainingError(GraphtuneError):
+    """Training failed."""
+
+    code = "training_failed"
+
+
+class TrainingConfigError(TrainingError):
+    """The training configuration cannot work (e.g. QLoRA without CUDA)."""
+
+    code = "invalid_training_config"
+
+
+class ModelNotFound(TrainingError):
+    """The base model is neither a local folder with a config nor in the hub cache."""
+
+    code = "model_not_found"
+
+
+class OutOfMemory(TrainingError):
+    """The device ran out of memory even after reducing the micro-batch."""
+
+    code = "out_of_memory"
+
+
+class JobError(GraphtuneError):
+    """A job-store or runner problem."""
+
+    code = "job_error"
+
+
+class JobNotFound(JobError):
+    """No job with that id."""
+
+    code = "job_not_found"
+
+
+class JobStateConflict(JobError):
+    """The job is in a state that does not allow this operation."""
+
+    code = "job_state_conflict"
+
+
+class JobCancelled(JobError):
+    """Raised at a safe point inside a worker after cancel (or SIGTERM) was requested."""
+
+    code = "job_cancelled"
+
+    def __init__(self, message: str = "the job was cancelled", *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.interrupted = interrupted
+
+
+class StorageError(GraphtuneError):
+    """Disk full, folder not writable or a corrupt database file."""
+
+    code = "storage_error"
+
+
+def all_error_classes() -> list[type[GraphtuneError]]:
+    """Every class in the hierarchy (tests check the codes are unique)."""
+    seen: list[type[GraphtuneError]] = []
+    stack: list[type[GraphtuneError]] = [GraphtuneError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

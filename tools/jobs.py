@@ -1,0 +1,97 @@
+"""Job views for clients: status with progress, ETA, latest metrics and recent events."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
+
+
+class Progress(BaseModel):
+    current: float | None = None
+    total: float | None = None
+    unit: str | None = None
+    message: str | None = None
+    percent: float | None = None
+
+
+class EventView(BaseModel):
+    id: int
+    at: str
+    type: str
+    data: dict[str, Any]
+
+
+class JobView(BaseModel):
+    """A job as clients see it. Concise by default; `detail` adds params, full result and more events."""
+
+    job_id: str
+    kind: str
+    status: str
+    progress: Progress
+    eta_seconds: float | None = Field(None, description="Estimated seconds left, from the progress rate.")
+    created_at: str | None
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_seconds: float | None = None
+    cancel_requested: bool = False
+    latest_metrics: dict[str, Any] | None = None
+    recent_events: list[EventView] = []
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    next_event_id: int | None = Field(None, description="Pass as `after_event_id` to page newer events.")
+
+
+def _eta(job: Any, now: float) -> float | None:
+    cur, total = job.progress_current, job.progress_total
+    if job.status != "running" or not job.started_at or not cur or not total or cur >= total:
+        return None
+    return round((now - job.started_at) / cur * (total - cur), 1)
+
+
+def _percent(job: Any) -> float | None:
+    if job.progress_current is None or not job.progress_total:
+        return None
+    return round(100.0 * job.progress_current / job.progress_total, 1)
+
+
+def _concise_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keep scalar and short fields so a status poll stays small; `detail=true` shows all."""
+    if result is None:
+        return None
+    return {k: v for k, v in result.items() if not isinstance(v, (list, dict)) or len(str(v)) <= 400}
+
+
+def job_view(store: Any, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:
+    job = store.get(job_id)
+    now = time.time()
+    n_events = 50 if detail else 5
+    if after_event_id:
+        events = store.events(job_id, after_id=after_event_id, limit=n_events)
+    else:
+        events = store.events(job_id, limit=n_events, newest=True)
+    metrics = store.events(job_id, type_="metrics", limit=1, newest=True)
+    status = job.status.value
+    end = job.finished_at or now
+    return JobView(
+        job_id=job.id, kind=job.kind, status=status,
+        progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
+                          message=job.progress_message, percent=_percent(job)),
+        eta_seconds=_eta(job.model_copy(update={"status": status}), now),
+        created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
+        elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
+        cancel_requested=bool(job.cancel_requested_at),
+        latest_metrics=metrics[0].data if metrics else None,
+        recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
+        result=job.result if detail else _concise_result(job.result),
+        error=job.error,
+        params=job.params if detail else None,
+        next_event_id=events[-1].id if events else after_event_id or None,
+    )

@@ -1,0 +1,50 @@
+"""MCP tool `list_jobs`: jobs newest first, filtered and paginated."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from graphtune.tools.jobs import Progress, iso
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    kind: str
+    status: str
+    created_at: str | None
+    finished_at: str | None
+    progress: Progress
+    error_code: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    total: int
+    next_offset: int | None = Field(None, description="Pass as `offset` for the next page; null on the last page.")
+
+
+def list_jobs(
+    services: "Services",
+    status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
+                      Field(description="Only jobs in this state.")] = None,
+    kind: Annotated[Literal["ingest", "extract", "train"] | None, Field(description="Only jobs of this kind.")] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[int, Field(ge=0, description="Skip this many (from `next_offset`).")] = 0,
+) -> JobList:
+    """List jobs, newest first, optionally filtered by status or kind. Paginated."""
+    jobs, total = services.store.list(status=status, kind=kind, limit=limit, offset=offset)
+    summaries = [
+        JobSummary(job_id=j.id, kind=j.kind, status=j.status.value, created_at=iso(j.created_at),
+                   finished_at=iso(j.finished_at),
+                   progress=Progress(current=j.progress_current, total=j.progress_total, unit=j.progress_unit,
+                                     message=j.progress_message),
+                   error_code=(j.error or {}).get("code"))
+        for j in jobs
+    ]
+    more = offset + len(jobs) < total
+    return JobList(jobs=summaries, total=total, next_offset=offset + len(jobs) if more else None)

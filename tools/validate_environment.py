@@ -1,0 +1,19 @@
+"""MCP tool `validate_environment`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from graphtune.tools.environment import EnvironmentReport, validate
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+async def validate_environment(services: "Services") -> EnvironmentReport:
+    """Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk.
+
+    Call this first on a new machine. Each check says what it found and, when it fails, how
+    to fix it. Takes a few seconds (it probes torch in a subprocess); never hangs on Neo4j.
+    """
+    return await validate(services.settings)
