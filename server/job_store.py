@@ -8,17 +8,19 @@ finishing, reconciling) run inside `BEGIN IMMEDIATE` transactions.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 from pydantic import BaseModel
@@ -83,6 +85,20 @@ def validate_job_id(job_id: str, field: str = "job_id") -> str:
     return job_id
 
 
+F = TypeVar("F")
+
+
+def _locked(method: F) -> F:
+    """Serialize use of the connection: MCP runs sync tools in worker threads."""
+
+    @functools.wraps(method)  # type: ignore[arg-type]
+    def wrapper(self: "JobStore", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)  # type: ignore[operator]
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _decode(row: dict[str, Any]) -> JobRecord:
     row = dict(row)
     for key in ("params", "result", "error"):
@@ -112,6 +128,7 @@ class JobStore:
             ) from exc
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
 
     @staticmethod
     def _check_integrity(conn: sqlite3.Connection) -> None:
@@ -119,6 +136,7 @@ class JobStore:
         if verdict != "ok":
             raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
 
+    @_locked
     def close(self) -> None:
         self.conn.close()
 
@@ -133,6 +151,7 @@ class JobStore:
         self.conn.execute("COMMIT")
 
     # -- creating and reading -------------------------------------------------------
+    @_locked
     def create(self, kind: str, params: dict[str, Any], *, heavy: bool) -> JobRecord:
         job_id = "job_" + uuid.uuid4().hex[:12]
         now = time.time()
@@ -143,6 +162,7 @@ class JobStore:
         self.add_event(job_id, "state", {"status": "queued"})
         return self.get(job_id)
 
+    @_locked
     def get(self, job_id: str) -> JobRecord:
         validate_job_id(job_id)
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
@@ -152,6 +172,7 @@ class JobStore:
             )
         return _decode(rows[0])
 
+    @_locked
     def list(
         self, *, status: str | None = None, kind: str | None = None, limit: int = 20, offset: int = 0
     ) -> tuple[list[JobRecord], int]:
@@ -170,6 +191,7 @@ class JobStore:
         return [_decode(row) for row in rows], total
 
     # -- the runner's side ----------------------------------------------------------
+    @_locked
     def claim_runnable(self, *, max_jobs: int, max_heavy: int) -> list[JobRecord]:
         """Atomically move queued jobs to running while the concurrency limits allow."""
         claimed: list[str] = []
@@ -195,12 +217,15 @@ class JobStore:
             self.add_event(job_id, "state", {"status": "running"})
         return [self.get(job_id) for job_id in claimed]
 
+    @_locked
     def set_worker(self, job_id: str, pid: int) -> None:
         self.conn.execute("UPDATE jobs SET worker_pid=?, heartbeat_at=? WHERE id=?", (pid, time.time(), job_id))
 
+    @_locked
     def heartbeat(self, job_id: str) -> None:
         self.conn.execute("UPDATE jobs SET heartbeat_at=? WHERE id=? AND status='running'", (time.time(), job_id))
 
+    @_locked
     def set_progress(
         self, job_id: str, current: float | None, total: float | None, unit: str | None, message: str | None
     ) -> None:
@@ -210,12 +235,14 @@ class JobStore:
             (current, total, unit, message, time.time(), job_id),
         )
 
+    @_locked
     def add_event(self, job_id: str, type_: str, data: dict[str, Any]) -> None:
         self.conn.execute(
             "INSERT INTO events(job_id, at, type, data) VALUES (?,?,?,?)",
             (job_id, time.time(), type_, json.dumps(data, default=str)),
         )
 
+    @_locked
     def events(
         self, job_id: str, *, after_id: int = 0, limit: int = 50, type_: str | None = None, newest: bool = False
     ) -> list[EventRecord]:
@@ -228,6 +255,7 @@ class JobStore:
         records = [EventRecord(**{**row, "data": json.loads(row["data"])}) for row in rows]
         return list(reversed(records)) if newest else records
 
+    @_locked
     def finish(
         self,
         job_id: str,
@@ -258,6 +286,7 @@ class JobStore:
             self.add_event(job_id, "state", payload)
         return bool(cursor.rowcount)
 
+    @_locked
     def request_cancel(self, job_id: str) -> JobRecord:
         job = self.get(job_id)
         if job.status.is_final:
@@ -275,10 +304,12 @@ class JobStore:
             self.add_event(job_id, "log", {"message": "cancel requested; stopping at the next safe point"})
         return self.get(job_id)
 
+    @_locked
     def cancel_requested(self, job_id: str) -> bool:
         row = self.conn.execute("SELECT cancel_requested_at FROM jobs WHERE id=?", (job_id,)).fetchone()
         return bool(row and row[0])
 
+    @_locked
     def requeue(self, job_id: str, params: dict[str, Any]) -> JobRecord:
         """Put an ended job back in the queue (resume), keeping its id, events and history."""
         with self._immediate() as conn:
@@ -296,9 +327,11 @@ class JobStore:
         self.add_event(job_id, "state", {"status": "queued", "resumed": True})
         return self.get(job_id)
 
+    @_locked
     def running_jobs(self) -> list[JobRecord]:
         return [_decode(row) for row in self.db.query("SELECT * FROM jobs WHERE status='running'")]
 
+    @_locked
     def reconcile(self, *, stale_after_s: float) -> list[str]:
         """Mark `running` jobs whose worker is gone as `interrupted`; returns their ids."""
         interrupted: list[str] = []
@@ -312,15 +345,18 @@ class JobStore:
         return interrupted
 
     # -- model registry -------------------------------------------------------------
+    @_locked
     def register_model(self, row: dict[str, Any]) -> None:
         row = {**row, "metrics": json.dumps(row.get("metrics", {}), default=str)}
         self.db["models"].upsert(row, pk="name")
 
+    @_locked
     def list_models(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         total = self.conn.execute("SELECT count(*) FROM models").fetchone()[0]
         rows = self.db.query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
+    @_locked
     def forget_model(self, name: str) -> None:
         self.conn.execute("DELETE FROM models WHERE name=?", (name,))
 

@@ -36,13 +36,17 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("get_training_status", "Get job status", read_only=True, destructive=False, idempotent=True),
     ToolSpec("list_jobs", "List jobs", read_only=True, destructive=False, idempotent=True),
     ToolSpec("cancel_job", "Cancel a job", read_only=False, destructive=True, idempotent=True),
+    ToolSpec("ingest_codebase", "Ingest a Python code base", read_only=False, destructive=False, idempotent=True,
+             open_world=True),
+    ToolSpec("extract_training_data", "Extract a training dataset", read_only=False, destructive=False,
+             idempotent=False, open_world=True),
+    ToolSpec("list_datasets", "List datasets", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("preview_dataset", "Preview a dataset", read_only=True, destructive=False, idempotent=True),
 ]
 
 
 def register_resources(app: "MCPServer", services: "Services") -> None:
     """Attach the datasets/models resources (see graphtune.tools.resources)."""
-    try:
-        from graphtune.tools.resources import register
-    except ImportError:  # resources land with the dataset and model issues
-        return
+    from graphtune.tools.resources import register
+
     register(app, services)

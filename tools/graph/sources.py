@@ -1,12 +1,105 @@
-"""Graph sources: which store a job reads, and reachability checks for validate_environment."""
+"""Graph sources behind extraction: one protocol, two implementations (embedded, Neo4j).
+
+A source streams `CodeRecord`s per node type and counts the expected properties that
+records lacked, so a graph with other property names says so instead of yielding nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
+
+
+class GraphSource(Protocol):
+    missing: Counter[str]  # "Method.docstring" -> records lacking it
+
+    def iter_records(self, node_type: str) -> Iterator[CodeRecord]: ...
+    def count(self, node_type: str) -> int: ...
+    def fingerprint(self) -> str: ...
+    def close(self) -> None: ...
+
+
+_CALLABLE_Q = """MATCH (n:{label}) OPTIONAL MATCH (n)-[:CALLS]->(t) WITH n, collect(t.qualified_name) AS calls
+OPTIONAL MATCH (c)-[:CALLS]->(n) WITH n, calls, collect(c.qualified_name) AS called_by
+RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature, n.parameters, n.return_type, n.source,
+ n.decorators, n.is_async, {owner}, calls, called_by"""
+_CLASS_Q = """MATCH (n:Class) OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
+RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods"""
+_FILE_Q = """MATCH (n:CodeFile) OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
+OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, members, collect(i.module_name)"""
+_PATTERN_Q = """MATCH (n:Pattern) OPTIONAL MATCH (x)-[:IMPLEMENTS_PATTERN]->(n)
+RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x.qualified_name)"""
+
+
+class EmbeddedSource:
+    """Reads graphtune's own schema from the embedded LadybugDB store (read-only)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True)
+        self.missing: Counter[str] = Counter()
+
+    def close(self) -> None:
+        self.graph.close()
+
+    def fingerprint(self) -> str:
+        return self.graph.fingerprint()
+
+    def count(self, node_type: str) -> int:
+        return next(self.graph.rows(f"MATCH (n:{node_type}) RETURN count(n)"))[0]
+
+    def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
+        rows = self.graph.rows
+        if node_type in ("Function", "Method"):
+            owner = "n.class_name" if node_type == "Method" else "''"
+            for (qn, name, path, doc, sig, params, ret, src, decos, is_async, cls, calls, called_by) in rows(
+                    _CALLABLE_Q.format(label=node_type, owner=owner)):
+                yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params), ret or "",
+                                 src or "", cls or "", [], decode_list(decos), bool(is_async), [], calls, called_by)
+        elif node_type == "Class":
+            for qn, name, path, doc, src, bases, decos, methods in rows(_CLASS_Q):
+                yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
+                                 decorators=decode_list(decos), members=methods)
+        elif node_type == "CodeFile":
+            for path, module, desc, members, imports in rows(_FILE_Q):
+                yield CodeRecord("CodeFile", path, module, path, description=desc or "", members=members,
+                                 imports=imports)
+        elif node_type == "Pattern":
+            for name, desc, cat, example, practices, used_by in rows(_PATTERN_Q):
+                yield CodeRecord("Pattern", name, name, description=desc or "", category=cat or "",
+                                 example=example or "", best_practices=practices or "", used_by=used_by[:20])
+
+
+def open_source(source: str, settings: Any, mapping: Any = None) -> GraphSource:
+    if source == "neo4j":
+        from graphtune.tools.graph.neo4j_store import Neo4jSource
+
+        return Neo4jSource(settings, mapping)
+    return EmbeddedSource(settings)
 
 
 async def check_graph_source(settings: Any) -> list[Any]:
+    """validate_environment's graph checks: the embedded store opens; Neo4j answers in time."""
     from graphtune.tools.environment import Check
+    from graphtune.tools.errors import GraphtuneError
 
-    checks = [Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir} (created on first ingest)")]
+    checks = []
+    if settings.graph_dir.exists():
+        try:
+            source = EmbeddedSource(settings)
+            counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
+            source.close()
+            checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}"))
+        except GraphtuneError as exc:
+            checks.append(Check(name="graph:embedded", ok=False, detail=exc.message, fix=exc.hint))
+    else:
+        checks.append(Check(name="graph:embedded", ok=True,
+                            detail=f"no graph yet at {settings.graph_dir}; ingest_codebase creates it"))
+    if settings.neo4j_uri or settings.graph_backend == "neo4j":
+        from graphtune.tools.graph.neo4j_store import check_neo4j
+
+        checks.append(await check_neo4j(settings))
     return checks

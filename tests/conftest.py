@@ -1,0 +1,76 @@
+"""Shared fixtures: an isolated data dir per test, settings, services, an in-memory MCP client."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+for _name in list(os.environ):
+    if _name.startswith(("GRAPHTUNE_", "NEO4J_")):
+        del os.environ[_name]
+
+from graphtune.server.job_store import JobStore  # noqa: E402
+from graphtune.server.services import Services  # noqa: E402
+from graphtune.server.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", enable_test_job_kinds=True, heartbeat_interval_s=0.5,
+                    stale_after_s=5.0, cancel_grace_s=10.0)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    services = Services.open(settings)
+    yield services
+    services.store.close()
+
+
+@pytest.fixture
+def job_store(tmp_path: Path) -> JobStore:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, services: Services) -> AsyncIterator[Any]:
+    from mcp.client import Client
+
+    from graphtune.server.app import create_app
+
+    app = create_app(settings, services)
+    async with Client(app) as connected:
+        yield connected
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1) -> Any:
+    """Poll until predicate() is truthy; fail the test with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def wait_final(store: JobStore, job_id: str, timeout: float = 120.0) -> Any:
+    return wait_for(lambda: (j := store.get(job_id)).status.is_final and j, timeout)
+
+
+PYTHON = sys.executable

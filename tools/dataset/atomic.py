@@ -1,0 +1,51 @@
+"""Publish a folder atomically: write into a hidden temp sibling, then rename into place.
+
+A crash or cancel before the rename leaves only a `.tmp-*` folder (swept on the next run),
+never a half-written dataset or model under its real name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from graphtune.tools.errors import DatasetExists, StorageError
+
+
+def temp_sibling(final: Path) -> Path:
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create {tmp}: {exc}", hint="Check GRAPHTUNE_HOME is writable and has space.") from exc
+    return tmp
+
+
+def publish(tmp: Path, final: Path, *, overwrite: bool, what: str, field: str = "dataset_name") -> None:
+    """Rename tmp -> final. With overwrite, the old folder is swapped out first, then deleted."""
+    if final.is_symlink():
+        raise StorageError(f"{final} is a symlink; refusing to write through it.", hint="Remove the link.")
+    old = None
+    if final.exists():
+        if not overwrite:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DatasetExists(f"{what} `{final.name}` already exists.", field=field,
+                                hint="Choose another name or pass overwrite=true.")
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep_temp(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Remove leftovers of crashed writes (temp and swapped-out folders)."""
+    if not folder.exists():
+        return
+    now = time.time()
+    for entry in folder.iterdir():
+        if entry.name.startswith((".tmp-", ".old-")) and now - entry.stat().st_mtime > older_than_s:
+            shutil.rmtree(entry, ignore_errors=True)

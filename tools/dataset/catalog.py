@@ -1,0 +1,82 @@
+"""Datasets on disk: list them, read their metadata, preview records, resolve a name to files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from graphtune.tools.dataset.params import check_name
+from graphtune.tools.errors import ConfigError, DatasetNotFound
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    path: str
+    created_at: str | None = None
+    format: str | None = None
+    train_examples: int | None = None
+    eval_examples: int | None = None
+    records_selected: int | None = None
+    graph_fingerprint: str | None = None
+
+
+def dataset_dir(settings: Any, name: str) -> Path:
+    try:
+        check_name(name, "dataset_name")
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="dataset_name", hint="Call list_datasets to see existing names.") from exc
+    folder = settings.datasets_dir / name
+    if folder.is_symlink() or not (folder / "metadata.json").is_file():
+        raise DatasetNotFound(f"no dataset named `{name}` in {settings.datasets_dir}.", field="dataset_name",
+                              hint="Call list_datasets, or build one with extract_training_data.")
+    return folder
+
+
+def read_metadata(settings: Any, name: str) -> dict[str, Any]:
+    return json.loads((dataset_dir(settings, name) / "metadata.json").read_text(encoding="utf-8"))
+
+
+def list_datasets(settings: Any) -> list[DatasetInfo]:
+    found = []
+    if not settings.datasets_dir.exists():
+        return found
+    for folder in settings.datasets_dir.iterdir():
+        meta_file = folder / "metadata.json"
+        if folder.name.startswith(".") or folder.is_symlink() or not meta_file.is_file():
+            continue
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found.append(DatasetInfo(name=folder.name, path=str(folder), created_at=meta.get("created_at"),
+                                 format=meta.get("format"), train_examples=meta.get("train_examples"),
+                                 eval_examples=meta.get("eval_examples"), records_selected=meta.get("records_selected"),
+                                 graph_fingerprint=(meta.get("source") or {}).get("graph_fingerprint")))
+    return sorted(found, key=lambda d: d.created_at or "", reverse=True)
+
+
+def preview(settings: Any, name: str, split: str, offset: int, limit: int, max_chars: int = 1500) -> tuple[list[dict[str, Any]], int]:
+    """Records offset..offset+limit of a split, long strings clipped to max_chars; returns (rows, total)."""
+    if split not in ("train", "eval"):
+        raise ConfigError(f"`split`={split!r} must be 'train' or 'eval'.", field="split")
+    path = dataset_dir(settings, name) / f"{split}.jsonl"
+    rows, total = [], 0
+    with open(path, encoding="utf-8") as handle:
+        for i, line in enumerate(handle):
+            total += 1
+            if offset <= i < offset + limit:
+                rows.append(_clip(json.loads(line), max_chars))
+    return rows, total
+
+
+def _clip(value: Any, max_chars: int) -> Any:
+    if isinstance(value, str) and len(value) > max_chars:
+        return value[:max_chars] + f"... [{len(value) - max_chars} more chars]"
+    if isinstance(value, dict):
+        return {k: _clip(v, max_chars) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v, max_chars) for v in value]
+    return value

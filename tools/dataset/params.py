@@ -1,0 +1,48 @@
+"""Validated parameters of `extract_training_data` (names from the original design)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from graphtune.tools.dataset.records import NODE_TYPES
+from graphtune.tools.graph.mapping import GraphMapping
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def check_name(value: str, field: str) -> str:
+    """A safe folder name: lowercase slug, no path separators, no '..', no hidden names."""
+    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+        raise ValueError(f"`{field}`={value!r} must be a slug: 1-64 chars of a-z, 0-9, '_', '-', '.', starting "
+                         "with a letter or digit, no '..' (e.g. 'httpx-docs-v1')")
+    return value
+
+
+class ExtractParams(BaseModel):
+    dataset_name: str = Field(description="Name of the dataset folder to create under datasets/ (a slug).")
+    node_types: list[Literal["Method", "Class", "Function", "Pattern", "CodeFile"]] = Field(
+        default_factory=lambda: list(NODE_TYPES), min_length=1, description="Which node types become records.")
+    max_records: int = Field(10000, ge=100, le=100000, description="Cap on records (the best by quality are kept).")
+    quality_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Minimum quality score 0..1.")
+    augmentation_factor: int = Field(3, ge=1, le=10, description="Up to N distinct tasks per record.")
+    source: Literal["embedded", "neo4j"] | None = Field(None, description="Graph to read; default from settings.")
+    eval_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of records (by file) held out for eval.")
+    seed: int = Field(42, description="Seed for deterministic ties, caps and splits.")
+    output_format: Literal["chat", "alpaca"] = Field("chat", description="chat messages JSONL, or alpaca.")
+    overwrite: bool = Field(False, description="Replace an existing dataset of the same name.")
+    near_duplicate_threshold: float = Field(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
+    system_prompt: str | None = Field(None, max_length=2000, description="Optional system message in every record.")
+    mapping: GraphMapping | None = Field(None, description="Label/property names of a non-graphtune Neo4j graph.")
+
+    @field_validator("dataset_name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        return check_name(value, "dataset_name")
+
+    @field_validator("node_types")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))

@@ -1,0 +1,131 @@
+"""The embedded graph store: LadybugDB in a folder under the data dir; no server needed.
+
+One read-write process at a time (LadybugDB locks the folder): the ingest job worker writes,
+everything else opens read-only. Bulk loads go through CSV + `COPY FROM` (~25x faster than
+row-by-row CREATE); reads stream row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from graphtune.tools.errors import GraphUnavailable, QueryFailed
+from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, REL_TABLES, ddl
+
+
+def _map_error(exc: Exception, path: Path) -> GraphUnavailable:
+    text = str(exc)
+    if "lock" in text.lower():
+        return GraphUnavailable(f"the embedded graph at {path} is locked by another process ({text}).",
+                                hint="Wait for the running ingest job to finish, then retry.")
+    return GraphUnavailable(f"cannot open the embedded graph at {path}: {text}",
+                            hint="Run `ingest_codebase` first, or check GRAPHTUNE_HOME.")
+
+
+class EmbeddedGraph:
+    def __init__(self, path: Path, *, read_only: bool) -> None:
+        import ladybug
+
+        self.path = path
+        if read_only and not path.exists():
+            raise GraphUnavailable(f"no embedded graph at {path} yet.", field="source",
+                                   hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = ladybug.Database(str(path), read_only=read_only)
+            self.conn = ladybug.Connection(self.db)
+        except RuntimeError as exc:
+            raise _map_error(exc, path) from exc
+        if not read_only:
+            for statement in ddl():
+                self.conn.execute(statement)
+
+    def close(self) -> None:
+        self.conn.close()
+        self.db.close()
+
+    def __enter__(self) -> "EmbeddedGraph":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self, cypher: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Stream result rows as lists (the cheap form; callers zip with column names)."""
+        try:
+            result = self.conn.execute(cypher, params or {})
+        except RuntimeError as exc:
+            raise QueryFailed(f"embedded graph query failed: {exc}") from exc
+        while result.has_next():
+            yield result.get_next()
+
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> None:
+        for _ in self.rows(cypher, params):
+            pass
+
+    def counts(self) -> dict[str, int]:
+        counts = {t: next(self.rows(f"MATCH (n:{t}) RETURN count(n)"))[0] for t in NODE_TABLES}
+        for rel in REL_TABLES:
+            counts[rel] = next(self.rows(f"MATCH ()-[r:{rel}]->() RETURN count(r)"))[0]
+        return counts
+
+    def file_shas(self) -> dict[str, str]:
+        return {path: sha for path, sha in self.rows("MATCH (f:CodeFile) RETURN f.path, f.sha")}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for path, sha in sorted(self.file_shas().items()):
+            digest.update(f"{path}\0{sha}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def delete_files(self, paths: list[str]) -> None:
+        """Remove everything these files contributed (nodes and their edges)."""
+        if not paths:
+            return
+        for table in ("Parameter", "Method", "Function", "Class"):
+            self.execute(f"MATCH (n:{table}) WHERE n.file_path IN $paths DETACH DELETE n", {"paths": paths})
+        self.execute("MATCH (n:CodeFile) WHERE n.path IN $paths DETACH DELETE n", {"paths": paths})
+
+    def copy_nodes(self, table: str, rows: Iterable[dict[str, Any]], scratch: Path) -> int:
+        columns = [name for name, _ in NODE_TABLES[table]]
+        path = scratch / f"{table}.csv"
+        count = _write_csv(path, columns, ([_cell(row.get(c), c) for c in columns] for row in rows))
+        if count:
+            self.execute(f"COPY {table} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"', PARALLEL=false)")
+        return count
+
+    def copy_rels(self, rel: str, src: str, dst: str, pairs: Iterable[tuple[str, str]], scratch: Path) -> int:
+        path = scratch / f"{rel}_{src}_{dst}.csv"
+        count = _write_csv(path, ["from", "to"], pairs)
+        if count:
+            options = "" if len(REL_TABLES[rel]) == 1 else f", from='{src}', to='{dst}'"
+            self.execute(f"COPY {rel} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"'{options})")
+        return count
+
+
+def _cell(value: Any, column: str) -> Any:
+    if column in JSON_LIST_PROPS or isinstance(value, (list, dict)):
+        return json.dumps(value or [])
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
+    count = 0
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def decode_list(text: str | None) -> list[Any]:
+    return json.loads(text) if text else []

@@ -1,0 +1,37 @@
+"""MCP tool `preview_dataset`: metadata and a page of records of one dataset."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from graphtune.tools.dataset.catalog import preview, read_metadata
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+class DatasetPreview(BaseModel):
+    name: str
+    split: str
+    total: int
+    records: list[dict[str, Any]]
+    metadata: dict[str, Any] | None = None
+    next_offset: int | None = None
+
+
+def preview_dataset(
+    services: "Services",
+    dataset_name: Annotated[str, Field(description="A dataset from list_datasets.")],
+    split: Annotated[Literal["train", "eval"], Field(description="Which split to read.")] = "train",
+    offset: Annotated[int, Field(ge=0, description="First record (0-based).")] = 0,
+    limit: Annotated[int, Field(ge=1, le=20, description="How many records.")] = 3,
+    include_metadata: Annotated[bool, Field(description="Also return metadata.json.")] = False,
+) -> DatasetPreview:
+    """Show a few records of a dataset (long texts clipped) and optionally its metadata."""
+    rows, total = preview(services.settings, dataset_name, split, offset, limit)
+    meta = read_metadata(services.settings, dataset_name) if include_metadata else None
+    more = offset + len(rows) < total
+    return DatasetPreview(name=dataset_name, split=split, total=total, records=rows, metadata=meta,
+                          next_offset=offset + len(rows) if more else None)
