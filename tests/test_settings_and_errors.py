@@ -39,5 +39,5 @@ def test_error_codes_are_unique_and_snake_case() -> None:
 
 def test_error_text_carries_code_and_hint() -> None:
     err = GraphtuneError("bad thing", field="x", hint="do this")
-    assert str(err) == "[graphtune_error] bad thing Hint: do this"
+    assert str(err) == "[graphtune_error] bad thing (field `x`) Hint: do this"
     assert err.to_dict() == {"code": "graphtune_error", "message": "bad thing", "field": "x", "hint": "do this"}

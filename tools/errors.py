@@ -44,6 +44,8 @@ class GraphtuneError(Exception):
 
     def __str__(self) -> str:
         text = f"[{self.code}] {self.message}"
+        if self.field and f"`{self.field}`" not in self.message:
+            text += f" (field `{self.field}`)"
         if self.hint:
             text += f" Hint: {self.hint}"
         return text

@@ -133,24 +133,7 @@ class _FileParser:
                     self.walk_block(handler.body, scope, class_qn)
 
     def add_import(self, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                self.graph.imports.append(alias.name)
-                local = alias.asname or alias.name.split(".")[0]
-                self.graph.aliases[local] = alias.name if alias.asname else local
-            return
-        base = node.module or ""
-        if node.level:
-            parts = self.package.split(".") if self.package else []
-            parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-            base = ".".join([*parts, *([node.module] if node.module else [])])
-        if base:
-            self.graph.imports.append(base)
-        for alias in node.names:
-            if alias.name != "*":
-                target = f"{base}.{alias.name}" if base else alias.name
-                self.graph.aliases[alias.asname or alias.name] = target
-                self.graph.imports.append(target)  # `from pkg import module` imports a module too
+        self.graph.imports += _import_targets(node, self.package, self.graph.aliases)
 
     def add_class(self, node: ast.ClassDef, scope: str) -> None:
         qn = f"{scope}.{node.name}"
@@ -169,11 +152,16 @@ class _FileParser:
         decorators = [d for d in (_unparse(dec) for dec in node.decorator_list) if d]
         params = _params(node.args, qn)
         calls: set[str] = set()
+        local_aliases: dict[str, str] = {}  # imports inside the function body
         for sub in ast.walk(node):
             if isinstance(sub, ast.Call):
                 name = _raw_call_name(sub.func)
                 if name:
                     calls.add(name)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                _import_targets(sub, self.package, local_aliases)
+        if local_aliases:
+            calls = {_apply_alias(name, local_aliases) for name in calls}
         row = {"qualified_name": qn, "name": node.name, "file_path": self.graph.path,
                "docstring": ast.get_docstring(node) or "", "signature": _signature(node),
                "parameters": [_param_text(p) for p in params], "return_type": _unparse(node.returns),
@@ -188,6 +176,32 @@ class _FileParser:
         self.graph.parameters += params
         self.graph.calls += [(qn, name, class_qn) for name in sorted(calls)]
         self.graph.patterns += [(qn, label, p) for p in detect_function_patterns(node, decorators)]
+
+
+def _import_targets(node: ast.Import | ast.ImportFrom, package: str, aliases: dict[str, str]) -> list[str]:
+    """Absolute module names an import statement imports; records local names in `aliases`."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            local = alias.asname or alias.name.split(".")[0]
+            aliases[local] = alias.name if alias.asname else local
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".") if package else []
+        parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+        base = ".".join([*parts, *([node.module] if node.module else [])])
+    targets = [base] if base else []
+    for alias in node.names:
+        if alias.name != "*":
+            target = f"{base}.{alias.name}" if base else alias.name
+            aliases[alias.asname or alias.name] = target
+            targets.append(target)  # `from pkg import module` imports a module too
+    return targets
+
+
+def _apply_alias(name: str, aliases: dict[str, str]) -> str:
+    head, dot, tail = name.partition(".")
+    return aliases[head] + dot + tail if head in aliases else name
 
 
 def _param_text(param: dict[str, Any]) -> str:

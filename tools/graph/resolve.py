@@ -16,6 +16,8 @@ def resolve_name(raw: str, module: str, aliases: dict[str, str], class_qn: str |
         candidates.append(f"{target}.{tail}" if tail else target)
     else:
         candidates.append(f"{module}.{raw}")
+        if "." in raw:
+            candidates.append(raw)  # already absolute (e.g. rewritten through a function-local import)
     return candidates
 
 

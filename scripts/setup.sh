@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install graphtune with its test extras.
+# torch is installed first and kept out of pyproject's hard pins: on CPU-only machines
+# `torch==2.13.0` resolves to a local CPU build; GPU users keep whatever CUDA build they have.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip setuptools wheel
+if ! python -c "import torch" 2>/dev/null; then
+  python -m pip install -q "torch==2.13.0" || python -m pip install -q torch
+fi
+python -m pip install -q -e ".[test]"

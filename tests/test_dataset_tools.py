@@ -1,0 +1,50 @@
+"""Ingest -> extract -> list -> preview -> resources, through MCP tools only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import wait_final
+
+pytestmark = pytest.mark.anyio
+
+
+async def _run(client, services, tool: str, args: dict) -> dict:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    job = wait_final(services.store, result.structured_content["job_id"])
+    status = (await client.call_tool("get_training_status", {"job_id": job.id, "detail": True})).structured_content
+    assert status["status"] == "succeeded", status
+    return status["result"]
+
+
+async def test_graph_to_dataset_through_mcp(client, services) -> None:
+    ingest = await _run(client, services, "ingest_codebase", {"package": "json"})
+    assert ingest["files_parsed"] == 5 and ingest["files_failed"] == 0
+    extracted = await _run(client, services, "extract_training_data", {"dataset_name": "json-ds", "max_records": 100})
+    assert extracted["train_examples"] > 0
+
+    listed = (await client.call_tool("list_datasets", {})).structured_content
+    assert [d["name"] for d in listed["datasets"]] == ["json-ds"]
+    preview = (await client.call_tool("preview_dataset", {"dataset_name": "json-ds", "limit": 2,
+                                                          "include_metadata": True})).structured_content
+    assert len(preview["records"]) == 2 and preview["metadata"]["name"] == "json-ds"
+
+    again = await client.call_tool("extract_training_data", {"dataset_name": "json-ds"})
+    assert again.is_error and "[dataset_exists]" in again.content[0].text and "overwrite" in again.content[0].text
+
+    resources = await client.read_resource("graphtune://datasets")
+    assert json.loads(resources.contents[0].text)[0]["name"] == "json-ds"
+    meta = await client.read_resource("graphtune://datasets/json-ds")
+    assert json.loads(meta.contents[0].text)["train_examples"] == extracted["train_examples"]
+    samples = await client.read_resource("graphtune://datasets/json-ds/samples")
+    assert json.loads(samples.contents[0].text)[0]["messages"]
+
+
+async def test_missing_dataset_and_bad_paths(client) -> None:
+    for name in ("nope", "../etc", "/abs", "a\x00b"):
+        result = await client.call_tool("preview_dataset", {"dataset_name": name})
+        assert result.is_error and "dataset_name" in result.content[0].text
+    result = await client.call_tool("ingest_codebase", {"path": "/definitely/not/here"})
+    assert result.is_error and "[invalid_argument]" in result.content[0].text and "path" in result.content[0].text
