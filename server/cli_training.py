@@ -1,9 +1,80 @@
-"""CLI subcommands for training (train, resume, models) — filled in by the training capability."""
+"""CLI subcommands for training (train, resume, models) and the end-to-end demo."""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
 
 
-def add_training_commands(sub: Any, start: Any, wait_flag: Any) -> None:
-    return None
+def cmd_train(args: argparse.Namespace, start: Callable[..., int]) -> int:
+    return start(args, "start_fine_tuning", dataset_name=args.dataset_name, base_model=args.base_model,
+                 method=args.method, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
+                 lora_dropout=args.lora_dropout, target_modules=_targets(args.target_modules), learning_rate=args.learning_rate,
+                 batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
+                 num_epochs=args.num_epochs, max_steps=args.max_steps, max_seq_length=args.max_seq_length,
+                 eval_steps=args.eval_steps, save_steps=args.save_steps, seed=args.seed, device=args.device,
+                 output_name=args.output_name, init_adapter=args.init_adapter, dry_run=args.dry_run)
+
+
+def _targets(values: list[str] | None) -> Any:
+    return "all-linear" if values == ["all-linear"] else values
+
+
+def cmd_resume(args: argparse.Namespace, start: Callable[..., int]) -> int:
+    return start(args, "resume_fine_tuning", job_id=args.job_id)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from graphtune.server.cli import _emit, call_tool
+
+    _emit(call_tool(args, "list_models", limit=args.limit))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from graphtune.server.demo import run_demo
+
+    return run_demo(args)
+
+
+def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callable[[Any], None]) -> None:
+    p = sub.add_parser("train", help="fine-tune a model with LoRA/QLoRA (job)")
+    p.add_argument("dataset_name")
+    p.add_argument("base_model")
+    p.add_argument("--method", choices=["lora", "qlora"], default="lora")
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--lora-alpha", type=float, default=32.0)
+    p.add_argument("--lora-dropout", type=float, default=0.0)
+    p.add_argument("--target-modules", nargs="+", help="module names, or all-linear")
+    p.add_argument("--learning-rate", type=float, default=2e-4)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    p.add_argument("--num-epochs", type=int, default=3)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-seq-length", type=int, default=2048)
+    p.add_argument("--eval-steps", type=int)
+    p.add_argument("--save-steps", type=int)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], default="auto")
+    p.add_argument("--output-name")
+    p.add_argument("--init-adapter")
+    p.add_argument("--dry-run", action="store_true")
+    wait_flag(p)
+    p.set_defaults(func=lambda a: cmd_train(a, start))
+
+    p = sub.add_parser("resume", help="resume a stopped training job from its newest checkpoint")
+    p.add_argument("job_id")
+    wait_flag(p)
+    p.set_defaults(func=lambda a: cmd_resume(a, start))
+
+    p = sub.add_parser("models", help="list fine-tuned models")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", help="end to end: validate, ingest a real package, extract, train a tiny model, show it")
+    p.add_argument("--package", default="email", help="installed package to ingest (default: email, stdlib)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.set_defaults(func=cmd_demo)

@@ -48,9 +48,11 @@ class JobRunner:
         with open(job_dir / "worker.log", "ab") as log_file:
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "graphtune.server.worker", job.id],
+                    # -P and cwd=job_dir: the data dir holds datasets/ and models/ folders, which must
+                    # never shadow the `datasets` package or others on sys.path.
+                    [sys.executable, "-P", "-m", "graphtune.server.worker", job.id],
                     stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                    env=env, start_new_session=True, cwd=str(self.settings.home),
+                    env=env, start_new_session=True, cwd=str(job_dir),
                 )
             except OSError as exc:
                 self.store.finish(job.id, JobStatus.FAILED, error={

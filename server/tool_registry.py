@@ -42,6 +42,10 @@ TOOLS: list[ToolSpec] = [
              idempotent=False, open_world=True),
     ToolSpec("list_datasets", "List datasets", read_only=True, destructive=False, idempotent=True),
     ToolSpec("preview_dataset", "Preview a dataset", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("start_fine_tuning", "Start fine-tuning", read_only=False, destructive=False, idempotent=False,
+             open_world=True),
+    ToolSpec("resume_fine_tuning", "Resume fine-tuning", read_only=False, destructive=False, idempotent=False),
+    ToolSpec("list_models", "List models", read_only=True, destructive=False, idempotent=True),
 ]
 
 

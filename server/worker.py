@@ -39,9 +39,13 @@ class WorkerContext:
         self._cancelled = False
 
     def progress(self, current: float | None, total: float | None = None, unit: str | None = None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, *, safe_point: bool = True) -> None:
         self.store.set_progress(self.job_id, current, total, unit, message)
-        self.check_cancel()
+        if safe_point:
+            self.check_cancel()
+
+    def register_model(self, row: dict[str, Any]) -> None:
+        self.store.register_model(row)
 
     def event(self, type_: str, data: dict[str, Any]) -> None:
         self.store.add_event(self.job_id, type_, data)

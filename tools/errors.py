@@ -14,7 +14,8 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
     │   └── DatasetInvalid      a JSONL line is malformed (message carries the line number)
     ├── TrainingError
     │   ├── TrainingConfigError
-    │   ├── ModelNotFound
+    │   ├── ModelNotFound       the base model (hub id / folder) cannot be found
+    │   ├── ModelUnknown        no finished graphtune model of that name
     │   └── OutOfMemory
     ├── JobError
     │   ├── JobNotFound
@@ -127,6 +128,12 @@ class ModelNotFound(TrainingError):
     """The base model is neither a local folder with a config nor in the hub cache."""
 
     code = "model_not_found"
+
+
+class ModelUnknown(TrainingError):
+    """No finished graphtune model (adapter) of that name."""
+
+    code = "model_unknown"
 
 
 class OutOfMemory(TrainingError):

@@ -16,9 +16,10 @@ class JobContext(Protocol):
     settings: Any  # graphtune.server.settings.Settings
 
     def progress(
-        self, current: float | None, total: float | None = None, unit: str | None = None, message: str | None = None
+        self, current: float | None, total: float | None = None, unit: str | None = None, message: str | None = None,
+        *, safe_point: bool = True,
     ) -> None:
-        """Record progress; also a safe point that raises JobCancelled after a cancel request."""
+        """Record progress; unless safe_point=False, also raise JobCancelled after a cancel request."""
 
     def event(self, type_: str, data: dict[str, Any]) -> None:
         """Append a time-series event (metrics, logs) to the job."""
@@ -31,3 +32,6 @@ class JobContext(Protocol):
 
     def check_cancel(self) -> None:
         """Raise JobCancelled if the job was asked to stop."""
+
+    def register_model(self, row: dict[str, Any]) -> None:
+        """Record a finished model in the registry (list_models)."""

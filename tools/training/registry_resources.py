@@ -1,9 +1,27 @@
-"""Model resources (graphtune://models...) — filled in by the training capability."""
+"""Model resources: graphtune://models, graphtune://models/{name}, and the loss plot as an image."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from graphtune.tools.training.registry import list_all, model_dir, read_model_metadata
 
 
 def register_model_resources(app: Any, services: Any) -> None:
-    return None
+    settings = services.settings
+
+    @app.resource("graphtune://models", name="models", mime_type="application/json",
+                  description="All fine-tuned models, newest first.")
+    def models() -> str:
+        return json.dumps([m.model_dump() for m in list_all(services.store, settings)], indent=1)
+
+    @app.resource("graphtune://models/{name}", name="model", mime_type="application/json",
+                  description="A model's training_metadata.json.")
+    def model(name: str) -> str:
+        return json.dumps(read_model_metadata(settings, name), indent=1)
+
+    @app.resource("graphtune://models/{name}/loss.png", name="model-loss-plot", mime_type="image/png",
+                  description="Train/eval loss curves of a model.")
+    def loss_plot(name: str) -> bytes:
+        return (model_dir(settings, name) / "loss.png").read_bytes()

@@ -1,0 +1,65 @@
+"""What a finished model folder holds besides the adapter: metadata, a model card, the loss plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_loss_plot(log_history: list[dict[str, Any]], path: Path) -> bool:
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h and "step" in h]
+    if not train:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.plot(*zip(*train), label="train loss", linewidth=1.2)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss", linewidth=1.5)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_title("graphtune fine-tuning")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    cfg, final = meta["config"], meta.get("evaluation", {})
+    lines = [
+        "---", f"base_model: {meta['base_model']}", "library_name: peft", "tags: [graphtune, lora, code]", "---", "",
+        f"# {meta['name']}", "",
+        f"A {cfg['method'].upper()} adapter for `{meta['base_model']}`, fine-tuned by graphtune {meta['graphtune_version']}"
+        f" on the dataset `{meta['dataset']['name']}` (graph fingerprint `{meta['dataset'].get('graph_fingerprint')}`).", "",
+        "## Training", "",
+        f"- rank {cfg['lora_rank']}, alpha {cfg['lora_alpha']}, dropout {cfg['lora_dropout']}, targets {cfg['target_modules']}",
+        f"- learning rate {cfg['learning_rate']}, epochs {cfg['num_epochs']}, steps {meta['steps']}, "
+        f"tokens trained {meta['tokens_trained']}", f"- device {meta['hardware']['device']} "
+        f"({meta['hardware'].get('gpu') or 'no GPU'}), {meta['duration_seconds']:.0f} s", "",
+        "## Evaluation (held-out split)", "",
+        "| model | eval loss | perplexity |", "| --- | --- | --- |",
+        f"| base | {_fmt(final.get('base_eval_loss'))} | {_fmt(final.get('base_perplexity'))} |",
+        f"| fine-tuned | {_fmt(final.get('eval_loss'))} | {_fmt(final.get('perplexity'))} |", "",
+        "## Use", "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        f"base = AutoModelForCausalLM.from_pretrained({meta['base_model']!r})",
+        "model = PeftModel.from_pretrained(base, 'path/to/this/folder')",
+        "tokenizer = AutoTokenizer.from_pretrained('path/to/this/folder')", "```", "",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def write_metadata(folder: Path, meta: dict[str, Any]) -> None:
+    (folder / "training_metadata.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    (folder / "README.md").write_text(model_card(meta), encoding="utf-8")

@@ -1,0 +1,119 @@
+"""`LoraJobConfig`: every training setting, its range, its default and why — validated once.
+
+A plain dataclass (no pydantic) so the training worker and the GPU benchmark can import it
+without the server's dependencies. Stored as JSON in the job row: any job can be re-run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from graphtune.tools.errors import TrainingConfigError
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class LoraJobConfig:
+    # --- model --------------------------------------------------------------------
+    base_model: str = field(metadata=_help("Hub id (org/name) or local folder with config.json."))
+    dataset_name: str = field(metadata=_help("graphtune dataset name, or a path to a chat/alpaca JSONL file."))
+    method: str = field(default="lora", metadata=_help("lora, or qlora (4-bit NF4; CUDA only).",
+                                                        choices=["lora", "qlora"]))
+    device: str = field(default="auto", metadata=_help("auto | cuda | mps | cpu.",
+                                                       choices=["auto", "cuda", "mps", "cpu"]))
+    output_name: str | None = field(default=None, metadata=_help("Folder name under models/; default from job id."))
+    # --- LoRA ---------------------------------------------------------------------
+    lora_rank: int = field(default=16, metadata=_help("LoRA rank r (4..64).", range=(4, 64)))
+    lora_alpha: float = field(default=32.0, metadata=_help("LoRA alpha (1..128).", range=(1, 128)))
+    lora_dropout: float = field(default=0.0, metadata=_help("Dropout on the LoRA input (0..0.5); 0 is fastest.",
+                                                            range=(0.0, 0.5)))
+    target_modules: list[str] | str = field(default_factory=lambda: list(DEFAULT_TARGETS),
+                                            metadata=_help("Module names to adapt, or 'all-linear'."))
+    # --- schedule -----------------------------------------------------------------
+    learning_rate: float = field(default=2e-4, metadata=_help("Peak learning rate (1e-6..1e-2).", range=(1e-6, 1e-2)))
+    batch_size: int = field(default=8, metadata=_help("Max examples per micro-batch (1..32).", range=(1, 32)))
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("Micro-batches per optimizer step (1..64).",
+                                                                       range=(1, 64)))
+    num_epochs: int = field(default=3, metadata=_help("Passes over the training split (1..10).", range=(1, 10)))
+    max_steps: int | None = field(default=None, metadata=_help("Stop after this many optimizer steps (overrides "
+                                                               "epochs when smaller).", range=(1, 10_000_000)))
+    max_seq_length: int = field(default=2048, metadata=_help("Examples longer than this are truncated (32..32768).",
+                                                             range=(32, 32768)))
+    tokens_per_batch: int | None = field(default=None, metadata=_help(
+        "Token budget of a packed micro-batch; default batch_size*max_seq_length capped at 16384 (CUDA) "
+        "or 4096 (CPU/MPS).", range=(64, 262144)))
+    warmup: float = field(default=0.03, metadata=_help("Warm-up: a ratio < 1 of all steps, or a step count.",
+                                                       range=(0, 100000)))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay.", range=(0.0, 1.0)))
+    logging_steps: int = field(default=1, metadata=_help("Metrics event every N steps.", range=(1, 100000)))
+    eval_steps: int | None = field(default=None, metadata=_help("Eval loss every N steps (default: once per epoch).",
+                                                                range=(1, 1000000)))
+    save_steps: int | None = field(default=None, metadata=_help("Checkpoint every N steps (default: every 50 steps "
+                                                                "and at cancel).", range=(1, 1000000)))
+    seed: int = field(default=42, metadata=_help("Seed for data order, LoRA init and dropout."))
+    gradient_checkpointing: str = field(default="auto", metadata=_help(
+        "auto (only when memory needs it) | on | off.", choices=["auto", "on", "off"]))
+    packing: bool = field(default=True, metadata=_help("Padding-free packing with per-document attention."))
+    init_adapter: str | None = field(default=None, metadata=_help(
+        "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))
+    dry_run: bool = field(default=False, metadata=_help("Validate, tokenize and estimate; do not train."))
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            bounds = f.metadata.get("range")
+            value = getattr(self, f.name)
+            if bounds and value is not None and not (bounds[0] <= value <= bounds[1]):
+                raise TrainingConfigError(f"`{f.name}`={value!r} is outside {bounds[0]}..{bounds[1]}.", field=f.name,
+                                          hint=f.metadata["help"])
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise TrainingConfigError(f"`{f.name}`={value!r} must be one of {choices}.", field=f.name)
+        if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
+            self.target_modules = [m.strip() for m in self.target_modules.split(",") if m.strip()]
+        if not self.target_modules:
+            raise TrainingConfigError("`target_modules` is empty.", field="target_modules",
+                                      hint="Use the default (q/k/v/o projections) or 'all-linear'.")
+        if self.output_name is not None and (not NAME.match(self.output_name) or ".." in self.output_name):
+            raise TrainingConfigError(f"`output_name`={self.output_name!r} must be a slug (a-z, 0-9, '-', '_', '.').",
+                                      field="output_name", hint="e.g. output_name='mylib-lora-r16'.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoraJobConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainingConfigError(f"unknown training settings: {unknown}.", field=unknown[0])
+        return cls(**data)
+
+
+def resolve_device(requested: str, method: str) -> str:
+    """The device to train on; refuses QLoRA off CUDA (bitsandbytes computes wrong LoRA grads on CPU)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    device = requested
+    if requested == "auto":
+        device = "cuda" if cuda else "mps" if mps else "cpu"
+    if device == "cuda" and not cuda:
+        raise TrainingConfigError("`device`='cuda' but no CUDA GPU is visible.", field="device",
+                                  hint="Use device='auto' or 'cpu'.")
+    if device == "mps" and not mps:
+        raise TrainingConfigError("`device`='mps' but Apple MPS is not available.", field="device",
+                                  hint="Use device='auto' or 'cpu'.")
+    if method == "qlora" and device != "cuda":
+        raise TrainingConfigError(f"`method`='qlora' needs a CUDA GPU; this job would run on {device}.",
+                                  field="method", hint="Use method='lora' here (4-bit QLoRA runs only on CUDA).")
+    return device

@@ -1,0 +1,192 @@
+"""The training core shared by `start_fine_tuning` jobs and the GPU benchmark.
+
+Built on transformers' Trainer (checkpoints, exact resume, schedulers) fed with pre-packed
+token-budget micro-batches in a fixed seeded order, so a resumed run replays the same
+batches and its loss curve continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from graphtune.tools.training.config import LoraJobConfig
+from graphtune.tools.training.packing import collate_packed, collate_padded, label_tokens, plan_batches
+from graphtune.tools.training.tokenize import Example
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+@dataclass
+class Plan:
+    """All micro-batches of the run (epochs concatenated) and what they add up to."""
+
+    batches: list[list[Example]]
+    epoch_of_batch: list[int]
+    steps: int
+    tokens: int
+    tokens_per_batch: int
+    batch_size: int
+    grad_accum: int
+
+
+def default_token_budget(cfg: LoraJobConfig, device: str) -> int:
+    cap = 8192 if device == "cuda" else 4096
+    return cfg.tokens_per_batch or min(cfg.batch_size * cfg.max_seq_length, cap)
+
+
+def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budget: int | None = None,
+              batch_size: int | None = None, grad_accum: int | None = None) -> Plan:
+    budget = budget or default_token_budget(cfg, device)
+    batch_size = batch_size or cfg.batch_size
+    grad_accum = grad_accum or cfg.gradient_accumulation_steps
+    lengths = [len(e) for e in examples]
+    batches, epochs = [], []
+    for epoch in range(cfg.num_epochs):
+        limit = budget if cfg.packing else max(lengths) * batch_size
+        for members in plan_batches(lengths, max_tokens=max(limit, max(lengths)), max_examples=batch_size,
+                                    seed=cfg.seed + epoch):
+            batches.append([examples[i] for i in members])
+            epochs.append(epoch)
+    steps = math.ceil(len(batches) / grad_accum)
+    if cfg.max_steps:
+        steps = min(steps, cfg.max_steps)
+        batches, epochs = batches[: steps * grad_accum], epochs[: steps * grad_accum]
+    return Plan(batches, epochs, steps, sum(len(e) for b in batches for e in b), budget, batch_size, grad_accum)
+
+
+class PackedDataset:
+    """torch-style dataset whose items are whole micro-batches (already collated)."""
+
+    def __init__(self, batches: list[list[Example]], packing: bool, pad_id: int) -> None:
+        self.batches, self.packing, self.pad_id = batches, packing, pad_id
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        members = self.batches[i]
+        return collate_packed(members) if self.packing else collate_padded(members, self.pad_id)
+
+
+def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pad_id: int, device: str) -> float | None:
+    """Token-weighted mean loss over the batches (the same masking as training)."""
+    import torch
+
+    if not batches:
+        return None
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for members in batches:
+            batch = collate_packed(members) if packing else collate_padded(members, pad_id)
+            n = label_tokens(batch)
+            if not n:
+                continue
+            out = model(**{k: v.to(device) for k, v in batch.items()})
+            total += float(out.loss) * n
+            count += n
+    if was_training:
+        model.train()
+    return total / count if count else None
+
+
+@dataclass
+class Hooks:
+    """How the engine talks to its caller (a job or the benchmark)."""
+
+    on_metrics: Callable[[dict[str, Any]], None] = lambda m: None
+    should_stop: Callable[[], str | None] = lambda: None
+    on_event: Callable[[str, dict[str, Any]], None] = lambda t, d: None
+    eval_fn: Callable[[], float | None] | None = None
+    eval_steps: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def newest_checkpoint(folder: Path, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Path | None:
+    """The newest complete checkpoint (trainer_state.json + adapter weights); half-written ones are skipped."""
+    if not folder.exists():
+        return None
+    candidates = sorted((p for p in folder.iterdir() if p.name.startswith(CHECKPOINT_PREFIX)),
+                        key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]) if p.name[len(CHECKPOINT_PREFIX):].isdigit() else -1,
+                        reverse=True)
+    for path in candidates:
+        if (path / "trainer_state.json").is_file() and (path / "adapter_model.safetensors").is_file():
+            return path
+        if on_event:
+            on_event("log", {"message": f"skipping incomplete checkpoint {path.name}"})
+    return None
+
+
+def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, pad_id: int,
+                  hooks: Hooks) -> Any:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class _Trainer(Trainer):
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
+
+        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+            hooks.stats["tokens_seen"] = hooks.stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel())
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    class _Callback(TrainerCallback):
+        def __init__(self) -> None:
+            self.last_time, self.last_tokens, self.started = time.perf_counter(), 0, time.perf_counter()
+            self.first_step: int | None = None
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            if self.first_step is None:
+                self.first_step = state.global_step - 1
+            if hooks.eval_fn and hooks.eval_steps and state.global_step % hooks.eval_steps == 0 \
+                    and state.global_step < state.max_steps:
+                loss = hooks.eval_fn()
+                if loss is not None:
+                    state.log_history.append({"step": state.global_step, "eval_loss": loss})
+                    hooks.on_metrics({"step": state.global_step, "eval_loss": round(loss, 6),
+                                      "eval_perplexity": round(math.exp(min(loss, 50)), 4)})
+            reason = hooks.should_stop()
+            if reason:
+                hooks.stats["stopped"] = reason
+                control.should_save = True
+                control.should_training_stop = True
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+            if not logs or "loss" not in logs:
+                return
+            now, tokens = time.perf_counter(), hooks.stats.get("tokens_seen", 0)
+            rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
+            done = state.global_step - (self.first_step or 0)
+            per_step = (now - self.started) / max(done, 1)
+            metrics = {"step": state.global_step, "max_steps": state.max_steps,
+                       "epoch": plan.epoch_of_batch[min(state.global_step * plan.grad_accum, len(plan.batches)) - 1] + 1,
+                       "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
+                       "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
+                       "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
+            if device == "cuda":
+                metrics["gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            self.last_time, self.last_tokens = now, tokens
+            hooks.on_metrics(metrics)
+
+    warmup = cfg.warmup if cfg.warmup < 1 else int(cfg.warmup)
+    args = TrainingArguments(
+        output_dir=str(out_dir), per_device_train_batch_size=1, gradient_accumulation_steps=plan.grad_accum,
+        max_steps=plan.steps, learning_rate=cfg.learning_rate, warmup_steps=warmup, weight_decay=cfg.weight_decay,
+        lr_scheduler_type="cosine", logging_steps=cfg.logging_steps, save_strategy="steps",
+        save_steps=cfg.save_steps or 50, save_total_limit=2, eval_strategy="no", report_to=[], seed=cfg.seed,
+        data_seed=cfg.seed, bf16=device == "cuda", use_cpu=device == "cpu", remove_unused_columns=False,
+        dataloader_num_workers=0, dataloader_pin_memory=device == "cuda", disable_tqdm=True,
+        optim="adamw_torch_fused" if device == "cuda" else "adamw_torch", max_grad_norm=1.0,
+        save_only_model=False, logging_first_step=True,
+    )
+    trainer = _Trainer(model=model, args=args, train_dataset=PackedDataset(plan.batches, cfg.packing, pad_id),
+                       data_collator=lambda items: items[0], callbacks=[_Callback()])
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # metrics go to job events, not to stdout
+    return trainer

@@ -1,0 +1,127 @@
+"""Load the base model and tokenizer, attach LoRA, and switch on the fast path where it exists.
+
+Fast path on CUDA (the default there, not a benchmark mode): bf16 weights, flex_attention
+(per-document block masks for packed rows), Liger kernels (fused linear cross-entropy,
+RMSNorm, RoPE, SwiGLU) when liger-kernel + triton are installed, gradient checkpointing only
+when the memory estimate says it is needed. CPU/MPS: sdpa, fp32, no Liger; same results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from graphtune.tools.errors import ModelNotFound, TrainingConfigError
+from graphtune.tools.training.config import HUB_ID, LoraJobConfig
+
+
+def check_base_model(base_model: str) -> str:
+    """Cheap check before queueing (no heavy imports): a local folder with config.json, or a
+    well-formed hub id that is in the local cache when the hub is offline."""
+    path = Path(base_model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelNotFound(f"`base_model`={base_model!r} is a folder without config.json.", field="base_model",
+                                hint="Point it at a saved Hugging Face model folder (save_pretrained output).")
+        return str(path.resolve())
+    if base_model.startswith((".", "/", "~")) or not HUB_ID.match(base_model):
+        raise ModelNotFound(f"`base_model`={base_model!r} is neither an existing folder nor a hub id like "
+                            "'meta-llama/Llama-3.1-8B-Instruct'.", field="base_model")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") and not _in_hub_cache(base_model):
+        raise ModelNotFound(f"`base_model`={base_model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
+                            "is set, so it cannot be downloaded.", field="base_model",
+                            hint="Download it once online (huggingface-cli download ...), unset HF_HUB_OFFLINE, "
+                            "or pass a local folder.")
+    return base_model
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    snapshots = Path(cache) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any((s / "config.json").exists() for s in snapshots.iterdir())
+
+
+def load_tokenizer(base_model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def liger_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None and importlib.util.find_spec("triton") is not None
+
+
+def load_model(cfg: LoraJobConfig, device: str, base: str) -> tuple[Any, dict[str, Any]]:
+    """The PEFT model on `device` and a dict describing what was switched on (recorded in metadata)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cuda = device == "cuda"
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    attn = "flex_attention" if cuda else "sdpa"
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn}
+    if cfg.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    if cfg.method != "qlora":
+        model.to(device)
+    return prepare_model(model, cfg, device), {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
+
+
+def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None) -> Any:
+    """Fast kernels, LoRA (fresh or from a finished adapter), checkpointing; used by jobs and the benchmark."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    model.config.use_cache = False
+    fast = {"liger": False}
+    if device == "cuda" and liger_available():
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+        _apply_liger_kernel_to_instance(model=model)
+        fast["liger"] = True
+    if cfg.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if init_adapter:
+        model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+    else:
+        targets = cfg.target_modules
+        lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=targets, task_type="CAUSAL_LM")
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as exc:
+            raise TrainingConfigError(f"`target_modules`={targets!r} do not match this model: {exc}",
+                                      field="target_modules", hint="Use 'all-linear' or the model's projection "
+                                      "names (e.g. q_proj,v_proj).") from exc
+    model.graphtune_fast_path = fast  # type: ignore[attr-defined]
+    return model
+
+
+def enable_checkpointing(model: Any) -> None:
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+
+
+def count_params(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def safe_model_id(base_model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", base_model).strip("-")[:80]

@@ -1,0 +1,74 @@
+"""Padding-free packing into token-budget micro-batches.
+
+Each micro-batch is one row of concatenated examples; position ids restart at 0 for every
+example, which transformers turns into a per-document (block-diagonal causal) attention
+mask, so examples never attend to each other. No pad token is ever computed on.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from graphtune.tools.training.tokenize import Example
+
+
+def plan_batches(lengths: list[int], *, max_tokens: int, max_examples: int, seed: int, shuffle: bool = True) -> list[list[int]]:
+    """Group example indices into micro-batches of at most max_tokens tokens / max_examples examples.
+
+    Examples are shuffled (seeded), then placed first-fit into a small window of open batches,
+    which fills batches well without sorting by length (sorting would bias each step).
+    """
+    order = list(range(len(lengths)))
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    batches: list[list[int]] = []
+    open_batches: list[tuple[int, list[int]]] = []  # (tokens used, indices)
+    window = 8
+    for idx in order:
+        size = min(lengths[idx], max_tokens)
+        for slot, (used, members) in enumerate(open_batches):
+            if used + size <= max_tokens and len(members) < max_examples:
+                members.append(idx)
+                open_batches[slot] = (used + size, members)
+                break
+        else:
+            open_batches.append((size, [idx]))
+            if len(open_batches) > window:
+                batches.append(open_batches.pop(0)[1])
+    batches += [members for _, members in open_batches]
+    return batches
+
+
+def collate_packed(examples: list[Example]) -> dict[str, Any]:
+    """One packed row: input_ids, position_ids (restarting per example), labels (no cross-example loss)."""
+    import torch
+
+    ids, pos, labels = [], [], []
+    for ex in examples:
+        ids += ex.input_ids
+        pos += range(len(ex.input_ids))
+        labels += [-100] + ex.labels[1:]  # the first token of an example never predicts from the previous one
+    as_tensor = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
+    return {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
+
+
+def collate_padded(examples: list[Example], pad_id: int) -> dict[str, Any]:
+    """Classic right-padded batch (used when packing is off, and by the packed==unpacked check)."""
+    import torch
+
+    width = max(len(e) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    for row, ex in enumerate(examples):
+        n = len(ex)
+        ids[row, :n] = torch.tensor(ex.input_ids)
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor(ex.labels)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def label_tokens(batch: dict[str, Any]) -> int:
+    """Tokens that carry loss (shifted labels != -100)."""
+    return int((batch["labels"][..., 1:] != -100).sum())

@@ -1,0 +1,61 @@
+"""The model registry: rows in SQLite joined with what is really on disk."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from graphtune.tools.dataset.params import check_name
+from graphtune.tools.errors import ConfigError, ModelUnknown
+
+
+class ModelInfo(BaseModel):
+    name: str
+    path: str
+    base_model: str | None = None
+    dataset: str | None = None
+    method: str | None = None
+    job_id: str | None = None
+    created_at: float | None = None
+    on_disk: bool
+    eval_loss: float | None = None
+    base_eval_loss: float | None = None
+    perplexity: float | None = None
+
+
+def model_dir(settings: Any, name: str) -> Any:
+    try:
+        check_name(name, "model_name")
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="model_name", hint="Call list_models to see names.") from exc
+    folder = settings.models_dir / name
+    if folder.is_symlink() or not (folder / "adapter_config.json").is_file():
+        raise ModelUnknown(f"no finished model named `{name}` in {settings.models_dir}.", field="model_name",
+                                 hint="Call list_models.")
+    return folder
+
+
+def read_model_metadata(settings: Any, name: str) -> dict[str, Any]:
+    path = model_dir(settings, name) / "training_metadata.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def list_all(store: Any, settings: Any) -> list[ModelInfo]:
+    rows, _ = store.list_models(limit=10_000, offset=0)
+    seen, found = set(), []
+    for row in rows:
+        seen.add(row["name"])
+        metrics = row.get("metrics") or {}
+        found.append(ModelInfo(name=row["name"], path=row["path"], base_model=row["base_model"], dataset=row["dataset"],
+                               method=row["method"], job_id=row["job_id"], created_at=row["created_at"],
+                               on_disk=(settings.models_dir / row["name"] / "adapter_config.json").is_file(),
+                               eval_loss=metrics.get("eval_loss"), base_eval_loss=metrics.get("base_eval_loss"),
+                               perplexity=metrics.get("perplexity")))
+    if settings.models_dir.exists():  # adapters copied in by hand still show up
+        for folder in sorted(settings.models_dir.iterdir()):
+            if folder.name not in seen and not folder.name.startswith(".") and (folder / "adapter_config.json").is_file():
+                found.append(ModelInfo(name=folder.name, path=str(folder), on_disk=True,
+                                       created_at=folder.stat().st_mtime))
+    return sorted(found, key=lambda m: m.created_at or 0, reverse=True)

@@ -1,0 +1,43 @@
+"""Validate a training request before it is queued (cheap: no torch import), then queue it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphtune.tools.errors import JobStateConflict, TrainingConfigError
+from graphtune.tools.training.config import LoraJobConfig
+from graphtune.tools.training.data_files import locate, read_conversations
+from graphtune.tools.training.model_loading import check_base_model
+from graphtune.tools.training.registry import model_dir
+
+
+def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
+    cfg = LoraJobConfig.from_dict(params)
+    files = locate(services.settings.datasets_dir, cfg.dataset_name)
+    read_conversations(files.train)  # line-numbered errors now, not after the job started
+    if files.eval:
+        read_conversations(files.eval)
+    check_base_model(cfg.base_model)
+    if cfg.output_name and (services.settings.models_dir / cfg.output_name).exists():
+        raise TrainingConfigError(f"a model named `{cfg.output_name}` already exists.", field="output_name",
+                                  hint="Choose another output_name, or list_models.")
+    if cfg.init_adapter:
+        model_dir(services.settings, cfg.init_adapter)
+    if cfg.method == "qlora" and cfg.device in ("cpu", "mps"):
+        raise TrainingConfigError(f"`method`='qlora' needs a CUDA GPU, not `device`={cfg.device!r}.", field="method",
+                                  hint="Use method='lora' on CPU/MPS.")
+    return cfg
+
+
+def submit_training(services: Any, params: dict[str, Any]) -> Any:
+    cfg = validate_request(services, params)
+    return services.runner.submit("train", {"config": cfg.to_dict()})
+
+
+def resume_training(services: Any, job_id: str) -> Any:
+    job = services.store.get(job_id)
+    if job.kind != "train":
+        raise JobStateConflict(f"job `{job_id}` is a `{job.kind}` job; only training jobs resume.", field="job_id")
+    job = services.store.requeue(job_id, {**job.params, "resume": True})
+    services.runner.dispatch()
+    return job

@@ -1,0 +1,86 @@
+"""Turn conversations into token ids with labels on the assistant answers only.
+
+The base model's chat template formats the records. When the tokenizer has none, the
+documented default below (ChatML-style, answer followed by the EOS token so the model learns
+to stop) is installed on the tokenizer and saved with the adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{% if message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
+    "{% else %}{{ message['content'] + '<|im_end|>' }}{% endif %}"
+    "{{ '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]  # -100 on prompt tokens
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass
+class TokenizeReport:
+    examples: int
+    tokens: int
+    label_tokens: int
+    truncated: int
+    dropped_no_answer: int
+    max_length: int
+
+
+def ensure_chat_template(tokenizer: Any) -> bool:
+    """Install the default template if the tokenizer has none; returns True if it did."""
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    if tokenizer.eos_token is None:
+        tokenizer.eos_token = "<|im_end|>"
+    return True
+
+
+def _ids(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
+    """Token ids of the whole conversation; labels cover every assistant turn."""
+    full = _ids(tokenizer, messages, generation_prompt=False)
+    labels = [-100] * len(full)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = len(_ids(tokenizer, messages[:i], generation_prompt=True))
+        end = len(_ids(tokenizer, messages[: i + 1], generation_prompt=False)) if i + 1 < len(messages) else len(full)
+        labels[start:end] = full[start:end]
+    return Example(full, labels)
+
+
+def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int) -> tuple[list[Example], TokenizeReport]:
+    examples, truncated, dropped = [], 0, 0
+    for conversation in conversations:
+        example = encode(tokenizer, conversation)
+        if len(example) > max_len:
+            truncated += 1
+            example = Example(example.input_ids[:max_len], example.labels[:max_len])
+        if all(label == -100 for label in example.labels[1:]):
+            dropped += 1  # the prompt alone fills max_seq_length: nothing to learn
+            continue
+        examples.append(example)
+    report = TokenizeReport(examples=len(examples), tokens=sum(len(e) for e in examples),
+                            label_tokens=sum(sum(1 for x in e.labels[1:] if x != -100) for e in examples),
+                            truncated=truncated, dropped_no_answer=dropped,
+                            max_length=max((len(e) for e in examples), default=0))
+    return examples, report

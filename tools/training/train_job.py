@@ -1,0 +1,239 @@
+"""The `train` job: dataset -> tokens -> packed plan -> LoRA/QLoRA training -> evaluated adapter.
+
+Safe points: every optimizer step checks for cancel/SIGTERM and, if asked, saves a
+checkpoint before stopping, so `resume_fine_tuning` continues exactly. The model folder is
+published atomically at the very end: a failed job never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from graphtune.server import __version__
+from graphtune.tools.dataset.atomic import publish, sweep_temp, temp_sibling
+from graphtune.tools.errors import JobCancelled, OutOfMemory, TrainingConfigError
+from graphtune.tools.job_context import JobContext
+from graphtune.tools.training import engine
+from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
+from graphtune.tools.training.config import LoraJobConfig, resolve_device
+from graphtune.tools.training.data_files import locate, read_conversations
+from graphtune.tools.training.estimate import estimate, model_shape
+from graphtune.tools.training.model_loading import (check_base_model, count_params, enable_checkpointing,
+                                                    load_model, load_tokenizer, prepare_model)
+from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
+
+MAX_OOM_RETRIES = 3
+
+
+def default_output_name(cfg: LoraJobConfig, job_id: str) -> str:
+    stem = Path(cfg.dataset_name).stem.lower().replace("_", "-")[:40].strip("-.") or "dataset"
+    return f"{stem}-{cfg.method}-{job_id[4:12]}"
+
+
+def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any) -> dict[str, Any]:
+    files = locate(settings.datasets_dir, cfg.dataset_name)
+    train_conv = read_conversations(files.train)
+    eval_conv = read_conversations(files.eval) if files.eval else []
+    default_template = ensure_chat_template(tokenizer)
+    train, train_report = encode_all(tokenizer, train_conv, cfg.max_seq_length)
+    evals, _ = encode_all(tokenizer, eval_conv, cfg.max_seq_length)
+    if not train:
+        raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
+                                  field="max_seq_length", hint="Raise max_seq_length.")
+    return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template}
+
+
+def _needs_checkpointing(cfg: LoraJobConfig, device: str, shape: dict[str, Any], budget: int) -> bool:
+    if cfg.gradient_checkpointing != "auto":
+        return cfg.gradient_checkpointing == "on"
+    if device != "cuda":
+        return False
+    import torch
+
+    free, _ = torch.cuda.mem_get_info()
+    act = estimate(shape, cfg.method, 0, budget, False, 0, device)["activations_gib"] * 2**30
+    return act > 0.6 * free
+
+
+def _eval_batches(examples: list[Any], cfg: LoraJobConfig, device: str) -> list[list[Any]]:
+    from graphtune.tools.training.packing import plan_batches
+
+    budget = engine.default_token_budget(cfg, device)
+    lengths = [len(e) for e in examples]
+    groups = plan_batches(lengths, max_tokens=max([budget, *lengths]), max_examples=cfg.batch_size, seed=0,
+                          shuffle=False) if examples else []
+    return [[examples[i] for i in g] for g in groups]
+
+
+def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], plan: engine.Plan) -> dict[str, Any]:
+    shape = model_shape(base)
+    lora_params = shape["layers"] * len(cfg.target_modules if isinstance(cfg.target_modules, list) else range(7)) \
+        * cfg.lora_rank * 2 * shape["hidden"]
+    ckpt = _needs_checkpointing(cfg, device, shape, plan.tokens_per_batch)
+    report = data["report"]
+    return {"dry_run": True, "device": device, "train_examples": report.examples, "eval_examples": len(data["eval"]),
+            "train_tokens_per_epoch": report.tokens, "answer_tokens_per_epoch": report.label_tokens,
+            "truncated_examples": report.truncated, "dropped_examples": report.dropped_no_answer,
+            "max_example_tokens": report.max_length, "micro_batches": len(plan.batches), "optimizer_steps": plan.steps,
+            "tokens_per_batch": plan.tokens_per_batch, "model_parameters": shape["params"],
+            "gradient_checkpointing": ckpt, "default_chat_template": data["default_template"],
+            "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt, plan.tokens, device)}
+
+
+class _Run:
+    """One training attempt's state, shared with the engine hooks."""
+
+    def __init__(self, ctx: JobContext, device: str, pad_id: int, packing: bool) -> None:
+        self.ctx, self.device, self.pad_id, self.packing = ctx, device, pad_id, packing
+
+    def on_metrics(self, metrics: dict[str, Any]) -> None:
+        self.ctx.event("metrics", metrics)
+        if "loss" in metrics:
+            self.ctx.progress(metrics["step"], metrics["max_steps"], "steps", f"loss {metrics['loss']:.4f}",
+                              safe_point=False)
+
+
+def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: dict[str, Any], tokenizer: Any,
+           resume: bool) -> tuple[Any, engine.Plan, Any, dict[str, Any]]:
+    import torch
+
+    ckpt_dir = ctx.work_dir / "checkpoints"
+    state_file = ctx.work_dir / "run_state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    budget, bsz, accum = state.get("budget"), state.get("batch_size"), state.get("grad_accum")
+    for attempt in range(MAX_OOM_RETRIES + 1):
+        plan = engine.make_plan(data["train"], cfg, device, budget=budget, batch_size=bsz, grad_accum=accum)
+        state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
+        state_file.write_text(json.dumps(state))
+        model, info = load_model(cfg, device, base) if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx)
+        shape = model_shape(base)
+        info["gradient_checkpointing"] = _needs_checkpointing(cfg, device, shape, plan.tokens_per_batch)
+        if info["gradient_checkpointing"]:
+            enable_checkpointing(model)
+        info["liger"] = model.graphtune_fast_path["liger"]
+        run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
+        eval_batches = _eval_batches(data["eval"], cfg, device)
+        evaluate = lambda: engine.evaluate_loss(model, eval_batches, packing=cfg.packing, pad_id=run.pad_id,  # noqa: E731
+                                                device=device)
+        if "base_eval_loss" not in state:
+            with model.disable_adapter():
+                state["base_eval_loss"] = evaluate()
+            state_file.write_text(json.dumps(state))
+        hooks = engine.Hooks(on_metrics=run.on_metrics, should_stop=ctx.should_stop, on_event=ctx.event,
+                             eval_fn=evaluate if eval_batches else None,
+                             eval_steps=cfg.eval_steps or max(1, plan.steps // cfg.num_epochs))
+        trainer = engine.build_trainer(model, plan, cfg, device, ckpt_dir, run.pad_id, hooks)
+        start_from = engine.newest_checkpoint(ckpt_dir, ctx.event) if resume else None
+        if start_from:
+            ctx.log(f"resuming from {start_from.name}")
+        try:
+            trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
+        except torch.OutOfMemoryError as exc:
+            del trainer, model
+            gc.collect()
+            torch.cuda.empty_cache()
+            if attempt == MAX_OOM_RETRIES or plan.tokens_per_batch <= 256:
+                raise OutOfMemory(f"out of GPU memory even at {plan.tokens_per_batch} tokens per micro-batch "
+                                  f"(estimate: {_dry_run(cfg, device, base, data, plan)['estimate']}).",
+                                  hint="Use method='qlora', a smaller max_seq_length or lora_rank, "
+                                  "or gradient_checkpointing='on'.") from exc
+            budget, bsz, accum = plan.tokens_per_batch // 2, max(1, plan.batch_size // 2), plan.grad_accum * 2
+            ctx.event("oom_retry", {"tokens_per_batch": budget, "batch_size": bsz, "gradient_accumulation_steps": accum})
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            resume = False
+            continue
+        state["final_eval_loss"] = evaluate() if not hooks.stats.get("stopped") else None
+        info.update(tokens_trained=hooks.stats.get("tokens_seen", 0), base_eval_loss=state["base_eval_loss"],
+                    eval_loss=state["final_eval_loss"], stopped=hooks.stats.get("stopped"))
+        return model, plan, trainer, info
+    raise AssertionError("unreachable")
+
+
+def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext) -> tuple[Any, dict[str, Any]]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    adapter = ctx.settings.models_dir / cfg.init_adapter
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype,
+                                                 attn_implementation="flex_attention" if device == "cuda" else "sdpa")
+    model.to(device)
+    return prepare_model(model, cfg, device, init_adapter=str(adapter)), {"dtype": str(dtype), "init_adapter": str(adapter)}
+
+
+def _perplexity(loss: float | None) -> float | None:
+    return round(math.exp(min(loss, 50)), 4) if loss is not None else None
+
+
+def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Job handler registered as kind `train`."""
+    started = time.time()
+    cfg = LoraJobConfig.from_dict(params["config"])
+    device = resolve_device(cfg.device, cfg.method)
+    base = check_base_model(cfg.base_model)
+    ctx.progress(0, None, "steps", "tokenizing")
+    tokenizer = load_tokenizer(base)
+    data = _prepare_data(cfg, ctx.settings, tokenizer)
+    if cfg.dry_run:
+        return _dry_run(cfg, device, base, data, engine.make_plan(data["train"], cfg, device))
+    output_name = cfg.output_name or default_output_name(cfg, ctx.job_id)
+    final_dir = ctx.settings.models_dir / output_name
+    if final_dir.exists() and not params.get("resume"):
+        raise TrainingConfigError(f"a model named `{output_name}` already exists.", field="output_name",
+                                  hint="Choose another output_name.")
+    ctx.progress(0, None, "steps", "loading model")
+    model, plan, trainer, info = _train(cfg, ctx, device, base, data, tokenizer, bool(params.get("resume")))
+    if info["stopped"]:
+        raise JobCancelled("stopped with a checkpoint; resume_fine_tuning continues it",
+                           interrupted=info["stopped"] == "interrupt")
+    trainable, total = count_params(model)
+    meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
+    sweep_temp(ctx.settings.models_dir)
+    tmp = temp_sibling(final_dir)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    write_metadata(tmp, meta)
+    write_loss_plot(trainer.state.log_history, tmp / "loss.png")
+    ctx.check_cancel()  # last safe point before the model becomes visible
+    publish(tmp, final_dir, overwrite=False, what="model", field="output_name")
+    ctx.register_model({"name": output_name, "job_id": ctx.job_id, "base_model": cfg.base_model,
+                        "dataset": meta["dataset"]["name"], "method": cfg.method, "created_at": time.time(),
+                        "path": str(final_dir), "metrics": meta["evaluation"]})
+    shutil.rmtree(ctx.work_dir / "checkpoints", ignore_errors=True)
+    return {"model_name": output_name, "path": str(final_dir), "steps": plan.steps, **meta["evaluation"],
+            "tokens_trained": meta["tokens_trained"], "duration_seconds": meta["duration_seconds"],
+            "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"]}
+
+
+def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, Any], plan: engine.Plan, trainer: Any,
+              info: dict[str, Any], name: str, started: float, device: str, trainable: int, total: int) -> dict[str, Any]:
+    import torch
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    files = data["files"]
+    return {
+        "name": name, "job_id": ctx.job_id, "graphtune_version": __version__, "base_model": cfg.base_model,
+        "base_model_resolved": base, "config": cfg.to_dict(),
+        "dataset": {"name": files.name, "path": str(files.train.parent),
+                    "graph_fingerprint": (files.metadata.get("source") or {}).get("graph_fingerprint"),
+                    "train_examples": len(data["train"]), "eval_examples": len(data["eval"])},
+        "steps": plan.steps, "tokens_trained": info["tokens_trained"], "trainable_parameters": trainable,
+        "total_parameters": total, "final_train_loss": losses[-1] if losses else None,
+        "best_eval_loss": min(evals + ([info["eval_loss"]] if info["eval_loss"] is not None else []), default=None),
+        "evaluation": {"base_eval_loss": info["base_eval_loss"], "base_perplexity": _perplexity(info["base_eval_loss"]),
+                       "eval_loss": info["eval_loss"], "perplexity": _perplexity(info["eval_loss"])},
+        "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "gradient_checkpointing")}
+        | {"packing": cfg.packing, "tokens_per_batch": plan.tokens_per_batch},
+        "duration_seconds": round(time.time() - started, 1),
+        "hardware": {"device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+                     "platform": platform.platform(), "torch": torch.__version__},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
