@@ -87,7 +87,7 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
             n = label_tokens(batch)
             if not n:
                 continue
-            out = model(**{k: v.to(device) for k, v in batch.items()})
+            out = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False)  # a cache disables packing masks
             total += float(out.loss) * n
             count += n
     if was_training:

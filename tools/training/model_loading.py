@@ -99,6 +99,9 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
     if init_adapter:
         model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
     else:
+        from transformers import set_seed
+
+        set_seed(cfg.seed)  # LoRA A matrices are random: same seed, same run (and resume can replay it)
         targets = cfg.target_modules
         lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=targets, task_type="CAUSAL_LM")

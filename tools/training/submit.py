@@ -23,10 +23,21 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
                                   hint="Choose another output_name, or list_models.")
     if cfg.init_adapter:
         model_dir(services.settings, cfg.init_adapter)
-    if cfg.method == "qlora" and cfg.device in ("cpu", "mps"):
-        raise TrainingConfigError(f"`method`='qlora' needs a CUDA GPU, not `device`={cfg.device!r}.", field="method",
-                                  hint="Use method='lora' on CPU/MPS.")
+    if cfg.method == "qlora" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not _nvidia_gpu_present())):
+        raise TrainingConfigError("`method`='qlora' needs a CUDA GPU and none is usable here "
+                                  f"(`device`={cfg.device!r}).", field="method",
+                                  hint="Use method='lora' on CPU/MPS; 4-bit QLoRA runs only on CUDA.")
     return cfg
+
+
+def _nvidia_gpu_present() -> bool:
+    """Cheap pre-check without importing torch; the worker checks torch.cuda authoritatively."""
+    import glob
+    import os
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.isdir("/proc/driver/nvidia/gpus")
 
 
 def submit_training(services: Any, params: dict[str, Any]) -> Any:

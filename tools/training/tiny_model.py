@@ -43,6 +43,7 @@ def create_tiny_model(folder: Path, texts: Iterable[str], *, vocab_size: int = 1
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=4096, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
+                         pad_token_id=fast.pad_token_id, tie_word_embeddings=True,
+                         initializer_range=0.3)  # large enough that frozen embeddings allow confident logits
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder

@@ -64,6 +64,9 @@ def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
             continue
         start = len(_ids(tokenizer, messages[:i], generation_prompt=True))
         end = len(_ids(tokenizer, messages[: i + 1], generation_prompt=False)) if i + 1 < len(messages) else len(full)
+        span = full[start:end]
+        if tokenizer.eos_token_id in span:  # learn to stop at EOS; separators the template adds after it carry no loss
+            end = start + len(span) - span[::-1].index(tokenizer.eos_token_id)
         labels[start:end] = full[start:end]
     return Example(full, labels)
 
