@@ -62,6 +62,9 @@ class LoraJobConfig:
     seed: int = field(default=42, metadata=_help("Seed for data order, LoRA init and dropout."))
     gradient_checkpointing: str = field(default="auto", metadata=_help(
         "auto (only when memory needs it) | on | off.", choices=["auto", "on", "off"]))
+    max_memory_gib: float | None = field(default=None, metadata=_help(
+        "GPU memory ceiling: auto checkpointing covers just enough layers to stay under it (default 90% of the GPU).",
+        range=(1.0, 4096.0)))
     packing: bool = field(default=True, metadata=_help("Padding-free packing with per-document attention."))
     init_adapter: str | None = field(default=None, metadata=_help(
         "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))

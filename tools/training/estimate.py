@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-ACT_BYTES_PER_TOKEN_LAYER_HIDDEN = 34  # bf16 activations kept per token, layer and hidden unit (no checkpointing)
+ACT_BYTES_PER_TOKEN_LAYER_HIDDEN = 34  # bf16 activations kept per token, layer and hidden unit (no checkpointing);
+# measured 30-31 on Llama-3.1-8B with Liger + flex attention on an H100 (bench/RESULTS.md)
+CKPT_BYTES_PER_TOKEN_LAYER_HIDDEN = 2  # a checkpointed layer keeps only its bf16 input
+RESERVE_GIB = 1.5  # LoRA grads/optimizer, loss chunks, allocator slack
+
+
+def layers_without_checkpointing(layers: int, hidden: int, tokens: int, free_bytes: float) -> int:
+    """How many decoder layers can keep their activations (the rest are recomputed) within free_bytes."""
+    full = tokens * hidden * ACT_BYTES_PER_TOKEN_LAYER_HIDDEN
+    ckpt = tokens * hidden * CKPT_BYTES_PER_TOKEN_LAYER_HIDDEN
+    if layers * full <= free_bytes:
+        return layers
+    k = int((free_bytes - full - layers * ckpt) // (full - ckpt))  # `full`: one layer recomputed at a time
+    return max(0, min(layers, k))
 
 
 def model_shape(base: str) -> dict[str, Any]:

@@ -92,10 +92,8 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
 
         _apply_liger_kernel_to_instance(model=model)
         fast["liger"] = True
-    if cfg.method == "qlora":
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    # QLoRA: no prepare_model_for_kbit_training. It upcasts embeddings, lm_head and norms to fp32
+    # (+4 GiB on an 8B model); Liger's RMSNorm already computes in fp32 and get_peft_model freezes the base.
     if init_adapter:
         model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
     else:

@@ -25,7 +25,7 @@ from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.estimate import estimate, model_shape
-from graphtune.tools.training.model_loading import (check_base_model, count_params, enable_checkpointing,
+from graphtune.tools.training.model_loading import (check_base_model, count_params, enable_checkpointing,  # noqa: I001
                                                     load_model, load_tokenizer, prepare_model)
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 
@@ -50,16 +50,36 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any) -> dict[str
     return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template}
 
 
-def _needs_checkpointing(cfg: LoraJobConfig, device: str, shape: dict[str, Any], budget: int) -> bool:
+def checkpoint_layers(cfg: LoraJobConfig, device: str, shape: dict[str, Any], budget: int,
+                      weights_bytes: float | None = None) -> int:
+    """How many decoder layers to checkpoint: none unless memory needs it, then just enough (auto)."""
     if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
+        return shape["layers"] if cfg.gradient_checkpointing == "on" else 0
     if device != "cuda":
-        return False
+        return 0
     import torch
 
-    free, _ = torch.cuda.mem_get_info()
-    act = estimate(shape, cfg.method, 0, budget, False, 0, device)["activations_gib"] * 2**30
-    return act > 0.6 * free
+    from graphtune.tools.training.estimate import RESERVE_GIB, layers_without_checkpointing
+
+    free, total = torch.cuda.mem_get_info()
+    ceiling = min(cfg.max_memory_gib * 2**30 if cfg.max_memory_gib else 0.9 * total, 0.95 * total)
+    if weights_bytes is None:  # the model is loaded: measure it
+        in_use, free_now = torch.cuda.memory_allocated(), free
+    else:  # dry run: nothing loaded yet
+        in_use, free_now = weights_bytes, free - weights_bytes
+    available = min(ceiling - in_use, free_now) - RESERVE_GIB * 2**30
+    keep = layers_without_checkpointing(shape["layers"], shape["hidden"], budget, available)
+    return shape["layers"] - keep
+
+
+def apply_checkpointing(model: Any, n_layers: int) -> None:
+    """Checkpoint the first n decoder layers (all when n == total); the rest keep activations."""
+    if n_layers <= 0:
+        return
+    enable_checkpointing(model)
+    layers = [m for m in model.modules() if hasattr(m, "gradient_checkpointing") and type(m).__name__.endswith("DecoderLayer")]
+    for layer in layers[n_layers:]:
+        layer.gradient_checkpointing = False
 
 
 def _eval_batches(examples: list[Any], cfg: LoraJobConfig, device: str) -> list[list[Any]]:
@@ -76,15 +96,16 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
     shape = model_shape(base)
     lora_params = shape["layers"] * len(cfg.target_modules if isinstance(cfg.target_modules, list) else range(7)) \
         * cfg.lora_rank * 2 * shape["hidden"]
-    ckpt = _needs_checkpointing(cfg, device, shape, plan.tokens_per_batch)
+    weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30
+    ckpt = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, weights_bytes=weights)
     report = data["report"]
     return {"dry_run": True, "device": device, "train_examples": report.examples, "eval_examples": len(data["eval"]),
             "train_tokens_per_epoch": report.tokens, "answer_tokens_per_epoch": report.label_tokens,
             "truncated_examples": report.truncated, "dropped_examples": report.dropped_no_answer,
             "max_example_tokens": report.max_length, "micro_batches": len(plan.batches), "optimizer_steps": plan.steps,
             "tokens_per_batch": plan.tokens_per_batch, "model_parameters": shape["params"],
-            "gradient_checkpointing": ckpt, "default_chat_template": data["default_template"],
-            "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt, plan.tokens, device)}
+            "checkpointed_layers": ckpt, "default_chat_template": data["default_template"],
+            "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device)}
 
 
 class _Run:
@@ -114,9 +135,8 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
         state_file.write_text(json.dumps(state))
         model, info = load_model(cfg, device, base) if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx)
         shape = model_shape(base)
-        info["gradient_checkpointing"] = _needs_checkpointing(cfg, device, shape, plan.tokens_per_batch)
-        if info["gradient_checkpointing"]:
-            enable_checkpointing(model)
+        info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch)
+        apply_checkpointing(model, info["checkpointed_layers"])
         info["liger"] = model.graphtune_fast_path["liger"]
         run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
         eval_batches = _eval_batches(data["eval"], cfg, device)
@@ -230,7 +250,7 @@ def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, An
         "best_eval_loss": min(evals + ([info["eval_loss"]] if info["eval_loss"] is not None else []), default=None),
         "evaluation": {"base_eval_loss": info["base_eval_loss"], "base_perplexity": _perplexity(info["base_eval_loss"]),
                        "eval_loss": info["eval_loss"], "perplexity": _perplexity(info["eval_loss"])},
-        "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "gradient_checkpointing")}
+        "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "checkpointed_layers")}
         | {"packing": cfg.packing, "tokens_per_batch": plan.tokens_per_batch},
         "duration_seconds": round(time.time() - started, 1),
         "hardware": {"device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
