@@ -80,17 +80,19 @@ def build(shape: str, method: str):
 
 
 def run(variant: str) -> dict:
-    """variant: METHOD-SHAPE[@MAX_GIB], e.g. lora-8b, lora-8b@20, qlora-8b@12."""
+    """variant: METHOD-SHAPE[@MAX_GIB][:TOKENS], e.g. lora-8b, lora-8b@20, qlora-8b@12:4096."""
     variant_name = variant
+    variant, _, tokens = variant.partition(":")
     variant, _, cap = variant.partition("@")
     method, shape = variant.split("-")
     torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-    tokens_per_batch = int(os.environ.get("TOKENS_PER_BATCH", "0")) or None
+    tokens_per_batch = int(tokens or os.environ.get("TOKENS_PER_BATCH", "0")) or None
     cfg = LoraJobConfig(base_model="random-init", dataset_name="synthetic", method=method, device="cuda",
                         batch_size=32, num_epochs=1, max_steps=STEPS, save_steps=10_000, logging_steps=1,
                         tokens_per_batch=tokens_per_batch, warmup=0, lora_dropout=0.0,
                         max_memory_gib=float(cap) if cap else None)
     model = prepare_model(build(shape, method), cfg, "cuda")
+    weights_gib = torch.cuda.memory_allocated() / 2**30
     budget = engine.default_token_budget(cfg, "cuda")
     ckpt = checkpoint_layers(cfg, "cuda", shape_dict(shape), budget)
     apply_checkpointing(model, ckpt)
@@ -112,7 +114,7 @@ def run(variant: str) -> dict:
     layers = SHAPES[shape]["num_hidden_layers"]
     flops_tok = (4 + 2 * ckpt / layers) * blocks + 4 * SHAPES[shape]["vocab_size"] * SHAPES[shape]["hidden_size"]
     row = {"variant": f"graphtune-{variant_name}", "tokens_per_s": round(tps), "step_s": round((t1 - t0) / (s1 - s0), 3),
-           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), "tokens_per_batch": plan.tokens_per_batch,
+           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), "weights_gib": round(weights_gib, 2), "tokens_per_batch": plan.tokens_per_batch,
            "checkpointed_layers": f"{ckpt}/{layers}", "liger": model.graphtune_fast_path["liger"],
            "mfu_pct": round(100 * tps * flops_tok / 790e12, 1), "steps_timed": s1 - s0}
     del trainer, model
