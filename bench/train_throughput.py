@@ -92,6 +92,7 @@ def run(variant: str) -> dict:
                         tokens_per_batch=tokens_per_batch, warmup=0, lora_dropout=0.0,
                         max_memory_gib=float(cap) if cap else None)
     model = prepare_model(build(shape, method), cfg, "cuda")
+    torch.cuda.reset_peak_memory_stats()  # building a QLoRA checkpoint must not count toward training's peak
     weights_gib = torch.cuda.memory_allocated() / 2**30
     budget = engine.default_token_budget(cfg, "cuda")
     ckpt = checkpoint_layers(cfg, "cuda", shape_dict(shape), budget)
