@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -81,7 +83,7 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), _eval_attention(model):
         for members in batches:
             batch = collate_packed(members) if packing else collate_padded(members, pad_id)
             n = label_tokens(batch)
@@ -93,6 +95,22 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
     if was_training:
         model.train()
     return total / count if count else None
+
+
+@contextmanager
+def _eval_attention(model: Any) -> Iterator[None]:
+    """Evaluate with sdpa: inductor cannot always build flex_attention's inference kernel (seen on
+    torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    current = getattr(base.config, "_attn_implementation", None)
+    if current != "flex_attention" or not hasattr(base, "set_attn_implementation"):
+        yield
+        return
+    base.set_attn_implementation("sdpa")
+    try:
+        yield
+    finally:
+        base.set_attn_implementation(current)
 
 
 @dataclass
