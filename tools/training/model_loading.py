@@ -78,7 +78,9 @@ def load_model(cfg: LoraJobConfig, device: str, base: str) -> tuple[Any, dict[st
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora":
         model.to(device)
-    return prepare_model(model, cfg, device), {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
+    model = prepare_model(model, cfg, device)
+    attn = ensure_attention_works(model, device, model.config.vocab_size)
+    return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
 
 
 def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None) -> Any:
@@ -111,6 +113,31 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
                                       "names (e.g. q_proj,v_proj).") from exc
     model.graphtune_fast_path = fast  # type: ignore[attr-defined]
     return model
+
+
+def ensure_attention_works(model: Any, device: str, vocab_size: int) -> str:
+    """On CUDA, prove flex_attention compiles for this model with one packed forward+backward;
+    if inductor cannot build its kernels (seen for small head dims), fall back to sdpa, which
+    honours the same per-document masks. Returns the attention implementation in use."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    current = getattr(base.config, "_attn_implementation", "sdpa")
+    if device != "cuda" or current != "flex_attention":
+        return current
+    import torch
+
+    ids = torch.randint(0, max(2, vocab_size), (1, 96), device="cuda")
+    pos = torch.cat([torch.arange(64), torch.arange(32)]).unsqueeze(0).to("cuda")
+    try:
+        model.train()
+        out = model(input_ids=ids, position_ids=pos, labels=ids, use_cache=False)
+        out.loss.backward()
+        return current
+    except Exception as exc:  # noqa: BLE001 - any compile failure means: use the portable kernel
+        base.set_attn_implementation("sdpa")
+        torch._dynamo.reset()
+        return f"sdpa (flex_attention unavailable: {type(exc).__name__})"
+    finally:
+        model.zero_grad(set_to_none=True)
 
 
 def enable_checkpointing(model: Any) -> None:

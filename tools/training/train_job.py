@@ -185,7 +185,11 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype,
                                                  attn_implementation="flex_attention" if device == "cuda" else "sdpa")
     model.to(device)
-    return prepare_model(model, cfg, device, init_adapter=str(adapter)), {"dtype": str(dtype), "init_adapter": str(adapter)}
+    model = prepare_model(model, cfg, device, init_adapter=str(adapter))
+    from graphtune.tools.training.model_loading import ensure_attention_works
+
+    attn = ensure_attention_works(model, device, model.config.vocab_size)
+    return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn, "init_adapter": str(adapter)}
 
 
 def _perplexity(loss: float | None) -> float | None:
