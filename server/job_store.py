@@ -22,7 +22,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
 from pydantic import BaseModel
 
 from graphtune.server import migrations
@@ -127,8 +126,24 @@ class JobStore:
                 "outputs in datasets/ and models/ are kept) and restart.",
             ) from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        self._db: Any = None
+
+    @property
+    def db(self) -> Any:
+        """sqlite-utils view of the same connection, for table helpers (upserts).
+
+        Imported on first use: it costs ~0.1 s, and hot paths (status polls, start-up) use plain SQL."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def _query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     @staticmethod
     def _check_integrity(conn: sqlite3.Connection) -> None:
@@ -165,7 +180,7 @@ class JobStore:
     @_locked
     def get(self, job_id: str) -> JobRecord:
         validate_job_id(job_id)
-        rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+        rows = self._query("SELECT * FROM jobs WHERE id = ?", [job_id])
         if not rows:
             raise JobNotFound(
                 f"no job with id `{job_id}`.", field="job_id", hint="Call `list_jobs` to see existing job ids."
@@ -185,7 +200,7 @@ class JobStore:
             args.append(kind)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.conn.execute(f"SELECT count(*) FROM jobs{clause}", args).fetchone()[0]
-        rows = self.db.query(
+        rows = self._query(
             f"SELECT * FROM jobs{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
         )
         return [_decode(row) for row in rows], total
@@ -251,7 +266,7 @@ class JobStore:
             clause += " AND type = ?"
             args.append(type_)
         order = "DESC" if newest else "ASC"
-        rows = self.db.query(f"SELECT * FROM events WHERE {clause} ORDER BY id {order} LIMIT ?", [*args, limit])
+        rows = self._query(f"SELECT * FROM events WHERE {clause} ORDER BY id {order} LIMIT ?", [*args, limit])
         records = [EventRecord(**{**row, "data": json.loads(row["data"])}) for row in rows]
         return list(reversed(records)) if newest else records
 
@@ -329,7 +344,7 @@ class JobStore:
 
     @_locked
     def running_jobs(self) -> list[JobRecord]:
-        return [_decode(row) for row in self.db.query("SELECT * FROM jobs WHERE status='running'")]
+        return [_decode(row) for row in self._query("SELECT * FROM jobs WHERE status='running'")]
 
     @_locked
     def reconcile(self, *, stale_after_s: float) -> list[str]:
@@ -353,7 +368,7 @@ class JobStore:
     @_locked
     def list_models(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         total = self.conn.execute("SELECT count(*) FROM models").fetchone()[0]
-        rows = self.db.query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
+        rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
     @_locked

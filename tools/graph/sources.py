@@ -26,7 +26,7 @@ class GraphSource(Protocol):
 _CALLABLE_Q = """MATCH (n:{label}) OPTIONAL MATCH (n)-[:CALLS]->(t) WITH n, collect(t.qualified_name) AS calls
 OPTIONAL MATCH (c)-[:CALLS]->(n) WITH n, calls, collect(c.qualified_name) AS called_by
 RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature, n.parameters, n.return_type, n.source,
- n.decorators, n.is_async, {owner}, calls, called_by"""
+ n.is_async, {owner}, calls, called_by"""
 _CLASS_Q = """MATCH (n:Class) OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
 RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods"""
 _FILE_Q = """MATCH (n:CodeFile) OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
@@ -55,10 +55,10 @@ class EmbeddedSource:
         rows = self.graph.rows
         if node_type in ("Function", "Method"):
             owner = "n.class_name" if node_type == "Method" else "''"
-            for (qn, name, path, doc, sig, params, ret, src, decos, is_async, cls, calls, called_by) in rows(
+            for (qn, name, path, doc, sig, params, ret, src, is_async, cls, calls, called_by) in rows(
                     _CALLABLE_Q.format(label=node_type, owner=owner)):
                 yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params), ret or "",
-                                 src or "", cls or "", [], decode_list(decos), bool(is_async), [], calls, called_by)
+                                 src or "", cls or "", [], [], bool(is_async), [], calls, called_by)
         elif node_type == "Class":
             for qn, name, path, doc, src, bases, decos, methods in rows(_CLASS_Q):
                 yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
