@@ -77,8 +77,36 @@ async def _maintenance_loop(services: Services) -> None:
         await anyio.sleep(MAINTENANCE_INTERVAL_S)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> MCPServer:
-    """Build the MCP server. Opens the job store and reconciles jobs left by a dead server."""
+class StaticTokenVerifier:
+    """Accepts exactly one bearer token (GRAPHTUNE_HTTP_TOKEN), compared in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def verify_token(self, token: str) -> Any:
+        import hmac
+
+        from mcp.server.auth.provider import AccessToken
+
+        if hmac.compare_digest(token.encode(), self._token):
+            return AccessToken(token="<redacted>", client_id="graphtune-operator", scopes=[])
+        return None
+
+
+def _auth_kwargs(settings: Settings, http_url: str | None) -> dict[str, Any]:
+    if not http_url or settings.http_token is None:
+        return {}
+    from mcp.server.auth.settings import AuthSettings
+
+    return {"token_verifier": StaticTokenVerifier(settings.http_token.get_secret_value()),
+            "auth": AuthSettings(issuer_url=http_url, resource_server_url=f"{http_url}/mcp", required_scopes=None,
+                                 validate_token_resource=False)}  # a static operator token has no audience
+
+
+def create_app(settings: Settings, services: Services | None = None, *, http_url: str | None = None) -> MCPServer:
+    """Build the MCP server. Opens the job store and reconciles jobs left by a dead server.
+
+    `http_url` (e.g. http://127.0.0.1:8765) switches on bearer-token auth when a token is set."""
     services = services or Services.open(settings)
     interrupted = services.runner.reconcile()
     if interrupted:
@@ -92,7 +120,7 @@ def create_app(settings: Settings, services: Services | None = None) -> MCPServe
             tg.cancel_scope.cancel()
 
     app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
-                    lifespan=lifespan)
+                    lifespan=lifespan, **_auth_kwargs(settings, http_url))
     for spec in TOOLS:
         if settings.read_only and not spec.read_only:
             continue

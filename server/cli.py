@@ -87,7 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from graphtune.server.transports import run
 
     settings = _settings(args)
-    run(create_app(settings), settings, args.transport, args.host, args.port)
+    http_url = f"http://{args.host}:{args.port}" if args.transport == "http" else None
+    run(create_app(settings, http_url=http_url), settings, args.transport, args.host, args.port)
     return 0
 
 

@@ -15,7 +15,8 @@ def cmd_train(args: argparse.Namespace, start: Callable[..., int]) -> int:
                  lora_dropout=args.lora_dropout, target_modules=_targets(args.target_modules), learning_rate=args.learning_rate,
                  batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
                  num_epochs=args.num_epochs, max_steps=args.max_steps, max_seq_length=args.max_seq_length,
-                 eval_steps=args.eval_steps, save_steps=args.save_steps, seed=args.seed, device=args.device,
+                 eval_steps=args.eval_steps, tokens_per_batch=args.tokens_per_batch,
+                 max_memory_gib=args.max_memory_gib, gradient_checkpointing=args.gradient_checkpointing, save_steps=args.save_steps, seed=args.seed, device=args.device,
                  output_name=args.output_name, init_adapter=args.init_adapter, dry_run=args.dry_run)
 
 
@@ -56,6 +57,9 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p.add_argument("--max-steps", type=int)
     p.add_argument("--max-seq-length", type=int, default=2048)
     p.add_argument("--eval-steps", type=int)
+    p.add_argument("--tokens-per-batch", type=int)
+    p.add_argument("--max-memory-gib", type=float)
+    p.add_argument("--gradient-checkpointing", choices=["auto", "on", "off"], default="auto")
     p.add_argument("--save-steps", type=int)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], default="auto")

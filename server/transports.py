@@ -46,30 +46,7 @@ def http_app(app: MCPServer, settings: Settings, host: str, port: int):  # noqa:
         allowed_hosts=allowed_hosts,
         allowed_origins=[f"http://{h}:{port}" for h in (LOCAL_HOSTS | {host})],
     )
-    asgi = app.streamable_http_app(transport_security=security)
-    if settings.http_token is not None:
-        asgi = _BearerAuth(asgi, settings.http_token.get_secret_value())
-    return asgi
-
-
-class _BearerAuth:
-    """Minimal ASGI middleware: 401 unless `Authorization: Bearer <token>` matches (constant time)."""
-
-    def __init__(self, inner, token: str) -> None:  # noqa: ANN001
-        self.inner, self.token = inner, token.encode()
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        import hmac
-
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, b"Bearer " + self.token):
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="graphtune"')]})
-                await send({"type": "http.response.body", "body": b'{"error":"invalid_token"}'})
-                return
-        await self.inner(scope, receive, send)
+    return app.streamable_http_app(transport_security=security, host=host)
 
 
 def run_http(app: MCPServer, settings: Settings, host: str, port: int) -> None:

@@ -31,6 +31,12 @@ def start_fine_tuning(
     max_steps: Annotated[int | None, Field(ge=1, description="Stop after N optimizer steps.")] = None,
     max_seq_length: Annotated[int, Field(ge=32, le=32768, description="Truncate longer examples.")] = 2048,
     warmup: Annotated[float, Field(ge=0, description="Warm-up ratio (<1) or steps (>=1).")] = 0.03,
+    tokens_per_batch: Annotated[int | None, Field(ge=64, le=262144, description="Token budget of a packed "
+                                                  "micro-batch; default 8192 on CUDA, 4096 on CPU/MPS.")] = None,
+    max_memory_gib: Annotated[float | None, Field(ge=1, description="GPU memory ceiling; gradient checkpointing "
+                                                  "covers just enough layers to fit (default: 90% of the GPU).")] = None,
+    gradient_checkpointing: Annotated[Literal["auto", "on", "off"], Field(
+        description="auto = only where memory needs it.")] = "auto",
     eval_steps: Annotated[int | None, Field(ge=1, description="Eval every N steps; default once per epoch.")] = None,
     save_steps: Annotated[int | None, Field(ge=1, description="Checkpoint every N steps; default 50.")] = None,
     seed: Annotated[int, Field(description="Seed.")] = 42,
