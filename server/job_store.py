@@ -75,7 +75,7 @@ class EventRecord(BaseModel):
 
 
 def validate_job_id(job_id: str, field: str = "job_id") -> str:
-    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         raise ConfigError(
             f"`{field}`={job_id!r} is not a graphtune job id.",
             field=field,

@@ -15,7 +15,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 def check_name(value: str, field: str) -> str:
     """A safe folder name: lowercase slug, no path separators, no '..', no hidden names."""
-    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
         raise ValueError(f"`{field}`={value!r} must be a slug: 1-64 chars of a-z, 0-9, '_', '-', '.', starting "
                          "with a letter or digit, no '..' (e.g. 'httpx-docs-v1')")
     return value

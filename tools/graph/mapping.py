@@ -26,7 +26,7 @@ DEFAULT_PROPERTIES = {
 
 def ident(value: str, field: str) -> str:
     """Backtick-quoted identifier, or a ConfigError naming the mapping field."""
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise ConfigError(f"`{field}`={value!r} is not a valid label/property/relationship name.",
                           field=field, hint="Use letters, digits and underscores only (max 64 chars).")
     return f"`{value}`"

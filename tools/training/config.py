@@ -85,7 +85,7 @@ class LoraJobConfig:
         if not self.target_modules:
             raise TrainingConfigError("`target_modules` is empty.", field="target_modules",
                                       hint="Use the default (q/k/v/o projections) or 'all-linear'.")
-        if self.output_name is not None and (not NAME.match(self.output_name) or ".." in self.output_name):
+        if self.output_name is not None and (not NAME.fullmatch(self.output_name) or ".." in self.output_name):
             raise TrainingConfigError(f"`output_name`={self.output_name!r} must be a slug (a-z, 0-9, '-', '_', '.').",
                                       field="output_name", hint="e.g. output_name='mylib-lora-r16'.")
 

@@ -26,7 +26,7 @@ def check_base_model(base_model: str) -> str:
             raise ModelNotFound(f"`base_model`={base_model!r} is a folder without config.json.", field="base_model",
                                 hint="Point it at a saved Hugging Face model folder (save_pretrained output).")
         return str(path.resolve())
-    if base_model.startswith((".", "/", "~")) or not HUB_ID.match(base_model):
+    if base_model.startswith((".", "/", "~")) or not HUB_ID.fullmatch(base_model):
         raise ModelNotFound(f"`base_model`={base_model!r} is neither an existing folder nor a hub id like "
                             "'meta-llama/Llama-3.1-8B-Instruct'.", field="base_model")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") and not _in_hub_cache(base_model):
