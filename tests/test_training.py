@@ -201,3 +201,17 @@ def test_labels_cover_only_the_answer(tiny_model):
     answer = tokenizer.decode([t for t in example.labels if t != -100])
     assert answer == a + tokenizer.eos_token
     assert q not in answer
+
+
+def test_sigterm_saves_a_checkpoint_and_ends_interrupted(services, memo_dataset, tiny_model):
+    from graphtune.tools.training.submit import resume_training, submit_training
+
+    job = submit_training(services, _train_cfg(tiny_model, batch_size=1, output_name="termed"))
+    wait_for(lambda: (services.store.get(job.id).progress_current or 0) >= 4, timeout=200)
+    os.kill(services.store.get(job.id).worker_pid, signal.SIGTERM)
+    stopped = wait_final(services.store, job.id, timeout=120)
+    assert stopped.status is JobStatus.INTERRUPTED
+    checkpoints = list((services.settings.work_dir / job.id / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints and all((c / "trainer_state.json").is_file() for c in checkpoints)
+    resume_training(services, job.id)
+    assert wait_final(services.store, job.id, timeout=300).status is JobStatus.SUCCEEDED
