@@ -1,6 +1,6 @@
 """Faults and load: SIGKILL the server or a worker at random moments; 50 concurrent calls over HTTP.
 
-Repeat counts come from GRAPHTUNE_FAULT_REPEATS (default 3 here; docs/reliability.md records
+Repeat counts come from FAULT_REPEATS (default 3 here; docs/reliability.md records
 longer runs).
 """
 
@@ -24,7 +24,18 @@ from graphtune.server.services import Services
 from graphtune.server.settings import Settings
 
 pytestmark = pytest.mark.slow
-REPEATS = int(os.environ.get("GRAPHTUNE_FAULT_REPEATS", "3"))
+REPEATS = int(os.environ.get("FAULT_REPEATS", "3"))
+
+
+def _fresh_copy(tmp_path: Path, package: str, attempt: int) -> Path:
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec(package)
+    assert spec and spec.submodule_search_locations
+    target = tmp_path / f"src{attempt}" / f"{package}{attempt}"
+    shutil.copytree(list(spec.submodule_search_locations)[0], target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 class RawStdioServer:
@@ -68,7 +79,8 @@ def test_sigkill_of_the_server_does_not_stop_its_jobs(tmp_path: Path) -> None:
     store_path = home / ".graphtune" / "graphtune.sqlite"
     for attempt in range(REPEATS):
         server = RawStdioServer(home)
-        job_id = server.call("ingest_codebase", {"package": "email"})["job_id"]
+        source = _fresh_copy(tmp_path, "email", attempt)  # new files each time: real work, not a no-op re-ingest
+        job_id = server.call("ingest_codebase", {"path": str(source)})["job_id"]
         time.sleep(random.uniform(0.0, 0.8))
         server.kill()
         store = JobStore(store_path)
@@ -103,8 +115,8 @@ def test_sigkill_of_workers_leaves_interrupted_jobs_and_whole_outputs(tmp_path: 
     for attempt in range(REPEATS):
         kind, params = random.choice([
             ("extract", {"dataset_name": f"ds{attempt}", "max_records": 100}),
-            ("ingest", {"package": "json", "exclude": [], "write_to": "embedded", "max_file_bytes": 2_000_000,
-                        "workers": 0}),
+            ("ingest", {"path": str(_fresh_copy(tmp_path, "json", attempt)), "exclude": [], "write_to": "embedded",
+                        "max_file_bytes": 2_000_000, "workers": 0}),
         ])
         job = services.runner.submit(kind, params)
         pid = wait_for(lambda: services.store.get(job.id).worker_pid, timeout=30)
@@ -121,6 +133,7 @@ def test_sigkill_of_workers_leaves_interrupted_jobs_and_whole_outputs(tmp_path: 
             state = _check_dataset_complete_or_absent(settings, params["dataset_name"])
             assert (state == "complete") == (final.status is JobStatus.SUCCEEDED)
         outcomes.append((kind, final.status.value))
+    print("fault outcomes:", outcomes)
     # the graph store survives killed writers: a fresh ingest still works
     again = services.runner.submit("ingest", {"package": "json", "exclude": [], "write_to": "embedded",
                                               "max_file_bytes": 2_000_000, "workers": 0})

@@ -76,7 +76,7 @@ def test_mcp_inspector_cli_lists_tools_and_calls_validate(tmp_path: Path) -> Non
     listed = _inspector(tmp_path, "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr[-2000:]
     names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
-    assert {"validate_environment", "start_fine_tuning" if "start_fine_tuning" in names else "list_jobs"} <= names
+    assert {"validate_environment", "start_fine_tuning", "get_training_status", "list_models"} <= names
     called = _inspector(tmp_path, "--method", "tools/call", "--tool-name", "validate_environment")
     assert called.returncode == 0, called.stderr[-2000:]
     payload = json.loads(called.stdout)

@@ -37,13 +37,25 @@ class EmbeddedGraph:
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = ladybug.Database(str(path), read_only=read_only)
+            self.db = self._open(ladybug, path, read_only)
             self.conn = ladybug.Connection(self.db)
         except RuntimeError as exc:
             raise _map_error(exc, path) from exc
         if not read_only:
             for statement in ddl():
                 self.conn.execute(statement)
+
+    @staticmethod
+    def _open(ladybug: Any, path: Path, read_only: bool) -> Any:
+        """Open; after a writer was killed mid-write, replay its WAL once (a brief read-write
+        open) so read-only readers can open again instead of failing until the next ingest."""
+        try:
+            return ladybug.Database(str(path), read_only=read_only)
+        except RuntimeError as exc:
+            if not (read_only and "recovery is pending" in str(exc)):
+                raise
+        ladybug.Database(str(path), read_only=False).close()  # raises a lock error if a writer is active
+        return ladybug.Database(str(path), read_only=True)
 
     def close(self) -> None:
         self.conn.close()
