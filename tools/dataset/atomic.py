@@ -43,7 +43,7 @@ def publish(tmp: Path, final: Path, *, overwrite: bool, what: str, field: str = 
 
 def sweep_temp(folder: Path, older_than_s: float = 3600.0) -> None:
     """Remove leftovers of crashed writes (temp and swapped-out folders)."""
-    if not folder.exists():
+    if not folder.is_dir():
         return
     now = time.time()
     for entry in folder.iterdir():
