@@ -111,6 +111,26 @@ class EmbeddedGraph:
             self.execute(f"COPY {table} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"', PARALLEL=false)")
         return count
 
+    def copy_csv(self, key: Any, bodies: Iterable[str], scratch: Path) -> int:
+        """COPY pre-formatted CSV bodies (see csv_rows) into a node table (key: name) or a
+        relationship (key: (rel, from, to)); returns the bytes written (0: nothing to load)."""
+        if isinstance(key, str):
+            header, name, options = [n for n, _ in NODE_TABLES[key]], key, ", PARALLEL=false"
+        else:
+            rel, src, dst = key
+            header, name = ["from", "to"], rel
+            options = "" if len(REL_TABLES[rel]) == 1 else f", from='{src}', to='{dst}'"
+        path = scratch / (f"{key}.csv" if isinstance(key, str) else "_".join(key) + ".csv")
+        size = 0
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(header)
+            for body in bodies:
+                handle.write(body)
+                size += len(body)
+        if size:
+            self.execute(f"COPY {name} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"'{options})")
+        return size
+
     def copy_rels(self, rel: str, src: str, dst: str, pairs: Iterable[tuple[str, str]], scratch: Path) -> int:
         path = scratch / f"{rel}_{src}_{dst}.csv"
         count = _write_csv(path, ["from", "to"], pairs)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
-from graphtune.tools.graph.python_parser import FileGraph
+from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, PreparedFile, join_chunks
 from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
 
 
@@ -28,41 +28,21 @@ class EmbeddedWriter:
     def fingerprint(self) -> str:
         return self.graph.fingerprint()
 
-    def replace_files(self, delete: list[str], graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
+    def replace_files(self, delete: list[str], files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
+        """Remove `delete`, then bulk-load the prepared files (CSV built in the parser processes)."""
         g, s = self.graph, self.scratch
         g.delete_files(delete)
-        g.copy_nodes("CodeFile", ({"path": f.path, "module_name": f.module_name, "description": f.description,
-                                   "language": "python", "sha": f.sha, "lines": f.lines, "aliases": f.aliases,
-                                   "imports": sorted(set(f.imports))} for f in graphs), s)
-        g.copy_nodes("Class", (c for f in graphs for c in f.classes), s)
-        calls_by_owner: dict[str, list[str]] = {}
-        for f in graphs:
-            for caller, raw, _cls in f.calls:
-                calls_by_owner.setdefault(caller, []).append(raw)
-        for table, attr in (("Function", "functions"), ("Method", "methods")):
-            g.copy_nodes(table, ({**r, "raw_calls": calls_by_owner.get(r["qualified_name"], [])}
-                                 for f in graphs for r in getattr(f, attr)), s)
-        g.copy_nodes("Parameter", ({**p, "file_path": f.path} for f in graphs for p in f.parameters), s)
-        self._ensure_patterns(graphs, patterns)
-        g.copy_rels("DEFINES", "CodeFile", "Class", ((f.path, c["qualified_name"]) for f in graphs for c in f.classes
-                                                     if c["qualified_name"].count(".") == f.module_name.count(".") + 1), s)
-        g.copy_rels("DEFINES", "CodeFile", "Function",
-                    ((f.path, r["qualified_name"]) for f in graphs for r in f.functions), s)
-        g.copy_rels("HAS_METHOD", "Class", "Method",
-                    ((r["class_name"], r["qualified_name"]) for f in graphs for r in f.methods), s)
-        owners = {r["qualified_name"]: "Method" for f in graphs for r in f.methods}
-        for label in ("Function", "Method"):
-            g.copy_rels("HAS_PARAMETER", label, "Parameter", ((p["owner"], p["id"]) for f in graphs for p in f.parameters
-                                                               if owners.get(p["owner"], "Function") == label), s)
-        for label in ("Class", "Function", "Method"):
-            g.copy_rels("IMPLEMENTS_PATTERN", label, "Pattern",
-                        ((qn, name) for f in graphs for qn, lab, name in f.patterns if lab == label), s)
+        for table in NODE_KEYS:
+            g.copy_csv(table, join_chunks(files, table), s)
+        self._ensure_patterns(files, patterns)
+        for key in REL_KEYS:
+            g.copy_csv(key, join_chunks(files, key), s)
 
-    def _ensure_patterns(self, graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
+    def _ensure_patterns(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         existing = {row[0] for row in self.graph.rows("MATCH (p:Pattern) RETURN p.name")}
         examples: dict[str, str] = {}
-        for f in graphs:
-            for qn, _label, name in f.patterns:
+        for f in files:
+            for name, qn in f.patterns:
                 examples.setdefault(name, qn)
         new = [{"name": n, "example": examples[n], **patterns[n]} for n in sorted(examples) if n not in existing]
         self.graph.copy_nodes("Pattern", new, self.scratch)

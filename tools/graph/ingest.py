@@ -13,11 +13,13 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.graph.csv_rows import PreparedFile, prepare
 from graphtune.tools.graph.discovery import SourceFile, discover, resolve_root
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
@@ -37,21 +39,27 @@ class IngestParams(BaseModel):
     workers: int = Field(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
 
 
-def _parse_one(item: SourceFile) -> FileGraph | tuple[str, str]:
+Parsed = FileGraph | PreparedFile
+
+
+def _parse_one(item: SourceFile, prepared: bool = True) -> Parsed | tuple[str, str]:
+    """Parse one file; for the embedded store also format its CSV rows here (in the worker)."""
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        return parse_file(item.rel_path, item.module_name, data, is_package=item.is_package)
+        graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
+    return prepare(graph) if prepared else graph
 
 
-def _parse_all(files: list[SourceFile], workers: int, ctx: JobContext | None) -> list[FileGraph | tuple[str, str]]:
+def _parse_all(files: list[SourceFile], workers: int, ctx: JobContext | None, prepared: bool) -> list[Parsed | tuple[str, str]]:
     workers = workers or os.cpu_count() or 1
-    results: list[FileGraph | tuple[str, str]] = []
+    results: list[Parsed | tuple[str, str]] = []
+    parse = partial(_parse_one, prepared=prepared)
     if workers == 1 or len(files) < 64:
         for i, item in enumerate(files):
-            results.append(_parse_one(item))
+            results.append(parse(item))
             if ctx and i % 50 == 0:
                 ctx.progress(i, len(files), "files", "parsing")
         return results
@@ -59,7 +67,7 @@ def _parse_all(files: list[SourceFile], workers: int, ctx: JobContext | None) ->
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        for i, result in enumerate(pool.map(_parse_one, files, chunksize=16)):
+        for i, result in enumerate(pool.map(parse, files, chunksize=16)):
             results.append(result)
             if ctx and i % 50 == 0:
                 ctx.progress(i, len(files), "files", "parsing")
@@ -100,8 +108,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     try:
         to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), root_prefix)
         to_delete = gone + changed
-        results = _parse_all(to_parse, params.workers, ctx)
-        graphs = [r for r in results if isinstance(r, FileGraph)]
+        results = _parse_all(to_parse, params.workers, ctx, prepared=params.write_to == "embedded")
+        graphs = [r for r in results if not isinstance(r, tuple)]
         failures = too_big + [r for r in results if isinstance(r, tuple)]
         if ctx:
             ctx.progress(len(files), len(files), "files", "writing the graph")
@@ -118,11 +126,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "root": str(root), "store": params.write_to, "files_found": len(all_files), "files_parsed": len(graphs),
         "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
-        "added": {"classes": sum(len(g.classes) for g in graphs), "functions": sum(len(g.functions) for g in graphs),
-                  "methods": sum(len(g.methods) for g in graphs)},
+        "added": {kind: sum(_count(g, kind) for g in graphs) for kind in ("classes", "functions", "methods")},
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "graph_counts": counts, "graph_fingerprint": fingerprint,
     }
+
+
+def _count(parsed: Parsed, kind: str) -> int:
+    return parsed.counts[kind] if isinstance(parsed, PreparedFile) else len(getattr(parsed, kind))
 
 
 def open_writer(store: str, settings: Any, ctx: JobContext | None):  # noqa: ANN201 (GraphWriter)

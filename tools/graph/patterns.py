@@ -46,6 +46,11 @@ PATTERNS: dict[str, dict[str, str]] = {
 }
 
 
+def _decorator_name(node: ast.expr) -> str:
+    node = node.func if isinstance(node, ast.Call) else node
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
 def _method_names(node: ast.ClassDef) -> set[str]:
     return {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
@@ -60,8 +65,8 @@ def detect_class_patterns(node: ast.ClassDef, bases: list[str], decorators: list
     if "__new__" in methods and "_instance" in ast.unparse(node):
         found.append("singleton")
     if any(b.split(".")[-1] in ("ABC", "ABCMeta") for b in bases) or any(
-            "abstractmethod" in d for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            for d in map(ast.unparse, n.decorator_list)):
+            _decorator_name(d) == "abstractmethod" for n in node.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for d in n.decorator_list):
         found.append("abstract_base_class")
     if any(d.split("(")[0].split(".")[-1] == "dataclass" for d in decorators):
         found.append("dataclass")
@@ -76,7 +81,8 @@ def detect_class_patterns(node: ast.ClassDef, bases: list[str], decorators: list
     return found
 
 
-def detect_function_patterns(node: ast.FunctionDef | ast.AsyncFunctionDef, decorators: list[str]) -> list[str]:
+def detect_function_patterns(node: ast.FunctionDef | ast.AsyncFunctionDef, decorators: list[str],
+                             is_generator: bool) -> list[str]:
     found = []
     short = {d.split("(")[0].split(".")[-1] for d in decorators}
     if "property" in short or "cached_property" in short:
@@ -87,22 +93,10 @@ def detect_function_patterns(node: ast.FunctionDef | ast.AsyncFunctionDef, decor
         found.append("factory_method")
     if isinstance(node, ast.AsyncFunctionDef):
         found.append("async_function")
-    own_body = [n for stmt in node.body for n in _walk_no_nested(stmt)]
-    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_body):
+    if is_generator:  # computed by the parser's single pass over the body (nested functions excluded)
         found.append("generator")
     inner = [n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     returns = [n for n in node.body if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)]
     if inner and any(r.value.id in inner for r in returns):  # type: ignore[union-attr]
         found.append("decorator")
     return found
-
-
-def _walk_no_nested(node: ast.AST):  # noqa: ANN202 (generator of nodes)
-    """ast.walk that does not descend into nested functions, lambdas or classes."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        for child in ast.iter_child_nodes(current):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                stack.append(child)

@@ -1,0 +1,111 @@
+"""Turn one parsed file into CSV text for LadybugDB's bulk `COPY FROM`.
+
+Runs inside the parser processes, so formatting rows costs no time in the process that
+writes the store, and only compact strings travel back between processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphtune.tools.graph.python_parser import FileGraph
+from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES
+
+NODE_KEYS = ("CodeFile", "Class", "Function", "Method", "Parameter")
+REL_KEYS = (("DEFINES", "CodeFile", "Class"), ("DEFINES", "CodeFile", "Function"), ("HAS_METHOD", "Class", "Method"),
+            ("HAS_PARAMETER", "Function", "Parameter"), ("HAS_PARAMETER", "Method", "Parameter"),
+            ("IMPLEMENTS_PATTERN", "Class", "Pattern"), ("IMPLEMENTS_PATTERN", "Function", "Pattern"),
+            ("IMPLEMENTS_PATTERN", "Method", "Pattern"))
+
+
+@dataclass
+class PreparedFile:
+    path: str
+    lines: int
+    counts: dict[str, int]
+    patterns: list[tuple[str, str]]  # (pattern name, an example qualified name)
+    chunks: dict[Any, str] = field(default_factory=dict)  # table or rel key -> CSV body (no header)
+
+
+def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
+    calls: dict[str, list[str]] = {}
+    for caller, raw, _cls in f.calls:
+        calls.setdefault(caller, []).append(raw)
+    return {
+        "CodeFile": [{"path": f.path, "module_name": f.module_name, "description": f.description, "language": "python",
+                      "sha": f.sha, "lines": f.lines, "aliases": f.aliases, "imports": sorted(set(f.imports))}],
+        "Class": f.classes,
+        "Function": ({**r, "raw_calls": calls.get(r["qualified_name"], [])} for r in f.functions),
+        "Method": ({**r, "raw_calls": calls.get(r["qualified_name"], [])} for r in f.methods),
+        "Parameter": ({**p, "file_path": f.path} for p in f.parameters),
+    }
+
+
+def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, str]]]:
+    depth = f.module_name.count(".") + 1
+    methods = {r["qualified_name"] for r in f.methods}
+    return {
+        ("DEFINES", "CodeFile", "Class"): [(f.path, c["qualified_name"]) for c in f.classes
+                                           if c["qualified_name"].count(".") == depth],
+        ("DEFINES", "CodeFile", "Function"): [(f.path, r["qualified_name"]) for r in f.functions],
+        ("HAS_METHOD", "Class", "Method"): [(r["class_name"], r["qualified_name"]) for r in f.methods],
+        ("HAS_PARAMETER", "Function", "Parameter"): [(p["owner"], p["id"]) for p in f.parameters
+                                                     if p["owner"] not in methods],
+        ("HAS_PARAMETER", "Method", "Parameter"): [(p["owner"], p["id"]) for p in f.parameters if p["owner"] in methods],
+        ("IMPLEMENTS_PATTERN", "Class", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Class"],
+        ("IMPLEMENTS_PATTERN", "Function", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Function"],
+        ("IMPLEMENTS_PATTERN", "Method", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Method"],
+    }
+
+
+def _cells(columns: list[str]):  # noqa: ANN202 (row -> list of cells)
+    json_cols = [c in JSON_LIST_PROPS for c in columns]
+
+    def convert(row: dict[str, Any]) -> list[Any]:
+        out = []
+        for column, is_json in zip(columns, json_cols, strict=True):
+            value = row.get(column)
+            if is_json or isinstance(value, (list, dict)):
+                out.append(json.dumps(value or []))
+            elif value is None:
+                out.append("")
+            elif value is True or value is False:
+                out.append("true" if value else "false")
+            else:
+                out.append(value)
+        return out
+
+    return convert
+
+
+CONVERTERS = {table: _cells([name for name, _ in NODE_TABLES[table]]) for table in NODE_TABLES}
+
+
+def to_csv(rows: Iterable[Iterable[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def node_csv(table: str, rows: Iterable[dict[str, Any]]) -> str:
+    return to_csv(map(CONVERTERS[table], rows))
+
+
+def prepare(f: FileGraph) -> PreparedFile:
+    chunks: dict[Any, str] = {table: node_csv(table, rows) for table, rows in node_rows(f).items()}
+    chunks.update({key: to_csv(pairs) for key, pairs in rel_pairs(f).items()})
+    examples = {}
+    for qn, _label, name in f.patterns:
+        examples.setdefault(name, qn)
+    counts = {"classes": len(f.classes), "functions": len(f.functions), "methods": len(f.methods)}
+    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks)
+
+
+def join_chunks(files: list[PreparedFile], key: Any) -> Iterator[str]:
+    return (f.chunks[key] for f in files if f.chunks.get(key))
