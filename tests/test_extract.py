@@ -108,3 +108,13 @@ def test_quality_calibration() -> None:
     assert score(documented) >= 0.8 and score(untyped_but_documented) >= 0.8
     assert score(bare) < 0.8 and score(bare_typed) < 0.8
     assert 0.0 <= score(bare) <= score(documented) <= 1.0
+
+
+def test_graph_aware_tasks_use_relationships(graph_settings: Settings) -> None:
+    result = run_extract(ExtractParams(dataset_name="all-tasks", augmentation_factor=10, eval_fraction=0,
+                                       quality_threshold=0.5), graph_settings)
+    tasks = {k.split(".")[1] for k in result["examples_by_task"]}
+    assert {"calls", "callers", "methods", "locate", "signature"} <= tasks
+    rows = _read(graph_settings.datasets_dir / "all-tasks" / "train.jsonl")
+    callers = [r for r in rows if r["meta"]["task"] == "callers"]
+    assert any("email.parser.Parser.parsestr" in r["messages"][1]["content"] for r in callers)

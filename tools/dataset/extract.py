@@ -113,15 +113,16 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
     source = open_source(source_name, settings, params.mapping)
     try:
         ranked, stats = collect(params, source, ctx)
+        read_s = time.perf_counter() - started
+        if not ranked:
+            raise DatasetError(_empty_message(stats, params), field="quality_threshold",
+                               hint="Lower `quality_threshold`, add node types, or ingest better-documented code; "
+                               "`missing_properties` lists what the graph lacked.")
+        chosen, dedup_stats = select(ranked, params)
+        source.enrich([record for _, record in chosen])
         fingerprint = source.fingerprint()
     finally:
         source.close()
-    read_s = time.perf_counter() - started
-    if not ranked:
-        raise DatasetError(_empty_message(stats, params), field="quality_threshold",
-                           hint="Lower `quality_threshold`, add node types, or ingest better-documented code; "
-                           "`missing_properties` lists what the graph lacked.")
-    chosen, dedup_stats = select(ranked, params)
     train_recs, eval_recs, split_stats = split_by_file(chosen, params.eval_fraction, params.seed)
     train_rows, train_tasks = to_rows(train_recs, params)
     eval_rows, eval_tasks = to_rows(eval_recs, params)

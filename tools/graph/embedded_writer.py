@@ -28,10 +28,14 @@ class EmbeddedWriter:
     def fingerprint(self) -> str:
         return self.graph.fingerprint()
 
-    def replace_files(self, delete: list[str], files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
-        """Remove `delete`, then bulk-load the prepared files (CSV built in the parser processes)."""
+    def delete_files(self, paths: list[str]) -> None:
+        self.graph.delete_files(paths)
+
+    def load(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
+        """Bulk-load one batch of prepared files (CSV built in the parser processes)."""
+        if not files:
+            return
         g, s = self.graph, self.scratch
-        g.delete_files(delete)
         for table in NODE_KEYS:
             g.copy_csv(table, join_chunks(files, table), s)
         self._ensure_patterns(files, patterns)

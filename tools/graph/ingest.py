@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
@@ -26,6 +27,7 @@ from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.job_context import JobContext
 
 MAX_REPORTED_FAILURES = 50
+WRITE_BATCH_FILES = 2000  # files per bulk load: bounds memory on huge code bases (smaller batches measured slower)
 
 
 class IngestParams(BaseModel):
@@ -53,25 +55,19 @@ def _parse_one(item: SourceFile, prepared: bool = True) -> Parsed | tuple[str, s
     return prepare(graph) if prepared else graph
 
 
-def _parse_all(files: list[SourceFile], workers: int, ctx: JobContext | None, prepared: bool) -> list[Parsed | tuple[str, str]]:
+def _parse_stream(files: list[SourceFile], workers: int, prepared: bool) -> Iterator[Parsed | tuple[str, str]]:
+    """Parsed files in order, from a process pool when there are enough of them; the caller
+    writes batches to the store while the pool keeps parsing (no idle core, bounded memory)."""
     workers = workers or os.cpu_count() or 1
-    results: list[Parsed | tuple[str, str]] = []
     parse = partial(_parse_one, prepared=prepared)
     if workers == 1 or len(files) < 64:
-        for i, item in enumerate(files):
-            results.append(parse(item))
-            if ctx and i % 50 == 0:
-                ctx.progress(i, len(files), "files", "parsing")
-        return results
+        yield from map(parse, files)
+        return
     import multiprocessing
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        for i, result in enumerate(pool.map(parse, files, chunksize=16)):
-            results.append(result)
-            if ctx and i % 50 == 0:
-                ctx.progress(i, len(files), "files", "parsing")
-    return results
+        yield from pool.map(parse, files, chunksize=16)
 
 
 def plan_changes(
@@ -107,26 +103,38 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     writer = open_writer(params.write_to, settings, ctx)
     try:
         to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), root_prefix)
-        to_delete = gone + changed
-        results = _parse_all(to_parse, params.workers, ctx, prepared=params.write_to == "embedded")
-        graphs = [r for r in results if not isinstance(r, tuple)]
-        failures = too_big + [r for r in results if isinstance(r, tuple)]
+        writer.delete_files(gone + changed)
+        failures: list[tuple[str, str]] = list(too_big)
+        batch: list[Parsed] = []
+        parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
+        for i, result in enumerate(_parse_stream(to_parse, params.workers, params.write_to == "embedded"), 1):
+            if isinstance(result, tuple):
+                failures.append(result)
+            else:
+                batch.append(result)
+                parsed, lines = parsed + 1, lines + result.lines
+                for kind in added:
+                    added[kind] += _count(result, kind)
+            if len(batch) >= WRITE_BATCH_FILES:
+                writer.load(batch, PATTERNS)
+                batch = []
+            if ctx and i % 50 == 0:
+                ctx.progress(i, len(to_parse), "files", "parsing and loading")
+        writer.load(batch, PATTERNS)
         if ctx:
-            ctx.progress(len(files), len(files), "files", "writing the graph")
-        if to_delete or graphs:
-            writer.replace_files(to_delete, graphs, PATTERNS)
+            ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
+        if gone or changed or parsed:
             writer.rebuild_derived_edges()
         counts = writer.counts()
         fingerprint = writer.fingerprint()
     finally:
         writer.close()
-    lines = sum(g.lines for g in graphs)
     seconds = time.perf_counter() - started
     return {
-        "root": str(root), "store": params.write_to, "files_found": len(all_files), "files_parsed": len(graphs),
+        "root": str(root), "store": params.write_to, "files_found": len(all_files), "files_parsed": parsed,
         "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
-        "added": {kind: sum(_count(g, kind) for g in graphs) for kind in ("classes", "functions", "methods")},
+        "added": added,
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "graph_counts": counts, "graph_fingerprint": fingerprint,
     }

@@ -142,6 +142,9 @@ class Neo4jSource:
                 return
             after = rows[-1]["eid"]
 
+    def enrich(self, records: list[CodeRecord]) -> None:
+        """Nothing to add: the paged queries already collect calls and callers."""
+
     def count(self, node_type: str) -> int:
         rows = self._run(self._read(f"MATCH (n:{self.mapping.label(node_type)}) RETURN count(n) AS c", {}))
         return rows[0]["c"]

@@ -59,11 +59,15 @@ class Neo4jWriter:
     def file_shas(self) -> dict[str, str]:
         return {r["path"]: r["sha"] for r in self._read("MATCH (f:CodeFile) RETURN f.path AS path, f.sha AS sha")}
 
-    def replace_files(self, delete: list[str], graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
+    def delete_files(self, delete: list[str]) -> None:
         if delete:
             self._write("MATCH (n) WHERE (n:Class OR n:Function OR n:Method OR n:Parameter) AND n.file_path IN $p "
                         "DETACH DELETE n", {"p": delete})
             self._write("MATCH (n:CodeFile) WHERE n.path IN $p DETACH DELETE n", {"p": delete})
+
+    def load(self, graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
+        if not graphs:
+            return
         import json
 
         self._merge_nodes("CodeFile", [{"path": f.path, "module_name": f.module_name, "description": f.description,

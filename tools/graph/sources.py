@@ -18,15 +18,15 @@ class GraphSource(Protocol):
     missing: Counter[str]  # "Method.docstring" -> records lacking it
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]: ...
+    def enrich(self, records: list[CodeRecord]) -> None: ...
     def count(self, node_type: str) -> int: ...
     def fingerprint(self) -> str: ...
     def close(self) -> None: ...
 
 
-_CALLABLE_Q = """MATCH (n:{label}) OPTIONAL MATCH (n)-[:CALLS]->(t) WITH n, collect(t.qualified_name) AS calls
-OPTIONAL MATCH (c)-[:CALLS]->(n) WITH n, calls, collect(c.qualified_name) AS called_by
-RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature, n.parameters, n.return_type, n.source,
- n.is_async, {owner}, calls, called_by"""
+_CALLABLE_Q = """MATCH (n:{label}) RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature,
+ n.parameters, n.return_type, n.source, n.is_async, {owner}"""
+_CALLS_Q = "MATCH (a)-[:CALLS]->(b) RETURN a.qualified_name, b.qualified_name"
 _CLASS_Q = """MATCH (n:Class) OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
 RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods"""
 _FILE_Q = """MATCH (n:CodeFile) OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
@@ -51,14 +51,26 @@ class EmbeddedSource:
     def count(self, node_type: str) -> int:
         return next(self.graph.rows(f"MATCH (n:{node_type}) RETURN count(n)"))[0]
 
+    def enrich(self, records: list[CodeRecord]) -> None:
+        """Fill calls / called_by for the records that made the cut (one pass over CALLS edges),
+        instead of aggregating edges for every node while scanning: most nodes are filtered out."""
+        wanted = {r.key: r for r in records if r.node_type in ("Function", "Method")}
+        if not wanted:
+            return
+        for caller, callee in self.graph.rows(_CALLS_Q):
+            if caller in wanted:
+                wanted[caller].calls.append(callee)
+            if callee in wanted:
+                wanted[callee].called_by.append(caller)
+
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
         rows = self.graph.rows
         if node_type in ("Function", "Method"):
             owner = "n.class_name" if node_type == "Method" else "''"
-            for (qn, name, path, doc, sig, params, ret, src, is_async, cls, calls, called_by) in rows(
+            for (qn, name, path, doc, sig, params, ret, src, is_async, cls) in rows(
                     _CALLABLE_Q.format(label=node_type, owner=owner)):
                 yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params), ret or "",
-                                 src or "", cls or "", [], [], bool(is_async), [], calls, called_by)
+                                 src or "", cls or "", [], [], bool(is_async))
         elif node_type == "Class":
             for qn, name, path, doc, src, bases, decos, methods in rows(_CLASS_Q):
                 yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
