@@ -50,11 +50,10 @@ async def cold_start(runs: int, home: str) -> dict:
 
 
 async def status_latency(home: str, polls: int) -> dict:
-    from mcp.client import Client
-
     from graphtune.server.app import create_app
     from graphtune.server.settings import Settings
     from graphtune.tools.training.tiny_model import create_tiny_model
+    from mcp.client import Client
 
     settings = Settings(home=Path(home) / "status")
     app = create_app(settings)

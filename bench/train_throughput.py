@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from graphtune.tools.training import engine
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.model_loading import prepare_model
@@ -125,9 +124,8 @@ def run(variant: str) -> dict:
 
 def check_packed_equals_padded() -> dict:
     """The same batch, packed (flex document mask) and padded (sdpa): losses agree within bf16 tolerance."""
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
     from graphtune.tools.training.packing import collate_packed, collate_padded
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     cfg = LlamaConfig(**{**SHAPES["1b"], "num_hidden_layers": 4})
     torch.manual_seed(0)

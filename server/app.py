@@ -15,15 +15,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-
 from graphtune.server import __version__
 from graphtune.server.services import Services
 from graphtune.server.settings import Settings
 from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
 from graphtune.tools.errors import GraphtuneError
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 
 log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL_S = 2.0

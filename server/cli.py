@@ -41,7 +41,6 @@ def _emit(result: Any) -> None:
 def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
     """Run tool `name` in-process with the CLI's services, exactly as the MCP server would."""
     import anyio
-
     from graphtune.server.tool_registry import TOOLS
 
     spec = next(s for s in TOOLS if s.name == name)
@@ -159,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_cancel)
 
-    from graphtune.server import cli_jobs  # ingest / extract-data / train / resume / models / datasets / demo
+    from graphtune.server import (
+        cli_jobs,  # ingest / extract-data / train / resume / models / datasets / demo
+    )
 
     cli_jobs.add_commands(sub)
     return parser

@@ -22,10 +22,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
-
 from graphtune.server import migrations
-from graphtune.tools.errors import ConfigError, JobNotFound, JobStateConflict, StorageError
+from graphtune.tools.errors import (
+    ConfigError,
+    JobNotFound,
+    JobStateConflict,
+    StorageError,
+)
+from pydantic import BaseModel
 
 JOB_ID_PATTERN = re.compile(r"^job_[0-9a-f]{12}$")
 
@@ -143,7 +147,7 @@ class JobStore:
     def _query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     @staticmethod
     def _check_integrity(conn: sqlite3.Connection) -> None:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
-
     from graphtune.server.services import Services
+    from mcp.server.mcpserver import MCPServer
 
 
 @dataclass(frozen=True)

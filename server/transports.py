@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from mcp.server.mcpserver import MCPServer
-
 from graphtune.server.settings import Settings
 from graphtune.tools.errors import ConfigError
+from mcp.server.mcpserver import MCPServer
 
 log = logging.getLogger(__name__)
 Transport = Literal["stdio", "http"]

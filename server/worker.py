@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from graphtune.server.job_kinds import get_kind
@@ -130,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     status = run_job(args[0], settings)
-    from graphtune.server.job_runner import JobRunner  # start whatever the queue holds next
+    from graphtune.server.job_runner import (
+        JobRunner,  # start whatever the queue holds next
+    )
 
     JobRunner(JobStore(settings.db_path), settings).dispatch()
     return 0 if status is JobStatus.SUCCEEDED else 1

@@ -49,9 +49,8 @@ def job_store(tmp_path: Path) -> JobStore:
 
 @pytest.fixture
 async def client(settings: Settings, services: Services) -> AsyncIterator[Any]:
-    from mcp.client import Client
-
     from graphtune.server.app import create_app
+    from mcp.client import Client
 
     app = create_app(settings, services)
     async with Client(app) as connected:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from graphtune.server.settings import Settings
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams

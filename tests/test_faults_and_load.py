@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_final, wait_for
-
 from graphtune.server.job_store import JobStatus, JobStore
 from graphtune.server.services import Services
 from graphtune.server.settings import Settings
@@ -147,11 +146,10 @@ async def test_fifty_concurrent_calls_over_http(tmp_path: Path) -> None:
 
     import anyio
     import uvicorn
-    from mcp.client import Client
-
     from graphtune.server.app import create_app
     from graphtune.server.transports import http_app
     from graphtune.tools.graph.ingest import IngestParams, run_ingest
+    from mcp.client import Client
 
     settings = Settings(home=tmp_path / "home", max_concurrent_jobs=3)
     settings.ensure_dirs()

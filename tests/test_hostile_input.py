@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-
 from graphtune.tools.errors import DatasetInvalid, DatasetNotFound
 from graphtune.tools.training.data_files import read_conversations
 from graphtune.tools.training.engine import newest_checkpoint
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 NASTY_NAMES = ["../escape", "..", "/etc/passwd", "a/b", "a\x00b", "ﬁle", "ＡＢＣ", "a" * 200, "", " ", "CON",
                "name\n", "-rf", ".hidden", "é", "a..b"]
@@ -44,9 +45,8 @@ def quiet_services(services):
 @pytest.mark.anyio
 @pytest.mark.parametrize("tool", sorted(TOOLS_ARGS))
 async def test_fuzzed_arguments_never_crash_and_errors_name_a_field(tool, quiet_services, settings) -> None:
-    from mcp.client import Client
-
     from graphtune.server.app import create_app
+    from mcp.client import Client
 
     app = create_app(settings, quiet_services)
     names = TOOLS_ARGS[tool]

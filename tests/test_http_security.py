@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from graphtune.server.app import create_app
 from graphtune.server.settings import Settings
 from graphtune.server.transports import http_app

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from graph_truth import count_definitions
-
 from graphtune.server.settings import Settings
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.embedded import EmbeddedGraph

@@ -6,7 +6,6 @@ import os
 import signal
 
 from conftest import wait_final, wait_for
-
 from graphtune.server.job_store import JobStatus
 from graphtune.server.services import Services
 

@@ -7,10 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 from graphtune.server import migrations
 from graphtune.server.job_store import JobStatus, JobStore
-from graphtune.tools.errors import ConfigError, JobNotFound, JobStateConflict, StorageError
+from graphtune.tools.errors import (
+    ConfigError,
+    JobNotFound,
+    JobStateConflict,
+    StorageError,
+)
 
 
 def test_create_get_and_paginate(job_store: JobStore) -> None:

@@ -65,9 +65,8 @@ async def test_job_status_through_mcp(client, services) -> None:
 
 
 async def test_legacy_handshake(settings, services) -> None:
-    from mcp.client import Client
-
     from graphtune.server.app import create_app
+    from mcp.client import Client
 
     async with Client(create_app(settings, services), mode="legacy") as legacy:
         assert EXPECTED_TOOLS <= {t.name for t in (await legacy.list_tools()).tools}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from graphtune.server.settings import Settings
 from graphtune.tools.errors import ConfigError, GraphUnavailable
 from graphtune.tools.graph.mapping import GraphMapping

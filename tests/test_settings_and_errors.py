@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from graphtune.server.settings import Settings, load_settings
 from graphtune.tools.errors import GraphtuneError, all_error_classes
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from graphtune.server.job_store import JobStatus, JobStore
 
 

@@ -6,15 +6,19 @@ import asyncio
 import shutil
 
 import pytest
-from neo4j import exceptions as ne
-
 from graphtune.server.settings import Settings
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.environment import folder_check
-from graphtune.tools.errors import GraphError, GraphUnavailable, QueryFailed, StorageError
+from graphtune.tools.errors import (
+    GraphError,
+    GraphUnavailable,
+    QueryFailed,
+    StorageError,
+)
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from graphtune.tools.graph.neo4j_store import map_neo4j_errors
+from neo4j import exceptions as ne
 
 DRIVER_ERRORS = [
     (ne.AuthError("bad password"), GraphUnavailable, "NEO4J_PASSWORD"),
@@ -58,3 +62,14 @@ def test_validate_reports_an_unwritable_folder(tmp_path) -> None:
     blocker.write_text("x")
     check = folder_check("datasets", blocker / "datasets")
     assert not check.ok and check.fix
+
+
+@pytest.mark.anyio
+async def test_nearly_full_disk_is_refused_before_queueing(client, services, monkeypatch) -> None:
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    result = await client.call_tool("extract_training_data", {"dataset_name": "full-disk"})
+    assert result.is_error and "[storage_error]" in result.content[0].text and "GiB free" in result.content[0].text
+    assert services.store.list()[1] == 0

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_final, wait_for
-
 from graphtune.server.job_store import JobStatus
 from graphtune.server.services import Services
 from graphtune.tools.training.tiny_model import create_tiny_model
@@ -171,10 +170,13 @@ def test_dry_run_reports_tokens_steps_and_estimates(services, memo_dataset, tiny
 
 def test_packed_and_padded_batches_give_the_same_loss(tiny_model):
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from graphtune.tools.training.packing import collate_packed, collate_padded, label_tokens
+    from graphtune.tools.training.packing import (
+        collate_packed,
+        collate_padded,
+        label_tokens,
+    )
     from graphtune.tools.training.tokenize import encode, ensure_chat_template
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     ensure_chat_template(tokenizer)
@@ -190,9 +192,8 @@ def test_packed_and_padded_batches_give_the_same_loss(tiny_model):
 
 
 def test_labels_cover_only_the_answer(tiny_model):
-    from transformers import AutoTokenizer
-
     from graphtune.tools.training.tokenize import encode, ensure_chat_template
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     ensure_chat_template(tokenizer)

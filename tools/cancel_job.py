@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
-
 from graphtune.tools.jobs import JobView, job_view
+from pydantic import Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services

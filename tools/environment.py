@@ -121,7 +121,9 @@ def folder_check(name: str, folder: Path) -> Check:
 
 
 async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> EnvironmentReport:
-    from graphtune.tools.graph.sources import check_graph_source  # lazy: graph drivers load on use
+    from graphtune.tools.graph.sources import (
+        check_graph_source,  # lazy: graph drivers load on use
+    )
 
     checks = package_checks()
     probe = await anyio.to_thread.run_sync(probe_torch, probe_timeout_s)

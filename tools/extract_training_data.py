@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
-
+from graphtune.tools.dataset.atomic import ensure_free_space
 from graphtune.tools.dataset.params import ExtractParams, check_name
 from graphtune.tools.errors import ConfigError, DatasetExists
 from graphtune.tools.jobs import JobView, job_view
+from pydantic import Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services
 
+MIN_FREE_GIB = 0.2
 NodeType = Literal["Method", "Class", "Function", "Pattern", "CodeFile"]
 
 
@@ -51,5 +52,6 @@ def extract_training_data(
     if (services.settings.datasets_dir / dataset_name).exists() and not overwrite:
         raise DatasetExists(f"dataset `{dataset_name}` already exists.", field="dataset_name",
                             hint="Choose another name or pass overwrite=true.")
+    ensure_free_space(services.settings.datasets_dir, MIN_FREE_GIB, "dataset_name")
     job = services.runner.submit("extract", params.model_dump(mode="json", exclude_none=True))
     return job_view(services.store, job.id)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
-
 from graphtune.tools.graph.discovery import resolve_root
 from graphtune.tools.graph.ingest import IngestParams
 from graphtune.tools.jobs import JobView, job_view
+from pydantic import Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, Field
-
 from graphtune.tools.dataset.catalog import DatasetInfo
 from graphtune.tools.dataset.catalog import list_datasets as _list
+from graphtune.tools.paging import page
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services
@@ -25,7 +25,5 @@ def list_datasets(
     offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
 ) -> DatasetList:
     """List the datasets in the datasets folder, newest first, with their example counts. Paginated."""
-    found = _list(services.settings)
-    page = found[offset:offset + limit]
-    more = offset + len(page) < len(found)
-    return DatasetList(datasets=page, total=len(found), next_offset=offset + len(page) if more else None)
+    chunk, total, next_offset = page(_list(services.settings), limit, offset)
+    return DatasetList(datasets=chunk, total=total, next_offset=next_offset)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, Field
-
+from graphtune.tools.paging import page
 from graphtune.tools.training.registry import ModelInfo, list_all
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services
@@ -24,7 +24,5 @@ def list_models(
     offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
 ) -> ModelList:
     """List fine-tuned models (adapters), newest first, with eval loss before/after. Paginated."""
-    found = list_all(services.store, services.settings)
-    page = found[offset:offset + limit]
-    more = offset + len(page) < len(found)
-    return ModelList(models=page, total=len(found), next_offset=offset + len(page) if more else None)
+    chunk, total, next_offset = page(list_all(services.store, services.settings), limit, offset)
+    return ModelList(models=chunk, total=total, next_offset=next_offset)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-
 from graphtune.tools.dataset.catalog import preview, read_metadata
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from graphtune.tools.dataset.catalog import list_datasets, preview, read_metadata
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
-
     from graphtune.server.services import Services
+    from mcp.server.mcpserver import MCPServer
 
 
 def register(app: "MCPServer", services: "Services") -> None:

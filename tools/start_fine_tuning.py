@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
-
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.training.submit import submit_training
+from pydantic import Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services

@@ -15,6 +15,17 @@ from pathlib import Path
 from graphtune.tools.errors import DatasetExists, StorageError
 
 
+def ensure_free_space(folder: Path, min_gib: float, field: str) -> None:
+    """Refuse work up front when the output disk is nearly full, instead of failing halfway."""
+    try:
+        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free / 2**30
+    except OSError as exc:
+        raise StorageError(f"cannot inspect {folder}: {exc}", field=field) from exc
+    if free < min_gib:
+        raise StorageError(f"only {free:.2f} GiB free under {folder}; this job needs at least {min_gib} GiB.",
+                           field=field, hint="Free disk space or point GRAPHTUNE_HOME at a larger disk.")
+
+
 def temp_sibling(final: Path) -> Path:
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     try:

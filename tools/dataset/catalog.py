@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from graphtune.tools.dataset.params import check_name
+from graphtune.tools.dataset.params import named_folder
 from graphtune.tools.errors import ConfigError, DatasetNotFound
+from pydantic import BaseModel
 
 
 class DatasetInfo(BaseModel):
@@ -24,15 +23,8 @@ class DatasetInfo(BaseModel):
 
 
 def dataset_dir(settings: Any, name: str) -> Path:
-    try:
-        check_name(name, "dataset_name")
-    except ValueError as exc:
-        raise ConfigError(str(exc), field="dataset_name", hint="Call list_datasets to see existing names.") from exc
-    folder = settings.datasets_dir / name
-    if folder.is_symlink() or not (folder / "metadata.json").is_file():
-        raise DatasetNotFound(f"no dataset named `{name}` in {settings.datasets_dir}.", field="dataset_name",
-                              hint="Call list_datasets, or build one with extract_training_data.")
-    return folder
+    return named_folder(settings.datasets_dir, name, field="dataset_name", marker="metadata.json",
+                        missing=DatasetNotFound, what="dataset", list_tool="list_datasets")
 
 
 def read_metadata(settings: Any, name: str) -> dict[str, Any]:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.graph.csv_rows import (
+    NODE_KEYS,
+    REL_KEYS,
+    PreparedFile,
+    join_chunks,
+)
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
-from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, PreparedFile, join_chunks
 from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
 
 

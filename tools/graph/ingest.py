@@ -17,14 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.csv_rows import PreparedFile, prepare
 from graphtune.tools.graph.discovery import SourceFile, discover, resolve_root
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.job_context import JobContext
+from pydantic import BaseModel, Field
 
 MAX_REPORTED_FAILURES = 50
 WRITE_BATCH_FILES = 2000  # files per bulk load: bounds memory on huge code bases (smaller batches measured slower)

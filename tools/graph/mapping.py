@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field, field_validator
-
 from graphtune.tools.errors import ConfigError
+from pydantic import BaseModel, Field, field_validator
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 

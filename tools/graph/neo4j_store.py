@@ -16,7 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from graphtune.tools.dataset.records import CodeRecord
-from graphtune.tools.errors import ConfigError, GraphError, GraphUnavailable, QueryFailed
+from graphtune.tools.errors import (
+    ConfigError,
+    GraphError,
+    GraphUnavailable,
+    QueryFailed,
+)
 from graphtune.tools.graph.mapping import GraphMapping
 
 BATCH = 2000
@@ -163,7 +168,6 @@ class Neo4jSource:
 async def check_neo4j(settings: Any) -> Any:
     """Connect and authenticate within the timeout; never hangs."""
     import anyio
-
     from graphtune.tools.environment import Check
     from graphtune.tools.errors import GraphtuneError
 

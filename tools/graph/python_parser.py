@@ -16,7 +16,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphtune.tools.graph.patterns import detect_class_patterns, detect_function_patterns
+from graphtune.tools.graph.patterns import (
+    detect_class_patterns,
+    detect_function_patterns,
+)
 
 BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith)
 FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)

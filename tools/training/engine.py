@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from graphtune.tools.training.config import LoraJobConfig
-from graphtune.tools.training.packing import collate_packed, collate_padded, label_tokens, plan_batches
+from graphtune.tools.training.packing import (
+    collate_packed,
+    collate_padded,
+    label_tokens,
+    plan_batches,
+)
 from graphtune.tools.training.tokenize import Example
 
 CHECKPOINT_PREFIX = "checkpoint-"

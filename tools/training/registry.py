@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graphtune.tools.dataset.params import named_folder
+from graphtune.tools.errors import ModelUnknown
 from pydantic import BaseModel
-
-from graphtune.tools.dataset.params import check_name
-from graphtune.tools.errors import ConfigError, ModelUnknown
 
 
 class ModelInfo(BaseModel):
@@ -26,15 +25,8 @@ class ModelInfo(BaseModel):
 
 
 def model_dir(settings: Any, name: str) -> Any:
-    try:
-        check_name(name, "model_name")
-    except ValueError as exc:
-        raise ConfigError(str(exc), field="model_name", hint="Call list_models to see names.") from exc
-    folder = settings.models_dir / name
-    if folder.is_symlink() or not (folder / "adapter_config.json").is_file():
-        raise ModelUnknown(f"no finished model named `{name}` in {settings.models_dir}.", field="model_name",
-                                 hint="Call list_models.")
-    return folder
+    return named_folder(settings.models_dir, name, field="model_name", marker="adapter_config.json",
+                        missing=ModelUnknown, what="finished model", list_tool="list_models")
 
 
 def read_model_metadata(settings: Any, name: str) -> dict[str, Any]:

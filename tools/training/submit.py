@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphtune.tools.dataset.atomic import ensure_free_space
 from graphtune.tools.errors import JobStateConflict, TrainingConfigError
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.model_loading import check_base_model
 from graphtune.tools.training.registry import model_dir
+
+
+MIN_FREE_GIB = 1.0
 
 
 def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
@@ -21,6 +25,8 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
     if cfg.output_name and (services.settings.models_dir / cfg.output_name).exists():
         raise TrainingConfigError(f"a model named `{cfg.output_name}` already exists.", field="output_name",
                                   hint="Choose another output_name, or list_models.")
+    if not cfg.dry_run:  # checkpoints and the adapter need room; a full disk fails before queueing
+        ensure_free_space(services.settings.models_dir, MIN_FREE_GIB, "output_name")
     if cfg.init_adapter:
         model_dir(services.settings, cfg.init_adapter)
     if cfg.method == "qlora" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not _nvidia_gpu_present())):

@@ -25,8 +25,14 @@ from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.estimate import estimate, model_shape
-from graphtune.tools.training.model_loading import (check_base_model, count_params, enable_checkpointing,  # noqa: I001
-                                                    load_model, load_tokenizer, prepare_model)
+from graphtune.tools.training.model_loading import (  # noqa: I001
+    check_base_model,
+    count_params,
+    enable_checkpointing,
+    load_model,
+    load_tokenizer,
+    prepare_model,
+)
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 
 MAX_OOM_RETRIES = 3
@@ -58,8 +64,10 @@ def checkpoint_layers(cfg: LoraJobConfig, device: str, shape: dict[str, Any], bu
     if device != "cuda":
         return 0
     import torch
-
-    from graphtune.tools.training.estimate import RESERVE_GIB, layers_without_checkpointing
+    from graphtune.tools.training.estimate import (
+        RESERVE_GIB,
+        layers_without_checkpointing,
+    )
 
     free, total = torch.cuda.mem_get_info()
     ceiling = min(cfg.max_memory_gib * 2**30 if cfg.max_memory_gib else 0.9 * total, 0.95 * total)
@@ -140,7 +148,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
         info["liger"] = model.graphtune_fast_path["liger"]
         run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
         eval_batches = _eval_batches(data["eval"], cfg, device)
-        evaluate = lambda: engine.evaluate_loss(model, eval_batches, packing=cfg.packing, pad_id=run.pad_id,  # noqa: E731
+        evaluate = lambda: engine.evaluate_loss(model, eval_batches, packing=cfg.packing, pad_id=run.pad_id,  # noqa: E731, B023 (used in this iteration only)
                                                 device=device)
         if "base_eval_loss" not in state:
             with model.disable_adapter():
