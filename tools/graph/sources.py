@@ -57,11 +57,15 @@ class EmbeddedSource:
         wanted = {r.key: r for r in records if r.node_type in ("Function", "Method")}
         if not wanted:
             return
+        calls: dict[str, list[str]] = {}
+        callers: dict[str, list[str]] = {}
         for caller, callee in self.graph.rows(_CALLS_Q):
             if caller in wanted:
-                wanted[caller].calls.append(callee)
+                calls.setdefault(caller, []).append(callee)
             if callee in wanted:
-                wanted[callee].called_by.append(caller)
+                callers.setdefault(callee, []).append(caller)
+        for key, record in wanted.items():
+            record.calls, record.called_by = calls.get(key, ()), callers.get(key, ())
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
         rows = self.graph.rows
@@ -70,7 +74,7 @@ class EmbeddedSource:
             for (qn, name, path, doc, sig, params, ret, src, is_async, cls) in rows(
                     _CALLABLE_Q.format(label=node_type, owner=owner)):
                 yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params), ret or "",
-                                 src or "", cls or "", [], [], bool(is_async))
+                                 src or "", cls or "", is_async=bool(is_async))
         elif node_type == "Class":
             for qn, name, path, doc, src, bases, decos, methods in rows(_CLASS_Q):
                 yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
