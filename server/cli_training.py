@@ -71,6 +71,12 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     wait_flag(p)
     p.set_defaults(func=lambda a: cmd_resume(a, start))
 
+    p = sub.add_parser("merge", help="merge a fine-tuned adapter into its base model (job)")
+    p.add_argument("model_name")
+    p.add_argument("--output-name")
+    wait_flag(p)
+    p.set_defaults(func=lambda a: start(a, "merge_adapter", model_name=a.model_name, output_name=a.output_name))
+
     p = sub.add_parser("models", help="list fine-tuned models")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_models)

@@ -33,6 +33,7 @@ KINDS: dict[str, JobKind] = {
         JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False, "Parse a Python code base into the graph."),
         JobKind("extract", "graphtune.tools.dataset.extract:run_extract_job", False, "Build a dataset from the graph."),
         JobKind("train", "graphtune.tools.training.train_job:run_train_job", True, "LoRA/QLoRA fine-tuning."),
+        JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base."),
     )
 }
 

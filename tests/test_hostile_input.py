@@ -32,6 +32,7 @@ TOOLS_ARGS = {
                           "target_modules", "output_name", "device"],
     "resume_fine_tuning": ["job_id"],
     "list_models": ["limit", "offset"],
+    "merge_adapter": ["model_name", "output_name"],
 }
 
 

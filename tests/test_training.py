@@ -91,6 +91,14 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
     assert out.shape[1] > ids["input_ids"].shape[1]
     assert any(p.requires_grad is False for p in model.parameters())
 
+    merge = await client.call_tool("merge_adapter", {"model_name": "memo-lora"})
+    assert not merge.is_error, merge.content[0].text
+    merged_job = wait_final(services.store, merge.structured_content["job_id"], timeout=200)
+    assert merged_job.status is JobStatus.SUCCEEDED, merged_job.error
+    merged = AutoModelForCausalLM.from_pretrained(merged_job.result["path"]).eval()
+    with torch.no_grad():
+        assert torch.allclose(merged(**ids).logits, model(**ids).logits, atol=1e-4)
+
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
     cfg = _train_cfg(tiny_model, num_epochs=10, batch_size=1)

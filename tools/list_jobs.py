@@ -31,7 +31,7 @@ def list_jobs(
     services: "Services",
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
                       Field(description="Only jobs in this state.")] = None,
-    kind: Annotated[Literal["ingest", "extract", "train"] | None, Field(description="Only jobs of this kind.")] = None,
+    kind: Annotated[Literal["ingest", "extract", "train", "merge"] | None, Field(description="Only jobs of this kind.")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Skip this many (from `next_offset`).")] = 0,
 ) -> JobList:

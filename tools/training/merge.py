@@ -1,0 +1,44 @@
+"""The `merge` job: fold a finished LoRA adapter into its base model and save a standalone model
+(for serving stacks without PEFT support). Written atomically like every other output."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from graphtune.tools.dataset.atomic import publish, temp_sibling
+from graphtune.tools.errors import TrainingConfigError
+from graphtune.tools.job_context import JobContext
+from graphtune.tools.training.registry import model_dir, read_model_metadata
+
+
+def run_merge_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = ctx.settings
+    adapter = model_dir(settings, params["model_name"])
+    meta = read_model_metadata(settings, params["model_name"])
+    base = meta.get("base_model_resolved") or meta.get("base_model")
+    if not base:
+        raise TrainingConfigError(f"`model_name`={params['model_name']!r} has no training_metadata.json naming its "
+                                  "base model.", field="model_name", hint="Merge adapters trained by graphtune.")
+    final = settings.models_dir / params["output_name"]
+    ctx.progress(0, 3, "stages", "loading the base model")
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=dtype), str(adapter))
+    ctx.progress(1, 3, "stages", "merging")
+    merged = model.merge_and_unload()
+    tmp = temp_sibling(final)
+    ctx.progress(2, 3, "stages", "saving")
+    merged.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(tmp)
+    (tmp / "merge_metadata.json").write_text(json.dumps({
+        "merged_from": params["model_name"], "base_model": meta.get("base_model"), "dtype": str(dtype),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id}, indent=2))
+    ctx.check_cancel()
+    publish(tmp, final, overwrite=False, what="model", field="output_name")
+    ctx.progress(3, 3, "stages", "done")
+    return {"path": str(final), "merged_from": params["model_name"], "base_model": meta.get("base_model")}
