@@ -12,6 +12,7 @@ What counts (and what the tests' independent `ast` count mirrors):
 from __future__ import annotations
 
 import ast
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,7 @@ class _FileParser:
         return "\n".join(self.lines[start:end])
 
     def parse_module(self, tree: ast.Module) -> None:
+        self.index = _BodyIndex(tree)
         self.graph.description = _first_line(ast.get_docstring(tree))
         self.walk_block(tree.body, self.graph.module_name, None)
         for store in ("classes", "functions", "methods"):
@@ -154,7 +156,7 @@ class _FileParser:
         qn = f"{scope}.{node.name}"
         decorators = [d for d in (_unparse(dec) for dec in node.decorator_list) if d]
         params = _params(node.args, qn)
-        calls, local_aliases, generator = _scan_body(node, self.package)
+        calls, local_aliases, generator = self.index.scan(node, self.package)
         if local_aliases:
             calls = {_apply_alias(name, local_aliases) for name in calls}
         row = {"qualified_name": qn, "name": node.name, "file_path": self.graph.path,
@@ -173,30 +175,61 @@ class _FileParser:
         self.graph.patterns += [(qn, label, p) for p in detect_function_patterns(node, decorators, generator)]
 
 
-_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _YIELDS = (ast.Yield, ast.YieldFrom)
+_IMPORTS = (ast.Import, ast.ImportFrom)
+Pos = tuple[int, int]
 
 
-def _scan_body(node: ast.FunctionDef | ast.AsyncFunctionDef, package: str) -> tuple[set[str], dict[str, str], bool]:
-    """One pass over a function: raw call names, function-local imports, and whether the function
-    itself (not a nested one) yields. One walk instead of three: this is ingest's hot loop."""
-    calls: set[str] = set()
-    aliases: dict[str, str] = {}
-    generator = False
-    stack: list[tuple[ast.AST, bool]] = [(stmt, False) for stmt in node.body]  # not decorators/annotations
-    while stack:
-        current, nested = stack.pop()
-        if isinstance(current, ast.Call):
-            name = _raw_call_name(current.func)
-            if name:
-                calls.add(name)
-        elif isinstance(current, _YIELDS):
-            generator = generator or not nested
-        elif isinstance(current, (ast.Import, ast.ImportFrom)):
-            _import_targets(current, package, aliases)
-        inner = nested or isinstance(current, _NESTED)
-        stack.extend((child, inner) for child in ast.iter_child_nodes(current))
-    return calls, aliases, generator
+class _BodyIndex:
+    """One `ast.walk` over the whole module, recording calls, yields, imports and nested
+    definitions by source position; each function then takes what lies inside its body.
+
+    This is ingest's hot loop: a walk per function plus per-node bookkeeping cost ~1.8x a bare
+    `ast.parse` + `ast.walk`; one plain walk and binary searches cost little more than the walk."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        calls: list[tuple[Pos, str]] = []
+        yields: list[Pos] = []
+        imports: list[tuple[Pos, ast.Import | ast.ImportFrom]] = []
+        defs: list[tuple[Pos, Pos]] = []
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind is ast.Call:
+                name = _raw_call_name(node.func)  # type: ignore[attr-defined]
+                if name:
+                    calls.append(((node.lineno, node.col_offset), name))  # type: ignore[attr-defined]
+            elif kind in _YIELDS:
+                yields.append((node.lineno, node.col_offset))  # type: ignore[attr-defined]
+            elif kind in _IMPORTS:
+                imports.append(((node.lineno, node.col_offset), node))  # type: ignore[attr-defined, arg-type]
+            elif kind in _DEFS:
+                defs.append(((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)))  # type: ignore
+        calls.sort(key=lambda item: item[0])
+        imports.sort(key=lambda item: item[0])
+        self.calls, self.call_pos = calls, [pos for pos, _ in calls]
+        self.imports, self.import_pos = imports, [pos for pos, _ in imports]
+        self.yields = sorted(yields)
+        self.defs = sorted(defs)
+
+    @staticmethod
+    def _span(positions: list[Pos], start: Pos, end: Pos) -> tuple[int, int]:
+        return bisect.bisect_left(positions, start), bisect.bisect_right(positions, end)
+
+    def scan(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, package: str) -> tuple[set[str], dict[str, str], bool]:
+        """Raw call names, function-local import aliases, and whether `fn` itself yields."""
+        start: Pos = (fn.body[0].lineno, fn.body[0].col_offset)  # the body only: not decorators or defaults
+        end: Pos = (fn.end_lineno or fn.lineno, fn.end_col_offset or 0)
+        lo, hi = self._span(self.call_pos, start, end)
+        calls = {name for _, name in self.calls[lo:hi]}
+        aliases: dict[str, str] = {}
+        lo, hi = self._span(self.import_pos, start, end)
+        for _, node in self.imports[lo:hi]:
+            _import_targets(node, package, aliases)
+        lo, hi = self._span(self.yields, start, end)
+        nested = [(a, b) for a, b in self.defs[bisect.bisect_left(self.defs, (start, start)):] if a <= end]
+        generator = any(not any(a <= y <= b for a, b in nested) for y in self.yields[lo:hi])
+        return calls, aliases, generator
 
 
 def _import_targets(node: ast.Import | ast.ImportFrom, package: str, aliases: dict[str, str]) -> list[str]:
