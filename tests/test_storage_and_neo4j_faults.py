@@ -73,3 +73,54 @@ async def test_nearly_full_disk_is_refused_before_queueing(client, services, mon
     result = await client.call_tool("extract_training_data", {"dataset_name": "full-disk"})
     assert result.is_error and "[storage_error]" in result.content[0].text and "GiB free" in result.content[0].text
     assert services.store.list()[1] == 0
+
+
+class _FlakyDriver:
+    """A stand-in async driver whose connection drops after the first page of results."""
+
+    def __init__(self, settings, rows_per_page: int) -> None:  # noqa: ANN001
+        self.pages = 0
+        self.rows_per_page = rows_per_page
+
+    async def verify_connectivity(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def session(self, database: str):  # noqa: ANN201
+        driver = self
+
+        class _Session:
+            async def __aenter__(self):  # noqa: ANN204
+                return self
+
+            async def __aexit__(self, *exc):  # noqa: ANN002, ANN204
+                return False
+
+            async def execute_read(self, work):  # noqa: ANN001, ANN202
+                driver.pages += 1
+                if "count(n)" in getattr(work, "__qualname__", ""):
+                    return [{"c": 5000}]
+                if driver.pages > 2:
+                    raise ne.ServiceUnavailable("connection to the server was lost")
+                return [{"eid": f"4:x:{driver.pages}:{i}", "key": f"m.f{driver.pages}_{i}", "name": "f",
+                         "file_path": "m.py", "docstring": "Return the thing for the caller, documented well enough.",
+                         "signature": "def f()", "parameters": [], "return_type": "int", "source": "def f():\n  return 1",
+                         "class_name": None, "calls": [], "called_by": []} for i in range(driver.rows_per_page)]
+
+        return _Session()
+
+
+def test_neo4j_dropping_mid_extraction_fails_the_job_with_a_code_and_no_dataset(settings, monkeypatch) -> None:
+    from graphtune.tools.graph import neo4j_store
+
+    settings.ensure_dirs()
+    settings.neo4j_uri = "neo4j://db:7687"
+    monkeypatch.setattr(neo4j_store, "make_driver", lambda s: _FlakyDriver(s, neo4j_store.BATCH))
+    monkeypatch.setattr(neo4j_store.Neo4jSource, "count", lambda self, node_type: 5000)
+    with pytest.raises(GraphUnavailable, match="unreachable") as info:
+        run_extract(ExtractParams(dataset_name="from-neo4j", source="neo4j", node_types=["Function"]), settings)
+    assert info.value.field == "NEO4J_URI"
+    assert not (settings.datasets_dir / "from-neo4j").exists()
+    assert not list(settings.datasets_dir.glob(".tmp-*"))
