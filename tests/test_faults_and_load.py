@@ -196,3 +196,31 @@ async def test_fifty_concurrent_calls_over_http(tmp_path: Path) -> None:
     assert 1 <= peak[0] <= settings.max_concurrent_jobs
     logs = " ".join(p.read_text() for p in settings.work_dir.rglob("worker.log"))
     assert "database is locked" not in logs
+
+
+def test_sigkill_of_the_server_during_training_leaves_the_job_running_to_the_end(tmp_path: Path) -> None:
+    """Training runs in its own worker process: killing the server (e.g. Claude Desktop closing
+    it) mid-training does not stop it, and a new server reports the finished model."""
+    from graphtune.tools.training.tiny_model import create_tiny_model
+
+    home = tmp_path / "home"
+    rows = [{"messages": [{"role": "user", "content": f"What is item {i}?"},
+                          {"role": "assistant", "content": f"Item {i} is number {i}."}]} for i in range(24)]
+    data = home / "datasets" / "items"
+    data.mkdir(parents=True)
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "metadata.json").write_text("{}")
+    tiny = create_tiny_model(tmp_path / "tiny", [m["content"] for r in rows for m in r["messages"]])
+    server = RawStdioServer(home)
+    job_id = server.call("start_fine_tuning", {"dataset_name": "items", "base_model": str(tiny), "batch_size": 1,
+                                               "num_epochs": 2, "device": "cpu", "output_name": "items-lora"})["job_id"]
+    store = JobStore(home / ".graphtune" / "graphtune.sqlite")
+    wait_for(lambda: (store.get(job_id).progress_current or 0) >= 3, timeout=120)
+    server.kill()
+    assert store.get(job_id).status is JobStatus.RUNNING
+    final = wait_final(store, job_id, timeout=300)
+    assert final.status is JobStatus.SUCCEEDED, final.error
+    restarted = RawStdioServer(home)
+    models = restarted.call("list_models", {})
+    assert [m["name"] for m in models["models"]] == ["items-lora"]
+    restarted.kill()
