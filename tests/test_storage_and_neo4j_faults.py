@@ -124,3 +124,23 @@ def test_neo4j_dropping_mid_extraction_fails_the_job_with_a_code_and_no_dataset(
     assert info.value.field == "NEO4J_URI"
     assert not (settings.datasets_dir / "from-neo4j").exists()
     assert not list(settings.datasets_dir.glob(".tmp-*"))
+
+
+def test_disk_full_in_the_middle_of_writing_a_dataset_publishes_nothing(settings, monkeypatch) -> None:
+    import errno
+
+    from graphtune.tools.dataset import extract
+
+    settings.ensure_dirs()
+    run_ingest(IngestParams(package="json"), settings)
+    real_write = extract._write_jsonl
+
+    def write_then_fill_the_disk(path, rows):  # noqa: ANN001, ANN202
+        real_write(path, rows[: len(rows) // 2])  # half the file lands, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(extract, "_write_jsonl", write_then_fill_the_disk)
+    with pytest.raises(StorageError, match="disk full") as info:
+        run_extract(ExtractParams(dataset_name="full", max_records=100), settings)
+    assert info.value.field == "dataset_name"
+    assert list(settings.datasets_dir.iterdir()) == []  # neither the dataset nor a temp folder

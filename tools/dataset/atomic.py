@@ -6,10 +6,13 @@ never a half-written dataset or model under its real name.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from graphtune.tools.errors import DatasetExists, StorageError
@@ -50,6 +53,27 @@ def publish(tmp: Path, final: Path, *, overwrite: bool, what: str, field: str = 
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(final: Path, *, overwrite: bool, what: str, field: str) -> Iterator[Path]:
+    """Yield a temp folder to fill; publish it as `final` when the block succeeds.
+
+    On any error the temp folder is removed at once, and an OS error while writing (disk full,
+    quota, I/O) becomes a StorageError saying so — never a half-written output."""
+    tmp = temp_sibling(final)
+    try:
+        yield tmp
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise StorageError(f"{'disk full' if full else 'write failed'} while writing {what} `{final.name}`: {exc}",
+                           field=field, hint="Free disk space (or fix the folder) and run the job again; "
+                           "nothing was published.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(tmp, final, overwrite=overwrite, what=what, field=field)
 
 
 def sweep_temp(folder: Path, older_than_s: float = 3600.0) -> None:

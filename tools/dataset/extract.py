@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server import __version__
-from graphtune.tools.dataset.atomic import publish, sweep_temp, temp_sibling
+from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
 from graphtune.tools.dataset.dedup import Deduplicator
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.quality import score
 from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.dataset.split import split_by_file
 from graphtune.tools.dataset.tasks import tasks_for
-from graphtune.tools.errors import DatasetError
+from graphtune.tools.errors import DatasetError, DatasetExists
 from graphtune.tools.graph.sources import open_source
 from graphtune.tools.job_context import JobContext
 
@@ -108,7 +108,8 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
     source_name = params.source or settings.graph_backend
     final = settings.datasets_dir / params.dataset_name
     if final.exists() and not params.overwrite:
-        publish(final, final, overwrite=False, what="dataset")  # raises DatasetExists with the fix
+        raise DatasetExists(f"dataset `{params.dataset_name}` already exists.", field="dataset_name",
+                            hint="Choose another name or pass overwrite=true.")
     sweep_temp(settings.datasets_dir)
     source = open_source(source_name, settings, params.mapping)
     try:
@@ -139,13 +140,12 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
         "seconds": round(time.perf_counter() - started, 3),
         "records_per_second_read": round(stats["records_read"] / read_s) if read_s else None,
     }
-    tmp = temp_sibling(final)
-    _write_jsonl(tmp / "train.jsonl", train_rows)
-    _write_jsonl(tmp / "eval.jsonl", eval_rows)
-    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-    if ctx:
-        ctx.check_cancel()  # last safe point: after this the dataset exists
-    publish(tmp, final, overwrite=params.overwrite, what="dataset")
+    with staged_folder(final, overwrite=params.overwrite, what="dataset", field="dataset_name") as tmp:
+        _write_jsonl(tmp / "train.jsonl", train_rows)
+        _write_jsonl(tmp / "eval.jsonl", eval_rows)
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        if ctx:
+            ctx.check_cancel()  # last safe point: after this the dataset exists
     return {"dataset_name": params.dataset_name, "path": str(final), **{k: metadata[k] for k in (
         "train_examples", "eval_examples", "records_read", "records_selected", "records_by_node_type",
         "examples_by_task", "score_histogram", "missing_properties", "exact_duplicates", "near_duplicates",

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from graphtune.tools.dataset.atomic import publish, temp_sibling
+from graphtune.tools.dataset.atomic import staged_folder
 from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.registry import model_dir, read_model_metadata
@@ -31,14 +31,13 @@ def run_merge_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=dtype), str(adapter))
     ctx.progress(1, 3, "stages", "merging")
     merged = model.merge_and_unload()
-    tmp = temp_sibling(final)
     ctx.progress(2, 3, "stages", "saving")
-    merged.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(tmp)
-    (tmp / "merge_metadata.json").write_text(json.dumps({
-        "merged_from": params["model_name"], "base_model": meta.get("base_model"), "dtype": str(dtype),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id}, indent=2))
-    ctx.check_cancel()
-    publish(tmp, final, overwrite=False, what="model", field="output_name")
+    with staged_folder(final, overwrite=False, what="model", field="output_name") as tmp:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(tmp)
+        (tmp / "merge_metadata.json").write_text(json.dumps({
+            "merged_from": params["model_name"], "base_model": meta.get("base_model"), "dtype": str(dtype),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id}, indent=2))
+        ctx.check_cancel()
     ctx.progress(3, 3, "stages", "done")
     return {"path": str(final), "merged_from": params["model_name"], "base_model": meta.get("base_model")}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server import __version__
-from graphtune.tools.dataset.atomic import publish, sweep_temp, temp_sibling
+from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
 from graphtune.tools.errors import JobCancelled, OutOfMemory, TrainingConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import engine
@@ -228,13 +228,12 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     trainable, total = count_params(model)
     meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
     sweep_temp(ctx.settings.models_dir)
-    tmp = temp_sibling(final_dir)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    write_metadata(tmp, meta)
-    write_loss_plot(trainer.state.log_history, tmp / "loss.png")
-    ctx.check_cancel()  # last safe point before the model becomes visible
-    publish(tmp, final_dir, overwrite=False, what="model", field="output_name")
+    with staged_folder(final_dir, overwrite=False, what="model", field="output_name") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_metadata(tmp, meta)
+        write_loss_plot(trainer.state.log_history, tmp / "loss.png")
+        ctx.check_cancel()  # last safe point before the model becomes visible
     ctx.register_model({"name": output_name, "job_id": ctx.job_id, "base_model": cfg.base_model,
                         "dataset": meta["dataset"]["name"], "method": cfg.method, "created_at": time.time(),
                         "path": str(final_dir), "metrics": meta["evaluation"]})
