@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
-
 from graphtune.tools.dataset.params import check_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.training.registry import model_dir
+from pydantic import Field
 
 if TYPE_CHECKING:
     from graphtune.server.services import Services

@@ -11,7 +11,6 @@ from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.model_loading import check_base_model
 from graphtune.tools.training.registry import model_dir
 
-
 MIN_FREE_GIB = 1.0
 
 
