@@ -375,9 +375,6 @@ class JobStore:
         rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
-    @_locked
-    def forget_model(self, name: str) -> None:
-        self.conn.execute("DELETE FROM models WHERE name=?", (name,))
 
 
 def pid_alive(pid: int | None) -> bool:

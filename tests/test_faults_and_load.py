@@ -124,8 +124,7 @@ def test_sigkill_of_workers_leaves_interrupted_jobs_and_whole_outputs(tmp_path: 
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass  # it had finished already
-        final = wait_for(lambda: services.runner.reconcile() or (j := services.store.get(job.id)).status.is_final
-                         and j, timeout=60)
+        wait_for(lambda: services.runner.reconcile() or services.store.get(job.id).status.is_final, timeout=60)
         final = services.store.get(job.id)
         assert final.status in (JobStatus.SUCCEEDED, JobStatus.INTERRUPTED)
         if kind == "extract":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from graphtune.tools.dataset.atomic import ensure_free_space
+from graphtune.tools.dataset.atomic import ensure_free_space, refuse_existing
 from graphtune.tools.dataset.params import ExtractParams, check_name
-from graphtune.tools.errors import ConfigError, DatasetExists
+from graphtune.tools.errors import ConfigError
 from graphtune.tools.jobs import JobView, job_view
 from pydantic import Field
 
@@ -49,9 +49,8 @@ def extract_training_data(
                            augmentation_factor=augmentation_factor, source=source, eval_fraction=eval_fraction,
                            seed=seed, output_format=output_format, overwrite=overwrite,
                            **({"node_types": node_types} if node_types else {}))
-    if (services.settings.datasets_dir / dataset_name).exists() and not overwrite:
-        raise DatasetExists(f"dataset `{dataset_name}` already exists.", field="dataset_name",
-                            hint="Choose another name or pass overwrite=true.")
+    refuse_existing(services.settings.datasets_dir / dataset_name, overwrite=overwrite, what="dataset",
+                    field="dataset_name")
     ensure_free_space(services.settings.datasets_dir, MIN_FREE_GIB, "dataset_name")
     job = services.runner.submit("extract", params.model_dump(mode="json", exclude_none=True))
     return job_view(services.store, job.id)

@@ -51,7 +51,7 @@ class JobView(BaseModel):
 
 def _eta(job: Any, now: float) -> float | None:
     cur, total = job.progress_current, job.progress_total
-    if job.status != "running" or not job.started_at or not cur or not total or cur >= total:
+    if job.status.value != "running" or not job.started_at or not cur or not total or cur >= total:
         return None
     return round((now - job.started_at) / cur * (total - cur), 1)
 
@@ -84,7 +84,7 @@ def job_view(store: Any, job_id: str, *, detail: bool = False, after_event_id: i
         job_id=job.id, kind=job.kind, status=status,
         progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
                           message=job.progress_message, percent=_percent(job)),
-        eta_seconds=_eta(job.model_copy(update={"status": status}), now),
+        eta_seconds=_eta(job, now),
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
         cancel_requested=bool(job.cancel_requested_at),

@@ -29,6 +29,13 @@ def ensure_free_space(folder: Path, min_gib: float, field: str) -> None:
                            field=field, hint="Free disk space or point GRAPHTUNE_HOME at a larger disk.")
 
 
+def refuse_existing(final: Path, *, overwrite: bool, what: str, field: str) -> None:
+    """DatasetExists when `final` is there and overwriting was not asked for."""
+    if final.exists() and not overwrite:
+        raise DatasetExists(f"{what} `{final.name}` already exists.", field=field,
+                            hint="Choose another name or pass overwrite=true.")
+
+
 def temp_sibling(final: Path) -> Path:
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     try:
@@ -44,10 +51,11 @@ def publish(tmp: Path, final: Path, *, overwrite: bool, what: str, field: str = 
         raise StorageError(f"{final} is a symlink; refusing to write through it.", hint="Remove the link.")
     old = None
     if final.exists():
-        if not overwrite:
+        try:
+            refuse_existing(final, overwrite=overwrite, what=what, field=field)
+        except DatasetExists:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DatasetExists(f"{what} `{final.name}` already exists.", field=field,
-                                hint="Choose another name or pass overwrite=true.")
+            raise
         old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
         os.replace(final, old)
     os.replace(tmp, final)

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server import __version__
-from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
+from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.dedup import Deduplicator
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.quality import score
 from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.dataset.split import split_by_file
 from graphtune.tools.dataset.tasks import tasks_for
-from graphtune.tools.errors import DatasetError, DatasetExists
+from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.sources import open_source
 from graphtune.tools.job_context import JobContext
 
@@ -107,9 +107,7 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
     started = time.perf_counter()
     source_name = params.source or settings.graph_backend
     final = settings.datasets_dir / params.dataset_name
-    if final.exists() and not params.overwrite:
-        raise DatasetExists(f"dataset `{params.dataset_name}` already exists.", field="dataset_name",
-                            hint="Choose another name or pass overwrite=true.")
+    refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
     sweep_temp(settings.datasets_dir)
     source = open_source(source_name, settings, params.mapping)
     try:

@@ -102,8 +102,3 @@ FACTORS = {"Function": _callable_factors, "Method": _callable_factors, "Class": 
 def score(record: CodeRecord) -> float:
     factors = FACTORS[record.node_type](record)
     return round(sum(WEIGHTS[name] * value for name, value in factors.items()), 4)
-
-
-def explain(record: CodeRecord) -> dict[str, float]:
-    """Per-factor contributions (for previews and debugging the calibration)."""
-    return {name: round(WEIGHTS[name] * value, 3) for name, value in FACTORS[record.node_type](record).items()}

@@ -8,14 +8,13 @@ row-by-row CREATE); reads stream row by row.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from graphtune.tools.errors import GraphUnavailable, QueryFailed
-from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, REL_TABLES, ddl
+from graphtune.tools.graph.schema import NODE_TABLES, REL_TABLES, ddl, graph_fingerprint
 
 
 def _map_error(exc: Exception, path: Path) -> GraphUnavailable:
@@ -90,10 +89,7 @@ class EmbeddedGraph:
         return {path: sha for path, sha in self.rows("MATCH (f:CodeFile) RETURN f.path, f.sha")}
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for path, sha in sorted(self.file_shas().items()):
-            digest.update(f"{path}\0{sha}\n".encode())
-        return digest.hexdigest()[:16]
+        return graph_fingerprint(self.file_shas())
 
     def delete_files(self, paths: list[str]) -> None:
         """Remove everything these files contributed (nodes and their edges)."""
@@ -104,12 +100,9 @@ class EmbeddedGraph:
         self.execute("MATCH (n:CodeFile) WHERE n.path IN $paths DETACH DELETE n", {"paths": paths})
 
     def copy_nodes(self, table: str, rows: Iterable[dict[str, Any]], scratch: Path) -> int:
-        columns = [name for name, _ in NODE_TABLES[table]]
-        path = scratch / f"{table}.csv"
-        count = _write_csv(path, columns, ([_cell(row.get(c), c) for c in columns] for row in rows))
-        if count:
-            self.execute(f"COPY {table} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"', PARALLEL=false)")
-        return count
+        from graphtune.tools.graph.csv_rows import node_csv
+
+        return self.copy_csv(table, [node_csv(table, rows)], scratch)
 
     def copy_csv(self, key: Any, bodies: Iterable[str], scratch: Path) -> int:
         """COPY pre-formatted CSV bodies (see csv_rows) into a node table (key: name) or a
@@ -132,31 +125,9 @@ class EmbeddedGraph:
         return size
 
     def copy_rels(self, rel: str, src: str, dst: str, pairs: Iterable[tuple[str, str]], scratch: Path) -> int:
-        path = scratch / f"{rel}_{src}_{dst}.csv"
-        count = _write_csv(path, ["from", "to"], pairs)
-        if count:
-            options = "" if len(REL_TABLES[rel]) == 1 else f", from='{src}', to='{dst}'"
-            self.execute(f"COPY {rel} FROM '{path}' (HEADER=true, QUOTE='\"', ESCAPE='\"'{options})")
-        return count
+        from graphtune.tools.graph.csv_rows import to_csv
 
-
-def _cell(value: Any, column: str) -> Any:
-    if column in JSON_LIST_PROPS or isinstance(value, (list, dict)):
-        return json.dumps(value or [])
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else value
-
-
-def _write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
-    count = 0
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-    return count
+        return self.copy_csv((rel, src, dst), [to_csv(pairs)], scratch)
 
 
 def decode_list(text: str | None) -> list[Any]:

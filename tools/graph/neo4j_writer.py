@@ -8,13 +8,13 @@ the same resolver as the embedded store.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
+from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, node_rows, rel_pairs
 from graphtune.tools.graph.neo4j_store import make_driver, map_neo4j_errors
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
-from graphtune.tools.graph.schema import PRIMARY_KEYS
+from graphtune.tools.graph.schema import PRIMARY_KEYS, graph_fingerprint
 
 BATCH = 1000
 LABELS = ("CodeFile", "Class", "Function", "Method", "Parameter", "Pattern")
@@ -66,33 +66,23 @@ class Neo4jWriter:
             self._write("MATCH (n:CodeFile) WHERE n.path IN $p DETACH DELETE n", {"p": delete})
 
     def load(self, graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
+        """MERGE one batch of parsed files: the same rows and pairs the embedded store loads."""
         if not graphs:
             return
         import json
 
-        self._merge_nodes("CodeFile", [{"path": f.path, "module_name": f.module_name, "description": f.description,
-                                        "language": "python", "sha": f.sha, "lines": f.lines,
-                                        "aliases": json.dumps(f.aliases), "imports": sorted(set(f.imports))} for f in graphs])
-        self._merge_nodes("Class", [c for f in graphs for c in f.classes])
-        raw: dict[str, list[str]] = {}
-        for f in graphs:
-            for caller, name, _cls in f.calls:
-                raw.setdefault(caller, []).append(name)
-        self._merge_nodes("Function", [{**r, "raw_calls": raw.get(r["qualified_name"], [])} for f in graphs for r in f.functions])
-        self._merge_nodes("Method", [{**r, "raw_calls": raw.get(r["qualified_name"], [])} for f in graphs for r in f.methods])
-        self._merge_nodes("Parameter", [{**p, "file_path": f.path} for f in graphs for p in f.parameters])
+        rows = [node_rows(f) for f in graphs]
+        for table in NODE_KEYS:
+            batch = [dict(row) for per_file in rows for row in per_file[table]]
+            if table == "CodeFile":  # Neo4j properties cannot hold maps
+                for row in batch:
+                    row["aliases"] = json.dumps(row["aliases"])
+            self._merge_nodes(table, batch)
         used = sorted({name for f in graphs for _qn, _l, name in f.patterns})
         self._merge_nodes("Pattern", [{"name": n, **patterns[n]} for n in used])
-        self._merge_rels("DEFINES", "CodeFile", "Class", [(f.path, c["qualified_name"]) for f in graphs for c in f.classes])
-        self._merge_rels("DEFINES", "CodeFile", "Function", [(f.path, r["qualified_name"]) for f in graphs for r in f.functions])
-        self._merge_rels("HAS_METHOD", "Class", "Method", [(r["class_name"], r["qualified_name"]) for f in graphs for r in f.methods])
-        for label, attr in (("Function", "functions"), ("Method", "methods")):
-            owners = {r["qualified_name"] for f in graphs for r in getattr(f, attr)}
-            self._merge_rels("HAS_PARAMETER", label, "Parameter",
-                             [(p["owner"], p["id"]) for f in graphs for p in f.parameters if p["owner"] in owners])
-        for label in ("Class", "Function", "Method"):
-            self._merge_rels("IMPLEMENTS_PATTERN", label, "Pattern",
-                             [(qn, name) for f in graphs for qn, lab, name in f.patterns if lab == label])
+        pairs = [rel_pairs(f) for f in graphs]
+        for key in REL_KEYS:
+            self._merge_rels(*key, [pair for per_file in pairs for pair in per_file[key]])
 
     def rebuild_derived_edges(self) -> None:
         import json
@@ -121,10 +111,7 @@ class Neo4jWriter:
         return {label: self._read(f"MATCH (n:{label}) RETURN count(n) AS c")[0]["c"] for label in LABELS}
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for path, sha in sorted(self.file_shas().items()):
-            digest.update(f"{path}\0{sha}\n".encode())
-        return digest.hexdigest()[:16]
+        return graph_fingerprint(self.file_shas())
 
     def close(self) -> None:
         try:

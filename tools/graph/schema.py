@@ -37,6 +37,16 @@ JSON_LIST_PROPS = {"base_classes", "decorators", "parameters", "raw_calls", "imp
 DERIVED_RELS = ("CALLS", "INHERITS", "IMPORTS")  # recomputed for the whole graph after each ingest
 
 
+def graph_fingerprint(file_shas: dict[str, str]) -> str:
+    """A short hash of every file path and content hash: equal graphs of code, equal fingerprints."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path, sha in sorted(file_shas.items()):
+        digest.update(f"{path}\0{sha}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def ddl() -> list[str]:
     statements = []
     for table, columns in NODE_TABLES.items():

@@ -74,6 +74,9 @@ class PackedDataset:
     def __len__(self) -> int:
         return len(self.batches)
 
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         members = self.batches[i]
         return collate_packed(members) if self.packing else collate_padded(members, self.pad_id)
@@ -89,8 +92,7 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad(), _eval_attention(model):
-        for members in batches:
-            batch = collate_packed(members) if packing else collate_padded(members, pad_id)
+        for batch in PackedDataset(batches, packing, pad_id):
             n = label_tokens(batch)
             if not n:
                 continue

@@ -9,7 +9,6 @@ when the memory estimate says it is needed. CPU/MPS: sdpa, fp32, no Liger; same 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +148,3 @@ def count_params(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
-
-
-def safe_model_id(base_model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", base_model).strip("-")[:80]
