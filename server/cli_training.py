@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 def cmd_train(args: argparse.Namespace, start: Callable[..., int]) -> int:
     return start(args, "start_fine_tuning", dataset_name=args.dataset_name, base_model=args.base_model,
-                 method=args.method, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
+                 method=args.method, preset=args.preset, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
                  lora_dropout=args.lora_dropout, target_modules=_targets(args.target_modules), learning_rate=args.learning_rate,
                  batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
                  num_epochs=args.num_epochs, max_steps=args.max_steps, max_seq_length=args.max_seq_length,
@@ -43,16 +43,18 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p.add_argument("dataset_name")
     p.add_argument("base_model")
     p.add_argument("--method", choices=["lora", "qlora"], default="lora")
-    p.add_argument("--lora-rank", type=int, default=16)
-    p.add_argument("--lora-alpha", type=float, default=32.0)
+    p.add_argument("--preset", choices=["auto", "default", "knowledge"], default="auto",
+                   help="defaults for settings left out (auto: knowledge for knowledge datasets)")
+    p.add_argument("--lora-rank", type=int, help="default 16 (knowledge preset: 64)")
+    p.add_argument("--lora-alpha", type=float, help="default 32 (knowledge preset: 64)")
     p.add_argument("--lora-dropout", type=float, default=0.0)
     p.add_argument("--target-modules", nargs="+", help="module names, or all-linear")
-    p.add_argument("--learning-rate", type=float, default=2e-4)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--learning-rate", type=float, help="default 2e-4 (knowledge preset: 5e-4)")
+    p.add_argument("--batch-size", type=int, help="max examples per micro-batch (default: fill tokens_per_batch)")
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--num-epochs", type=int, default=3)
+    p.add_argument("--num-epochs", type=int, help="default 3 (knowledge preset: 10)")
     p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-seq-length", type=int, default=2048)
+    p.add_argument("--max-seq-length", type=int, help="default 2048 (knowledge preset: 512)")
     p.add_argument("--eval-steps", type=int)
     p.add_argument("--tokens-per-batch", type=int)
     p.add_argument("--max-memory-gib", type=float)

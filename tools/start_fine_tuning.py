@@ -18,18 +18,24 @@ def start_fine_tuning(
     base_model: Annotated[str, Field(description="Hub id (e.g. 'Qwen/Qwen2.5-0.5B-Instruct') or a local model "
                                      "folder with config.json.")],
     method: Annotated[Literal["lora", "qlora"], Field(description="lora, or qlora (4-bit, CUDA only).")] = "lora",
-    lora_rank: Annotated[int, Field(ge=4, le=64, description="LoRA rank.")] = 16,
-    lora_alpha: Annotated[float, Field(ge=1, le=128, description="LoRA alpha.")] = 32.0,
+    preset: Annotated[Literal["auto", "default", "knowledge"], Field(
+        description="Defaults for what you leave out. auto: knowledge for knowledge datasets (all-linear, rank 64, "
+        "alpha 64, lr 5e-4, 10 epochs, max_seq_length 512), else default.")] = "auto",
+    lora_rank: Annotated[int | None, Field(ge=4, le=64, description="LoRA rank (default 16).")] = None,
+    lora_alpha: Annotated[float | None, Field(ge=1, le=128, description="LoRA alpha (default 32).")] = None,
     lora_dropout: Annotated[float, Field(ge=0, le=0.5, description="LoRA dropout.")] = 0.0,
     target_modules: Annotated[list[str] | Literal["all-linear"] | None, Field(
         description="Modules to adapt; default q/k/v/o projections; 'all-linear' for every linear layer.")] = None,
-    learning_rate: Annotated[float, Field(ge=1e-6, le=1e-2, description="Peak learning rate.")] = 2e-4,
-    batch_size: Annotated[int, Field(ge=1, le=32, description="Max examples per packed micro-batch.")] = 8,
+    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Peak learning rate "
+                                                 "(default 2e-4).")] = None,
+    batch_size: Annotated[int | None, Field(ge=1, le=1024, description="Max examples per micro-batch; default: "
+                                            "as many as fit tokens_per_batch.")] = None,
     gradient_accumulation_steps: Annotated[int, Field(ge=1, le=64, description="Micro-batches per step.")] = 1,
-    num_epochs: Annotated[int, Field(ge=1, le=10, description="Epochs.")] = 3,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Epochs (default 3).")] = None,
     max_steps: Annotated[int | None, Field(ge=1, description="Stop after N optimizer steps.")] = None,
-    max_seq_length: Annotated[int, Field(ge=32, le=32768, description="Truncate longer examples.")] = 2048,
-    warmup: Annotated[float, Field(ge=0, description="Warm-up ratio (<1) or steps (>=1).")] = 0.03,
+    max_seq_length: Annotated[int | None, Field(ge=32, le=32768, description="Truncate longer examples "
+                                                "(default 2048).")] = None,
+    warmup: Annotated[float | None, Field(ge=0, description="Warm-up ratio (<1) or steps (>=1); default 0.03.")] = None,
     tokens_per_batch: Annotated[int | None, Field(ge=64, le=262144, description="Token budget of a packed "
                                                   "micro-batch; default 8192 on CUDA, 4096 on CPU/MPS.")] = None,
     max_memory_gib: Annotated[float | None, Field(ge=1, description="GPU memory ceiling; gradient checkpointing "
@@ -45,6 +51,8 @@ def start_fine_tuning(
                                               "this dataset. Not resume: for that use resume_fine_tuning.")] = None,
     dry_run: Annotated[bool, Field(description="Validate, tokenize, count tokens and estimate memory/time "
                                    "without training.")] = False,
+    evaluate_probes: Annotated[bool, Field(description="If the dataset has probes (knowledge datasets): answer them "
+                                           "closed-book with base and tuned model after training.")] = True,
 ) -> JobView:
     """Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
 

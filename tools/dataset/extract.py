@@ -77,7 +77,7 @@ def select(ranked: list[tuple[float, CodeRecord]], params: ExtractParams) -> tup
 def to_rows(chosen: list[tuple[float, CodeRecord]], params: ExtractParams) -> tuple[list[dict[str, Any]], Counter[str]]:
     rows, per_task, seen = [], Counter(), set()
     for value, record in chosen:
-        for task, prompt, answer in tasks_for(record)[: params.augmentation_factor]:
+        for task, prompt, answer in tasks_for(record)[: params.phrasings]:
             digest = hashlib.blake2b(f"{prompt}\0{answer}".encode(), digest_size=16).digest()
             if digest in seen or not answer.strip():
                 continue
@@ -104,6 +104,10 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
+    if params.objective == "knowledge":
+        from graphtune.tools.dataset.knowledge_extract import run_knowledge_extract
+
+        return run_knowledge_extract(params, settings, ctx)
     started = time.perf_counter()
     source_name = params.source or settings.graph_backend
     final = settings.datasets_dir / params.dataset_name

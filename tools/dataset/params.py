@@ -11,6 +11,7 @@ from graphtune.tools.errors import ConfigError, GraphtuneError
 from graphtune.tools.graph.mapping import GraphMapping
 from pydantic import BaseModel, Field, field_validator
 
+KNOWLEDGE_PHRASINGS = 8  # phrasings per fact; measured: see bench/RESULTS.md (knowledge)
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -41,7 +42,12 @@ class ExtractParams(BaseModel):
         default_factory=lambda: list(NODE_TYPES), min_length=1, description="Which node types become records.")
     max_records: int = Field(10000, ge=100, le=100000, description="Cap on records (the best by quality are kept).")
     quality_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Minimum quality score 0..1.")
-    augmentation_factor: int = Field(3, ge=1, le=10, description="Up to N distinct tasks per record.")
+    objective: Literal["skills", "knowledge"] = Field(
+        "skills", description="skills: tasks from code and docstrings (explain, implement, document...); knowledge: "
+        "every fact of every entity in many phrasings, with held-out probes for closed-book evaluation.")
+    augmentation_factor: int | None = Field(None, ge=1, le=20, description="skills: up to N distinct tasks per "
+                                            "record (default 3); knowledge: phrasings per fact (default 8).")
+    include_private: bool = Field(False, description="knowledge: also teach _private functions, methods and classes.")
     source: Literal["embedded", "neo4j"] | None = Field(None, description="Graph to read; default from settings.")
     eval_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of records (by file) held out for eval.")
     seed: int = Field(42, description="Seed for deterministic ties, caps and splits.")
@@ -50,6 +56,11 @@ class ExtractParams(BaseModel):
     near_duplicate_threshold: float = Field(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = Field(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = Field(None, description="Label/property names of a non-graphtune Neo4j graph.")
+
+    @property
+    def phrasings(self) -> int:
+        """augmentation_factor with the objective's default filled in."""
+        return self.augmentation_factor or (KNOWLEDGE_PHRASINGS if self.objective == "knowledge" else 3)
 
     @field_validator("dataset_name")
     @classmethod

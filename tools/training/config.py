@@ -14,6 +14,7 @@ from graphtune.tools.errors import TrainingConfigError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+PACKED_EXAMPLE_CAP = 4096  # short fact examples: hundreds fit one 8k-token micro-batch
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
@@ -40,7 +41,9 @@ class LoraJobConfig:
                                             metadata=_help("Module names to adapt, or 'all-linear'."))
     # --- schedule -----------------------------------------------------------------
     learning_rate: float = field(default=2e-4, metadata=_help("Peak learning rate (1e-6..1e-2).", range=(1e-6, 1e-2)))
-    batch_size: int = field(default=8, metadata=_help("Max examples per micro-batch (1..32).", range=(1, 32)))
+    batch_size: int | None = field(default=None, metadata=_help(
+        "Max examples per micro-batch (1..1024); default: as many as fit tokens_per_batch when packing, 8 without "
+        "packing.", range=(1, 1024)))
     gradient_accumulation_steps: int = field(default=1, metadata=_help("Micro-batches per optimizer step (1..64).",
                                                                        range=(1, 64)))
     num_epochs: int = field(default=3, metadata=_help("Passes over the training split (1..10).", range=(1, 10)))
@@ -49,8 +52,8 @@ class LoraJobConfig:
     max_seq_length: int = field(default=2048, metadata=_help("Examples longer than this are truncated (32..32768).",
                                                              range=(32, 32768)))
     tokens_per_batch: int | None = field(default=None, metadata=_help(
-        "Token budget of a packed micro-batch; default batch_size*max_seq_length capped at 16384 (CUDA) "
-        "or 4096 (CPU/MPS).", range=(64, 262144)))
+        "Token budget of a packed micro-batch; default 8192 on CUDA, 4096 on CPU/MPS (never above "
+        "batch_size*max_seq_length).", range=(64, 262144)))
     warmup: float = field(default=0.03, metadata=_help("Warm-up: a ratio < 1 of all steps, or a step count.",
                                                        range=(0, 100000)))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay.", range=(0.0, 1.0)))
@@ -69,6 +72,13 @@ class LoraJobConfig:
     init_adapter: str | None = field(default=None, metadata=_help(
         "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))
     dry_run: bool = field(default=False, metadata=_help("Validate, tokenize and estimate; do not train."))
+    preset: str = field(default="default", metadata=_help(
+        "Defaults for settings left out: default, or knowledge (all-linear, r64, lr 5e-4, 10 epochs); resolved "
+        "from `auto` before the job is queued.", choices=["default", "knowledge"]))
+    evaluate_probes: bool = field(default=True, metadata=_help(
+        "When the dataset has probes.jsonl: answer them closed-book with the base and the tuned model at the end."))
+    max_probes: int = field(default=600, metadata=_help("Probes evaluated at the end of training (stratified by "
+                                                        "fact type).", range=(1, 100000)))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -88,6 +98,11 @@ class LoraJobConfig:
         if self.output_name is not None and (not NAME.fullmatch(self.output_name) or ".." in self.output_name):
             raise TrainingConfigError(f"`output_name`={self.output_name!r} must be a slug (a-z, 0-9, '-', '_', '.').",
                                       field="output_name", hint="e.g. output_name='mylib-lora-r16'.")
+
+    @property
+    def examples_per_batch(self) -> int:
+        """The cap on examples per micro-batch: packing fills the token budget unless batch_size is set."""
+        return self.batch_size or (PACKED_EXAMPLE_CAP if self.packing else 8)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,13 +42,13 @@ class Plan:
 
 def default_token_budget(cfg: LoraJobConfig, device: str) -> int:
     cap = 8192 if device == "cuda" else 4096
-    return cfg.tokens_per_batch or min(cfg.batch_size * cfg.max_seq_length, cap)
+    return cfg.tokens_per_batch or min((cfg.batch_size or 8) * cfg.max_seq_length, cap)
 
 
 def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budget: int | None = None,
               batch_size: int | None = None, grad_accum: int | None = None) -> Plan:
     budget = budget or default_token_budget(cfg, device)
-    batch_size = batch_size or cfg.batch_size
+    batch_size = batch_size or cfg.examples_per_batch
     grad_accum = grad_accum or cfg.gradient_accumulation_steps
     lengths = [len(e) for e in examples]
     batches, epochs = [], []

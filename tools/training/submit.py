@@ -9,14 +9,18 @@ from graphtune.tools.errors import JobStateConflict, TrainingConfigError
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.model_loading import check_base_model
+from graphtune.tools.training.presets import apply_preset
 from graphtune.tools.training.registry import model_dir
 
 MIN_FREE_GIB = 1.0
 
 
 def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
-    cfg = LoraJobConfig.from_dict(params)
-    files = locate(services.settings.datasets_dir, cfg.dataset_name)
+    dataset = params.get("dataset_name")
+    if not isinstance(dataset, str) or not dataset:
+        raise TrainingConfigError("`dataset_name` is required.", field="dataset_name", hint="Call list_datasets.")
+    files = locate(services.settings.datasets_dir, dataset)
+    cfg = LoraJobConfig.from_dict(apply_preset(params, files.metadata.get("objective")))
     read_conversations(files.train)  # line-numbered errors now, not after the job started
     if files.eval:
         read_conversations(files.eval)

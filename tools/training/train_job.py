@@ -95,7 +95,7 @@ def _eval_batches(examples: list[Any], cfg: LoraJobConfig, device: str) -> list[
 
     budget = engine.default_token_budget(cfg, device)
     lengths = [len(e) for e in examples]
-    groups = plan_batches(lengths, max_tokens=max([budget, *lengths]), max_examples=cfg.batch_size, seed=0,
+    groups = plan_batches(lengths, max_tokens=max([budget, *lengths]), max_examples=cfg.examples_per_batch, seed=0,
                           shuffle=False) if examples else []
     return [[examples[i] for i in g] for g in groups]
 

@@ -1,0 +1,187 @@
+"""Entities and their atomic facts, read off graph records, for knowledge datasets.
+
+A knowledge dataset teaches facts, not skills: where each function, method and class is
+defined, its parameters, bases, methods, callers and callees. Every fact comes from the
+graph, whatever the entity's docstring quality (facts do not need documentation), so the
+quality score plays no part here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from graphtune.tools.dataset.records import CodeRecord
+
+_PARAM = re.compile(r"^(?P<stars>\*{0,2})(?P<name>\w+)\s*(?::\s*(?P<type>.+?))?\s*(?:=\s*(?P<default>.+))?$")
+SKIP_PARAMS = {"self", "cls"}
+MAX_NAMES = 30  # longest name list in one answer (a class's methods, a function's callers)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str = ""
+    default: str = ""
+    stars: str = ""
+
+    @property
+    def display(self) -> str:
+        text = f"{self.stars}{self.name}"
+        if self.type:
+            text += f": {self.type}"
+        if self.default:
+            text += f" = {self.default}"
+        return text
+
+
+def parse_param(text: str) -> Param | None:
+    match = _PARAM.match(text.strip())
+    if not match:
+        return None
+    return Param(match["name"], (match["type"] or "").strip(), (match["default"] or "").strip(), match["stars"])
+
+
+@dataclass(slots=True)
+class Entity:
+    """One function, method or class, named three ways so questions can vary the naming."""
+
+    kind: str  # "function" | "method" | "class"
+    qualified: str  # email.utils.parseaddr
+    short: str  # parseaddr, Message.get_payload
+    module: str  # email.utils
+    file_path: str
+    class_short: str = ""
+    params: list[Param] = field(default_factory=list)
+    has_params_fact: bool = False
+    signature: str = ""
+    return_type: str = ""
+    is_async: bool = False
+    bases: list[str] = field(default_factory=list)
+    subclasses: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    called_by: list[str] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
+    summary: str = ""
+    ambiguous: bool = False  # the short name is shared with another entity: always qualify it
+
+    @property
+    def public(self) -> bool:
+        return not self.short.rsplit(".", 1)[-1].startswith("_")
+
+
+@dataclass(slots=True)
+class ModuleFacts:
+    module: str
+    file_path: str
+    classes: list[str]
+    functions: list[str]
+    imports: list[str]
+    summary: str = ""
+
+
+def first_sentence(doc: str, limit: int = 200) -> str:
+    """The docstring's summary line (up to its first sentence end), trimmed to `limit` chars."""
+    text = " ".join(doc.strip().split("\n\n")[0].split())
+    match = re.search(r"(?<=[.!?])\s", text)
+    text = text[: match.start()] if match else text
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _short_method(name: str) -> str:
+    """`email.message.Message.get_payload` -> `Message.get_payload`."""
+    return ".".join(name.split(".")[-2:])
+
+
+def _module_of(record: CodeRecord) -> str:
+    if record.node_type == "Method" and record.class_name:
+        return record.class_name.rpartition(".")[0]
+    return record.key.rpartition(".")[0]
+
+
+def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple[list[Entity], list[ModuleFacts]]:
+    """Entities (functions, methods, classes) and module facts, with cross references filled in.
+
+    Private names (leading underscore) are skipped unless `include_private`; `__init__` never
+    becomes an entity of its own: its parameters are the class's constructor parameters."""
+    by_type: dict[str, list[CodeRecord]] = defaultdict(list)
+    for record in records:
+        by_type[record.node_type].append(record)
+    entities: dict[str, Entity] = {}
+    constructors: dict[str, CodeRecord] = {}
+    for record in by_type["Class"]:
+        entities[record.key] = Entity("class", record.key, record.name, _module_of(record), record.file_path,
+                                      bases=[_last(b) for b in record.base_classes], decorators=list(record.decorators),
+                                      summary=first_sentence(record.docstring) if record.docstring else "")
+    for record in by_type["Function"] + by_type["Method"]:
+        if record.node_type == "Method" and record.name == "__init__" and record.class_name:
+            constructors[record.class_name] = record
+            continue
+        method = record.node_type == "Method" and bool(record.class_name)
+        params = [p for p in map(parse_param, record.parameters) if p and p.name not in SKIP_PARAMS]
+        entities[record.key] = Entity(
+            "method" if method else "function", record.key, _short_method(record.key) if method else record.name,
+            _module_of(record), record.file_path, class_short=_last(record.class_name) if method else "",
+            params=params, has_params_fact=bool(record.signature), signature=record.signature,
+            return_type=record.return_type, is_async=record.is_async, decorators=list(record.decorators),
+            summary=first_sentence(record.docstring) if record.docstring else "",
+            calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by])
+    for record in by_type["Class"]:
+        cls = entities[record.key]
+        cls.methods = sorted({m for m in record.members if not m.startswith("_") or include_private and m != "__init__"})
+        init = constructors.get(record.key)
+        if init is not None:
+            cls.params = [p for p in map(parse_param, init.parameters) if p and p.name not in SKIP_PARAMS]
+            cls.has_params_fact = True
+            cls.signature = init.signature
+    classes_by_name: dict[str, list[Entity]] = defaultdict(list)
+    by_short: dict[str, list[Entity]] = defaultdict(list)
+    for entity in entities.values():
+        by_short[entity.short].append(entity)
+        if entity.kind == "class":
+            classes_by_name[entity.short].append(entity)
+    for entity in entities.values():
+        for base in entity.bases:
+            for parent in classes_by_name.get(base, ()):
+                parent.subclasses.append(entity.short)
+    for group in by_short.values():
+        if len(group) > 1:
+            for entity in group:
+                entity.ambiguous = True
+    chosen = [e for e in entities.values() if include_private or (e.public and not _private_owner(e))]
+    for entity in chosen:
+        entity.subclasses = sorted(set(entity.subclasses))[:MAX_NAMES]
+        entity.calls = sorted(set(entity.calls))[:MAX_NAMES]
+        entity.called_by = sorted(set(entity.called_by))[:MAX_NAMES]
+    modules = [ModuleFacts(r.name, r.file_path,
+                           classes=sorted({_last(e.qualified) for e in chosen if e.kind == "class" and e.module == r.name}),
+                           functions=sorted({e.short for e in chosen if e.kind == "function" and e.module == r.name}),
+                           imports=sorted(set(r.imports))[:MAX_NAMES],
+                           summary=first_sentence(r.description) if r.description else "")
+               for r in by_type["CodeFile"]]
+    return sorted(chosen, key=lambda e: e.qualified), modules
+
+
+def _private_owner(entity: Entity) -> bool:
+    return entity.kind == "method" and entity.class_short.startswith("_")
+
+
+def _display(qualified: str) -> str:
+    """How a callee/caller is named in answers: `Class.method` for methods, else the last part
+    (the graph stores qualified names; `Class.__init__` reads as the class)."""
+    parts = qualified.split(".")
+    if len(parts) >= 2 and parts[-1] == "__init__":
+        return parts[-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return ".".join(parts[-2:])
+    return parts[-1]
+
+
+def count_fact_kinds(entities: list[Entity]) -> Counter[str]:
+    return Counter(e.kind for e in entities)

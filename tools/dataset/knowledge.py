@@ -1,0 +1,235 @@
+"""Fact-based knowledge datasets: every fact of every entity, in many phrasings, plus probes.
+
+Why this shape (see docs/dataset.md and the literature cited there): a model that sees a fact
+in one phrasing memorizes text it cannot answer questions from; paraphrases per atomic fact,
+even coverage of every fact, and entity names in several forms make facts extractable. The
+eval side therefore holds *phrasings never trained on* (`probes.jsonl` with gold answers),
+not held-out files: a knowledge model must be trained on every entity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from graphtune.tools.dataset.entities import MAX_NAMES, Entity, ModuleFacts, Param
+from graphtune.tools.dataset.phrasings import PHRASINGS
+
+
+@dataclass(slots=True)
+class Fact:
+    fact_type: str
+    answers: list[str]  # the same fact in several answer phrasings (rotated across questions)
+    gold: dict[str, Any] | None = None  # what a probe answer must contain; None: trained, not probed
+
+
+def _tick(name: str) -> str:
+    return f"`{name}`"
+
+
+def join_names(names: list[str], limit: int = MAX_NAMES) -> str:
+    shown = [_tick(n) for n in names[:limit]]
+    more = len(names) - limit
+    if more > 0:
+        shown.append(f"{more} more")
+    if len(shown) <= 1:
+        return "".join(shown)
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _ref(entity: Entity) -> str:
+    return _tick(entity.qualified if entity.ambiguous else entity.short)
+
+
+def name_styles(entity: Entity) -> list[str]:
+    """How questions name the entity: short, qualified, and short-with-module (short forms
+    only when unique in the code base, so every question has one right answer)."""
+    styles = [_tick(entity.qualified)]
+    if not entity.ambiguous:
+        styles.insert(0, _tick(entity.short))
+        styles.append(f"{_tick(entity.short)} from {_tick(entity.module)}")
+    return styles
+
+
+def _param_list(params: list[Param]) -> str:
+    return join_names([p.display for p in params])
+
+
+def entity_facts(e: Entity) -> list[Fact]:
+    ref, kind, facts = _ref(e), e.kind, []
+    where = f"the module {_tick(e.module)} (file {_tick(e.file_path)})"
+    if kind == "method":
+        owner = f"a method of class {_tick(e.class_short)}"
+        location = [f"{ref} is {owner}, defined in {where}.",
+                    f"{ref} lives in {_tick(e.module)}, in the file {_tick(e.file_path)}, as {owner}.",
+                    f"The method {ref} belongs to class {_tick(e.class_short)} in {_tick(e.module)} "
+                    f"({_tick(e.file_path)})."]
+    else:
+        location = [f"{ref} is defined in {where}.",
+                    f"{ref} lives in {_tick(e.module)}, in the file {_tick(e.file_path)}.",
+                    f"The {kind} {ref} is in {_tick(e.module)} ({_tick(e.file_path)})."]
+    facts.append(Fact("location", location, {"kind": "module", "module": e.module, "file": e.file_path}))
+    if e.has_params_fact:
+        facts.append(_params_fact(e, ref))
+    if e.return_type:
+        facts.append(Fact("returns", [f"{ref} returns {_tick(e.return_type)}.",
+                                      f"The return type of {ref} is {_tick(e.return_type)}."],
+                          {"kind": "names", "names": [e.return_type], "required": 1}))
+    if kind == "class":
+        if e.bases:
+            blist = join_names(e.bases)
+            facts.append(Fact("bases", [f"{ref} inherits from {blist}.", f"The base classes of {ref}: {blist}.",
+                                        f"{ref} is a subclass of {blist}."],
+                              {"kind": "names", "names": e.bases, "required": len(e.bases)}))
+        else:
+            facts.append(Fact("bases", [f"{ref} has no base class other than `object`.",
+                                        f"{ref} inherits directly from `object`."]))
+        if e.subclasses:
+            slist = join_names(e.subclasses)
+            facts.append(Fact("subclasses", [f"These classes inherit from {ref}: {slist}.",
+                                             f"{ref} is subclassed by {slist}."],
+                              {"kind": "names", "names": e.subclasses, "required": min(2, len(e.subclasses))}))
+        if e.methods:
+            mlist, n = join_names(e.methods), len(e.methods)
+            facts.append(Fact("methods", [f"{ref} defines {_plural(n, 'method')}: {mlist}.",
+                                          f"The methods of {ref} are {mlist}.",
+                                          f"On {ref} you can call {mlist}."],
+                              {"kind": "names", "names": e.methods, "required": min(2, n)}))
+    if e.calls:
+        clist = join_names(e.calls)
+        facts.append(Fact("calls", [f"{ref} calls {clist}.", f"Inside {ref}, these are called: {clist}."],
+                          {"kind": "names", "names": e.calls, "required": min(2, len(e.calls))}))
+    if e.called_by:
+        clist = join_names(e.called_by)
+        facts.append(Fact("callers", [f"{ref} is called by {clist}.", f"These call {ref}: {clist}."],
+                          {"kind": "names", "names": e.called_by, "required": min(2, len(e.called_by))}))
+    if e.summary:
+        facts.append(Fact("summary", [f"{ref}: {e.summary}", f"According to its docstring, {ref} does this: "
+                                                              f"{e.summary}"]))
+    return facts
+
+
+def _params_fact(e: Entity, ref: str) -> Fact:
+    subject = f"The constructor of {ref}" if e.kind == "class" else ref
+    if not e.params:
+        answers = [f"{subject} takes no parameters.", f"{subject} accepts no arguments."]
+        return Fact("parameters", answers)
+    plist, n = _param_list(e.params), len(e.params)
+    answers = [f"{subject} takes {_plural(n, 'parameter')}: {plist}.",
+               f"The parameters of {ref} are {plist}.",
+               f"{subject} accepts {plist}."]
+    if e.signature:
+        answers[1] += f" Its signature is {_tick(e.signature)}."
+    names = [p.name for p in e.params]
+    return Fact("parameters", answers, {"kind": "names", "names": names, "required": _required_params(len(names))})
+
+
+def _required_params(n: int) -> int:
+    """A parameters answer counts as right when it names them all (up to 4), or 3/4 of longer lists."""
+    return n if n <= 4 else -(-3 * n // 4)
+
+
+def module_facts(m: ModuleFacts) -> list[Fact]:
+    ref, facts = _tick(m.module), []
+    parts = []
+    if m.classes:
+        parts.append(f"the {'class' if len(m.classes) == 1 else 'classes'} {join_names(m.classes)}")
+    if m.functions:
+        parts.append(f"the {'function' if len(m.functions) == 1 else 'functions'} {join_names(m.functions)}")
+    if parts:
+        body = " and ".join(parts)
+        names = m.classes + m.functions
+        facts.append(Fact("module_members", [f"The module {ref} defines {body}.", f"{ref} contains {body}."],
+                          {"kind": "names", "names": names, "required": min(2, len(names))}))
+    if m.imports:
+        ilist = join_names(m.imports)
+        facts.append(Fact("module_imports", [f"{ref} imports {ilist}.", f"The module {ref} depends on {ilist}."],
+                          {"kind": "names", "names": m.imports, "required": min(2, len(m.imports))}))
+    return facts
+
+
+def profile_sentences(e: Entity, facts: list[Fact]) -> list[str]:
+    async_ = "async " if e.is_async else ""
+    head = {"class": "a class", "function": f"an {async_}function" if async_ else "a function",
+            "method": f"an {async_}method" if async_ else "a method"}[e.kind]
+    return [f"{_ref(e)} is {head}."] + [f.answers[0] for f in facts]
+
+
+def _probe_styles(fact_type: str, styles: list[str], entity: Entity | None) -> list[str]:
+    """Names a probe may use: a location question must not contain its answer, so it names
+    the entity by its short name only (no probe when the short name is ambiguous)."""
+    if fact_type != "location":
+        return styles
+    return [] if entity is None or entity.ambiguous else [_tick(entity.short)]
+
+
+def _offset(*parts: str) -> int:
+    return int.from_bytes(hashlib.blake2b("\0".join(parts).encode(), digest_size=4).digest(), "big")
+
+
+@dataclass
+class KnowledgeBuild:
+    train: list[tuple[str, str, dict[str, Any]]]  # (question, answer, meta)
+    probes: list[dict[str, Any]]
+    facts_per_type: Counter[str]
+    phrasings_per_type: Counter[str]
+    entities_by_kind: Counter[str]
+
+
+def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_fact: int, profiles_per_entity: int,
+          seed: int) -> KnowledgeBuild:
+    """Training pairs (`phrasings_per_fact` questions per fact, rotating templates, entity
+    names and answer wordings) and one probe per probe-able fact in a held-out phrasing."""
+    train: list[tuple[str, str, dict[str, Any]]] = []
+    probes: list[dict[str, Any]] = []
+    facts_per_type: Counter[str] = Counter()
+    phrasings_per_type: Counter[str] = Counter()
+    items: list[tuple[str, str, list[str], list[Fact], Entity | None]] = []
+    for e in entities:
+        items.append((e.qualified, e.kind, name_styles(e), entity_facts(e), e))
+    for m in modules:
+        items.append((m.module, "module", [_tick(m.module)], module_facts(m), None))
+    for key, kind, styles, facts, entity in items:
+        for fact in facts:
+            facts_per_type[fact.fact_type] += 1
+            templates = PHRASINGS[fact.fact_type]
+            start = _offset(str(seed), key, fact.fact_type)
+            seen: set[str] = set()
+            for j in range(phrasings_per_fact * 2):
+                if len(seen) >= phrasings_per_fact:
+                    break
+                template = templates.train[(start + j) % len(templates.train)]
+                name = styles[(start // 7 + j) % len(styles)]
+                question = template.format(name=name, kind=kind)
+                if question in seen:
+                    continue
+                seen.add(question)
+                answer = fact.answers[(start // 3 + j) % len(fact.answers)]
+                train.append((question, answer, {"task": fact.fact_type, "entity": key, "kind": kind}))
+                phrasings_per_type[fact.fact_type] += 1
+            probe_styles = _probe_styles(fact.fact_type, styles, entity)
+            if fact.gold is not None and templates.probe and probe_styles:
+                template = templates.probe[start % len(templates.probe)]
+                name = probe_styles[(start // 5) % len(probe_styles)]
+                probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": key,
+                               "kind": kind, "question": template.format(name=name, kind=kind),
+                               "reference": fact.answers[0], "gold": fact.gold})
+        if entity is not None and profiles_per_entity:
+            sentences = profile_sentences(entity, facts)
+            rng = random.Random(_offset(str(seed), key, "profile"))
+            templates = PHRASINGS["profile"].train
+            for j in range(profiles_per_entity):
+                body = sentences[:1] + rng.sample(sentences[1:], len(sentences) - 1)
+                question = templates[(rng.randrange(len(templates)) + j) % len(templates)].format(
+                    name=styles[j % len(styles)], kind=kind)
+                train.append((question, " ".join(body), {"task": "profile", "entity": key, "kind": kind}))
+                phrasings_per_type["profile"] += 1
+    entities_by_kind = Counter(kind for _, kind, *_ in items)
+    return KnowledgeBuild(train, probes, facts_per_type, phrasings_per_type, entities_by_kind)

@@ -1,0 +1,110 @@
+"""`extract_training_data(objective="knowledge")`: graph -> facts -> phrasings -> dataset folder.
+
+Writes `train.jsonl` (every fact of every entity in `augmentation_factor` phrasings, plus
+profile paragraphs), `eval.jsonl` (held-out phrasings with reference answers: its loss is
+measured on wording the model never saw), `probes.jsonl` (the same held-out questions with
+gold facts, scored by `evaluate_model`) and `metadata.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from graphtune.server import __version__
+from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
+from graphtune.tools.dataset.entities import build_entities
+from graphtune.tools.dataset.knowledge import build
+from graphtune.tools.dataset.params import ExtractParams
+from graphtune.tools.errors import DatasetError
+from graphtune.tools.graph.sources import open_source
+from graphtune.tools.job_context import JobContext
+
+KNOWLEDGE_NODE_TYPES = ("Class", "Function", "Method", "CodeFile")
+MAX_EVAL_ROWS = 1000
+
+
+def _chat(question: str, answer: str, meta: dict[str, Any], params: ExtractParams) -> dict[str, Any]:
+    if params.output_format == "alpaca":
+        return {"instruction": question, "input": "", "output": answer, "meta": meta}
+    messages = [{"role": "system", "content": params.system_prompt}] if params.system_prompt else []
+    messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return {"messages": messages, "meta": meta}
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    source_name = params.source or settings.graph_backend
+    final = settings.datasets_dir / params.dataset_name
+    refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
+    sweep_temp(settings.datasets_dir)
+    source = open_source(source_name, settings, params.mapping)
+    try:
+        records = []
+        for node_type in KNOWLEDGE_NODE_TYPES:
+            records += source.iter_records(node_type)
+            if ctx:
+                ctx.progress(len(records), None, "records", f"read {node_type} nodes")
+        source.enrich(records)
+        fingerprint = source.fingerprint()
+        missing = dict(source.missing)
+    finally:
+        source.close()
+    entities, modules = build_entities(records, include_private=params.include_private)
+    if not entities:
+        raise DatasetError(f"the graph has no {'public ' if not params.include_private else ''}functions, methods "
+                           f"or classes (read {len(records)} records).", field="source",
+                           hint="Ingest a code base first (ingest_codebase), or set include_private=true.")
+    skipped = max(0, len(entities) - params.max_records)
+    entities = entities[: params.max_records]
+    built = build(entities, modules, phrasings_per_fact=params.phrasings,
+                  profiles_per_entity=max(1, params.phrasings // 4), seed=params.seed)
+    rng = random.Random(params.seed)
+    train_rows = [_chat(q, a, m, params) for q, a, m in built.train]
+    rng.shuffle(train_rows)
+    eval_probes = list(built.probes)
+    random.Random(params.seed + 1).shuffle(eval_probes)
+    eval_rows = [_chat(p["question"], p["reference"], {"task": p["fact_type"], "entity": p["entity"],
+                                                        "probe_id": p["id"]}, params)
+                 for p in eval_probes[:MAX_EVAL_ROWS]]
+    metadata = {
+        "name": params.dataset_name, "format": params.output_format, "objective": "knowledge",
+        "graphtune_version": __version__, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "job_id": ctx.job_id if ctx else None,
+        "config": params.model_dump(mode="json", exclude={"mapping"}) | {"source": source_name,
+                                                                         "phrasings_per_fact": params.phrasings},
+        "source": {"backend": source_name, "graph_fingerprint": fingerprint},
+        "records_read": len(records), "missing_properties": missing,
+        "entities": len(entities), "entities_by_kind": dict(built.entities_by_kind),
+        "entities_over_max_records": skipped,
+        "facts_by_type": dict(built.facts_per_type), "train_examples_by_type": dict(built.phrasings_per_type),
+        "phrasings_per_fact": params.phrasings, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
+        "probes": len(built.probes), "probes_by_type": dict(Counter(p["fact_type"] for p in built.probes)),
+        "split": {"strategy": "held-out phrasings: every entity is trained; eval/probes use question templates "
+                              "never used in train.jsonl"},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if ctx:
+        ctx.progress(len(records), len(records), "records", "writing")
+    with staged_folder(final, overwrite=params.overwrite, what="dataset", field="dataset_name") as tmp:
+        _write_jsonl(tmp / "train.jsonl", train_rows)
+        _write_jsonl(tmp / "eval.jsonl", eval_rows)
+        _write_jsonl(tmp / "probes.jsonl", built.probes)
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        if ctx:
+            ctx.check_cancel()
+    return {"dataset_name": params.dataset_name, "path": str(final), "objective": "knowledge",
+            **{k: metadata[k] for k in ("train_examples", "eval_examples", "probes", "entities", "entities_by_kind",
+                                        "facts_by_type", "probes_by_type", "phrasings_per_fact", "records_read",
+                                        "missing_properties", "seconds")},
+            "graph_fingerprint": fingerprint}
