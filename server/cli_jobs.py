@@ -26,7 +26,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     return _start(args, "extract_training_data", dataset_name=args.dataset_name, node_types=args.node_types,
                   max_records=args.max_records, quality_threshold=args.quality_threshold,
-                  augmentation_factor=args.augmentation_factor, source=args.source, eval_fraction=args.eval_fraction,
+                  augmentation_factor=args.augmentation_factor, objective=args.objective,
+                  include_private=args.include_private, source=args.source, eval_fraction=args.eval_fraction,
                   seed=args.seed, output_format=args.output_format, overwrite=args.overwrite)
 
 
@@ -58,7 +59,11 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--node-types", nargs="+", choices=["Method", "Class", "Function", "Pattern", "CodeFile"])
     p.add_argument("--max-records", type=int, default=10000)
     p.add_argument("--quality-threshold", type=float, default=0.8)
-    p.add_argument("--augmentation-factor", type=int, default=3)
+    p.add_argument("--objective", choices=["skills", "knowledge"], default="skills",
+                   help="knowledge: facts of every entity in many phrasings + probes (closed-book evaluation)")
+    p.add_argument("--augmentation-factor", type=int,
+                   help="skills: tasks per record (default 3); knowledge: phrasings per fact (default 8)")
+    p.add_argument("--include-private", action="store_true", help="knowledge: also teach _private names")
     p.add_argument("--source", choices=["embedded", "neo4j"])
     p.add_argument("--eval-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=42)

@@ -34,6 +34,8 @@ KINDS: dict[str, JobKind] = {
         JobKind("extract", "graphtune.tools.dataset.extract:run_extract_job", False, "Build a dataset from the graph."),
         JobKind("train", "graphtune.tools.training.train_job:run_train_job", True, "LoRA/QLoRA fine-tuning."),
         JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base."),
+        JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
+                "Closed-book probes of a knowledge dataset, base vs tuned."),
     )
 }
 

@@ -45,6 +45,7 @@ TOOLS: list[ToolSpec] = [
              open_world=True),
     ToolSpec("resume_fine_tuning", "Resume fine-tuning", read_only=False, destructive=False, idempotent=False),
     ToolSpec("list_models", "List models", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("evaluate_model", "Evaluate a model closed-book", read_only=False, destructive=False, idempotent=True),
     ToolSpec("merge_adapter", "Merge an adapter into its base model", read_only=False, destructive=False,
              idempotent=False),
 ]

@@ -23,10 +23,16 @@ def extract_training_data(
     node_types: Annotated[list[NodeType] | None, Field(description="Node types to use; default all five.")] = None,
     max_records: Annotated[int, Field(ge=100, le=100000, description="Keep at most this many records "
                                       "(the highest-quality ones).")] = 10000,
-    quality_threshold: Annotated[float, Field(ge=0.0, le=1.0, description="Minimum quality score 0..1; 0.8 keeps "
-                                              "well-documented code.")] = 0.8,
-    augmentation_factor: Annotated[int, Field(ge=1, le=10, description="Up to N distinct tasks per record "
-                                              "(explain, implement, document, calls...).")] = 3,
+    quality_threshold: Annotated[float, Field(ge=0.0, le=1.0, description="skills: minimum quality score 0..1; "
+                                              "0.8 keeps well-documented code (knowledge ignores it).")] = 0.8,
+    objective: Annotated[Literal["skills", "knowledge"], Field(
+        description="knowledge: teach the code base's facts (location, parameters, bases, methods, callers...) "
+        "in many phrasings, every entity, with held-out probes for evaluate_model; skills: explain/implement/"
+        "document tasks from documented code.")] = "skills",
+    augmentation_factor: Annotated[int | None, Field(ge=1, le=20, description="skills: up to N distinct tasks per "
+                                                     "record (default 3); knowledge: phrasings per fact "
+                                                     "(default 8).")] = None,
+    include_private: Annotated[bool, Field(description="knowledge: also teach _private names.")] = False,
     source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph to read; default: the "
                                                                   "configured backend.")] = None,
     eval_fraction: Annotated[float, Field(ge=0.0, le=0.5, description="Share held out for evaluation, split by "
@@ -37,7 +43,9 @@ def extract_training_data(
 ) -> JobView:
     """Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 
-    Scores every record for quality, filters, deduplicates, augments and splits by file.
+    objective='knowledge' (to make a model know this code base): every entity's facts in many
+    phrasings + probes.jsonl for closed-book evaluation. objective='skills': scores records for
+    quality, filters, deduplicates, augments into tasks and splits by file.
     Returns a job id at once; poll get_training_status. The result lists counts per node
     type and task, the score histogram, and any properties the graph lacked.
     """
@@ -46,7 +54,8 @@ def extract_training_data(
     except ValueError as exc:
         raise ConfigError(str(exc), field="dataset_name", hint="e.g. dataset_name='mylib-docs'.") from exc
     params = ExtractParams(dataset_name=dataset_name, max_records=max_records, quality_threshold=quality_threshold,
-                           augmentation_factor=augmentation_factor, source=source, eval_fraction=eval_fraction,
+                           augmentation_factor=augmentation_factor, objective=objective,
+                           include_private=include_private, source=source, eval_fraction=eval_fraction,
                            seed=seed, output_format=output_format, overwrite=overwrite,
                            **({"node_types": node_types} if node_types else {}))
     refuse_existing(services.settings.datasets_dir / dataset_name, overwrite=overwrite, what="dataset",

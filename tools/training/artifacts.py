@@ -48,12 +48,36 @@ def model_card(meta: dict[str, Any]) -> str:
         "| model | eval loss | perplexity |", "| --- | --- | --- |",
         f"| base | {_fmt(final.get('base_eval_loss'))} | {_fmt(final.get('base_perplexity'))} |",
         f"| fine-tuned | {_fmt(final.get('eval_loss'))} | {_fmt(final.get('perplexity'))} |", "",
+        *_knowledge_section(meta.get("knowledge")),
         "## Use", "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer",
         f"base = AutoModelForCausalLM.from_pretrained({meta['base_model']!r})",
         "model = PeftModel.from_pretrained(base, 'path/to/this/folder')",
         "tokenizer = AutoTokenizer.from_pretrained('path/to/this/folder')", "```", "",
     ]
     return "\n".join(lines)
+
+
+def _knowledge_section(report: dict[str, Any] | None) -> list[str]:
+    """Closed-book accuracy on held-out phrasings, base vs tuned, and the retention figure."""
+    if not report:
+        return []
+    from graphtune.tools.training.evaluate import accuracy_table
+
+    retention = report.get("retention") or {}
+    tuned = report.get("tuned") or {}
+    lines = ["## Closed-book knowledge (held-out phrasings)", "",
+             f"Greedy answers to {report.get('probes')} probe questions of `{report.get('dataset')}` in phrasings "
+             "never trained on, scored against the graph's facts.", "", *accuracy_table(report), "",
+             f"Answers that ended at the end of the turn: {_fmt_pct(tuned.get('ended_cleanly'))}. "
+             f"Retention (loss on general text outside the code base): base {_fmt(retention.get('base_loss'))}, "
+             f"tuned {_fmt(retention.get('tuned_loss'))} ({_fmt_pct(retention.get('relative_rise'), signed=True)}).", ""]
+    return lines
+
+
+def _fmt_pct(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:+.1f} %" if signed else f"{100 * value:.1f} %"
 
 
 def _fmt(value: Any) -> str:

@@ -91,7 +91,7 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), _eval_attention(model):
+    with torch.no_grad(), sdpa_attention(model):
         for batch in PackedDataset(batches, packing, pad_id):
             n = label_tokens(batch)
             if not n:
@@ -105,7 +105,7 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
 
 
 @contextmanager
-def _eval_attention(model: Any) -> Iterator[None]:
+def sdpa_attention(model: Any) -> Iterator[None]:
     """Evaluate with sdpa: inductor cannot always build flex_attention's inference kernel (seen on
     torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -22,6 +22,8 @@ class ModelInfo(BaseModel):
     eval_loss: float | None = None
     base_eval_loss: float | None = None
     perplexity: float | None = None
+    knowledge_accuracy: float | None = None  # closed-book probes, tuned (knowledge datasets)
+    base_knowledge_accuracy: float | None = None
 
 
 def model_dir(settings: Any, name: str) -> Any:
@@ -44,7 +46,9 @@ def list_all(store: Any, settings: Any) -> list[ModelInfo]:
                                method=row["method"], job_id=row["job_id"], created_at=row["created_at"],
                                on_disk=(settings.models_dir / row["name"] / "adapter_config.json").is_file(),
                                eval_loss=metrics.get("eval_loss"), base_eval_loss=metrics.get("base_eval_loss"),
-                               perplexity=metrics.get("perplexity")))
+                               perplexity=metrics.get("perplexity"),
+                               knowledge_accuracy=metrics.get("knowledge_accuracy"),
+                               base_knowledge_accuracy=metrics.get("base_knowledge_accuracy")))
     if settings.models_dir.exists():  # adapters copied in by hand still show up
         for folder in sorted(settings.models_dir.iterdir()):
             if folder.name not in seen and not folder.name.startswith(".") and (folder / "adapter_config.json").is_file():

@@ -21,6 +21,15 @@ def register_model_resources(app: Any, services: Any) -> None:
     def model(name: str) -> str:
         return json.dumps(read_model_metadata(settings, name), indent=1)
 
+    @app.resource("graphtune://models/{name}/evaluation", name="model-evaluation", mime_type="application/json",
+                  description="Closed-book knowledge evaluation (base vs tuned, per fact type) of a model.")
+    def evaluation(name: str) -> str:
+        folder = model_dir(settings, name)
+        meta = read_model_metadata(settings, name)
+        found = {p.stem: json.loads(p.read_text()) for p in sorted((folder / "evaluations").glob("*.json"))} \
+            if (folder / "evaluations").is_dir() else {}
+        return json.dumps({"at_training": meta.get("knowledge"), "evaluations": found}, indent=1)
+
     @app.resource("graphtune://models/{name}/loss.png", name="model-loss-plot", mime_type="image/png",
                   description="Train/eval loss curves of a model.")
     def loss_plot(name: str) -> bytes:

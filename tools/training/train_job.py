@@ -25,6 +25,8 @@ from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.estimate import estimate, model_shape
+from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
+from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
 from graphtune.tools.training.model_loading import (  # noqa: I001
     check_base_model,
     count_params,
@@ -162,7 +164,9 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
         if start_from:
             ctx.log(f"resuming from {start_from.name}")
         try:
+            train_started = time.perf_counter()
             trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
+            train_seconds = time.perf_counter() - train_started
         except torch.OutOfMemoryError as exc:
             del trainer, model
             gc.collect()
@@ -178,7 +182,10 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             resume = False
             continue
         state["final_eval_loss"] = evaluate() if not hooks.stats.get("stopped") else None
-        info.update(tokens_trained=hooks.stats.get("tokens_seen", 0), base_eval_loss=state["base_eval_loss"],
+        tokens = hooks.stats.get("tokens_seen", 0)
+        info.update(tokens_trained=tokens, train_seconds=round(train_seconds, 2),
+                    tokens_per_second=round(tokens / train_seconds, 1) if train_seconds > 0 and tokens else None,
+                    base_eval_loss=state["base_eval_loss"],
                     eval_loss=state["final_eval_loss"], stopped=hooks.stats.get("stopped"))
         return model, plan, trainer, info
     raise AssertionError("unreachable")
@@ -198,6 +205,20 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
 
     attn = ensure_attention_works(model, device, model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn, "init_adapter": str(adapter)}
+
+
+def _evaluate_probes(cfg: LoraJobConfig, ctx: JobContext, model: Any, tokenizer: Any, data: dict[str, Any],
+                     device: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Closed-book probes of a knowledge dataset, base vs tuned, before the model is published."""
+    probes = read_probes(data["files"].train.parent) if cfg.evaluate_probes and data["files"].metadata else []
+    if not probes:
+        return None, []
+    chosen = select_probes(probes, cfg.max_probes, cfg.seed)
+    report, rows = evaluate_knowledge(model, tokenizer, chosen, device, include_base=True,
+                                      progress=lambda m: ctx.progress(None, None, "probes", m, safe_point=False))
+    report["dataset"] = data["files"].name
+    ctx.event("evaluation", {k: report[k] for k in ("probes", "base", "tuned", "retention")})
+    return report, rows
 
 
 def _perplexity(loss: float | None) -> float | None:
@@ -226,6 +247,8 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         raise JobCancelled("stopped with a checkpoint; resume_fine_tuning continues it",
                            interrupted=info["stopped"] == "interrupt")
     trainable, total = count_params(model)
+    knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device)
+    info["knowledge"] = knowledge
     meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
     sweep_temp(ctx.settings.models_dir)
     with staged_folder(final_dir, overwrite=False, what="model", field="output_name") as tmp:
@@ -233,13 +256,17 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         tokenizer.save_pretrained(tmp)
         write_metadata(tmp, meta)
         write_loss_plot(trainer.state.log_history, tmp / "loss.png")
+        if probe_rows:
+            write_probe_answers(tmp / "probe_answers.jsonl", probe_rows)
         ctx.check_cancel()  # last safe point before the model becomes visible
     ctx.register_model({"name": output_name, "job_id": ctx.job_id, "base_model": cfg.base_model,
                         "dataset": meta["dataset"]["name"], "method": cfg.method, "created_at": time.time(),
-                        "path": str(final_dir), "metrics": meta["evaluation"]})
+                        "path": str(final_dir), "metrics": meta["evaluation"] | knowledge_metrics(knowledge)})
     shutil.rmtree(ctx.work_dir / "checkpoints", ignore_errors=True)
     return {"model_name": output_name, "path": str(final_dir), "steps": plan.steps, **meta["evaluation"],
-            "tokens_trained": meta["tokens_trained"], "duration_seconds": meta["duration_seconds"],
+            "tokens_trained": meta["tokens_trained"], "tokens_per_second": meta["tokens_per_second"],
+            "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
+            **({"knowledge": summary_of(knowledge)} if knowledge else {}),
             "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"]}
 
 
@@ -256,11 +283,13 @@ def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, An
         "dataset": {"name": files.name, "path": str(files.train.parent),
                     "graph_fingerprint": (files.metadata.get("source") or {}).get("graph_fingerprint"),
                     "train_examples": len(data["train"]), "eval_examples": len(data["eval"])},
-        "steps": plan.steps, "tokens_trained": info["tokens_trained"], "trainable_parameters": trainable,
+        "steps": plan.steps, "tokens_trained": info["tokens_trained"], "tokens_per_second": info["tokens_per_second"],
+        "train_seconds": info["train_seconds"], "trainable_parameters": trainable,
         "total_parameters": total, "final_train_loss": losses[-1] if losses else None,
         "best_eval_loss": min(evals + ([info["eval_loss"]] if info["eval_loss"] is not None else []), default=None),
         "evaluation": {"base_eval_loss": info["base_eval_loss"], "base_perplexity": _perplexity(info["base_eval_loss"]),
                        "eval_loss": info["eval_loss"], "perplexity": _perplexity(info["eval_loss"])},
+        "knowledge": info.get("knowledge"),
         "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "checkpointed_layers")}
         | {"packing": cfg.packing, "tokens_per_batch": plan.tokens_per_batch},
         "duration_seconds": round(time.time() - started, 1),

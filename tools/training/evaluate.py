@@ -1,0 +1,173 @@
+"""Closed-book evaluation: answer a knowledge dataset's probes with the base and the tuned model.
+
+Loss on eval examples measures answer templates, not facts (it fell in every run that taught
+nothing), so the measure that counts is whether greedy answers to *held-out phrasings* name
+the right module, parameters, bases and methods (probe_scoring). A retention figure (loss on
+general text outside the code base, base vs tuned) shows what the fine-tune cost elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from graphtune.tools.dataset.probe_scoring import score_answer, summarize
+
+EXAMPLES_SHOWN = 6
+MIN_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 384
+
+
+def read_probes(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "probes.jsonl"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def select_probes(probes: list[dict[str, Any]], limit: int, seed: int = 0) -> list[dict[str, Any]]:
+    """At most `limit` probes, taken round-robin across fact types so rare types stay measured."""
+    if len(probes) <= limit:
+        return probes
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for probe in probes:
+        by_type[probe["fact_type"]].append(probe)
+    rng = random.Random(seed)
+    for group in by_type.values():
+        rng.shuffle(group)
+    chosen: list[dict[str, Any]] = []
+    queues = [by_type[k] for k in sorted(by_type)]
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    return chosen
+
+
+def answer_budget(tokenizer: Any, probes: list[dict[str, Any]]) -> int:
+    """max_new_tokens: room for the longest reference answer plus a margin, so a right answer
+    is never cut off (and an answer that runs on past it is visible as not ending cleanly)."""
+    longest = max((len(tokenizer(p["reference"], add_special_tokens=False)["input_ids"]) for p in probes), default=0)
+    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, int(longest * 1.25) + 16))
+
+
+def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
+               max_new_tokens: int, deadline: float | None) -> list[dict[str, Any]]:
+    from graphtune.tools.errors import GenerationTimeout
+    from graphtune.tools.training.generation import generate_chat_detailed
+
+    conversations = [[{"role": "user", "content": p["question"]}] for p in probes]
+    try:
+        answers = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                                         batch_size=batch_size, deadline=deadline, disable_adapter=disable_adapter)
+    except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
+        answers = exc.partial
+    rows = []
+    for probe, generation in zip(probes, answers, strict=True):
+        text = generation.text if generation else ""
+        correct, recall = score_answer(text, probe["gold"])
+        rows.append({"id": probe["id"], "fact_type": probe["fact_type"], "question": probe["question"],
+                     "answer": text, "correct": correct, "recall": round(recall, 3),
+                     "ended": bool(generation and generation.ended_cleanly), "answered": generation is not None})
+    return rows
+
+
+def retention_loss(model: Any, tokenizer: Any, device: str, *, disable_adapter: bool) -> float | None:
+    """Mean answer-token loss on general chat text unrelated to any code base (bundled file)."""
+    import contextlib
+
+    from graphtune.tools.training.engine import evaluate_loss
+    from graphtune.tools.training.tokenize import encode_all
+
+    text = resources.files("graphtune.tools.training").joinpath("retention.jsonl").read_text(encoding="utf-8")
+    conversations = [json.loads(line)["messages"] for line in text.splitlines() if line.strip()]
+    examples, _ = encode_all(tokenizer, conversations, 512)
+    batches = [examples[i:i + 8] for i in range(0, len(examples), 8)]
+    scope = model.disable_adapter() if disable_adapter and hasattr(model, "disable_adapter") \
+        else contextlib.nullcontext()
+    with scope:
+        return evaluate_loss(model, batches, packing=True, pad_id=tokenizer.pad_token_id or 0, device=device)
+
+
+def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]], device: str, *, include_base: bool,
+                       time_limit_s: float | None = None, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
+    """(report, per-probe rows) for the tuned model under `model` (a PEFT model) and its base."""
+    started = time.perf_counter()
+    deadline = time.time() + time_limit_s if time_limit_s else None
+    budget = answer_budget(tokenizer, probes)
+    batch_size = 128 if device == "cuda" else 16
+    was_training = model.training
+    model.eval()
+    report: dict[str, Any] = {"probes": len(probes), "max_new_tokens": budget}
+    rows_by_model: dict[str, list[dict[str, Any]]] = {}
+    from graphtune.tools.training.engine import sdpa_attention
+
+    with sdpa_attention(model):  # flex_attention's inference kernels do not always compile
+        for label in (["base"] if include_base else []) + ["tuned"]:
+            if progress:
+                progress(f"answering {len(probes)} probes with the {label} model")
+            rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
+                              max_new_tokens=budget, deadline=deadline)
+            rows_by_model[label] = rows
+            report[label] = summarize(rows)
+        base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
+        tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
+    if was_training:
+        model.train()
+    report["retention"] = {"base_loss": _round(base_loss), "tuned_loss": _round(tuned_loss),
+                           "relative_rise": _round((tuned_loss - base_loss) / base_loss)
+                           if base_loss and tuned_loss is not None else None,
+                           "text": "32 general chat answers outside any code base (tools/training/retention.jsonl)"}
+    report["examples"] = _examples(probes, rows_by_model)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    merged = [{**row, **{f"{label}_answer": rows_by_model[label][i]["answer"] for label in rows_by_model},
+               **{f"{label}_correct": rows_by_model[label][i]["correct"] for label in rows_by_model}}
+              for i, row in enumerate(rows_by_model["tuned"])]
+    for row in merged:
+        row.pop("answer", None)
+        row.pop("correct", None)
+    return report, merged
+
+
+def _examples(probes: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A few probes, one per fact type first, with base and tuned answers side by side."""
+    seen, picked = set(), []
+    for i, probe in enumerate(probes):
+        if probe["fact_type"] not in seen:
+            seen.add(probe["fact_type"])
+            picked.append(i)
+    for i in range(len(probes)):
+        if len(picked) >= EXAMPLES_SHOWN:
+            break
+        if i not in picked:
+            picked.append(i)
+    return [{"question": probes[i]["question"], "fact_type": probes[i]["fact_type"],
+             **{label: {"answer": r[i]["answer"], "correct": r[i]["correct"]} for label, r in rows.items()}}
+            for i in picked[:EXAMPLES_SHOWN]]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, 4)
+
+
+def accuracy_table(report: dict[str, Any]) -> list[str]:
+    """Markdown rows: fact type | base | tuned (for the model card and the CLI)."""
+    base, tuned = report.get("base") or {}, report.get("tuned") or {}
+    lines = ["| fact type | probes | base | tuned |", "| --- | ---: | ---: | ---: |"]
+    for fact_type, stats in (tuned.get("by_fact_type") or {}).items():
+        before = (base.get("by_fact_type") or {}).get(fact_type, {}).get("accuracy")
+        lines.append(f"| {fact_type} | {stats['probes']} | {_pct(before)} | {_pct(stats['accuracy'])} |")
+    lines.append(f"| **all** | {tuned.get('probes', 0)} | {_pct(base.get('accuracy'))} | "
+                 f"{_pct(tuned.get('accuracy'))} |")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
