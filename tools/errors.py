@@ -16,6 +16,8 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
     │   ├── TrainingConfigError
     │   ├── ModelNotFound       the base model (hub id / folder) cannot be found
     │   ├── ModelUnknown        no finished graphtune model of that name
+    │   ├── ModelUnsupported    a model file transformers cannot load (e.g. a GGUF of an unsupported architecture)
+    │   ├── GenerationTimeout   generation passed its wall-clock deadline (carries the answers finished so far)
     │   └── OutOfMemory
     ├── JobError
     │   ├── JobNotFound
@@ -134,6 +136,23 @@ class ModelUnknown(TrainingError):
     """No finished graphtune model (adapter) of that name."""
 
     code = "model_unknown"
+
+
+class ModelUnsupported(TrainingError):
+    """The model file exists but cannot be loaded here (unsupported GGUF architecture, corrupt file)."""
+
+    code = "model_unsupported"
+
+
+class GenerationTimeout(TrainingError):
+    """Generation ran past its deadline; `partial` holds the answers finished in time (None elsewhere)."""
+
+    code = "generation_timeout"
+
+    def __init__(self, message: str, *, partial: list[Any] | None = None, field: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, field=field, hint=hint)
+        self.partial = partial or []
 
 
 class OutOfMemory(TrainingError):

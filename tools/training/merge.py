@@ -10,6 +10,7 @@ from typing import Any
 from graphtune.tools.dataset.atomic import staged_folder
 from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.job_context import JobContext
+from graphtune.tools.training.base_models import base_for_adapter
 from graphtune.tools.training.registry import model_dir, read_model_metadata
 
 
@@ -21,12 +22,13 @@ def run_merge_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     settings = ctx.settings
     adapter = model_dir(settings, params["model_name"])
     meta = read_model_metadata(settings, params["model_name"])
-    base = meta.get("base_model_resolved") or meta.get("base_model")
-    if not base:
+    if not (meta.get("base_model") or meta.get("base_model_resolved")):
         raise TrainingConfigError(f"`model_name`={params['model_name']!r} has no training_metadata.json naming its "
                                   "base model.", field="model_name", hint="Merge adapters trained by graphtune.")
     final = settings.models_dir / params["output_name"]
     ctx.progress(0, 3, "stages", "loading the base model")
+    base = base_for_adapter(meta, settings, progress=lambda message: ctx.progress(0, 3, "stages", message),
+                            field="model_name")
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=dtype), str(adapter))
     ctx.progress(1, 3, "stages", "merging")

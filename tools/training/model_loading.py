@@ -8,39 +8,11 @@ when the memory estimate says it is needed. CPU/MPS: sdpa, fp32, no Liger; same 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import ModelNotFound, TrainingConfigError
-from graphtune.tools.training.config import HUB_ID, LoraJobConfig
-
-
-def check_base_model(base_model: str) -> str:
-    """Cheap check before queueing (no heavy imports): a local folder with config.json, or a
-    well-formed hub id that is in the local cache when the hub is offline."""
-    path = Path(base_model).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelNotFound(f"`base_model`={base_model!r} is a folder without config.json.", field="base_model",
-                                hint="Point it at a saved Hugging Face model folder (save_pretrained output).")
-        return str(path.resolve())
-    if base_model.startswith((".", "/", "~")) or not HUB_ID.fullmatch(base_model):
-        raise ModelNotFound(f"`base_model`={base_model!r} is neither an existing folder nor a hub id like "
-                            "'meta-llama/Llama-3.1-8B-Instruct'.", field="base_model")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") and not _in_hub_cache(base_model):
-        raise ModelNotFound(f"`base_model`={base_model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
-                            "is set, so it cannot be downloaded.", field="base_model",
-                            hint="Download it once online (huggingface-cli download ...), unset HF_HUB_OFFLINE, "
-                            "or pass a local folder.")
-    return base_model
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
-    snapshots = Path(cache) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
-    return snapshots.is_dir() and any((s / "config.json").exists() for s in snapshots.iterdir())
+from graphtune.tools.errors import TrainingConfigError
+from graphtune.tools.training.base_models import check_base_model  # noqa: F401 - re-exported (older imports)
+from graphtune.tools.training.config import LoraJobConfig
 
 
 def load_tokenizer(base_model: str) -> Any:

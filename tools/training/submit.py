@@ -8,7 +8,7 @@ from graphtune.tools.dataset.atomic import ensure_free_space
 from graphtune.tools.errors import JobStateConflict, TrainingConfigError
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import locate, read_conversations
-from graphtune.tools.training.model_loading import check_base_model
+from graphtune.tools.training.base_models import check_base_model
 from graphtune.tools.training.presets import apply_preset
 from graphtune.tools.training.registry import model_dir
 
@@ -24,7 +24,7 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
     read_conversations(files.train)  # line-numbered errors now, not after the job started
     if files.eval:
         read_conversations(files.eval)
-    check_base_model(cfg.base_model)
+    check_base_model(cfg.base_model, services.settings)
     if cfg.output_name and (services.settings.models_dir / cfg.output_name).exists():
         raise TrainingConfigError(f"a model named `{cfg.output_name}` already exists.", field="output_name",
                                   hint="Choose another output_name, or list_models.")

@@ -87,3 +87,29 @@ def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_le
                             truncated=truncated, dropped_no_answer=dropped,
                             max_length=max((len(e) for e in examples), default=0))
     return examples, report
+
+
+_SENTINEL = "GRAPHTUNE_END_OF_TURN_PROBE"
+
+
+def end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """Token ids that end an assistant turn: the first token the chat template writes after an
+    assistant message (`<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3, `<end_of_turn>` for
+    Gemma) when it is a special token, plus the tokenizer's EOS. Generation stops at any of them;
+    stopping only at EOS is what made answers run on past the end of the turn."""
+    ids: list[int] = []
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _SENTINEL}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that refuses this shape: fall back to EOS alone
+        text = ""
+    if _SENTINEL in text:
+        tail = text.split(_SENTINEL, 1)[1]
+        tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail.strip() else []
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        special |= {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if getattr(t, "special", False)}
+        if tail_ids and tail_ids[0] in special:
+            ids.append(tail_ids[0])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids

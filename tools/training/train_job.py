@@ -22,13 +22,13 @@ from graphtune.tools.errors import JobCancelled, OutOfMemory, TrainingConfigErro
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
+from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.estimate import estimate, model_shape
 from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
 from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
 from graphtune.tools.training.model_loading import (  # noqa: I001
-    check_base_model,
     count_params,
     enable_checkpointing,
     load_model,
@@ -230,7 +230,8 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     started = time.time()
     cfg = LoraJobConfig.from_dict(params["config"])
     device = resolve_device(cfg.device, cfg.method)
-    base = check_base_model(cfg.base_model)
+    base = resolve_base_model(cfg.base_model, ctx.settings,
+                              progress=lambda message: ctx.progress(0, None, "steps", message))
     ctx.progress(0, None, "steps", "tokenizing")
     tokenizer = load_tokenizer(base)
     data = _prepare_data(cfg, ctx.settings, tokenizer)
