@@ -53,6 +53,8 @@ def start_fine_tuning(
                                    "without training.")] = False,
     evaluate_probes: Annotated[bool, Field(description="If the dataset has probes (knowledge datasets): answer them "
                                            "closed-book with base and tuned model after training.")] = True,
+    max_probes: Annotated[int | None, Field(ge=1, le=100000, description="Probes asked after training "
+                                            "(default 600, spread over fact types).")] = None,
 ) -> JobView:
     """Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
 

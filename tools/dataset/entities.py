@@ -124,7 +124,8 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             constructors[record.class_name] = record
             continue
         method = record.node_type == "Method" and bool(record.class_name)
-        params = [p for p in map(parse_param, record.parameters) if p and p.name not in SKIP_PARAMS]
+        params = [p for p in map(parse_param, record.parameters)
+                  if p and not (method and p.name in SKIP_PARAMS)]  # a module-level `walk(self)` keeps self
         entities[record.key] = Entity(
             "method" if method else "function", record.key, _short_method(record.key) if method else record.name,
             _module_of(record), record.file_path, class_short=_last(record.class_name) if method else "",

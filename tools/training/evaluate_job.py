@@ -69,7 +69,10 @@ def run_evaluate_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if meta and dataset == (meta.get("dataset") or {}).get("name"):
         meta["knowledge"] = report
         write_metadata(adapter, meta)
-    ctx.register_model({"name": name, "metrics": (meta.get("evaluation") or {}) | knowledge_metrics(report)})
+    ctx.register_model({"name": name, "job_id": meta.get("job_id"), "base_model": meta.get("base_model"),
+                        "dataset": (meta.get("dataset") or {}).get("name"), "method": (meta.get("config") or {}).get(
+                            "method"), "created_at": adapter.stat().st_mtime, "path": str(adapter),
+                        "metrics": (meta.get("evaluation") or {}) | knowledge_metrics(report)})
     ctx.progress(3, 3, "stages", "done")
     return {"model_name": name, "dataset_name": dataset, "results_path": str(out / f"{dataset}.json"),
             **summary_of(report)}
