@@ -138,7 +138,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     writer = open_writer(params.write_to, settings, ctx, codebase)
     try:
         stored_root = writer.codebase_root()
-        if stored_root is not None and stored_root != str(root) and params.codebase is None:
+        named = params.codebase is not None or params.package is not None  # a package's import name is its identity
+        if stored_root is not None and stored_root != str(root) and not named:
             raise ConfigError(
                 f"a code base named `{codebase}` already exists, ingested from {stored_root}; this ingest is "
                 f"from {root}. Nothing was changed.", field="codebase",
