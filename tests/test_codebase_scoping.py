@@ -194,7 +194,8 @@ def test_a_derived_name_taken_by_another_root_is_refused_an_explicit_one_moves_i
         settings: Settings, tmp_path: Path) -> None:
     settings.ensure_dirs()
     first = _write(tmp_path / "one" / "app", {"main.py": "def run():\n    return 1\n"})
-    second = _write(tmp_path / "two" / "app", {"main.py": "def run():\n    return 1\n", "extra.py": "def x():\n  pass\n"})
+    second = _write(tmp_path / "two" / "app", {"main.py": "def run():\n    return 1\n",
+                                                "extra.py": "def x():\n  pass\n"})
     run_ingest(IngestParams(path=str(first)), settings)
     before = _state(settings)
     with pytest.raises(ConfigError, match="already exists") as info:

@@ -137,7 +137,8 @@ def test_neo4j_writer_scopes_every_change_to_its_code_base(monkeypatch, tmp_path
         codebase_node = "MERGE (c:CodeBase {name: $cb})" in query
         assert scoped or merged or codebase_node, query
     edges = [p for q, p in driver.queries if "MERGE (a)-[:DEFINES]->(b)" in q or "IMPLEMENTS_PATTERN]->(b)" in q]
-    assert len(edges) == 2 and all(r["a"].startswith("proj:") and r["b"].startswith("proj:") for p in edges for r in p["rows"])
+    assert len(edges) == 2
+    assert all(r["a"].startswith("proj:") and r["b"].startswith("proj:") for p in edges for r in p["rows"])
     assert any("REQUIRE n.uid IS UNIQUE" in q for q, _ in driver.queries)
 
 

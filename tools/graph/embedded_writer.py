@@ -74,8 +74,8 @@ class EmbeddedWriter:
         """Pattern nodes are derived: drop those no node of this code base implements any more,
         and point a surviving pattern's `example` at a node that still exists."""
         params = {"cb": self.codebase}
-        self.graph.execute("MATCH (p:Pattern) WHERE p.codebase = $cb AND NOT EXISTS { MATCH (p)<-[:IMPLEMENTS_PATTERN]-() } "
-                           "DELETE p", params)
+        self.graph.execute("MATCH (p:Pattern) WHERE p.codebase = $cb "
+                           "AND NOT EXISTS { MATCH (p)<-[:IMPLEMENTS_PATTERN]-() } DELETE p", params)
         users: dict[str, tuple[str, set[str]]] = {}
         for key, example, qn in self.graph.rows("MATCH (x)-[:IMPLEMENTS_PATTERN]->(p:Pattern) WHERE p.codebase = $cb "
                                                 "RETURN p.uid, p.example, x.qualified_name", params):
@@ -90,10 +90,6 @@ class EmbeddedWriter:
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.graph.execute("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at",
                            {"cb": self.codebase, "root": root, "at": at})
-
-    def drop_codebase(self) -> None:
-        """Remove the CodeBase node (used when a first ingest of a new code base loaded nothing)."""
-        self.graph.execute("MATCH (c:CodeBase) WHERE c.name = $cb DELETE c", {"cb": self.codebase})
 
     def rebuild_derived_edges(self) -> None:
         """Recompute CALLS / INHERITS / IMPORTS of this code base, resolving names only against
@@ -117,9 +113,8 @@ class EmbeddedWriter:
         calls: list[tuple[str, str, str | None, str]] = []
         for label in ("Function", "Method"):
             owner = "n.class_name" if label == "Method" else "''"
-            for qn, path, raw_calls, cls in g.rows(
-                    f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}",
-                    params):
+            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
+            for qn, path, raw_calls, cls in g.rows(query, params):
                 callables[qn] = label
                 calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
 

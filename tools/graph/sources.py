@@ -31,7 +31,8 @@ _CALLABLE_Q = """MATCH (n:{label}) {where} RETURN n.qualified_name, n.name, n.fi
  n.parameters, n.return_type, n.source, n.is_async, {owner}, n.codebase"""
 _CALLS_Q = "MATCH (a)-[:CALLS]->(b) {where} RETURN a.codebase, a.qualified_name, b.qualified_name"
 _CLASS_Q = """MATCH (n:Class) {where} OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
-RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods, n.codebase"""
+RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods,
+ n.codebase"""
 _FILE_Q = """MATCH (n:CodeFile) {where} OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
 OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, members, collect(i.module_name),
  n.codebase"""
