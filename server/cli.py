@@ -122,7 +122,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphtune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"graphtune {__version__}")
-    parser.add_argument("--home", help="data dir (env GRAPHTUNE_HOME; default: current folder)")
+    parser.add_argument("--home", help="data dir (env GRAPHTUNE_HOME; default: the user data dir, "
+                        "e.g. ~/.local/share/graphtune)")
     parser.add_argument("--graph-backend", choices=["embedded", "neo4j"], help="env GRAPHTUNE_GRAPH_BACKEND")
     parser.add_argument("--max-concurrent-jobs", type=int, help="env GRAPHTUNE_MAX_CONCURRENT_JOBS (default 4)")
     parser.add_argument("--max-concurrent-training-jobs", type=int,

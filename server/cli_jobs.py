@@ -20,15 +20,21 @@ def _start(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     return _start(args, "ingest_codebase", path=args.path, package=args.package, exclude=args.exclude or None,
-                  write_to=args.write_to)
+                  write_to=args.write_to, codebase=args.codebase)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     return _start(args, "extract_training_data", dataset_name=args.dataset_name, node_types=args.node_types,
                   max_records=args.max_records, quality_threshold=args.quality_threshold,
+<<<<<<< HEAD
                   augmentation_factor=args.augmentation_factor, objective=args.objective,
                   include_private=args.include_private, source=args.source, eval_fraction=args.eval_fraction,
                   seed=args.seed, output_format=args.output_format, overwrite=args.overwrite)
+=======
+                  augmentation_factor=args.augmentation_factor, source=args.source, eval_fraction=args.eval_fraction,
+                  seed=args.seed, output_format=args.output_format, overwrite=args.overwrite,
+                  codebases=args.codebases)
+>>>>>>> issue10
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -51,6 +57,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--package", help="installed package import name instead of a path")
     p.add_argument("--exclude", action="append", help="glob of relative paths to skip (repeatable)")
     p.add_argument("--write-to", choices=["embedded", "neo4j"], default="embedded")
+    p.add_argument("--codebase", help="code base name (default: package import name, folder name or file stem); "
+                   "an ingest only adds, updates and removes nodes of its own code base")
     _wait_flag(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -69,6 +77,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output-format", choices=["chat", "alpaca"], default="chat")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--codebases", nargs="+", help="only these code bases (default: all)")
     _wait_flag(p)
     p.set_defaults(func=cmd_extract)
 

@@ -17,15 +17,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 GraphBackend = Literal["embedded", "neo4j"]
 
 
+def default_home() -> Path:
+    """The data dir when GRAPHTUNE_HOME / --home are not given: the user data dir of this platform."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("graphtune", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Validated configuration for the server, the CLI and the job worker."""
 
     model_config = SettingsConfigDict(env_prefix="GRAPHTUNE_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
-        default_factory=Path.cwd,
-        description="Data dir holding datasets/, models/, graph/ and graphtune.sqlite. "
-        "Defaults to the current folder, as the design card's datasets/ and models/ imply.",
+        default_factory=lambda: default_home(),
+        description="Data dir holding datasets/, models/, graph/ and graphtune.sqlite. Defaults to the "
+        "platform's user data dir (platformdirs: ~/.local/share/graphtune on Linux, ~/Library/Application "
+        "Support/graphtune on macOS, %LOCALAPPDATA%\\graphtune on Windows), never the current folder: an MCP "
+        "client may start the server anywhere.",
     )
     graph_backend: GraphBackend = Field(
         default="embedded", description="Where graphs are read from by default: embedded LadybugDB or neo4j."

@@ -47,11 +47,20 @@ class Check(BaseModel):
     fix: str | None = None
 
 
+class CodeBase(BaseModel):
+    name: str
+    root: str
+    files: int
+    nodes: int  # code nodes of all kinds (files, classes, functions, methods, parameters, patterns)
+    last_ingest: str | None = None  # UTC, ISO 8601
+
+
 class EnvironmentReport(BaseModel):
     ok: bool
     checks: list[Check]
     device: str  # the device `device=auto` training would use
     summary: str
+    codebases: list[CodeBase] | None = None  # of the embedded graph; None when it does not exist yet
 
 
 def package_checks() -> list[Check]:
@@ -121,8 +130,9 @@ def folder_check(name: str, folder: Path) -> Check:
 
 
 async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> EnvironmentReport:
-    from graphtune.tools.graph.sources import (
-        check_graph_source,  # lazy: graph drivers load on use
+    from graphtune.tools.graph.sources import (  # lazy: graph drivers load on use
+        check_graph_source,
+        embedded_codebases,
     )
 
     checks = package_checks()
@@ -135,4 +145,6 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
     checks += await check_graph_source(settings)
     failed = [c.name for c in checks if not c.ok]
     summary = "all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
-    return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary)
+    codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
+    return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary,
+                             codebases=None if codebases is None else [CodeBase(**c) for c in codebases])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from graphtune.tools.dataset.atomic import ensure_free_space, refuse_existing
 from graphtune.tools.dataset.params import ExtractParams, check_name
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.graph.sources import check_embedded_codebases
 from graphtune.tools.jobs import JobView, job_view
 from pydantic import Field
 
@@ -40,6 +41,8 @@ def extract_training_data(
     seed: Annotated[int, Field(description="Seed: same seed and graph give the same dataset.")] = 42,
     output_format: Annotated[Literal["chat", "alpaca"], Field(description="chat messages or alpaca JSONL.")] = "chat",
     overwrite: Annotated[bool, Field(description="Replace an existing dataset of this name.")] = False,
+    codebases: Annotated[list[str] | None, Field(description="Code bases to read (see validate_environment); "
+                                                 "default: all of them.")] = None,
 ) -> JobView:
     """Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 
@@ -56,8 +59,10 @@ def extract_training_data(
     params = ExtractParams(dataset_name=dataset_name, max_records=max_records, quality_threshold=quality_threshold,
                            augmentation_factor=augmentation_factor, objective=objective,
                            include_private=include_private, source=source, eval_fraction=eval_fraction,
-                           seed=seed, output_format=output_format, overwrite=overwrite,
+                           seed=seed, output_format=output_format, overwrite=overwrite, codebases=codebases,
                            **({"node_types": node_types} if node_types else {}))
+    if params.codebases and (params.source or services.settings.graph_backend) == "embedded":
+        check_embedded_codebases(services.settings, params.codebases)  # fail fast, before queueing
     refuse_existing(services.settings.datasets_dir / dataset_name, overwrite=overwrite, what="dataset",
                     field="dataset_name")
     ensure_free_space(services.settings.datasets_dir, MIN_FREE_GIB, "dataset_name")

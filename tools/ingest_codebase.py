@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from graphtune.tools.graph.discovery import resolve_root
-from graphtune.tools.graph.ingest import IngestParams
+from graphtune.tools.graph.ingest import IngestParams, check_root
 from graphtune.tools.jobs import JobView, job_view
 from pydantic import Field
 
@@ -21,15 +20,26 @@ def ingest_codebase(
                                                "e.g. ['*/tests/*'].")] = None,
     write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store to write: the embedded "
                                                               "LadybugDB (default) or your Neo4j (NEO4J_URI).")] = "embedded",
+    codebase: Annotated[str | None, Field(description="Name of the code base to add or update (default: the "
+                                          "package's import name, the folder's name or the .py file's stem). "
+                                          "Other code bases in the graph are left alone.")] = None,
 ) -> JobView:
     """Build or update the code graph from a Python code base (files, classes, functions, methods,
     parameters, imports, calls, inheritance, detected patterns).
 
-    Returns a job id at once; poll get_training_status. Re-running on the same code is
-    incremental: unchanged files are skipped. Files that fail to parse are listed in the result.
+    Each ingest is scoped to one named code base: several code bases live side by side, and
+    an ingest adds, updates and removes only its own. Returns a job id at once; poll
+    get_training_status. Re-running on the same code is incremental: unchanged files are
+    skipped. Files that fail to parse are listed in the result.
     """
-    params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to)
-    root = resolve_root(params.path, params.package)  # fail fast, before queueing
+    params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to, codebase=codebase)
+    root, name = check_root(params)  # fail fast, before queueing: missing path, no Python file
+    if params.write_to == "neo4j":
+        from graphtune.tools.graph.neo4j_writer import check_neo4j_writable
+
+        check_neo4j_writable(services.settings)  # fail fast (within the timeout) on a dead server
     params.path, params.package = str(root), None
+    if params.codebase is None and package:
+        params.codebase = name  # keep the package's import name (the job only sees the path)
     job = services.runner.submit("ingest", params.model_dump())
     return job_view(services.store, job.id)

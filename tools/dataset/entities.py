@@ -116,17 +116,17 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
     entities: dict[str, Entity] = {}
     constructors: dict[str, CodeRecord] = {}
     for record in by_type["Class"]:
-        entities[record.key] = Entity("class", record.key, record.name, _module_of(record), record.file_path,
+        entities[_uid(record)] = Entity("class", record.key, record.name, _module_of(record), record.file_path,
                                       bases=[_last(b) for b in record.base_classes], decorators=list(record.decorators),
                                       summary=first_sentence(record.docstring) if record.docstring else "")
     for record in by_type["Function"] + by_type["Method"]:
         if record.node_type == "Method" and record.name == "__init__" and record.class_name:
-            constructors[record.class_name] = record
+            constructors[_uid(record, record.class_name)] = record
             continue
         method = record.node_type == "Method" and bool(record.class_name)
         params = [p for p in map(parse_param, record.parameters)
                   if p and not (method and p.name in SKIP_PARAMS)]  # a module-level `walk(self)` keeps self
-        entities[record.key] = Entity(
+        entities[_uid(record)] = Entity(
             "method" if method else "function", record.key, _short_method(record.key) if method else record.name,
             _module_of(record), record.file_path, class_short=_last(record.class_name) if method else "",
             params=params, has_params_fact=bool(record.signature), signature=record.signature,
@@ -134,9 +134,9 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             summary=first_sentence(record.docstring) if record.docstring else "",
             calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by])
     for record in by_type["Class"]:
-        cls = entities[record.key]
+        cls = entities[_uid(record)]
         cls.methods = sorted({m for m in record.members if not m.startswith("_") or include_private and m != "__init__"})
-        init = constructors.get(record.key)
+        init = constructors.get(_uid(record))
         if init is not None:
             cls.params = [p for p in map(parse_param, init.parameters) if p and p.name not in SKIP_PARAMS]
             cls.has_params_fact = True
@@ -167,6 +167,11 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
                            summary=first_sentence(r.description) if r.description else "")
                for r in by_type["CodeFile"]]
     return sorted(chosen, key=lambda e: e.qualified), modules
+
+
+def _uid(record: CodeRecord, key: str | None = None) -> str:
+    """Entities are unique per code base: two code bases may both define `utils.helper`."""
+    return f"{getattr(record, 'codebase', '')}\0{key or record.key}"
 
 
 def _private_owner(entity: Entity) -> bool:

@@ -113,7 +113,7 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
     final = settings.datasets_dir / params.dataset_name
     refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
     sweep_temp(settings.datasets_dir)
-    source = open_source(source_name, settings, params.mapping)
+    source = open_source(source_name, settings, params.mapping, params.codebases)
     try:
         ranked, stats = collect(params, source, ctx)
         read_s = time.perf_counter() - started
@@ -135,7 +135,8 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
         "name": params.dataset_name, "format": params.output_format, "graphtune_version": __version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id if ctx else None,
         "config": params.model_dump(mode="json", exclude={"mapping"}) | {"source": source_name},
-        "source": {"backend": source_name, "graph_fingerprint": fingerprint}, **stats, **dedup_stats,
+        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases},
+        **stats, **dedup_stats,
         "records_selected": len(chosen), "records_by_node_type": dict(Counter(r.node_type for _, r in chosen)),
         "split": split_stats, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
         "examples_by_task": dict(train_tasks + eval_tasks),

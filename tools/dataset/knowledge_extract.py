@@ -48,7 +48,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
     final = settings.datasets_dir / params.dataset_name
     refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
     sweep_temp(settings.datasets_dir)
-    source = open_source(source_name, settings, params.mapping)
+    source = open_source(source_name, settings, params.mapping, params.codebases)
     try:
         records = []
         for node_type in KNOWLEDGE_NODE_TYPES:
@@ -83,7 +83,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         "job_id": ctx.job_id if ctx else None,
         "config": params.model_dump(mode="json", exclude={"mapping"}) | {"source": source_name,
                                                                          "phrasings_per_fact": params.phrasings},
-        "source": {"backend": source_name, "graph_fingerprint": fingerprint},
+        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases},
         "records_read": len(records), "missing_properties": missing,
         "entities": len(entities), "entities_by_kind": dict(built.entities_by_kind),
         "entities_over_max_records": skipped,

@@ -56,6 +56,8 @@ class ExtractParams(BaseModel):
     near_duplicate_threshold: float = Field(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = Field(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = Field(None, description="Label/property names of a non-graphtune Neo4j graph.")
+    codebases: list[str] | None = Field(None, description="Code bases to read (names from ingest_codebase / "
+                                        "validate_environment); None = all.")
 
     @property
     def phrasings(self) -> int:
@@ -71,3 +73,11 @@ class ExtractParams(BaseModel):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("codebases")
+    @classmethod
+    def _codebases(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ConfigError("`codebases` is an empty list.", field="codebases",
+                              hint="Name at least one code base, or omit `codebases` to read them all.")
+        return None if value is None else list(dict.fromkeys(value))

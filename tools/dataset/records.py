@@ -35,3 +35,4 @@ class CodeRecord:
     example: str = ""
     best_practices: str = ""
     used_by: Sequence[str] = ()  # Pattern: code that implements it
+    codebase: str = ""  # the code base the node belongs to ("" when the graph has none)

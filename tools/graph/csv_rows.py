@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph
-from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES
+from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, uid
 
 NODE_KEYS = ("CodeFile", "Class", "Function", "Method", "Parameter")
 REL_KEYS = (("DEFINES", "CodeFile", "Class"), ("DEFINES", "CodeFile", "Function"), ("HAS_METHOD", "Class", "Method"),
@@ -36,30 +36,43 @@ def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
     calls: dict[str, list[str]] = {}
     for caller, raw, _cls in f.calls:
         calls.setdefault(caller, []).append(raw)
+    cb = f.codebase
+
+    def scoped(row: dict[str, Any], key: str, **extra: Any) -> dict[str, Any]:
+        return {**row, **extra, "uid": uid(cb, row[key]), "codebase": cb}
+
     return {
-        "CodeFile": [{"path": f.path, "module_name": f.module_name, "description": f.description, "language": "python",
-                      "sha": f.sha, "lines": f.lines, "aliases": f.aliases, "imports": sorted(set(f.imports))}],
-        "Class": f.classes,
-        "Function": ({**r, "raw_calls": calls.get(r["qualified_name"], [])} for r in f.functions),
-        "Method": ({**r, "raw_calls": calls.get(r["qualified_name"], [])} for r in f.methods),
-        "Parameter": ({**p, "file_path": f.path} for p in f.parameters),
+        "CodeFile": [scoped({"path": f.path, "module_name": f.module_name, "description": f.description,
+                             "language": "python", "sha": f.sha, "lines": f.lines, "aliases": f.aliases,
+                             "imports": sorted(set(f.imports))}, "path")],
+        "Class": (scoped(r, "qualified_name") for r in f.classes),
+        "Function": (scoped(r, "qualified_name", raw_calls=calls.get(r["qualified_name"], [])) for r in f.functions),
+        "Method": (scoped(r, "qualified_name", raw_calls=calls.get(r["qualified_name"], [])) for r in f.methods),
+        "Parameter": (scoped(p, "id", file_path=f.path) for p in f.parameters),
     }
 
 
 def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, str]]]:
+    """Edges of one file as (from uid, to uid) pairs."""
     depth = f.module_name.count(".") + 1
     methods = {r["qualified_name"] for r in f.methods}
+    cb = f.codebase
+
+    def u(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(uid(cb, a), uid(cb, b)) for a, b in pairs]
+
     return {
-        ("DEFINES", "CodeFile", "Class"): [(f.path, c["qualified_name"]) for c in f.classes
-                                           if c["qualified_name"].count(".") == depth],
-        ("DEFINES", "CodeFile", "Function"): [(f.path, r["qualified_name"]) for r in f.functions],
-        ("HAS_METHOD", "Class", "Method"): [(r["class_name"], r["qualified_name"]) for r in f.methods],
-        ("HAS_PARAMETER", "Function", "Parameter"): [(p["owner"], p["id"]) for p in f.parameters
-                                                     if p["owner"] not in methods],
-        ("HAS_PARAMETER", "Method", "Parameter"): [(p["owner"], p["id"]) for p in f.parameters if p["owner"] in methods],
-        ("IMPLEMENTS_PATTERN", "Class", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Class"],
-        ("IMPLEMENTS_PATTERN", "Function", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Function"],
-        ("IMPLEMENTS_PATTERN", "Method", "Pattern"): [(qn, n) for qn, lab, n in f.patterns if lab == "Method"],
+        ("DEFINES", "CodeFile", "Class"): u((f.path, c["qualified_name"]) for c in f.classes
+                                            if c["qualified_name"].count(".") == depth),
+        ("DEFINES", "CodeFile", "Function"): u((f.path, r["qualified_name"]) for r in f.functions),
+        ("HAS_METHOD", "Class", "Method"): u((r["class_name"], r["qualified_name"]) for r in f.methods),
+        ("HAS_PARAMETER", "Function", "Parameter"): u((p["owner"], p["id"]) for p in f.parameters
+                                                      if p["owner"] not in methods),
+        ("HAS_PARAMETER", "Method", "Parameter"): u((p["owner"], p["id"]) for p in f.parameters
+                                                    if p["owner"] in methods),
+        ("IMPLEMENTS_PATTERN", "Class", "Pattern"): u((qn, n) for qn, lab, n in f.patterns if lab == "Class"),
+        ("IMPLEMENTS_PATTERN", "Function", "Pattern"): u((qn, n) for qn, lab, n in f.patterns if lab == "Function"),
+        ("IMPLEMENTS_PATTERN", "Method", "Pattern"): u((qn, n) for qn, lab, n in f.patterns if lab == "Method"),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def resolve_root(path: str | None, package: str | None) -> Path:
 def discover(root: Path, exclude: list[str]) -> list[SourceFile]:
     """All .py files under root, sorted; symlinked folders are not followed (no loops)."""
     if root.is_file():
+        if root.suffix != ".py":
+            return []
         return [SourceFile(str(root), root.name, root.stem, False, root.stat().st_size)]
     base = root.parent if (root / "__init__.py").exists() else root
     found = []
@@ -67,6 +70,34 @@ def discover(root: Path, exclude: list[str]) -> list[SourceFile]:
                 continue
             found.append(SourceFile(full, rel, _module_name(rel), name == "__init__.py", os.path.getsize(full)))
     return found
+
+
+def has_python_files(root: Path) -> bool:
+    """Whether discover() can find anything under root (stops at the first .py file; cheap)."""
+    if root.is_file():
+        return root.suffix == ".py"
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+        if any(name.endswith(".py") for name in filenames):
+            return True
+    return False
+
+
+def no_python_error(root: Path, field: str, excluded: bool = False) -> ConfigError:
+    what = "is not a Python file" if root.is_file() else "holds no .py files" + (
+        " (after `exclude`)" if excluded else "")
+    return ConfigError(f"`{field}` {root} {what}; nothing was ingested and the graph is unchanged.", field=field,
+                       hint="Point `path` at a folder of Python sources or a .py file (or `package` at an "
+                       "installed package with .py sources); check `exclude`.")
+
+
+def default_codebase(root: Path, package: str | None = None) -> str:
+    """The code base name users expect when they give none: the package's import name, else the
+    folder's name (a package folder's name is its import name, e.g. `json`), or a single file's
+    stem (`tool.py` -> `tool`). Characters outside [A-Za-z0-9_.-] become '-'."""
+    raw = package or (root.stem if root.is_file() else root.name)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-._")[:64]
+    return name or "codebase"
 
 
 def _module_name(rel: str) -> str:

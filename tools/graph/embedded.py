@@ -13,8 +13,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import GraphUnavailable, QueryFailed
-from graphtune.tools.graph.schema import NODE_TABLES, REL_TABLES, ddl, graph_fingerprint
+from graphtune.tools.errors import GraphUnavailable, QueryFailed, SchemaMismatch
+from graphtune.tools.graph.schema import (
+    NODE_TABLES,
+    REL_TABLES,
+    SCOPED_TABLES,
+    ddl,
+    graph_fingerprint,
+    uid,
+)
 
 
 def _map_error(exc: Exception, path: Path) -> GraphUnavailable:
@@ -40,9 +47,28 @@ class EmbeddedGraph:
             self.conn = ladybug.Connection(self.db)
         except RuntimeError as exc:
             raise _map_error(exc, path) from exc
-        if not read_only:
-            for statement in ddl():
-                self.conn.execute(statement)
+        try:
+            self._check_schema()
+            if not read_only:
+                for statement in ddl():
+                    self.conn.execute(statement)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_schema(self) -> None:
+        """A store written before code bases existed (no `uid` key) is refused, never modified:
+        its nodes cannot be told apart by code base, so the safe path is a rebuild."""
+        tables = {row[0] for row in self.rows("CALL show_tables() RETURN name")}
+        if "CodeFile" not in tables:
+            return
+        columns = {row[0] for row in self.rows("CALL table_info('CodeFile') RETURN name")}
+        if "uid" not in columns:
+            raise SchemaMismatch(
+                f"the embedded graph at {self.path} was built by an older graphtune, before code bases "
+                "existed; it cannot hold several code bases side by side.", field="graph",
+                hint=f"Nothing was changed. Move or delete the folder {self.path} (e.g. `rm -r '{self.path}'`), "
+                "then ingest each code base again (`ingest_codebase` / `graphtune ingest`, one call per code base).")
 
     @staticmethod
     def _open(ladybug: Any, path: Path, read_only: bool) -> Any:
@@ -79,25 +105,47 @@ class EmbeddedGraph:
         for _ in self.rows(cypher, params):
             pass
 
-    def counts(self) -> dict[str, int]:
-        counts = {t: next(self.rows(f"MATCH (n:{t}) RETURN count(n)"))[0] for t in NODE_TABLES}
+    def counts(self, codebase: str | None = None) -> dict[str, int]:
+        """Nodes per table and edges per relationship: of the whole graph, or of one code base."""
+        where, params = ("WHERE n.codebase = $cb", {"cb": codebase}) if codebase else ("", {})
+        tables = SCOPED_TABLES if codebase else NODE_TABLES
+        counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in tables}
         for rel in REL_TABLES:
-            counts[rel] = next(self.rows(f"MATCH ()-[r:{rel}]->() RETURN count(r)"))[0]
+            counts[rel] = next(self.rows(f"MATCH (n)-[r:{rel}]->() {where} RETURN count(r)", params))[0]
         return counts
 
-    def file_shas(self) -> dict[str, str]:
-        return {path: sha for path, sha in self.rows("MATCH (f:CodeFile) RETURN f.path, f.sha")}
+    def file_shas(self, codebase: str | None = None) -> dict[str, str]:
+        """Content hash per file: keyed by path within one code base, else by "codebase:path"."""
+        if codebase:
+            return dict(self.rows("MATCH (f:CodeFile) WHERE f.codebase = $cb RETURN f.path, f.sha", {"cb": codebase}))
+        return dict(self.rows("MATCH (f:CodeFile) RETURN f.uid, f.sha"))
 
-    def fingerprint(self) -> str:
-        return graph_fingerprint(self.file_shas())
+    def fingerprint(self, codebases: list[str] | None = None) -> str:
+        if codebases is None:
+            return graph_fingerprint(self.file_shas())
+        return graph_fingerprint({uid(cb, p): sha for cb in codebases for p, sha in self.file_shas(cb).items()})
 
-    def delete_files(self, paths: list[str]) -> None:
-        """Remove everything these files contributed (nodes and their edges)."""
+    def codebases(self) -> list[dict[str, Any]]:
+        """Every code base: name, root, files, nodes (code nodes of all kinds) and last ingest time."""
+        nodes: dict[str, int] = {}
+        files: dict[str, int] = {}
+        for table in SCOPED_TABLES:
+            for name, count in self.rows(f"MATCH (n:{table}) RETURN n.codebase, count(n)"):
+                nodes[name] = nodes.get(name, 0) + count
+                if table == "CodeFile":
+                    files[name] = count
+        return [{"name": name, "root": root, "files": files.get(name, 0), "nodes": nodes.get(name, 0),
+                 "last_ingest": at} for name, root, at in
+                self.rows("MATCH (c:CodeBase) RETURN c.name, c.root, c.ingested_at ORDER BY c.name")]
+
+    def delete_files(self, codebase: str, paths: list[str]) -> None:
+        """Remove everything these files of `codebase` contributed (nodes and their edges)."""
         if not paths:
             return
+        params = {"paths": paths, "cb": codebase}
         for table in ("Parameter", "Method", "Function", "Class"):
-            self.execute(f"MATCH (n:{table}) WHERE n.file_path IN $paths DETACH DELETE n", {"paths": paths})
-        self.execute("MATCH (n:CodeFile) WHERE n.path IN $paths DETACH DELETE n", {"paths": paths})
+            self.execute(f"MATCH (n:{table}) WHERE n.codebase = $cb AND n.file_path IN $paths DETACH DELETE n", params)
+        self.execute("MATCH (n:CodeFile) WHERE n.codebase = $cb AND n.path IN $paths DETACH DELETE n", params)
 
     def copy_nodes(self, table: str, rows: Iterable[dict[str, Any]], scratch: Path) -> int:
         from graphtune.tools.graph.csv_rows import node_csv

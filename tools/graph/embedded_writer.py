@@ -1,7 +1,8 @@
-"""Writes parsed files into the embedded store and recomputes cross-file edges."""
+"""Writes parsed files of one code base into the embedded store and recomputes its cross-file edges."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +14,39 @@ from graphtune.tools.graph.csv_rows import (
 )
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
 from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
+from graphtune.tools.graph.schema import DERIVED_RELS, uid
 
 
 class EmbeddedWriter:
-    def __init__(self, graph_dir: Path, scratch: Path) -> None:
+    """Every read and write is scoped to `codebase`: other code bases in the graph are never touched."""
+
+    def __init__(self, graph_dir: Path, scratch: Path, codebase: str) -> None:
         self.graph = EmbeddedGraph(graph_dir, read_only=False)
         self.scratch = scratch
+        self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         self.graph.close()
 
+    def codebase_root(self) -> str | None:
+        rows = list(self.graph.rows("MATCH (c:CodeBase) WHERE c.name = $cb RETURN c.root", {"cb": self.codebase}))
+        return rows[0][0] if rows else None
+
     def file_shas(self) -> dict[str, str]:
-        return self.graph.file_shas()
+        return self.graph.file_shas(self.codebase)
 
     def counts(self) -> dict[str, int]:
         return self.graph.counts()
+
+    def codebases(self) -> list[dict[str, Any]]:
+        return self.graph.codebases()
 
     def fingerprint(self) -> str:
         return self.graph.fingerprint()
 
     def delete_files(self, paths: list[str]) -> None:
-        self.graph.delete_files(paths)
+        self.graph.delete_files(self.codebase, paths)
 
     def load(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         """Bulk-load one batch of prepared files (CSV built in the parser processes)."""
@@ -48,39 +60,71 @@ class EmbeddedWriter:
             g.copy_csv(key, join_chunks(files, key), s)
 
     def _ensure_patterns(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
-        existing = {row[0] for row in self.graph.rows("MATCH (p:Pattern) RETURN p.name")}
+        existing = {row[0] for row in self.graph.rows("MATCH (p:Pattern) WHERE p.codebase = $cb RETURN p.name",
+                                                      {"cb": self.codebase})}
         examples: dict[str, str] = {}
         for f in files:
             for name, qn in f.patterns:
                 examples.setdefault(name, qn)
-        new = [{"name": n, "example": examples[n], **patterns[n]} for n in sorted(examples) if n not in existing]
+        new = [{"uid": uid(self.codebase, n), "codebase": self.codebase, "name": n, "example": examples[n],
+                **patterns[n]} for n in sorted(examples) if n not in existing]
         self.graph.copy_nodes("Pattern", new, self.scratch)
 
+    def prune_patterns(self) -> None:
+        """Pattern nodes are derived: drop those no node of this code base implements any more,
+        and point a surviving pattern's `example` at a node that still exists."""
+        params = {"cb": self.codebase}
+        self.graph.execute("MATCH (p:Pattern) WHERE p.codebase = $cb "
+                           "AND NOT EXISTS { MATCH (p)<-[:IMPLEMENTS_PATTERN]-() } DELETE p", params)
+        users: dict[str, tuple[str, set[str]]] = {}
+        for key, example, qn in self.graph.rows("MATCH (x)-[:IMPLEMENTS_PATTERN]->(p:Pattern) WHERE p.codebase = $cb "
+                                                "RETURN p.uid, p.example, x.qualified_name", params):
+            users.setdefault(key, (example, set()))[1].add(qn)
+        for key, (example, names) in sorted(users.items()):
+            if example not in names:
+                self.graph.execute("MATCH (p:Pattern) WHERE p.uid = $uid SET p.example = $example",
+                                   {"uid": key, "example": min(names)})
+
+    def record_codebase(self, root: str) -> None:
+        """Create or update this code base's CodeBase node (root, time of this ingest)."""
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.graph.execute("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at",
+                           {"cb": self.codebase, "root": root, "at": at})
+
     def rebuild_derived_edges(self) -> None:
-        g, s = self.graph, self.scratch
-        for rel in ("CALLS", "INHERITS", "IMPORTS"):
-            g.execute(f"MATCH ()-[r:{rel}]->() DELETE r")
+        """Recompute CALLS / INHERITS / IMPORTS of this code base, resolving names only against
+        its own nodes (edges never cross code bases)."""
+        g, s, cb = self.graph, self.scratch, self.codebase
+        params = {"cb": cb}
+        for rel in DERIVED_RELS:
+            g.execute(f"MATCH (a)-[r:{rel}]->() WHERE a.codebase = $cb DELETE r", params)
         file_info, modules, imports = {}, {}, []
-        for path, module, aliases, imported in g.rows("MATCH (f:CodeFile) RETURN f.path, f.module_name, f.aliases, f.imports"):
+        for path, module, aliases, imported in g.rows(
+                "MATCH (f:CodeFile) WHERE f.codebase = $cb RETURN f.path, f.module_name, f.aliases, f.imports", params):
             file_info[path] = (module, _json(aliases))
             modules[module] = path
             imports += [(path, name) for name in decode_list(imported)]
         classes, bases = set(), []
-        for qn, path, raw_bases in g.rows("MATCH (c:Class) RETURN c.qualified_name, c.file_path, c.base_classes"):
+        for qn, path, raw_bases in g.rows(
+                "MATCH (c:Class) WHERE c.codebase = $cb RETURN c.qualified_name, c.file_path, c.base_classes", params):
             classes.add(qn)
             bases += [(qn, raw, path) for raw in decode_list(raw_bases)]
         callables: dict[str, str] = {}
         calls: list[tuple[str, str, str | None, str]] = []
         for label in ("Function", "Method"):
             owner = "n.class_name" if label == "Method" else "''"
-            for qn, path, raw_calls, cls in g.rows(
-                    f"MATCH (n:{label}) RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"):
+            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
+            for qn, path, raw_calls, cls in g.rows(query, params):
                 callables[qn] = label
                 calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
+
+        def scoped(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
+            return sorted((uid(cb, a), uid(cb, b)) for a, b in pairs)
+
         for (src, dst), pairs in resolve_calls(calls, callables, classes, file_info).items():
-            g.copy_rels("CALLS", src, dst, sorted(pairs), s)
-        g.copy_rels("INHERITS", "Class", "Class", sorted(resolve_bases(bases, classes, file_info)), s)
-        g.copy_rels("IMPORTS", "CodeFile", "CodeFile", sorted(resolve_imports(imports, modules)), s)
+            g.copy_rels("CALLS", src, dst, scoped(pairs), s)
+        g.copy_rels("INHERITS", "Class", "Class", scoped(resolve_bases(bases, classes, file_info)), s)
+        g.copy_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules)), s)
 
 
 def _json(text: str | None) -> Any:

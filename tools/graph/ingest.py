@@ -1,31 +1,46 @@
 """Ingest a Python code base into the graph (the `ingest` job kind).
 
+Scoped: every ingest belongs to one named code base (`codebase`, default derived from the
+package / folder / file name) and adds, updates and removes only that code base's nodes;
+other code bases in the same graph are never touched.
 Incremental and idempotent: a file whose content hash is unchanged is skipped; a changed
 file's old nodes are removed before its new ones are loaded; files gone from disk are
-removed. Cross-file edges (CALLS, INHERITS, IMPORTS) are recomputed for the whole graph
-from raw names stored on the nodes, so they stay right when only some files change.
-Files that fail to parse are reported and skipped; the job still succeeds.
+removed, with the Pattern nodes nothing implements any more. Cross-file edges (CALLS,
+INHERITS, IMPORTS) are recomputed for the code base from raw names stored on the nodes, so
+they stay right when only some files change. Files that fail to parse are reported and
+skipped; the job still succeeds.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.csv_rows import PreparedFile, prepare
-from graphtune.tools.graph.discovery import SourceFile, discover, resolve_root
+from graphtune.tools.graph.discovery import (
+    SourceFile,
+    default_codebase,
+    discover,
+    has_python_files,
+    no_python_error,
+    resolve_root,
+)
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
+from graphtune.tools.graph.schema import CODEBASE_NAME
 from graphtune.tools.job_context import JobContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 MAX_REPORTED_FAILURES = 50
+MAX_REPORTED_CODEBASES = 50
 WRITE_BATCH_FILES = 2000  # files per bulk load: bounds memory on huge code bases (smaller batches measured slower)
 
 
@@ -38,27 +53,48 @@ class IngestParams(BaseModel):
     write_to: str = Field("embedded", pattern="^(embedded|neo4j)$", description="Which graph store receives it.")
     max_file_bytes: int = Field(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")
     workers: int = Field(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
+    codebase: str | None = Field(None, description="Name of the code base this ingest adds to, updates or "
+                                 "replaces; default: the package's import name, the folder's name or the file's stem.")
+
+    @field_validator("codebase")
+    @classmethod
+    def _codebase_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(CODEBASE_NAME, value):
+            raise ConfigError(f"`codebase`={value!r} is not a valid code base name.", field="codebase",
+                              hint="1-64 characters of letters, digits, '_', '-', '.', starting with a letter or "
+                              "digit, e.g. 'myproject'.")
+        return value
+
+
+def check_root(params: IngestParams) -> tuple[Path, str]:
+    """The root to ingest and its code base name; a coded error (graph untouched) for a path
+    that does not exist or holds no Python file."""
+    root = resolve_root(params.path, params.package)
+    if not has_python_files(root):
+        raise no_python_error(root, "path" if params.path else "package")
+    return root, params.codebase or default_codebase(root, params.package)
 
 
 Parsed = FileGraph | PreparedFile
 
 
-def _parse_one(item: SourceFile, prepared: bool = True) -> Parsed | tuple[str, str]:
+def _parse_one(item: SourceFile, prepared: bool = True, codebase: str = "") -> Parsed | tuple[str, str]:
     """Parse one file; for the embedded store also format its CSV rows here (in the worker)."""
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package)
+        graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
     return prepare(graph) if prepared else graph
 
 
-def _parse_stream(files: list[SourceFile], workers: int, prepared: bool) -> Iterator[Parsed | tuple[str, str]]:
+def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
+                  codebase: str = "") -> Iterator[Parsed | tuple[str, str]]:
     """Parsed files in order, from a process pool when there are enough of them; the caller
     writes batches to the store while the pool keeps parsing (no idle core, bounded memory)."""
     workers = workers or os.cpu_count() or 1
-    parse = partial(_parse_one, prepared=prepared)
+    parse = partial(_parse_one, prepared=prepared, codebase=codebase)
     if workers == 1 or len(files) < 64:
         yield from map(parse, files)
         return
@@ -72,7 +108,9 @@ def _parse_stream(files: list[SourceFile], workers: int, prepared: bool) -> Iter
 def plan_changes(
     files: list[SourceFile], known: dict[str, str], root_prefix: str
 ) -> tuple[list[SourceFile], list[str], list[str], int]:
-    """Files to parse, stored files gone from disk, stored files changed, count unchanged (by content hash)."""
+    """Files to parse, stored files gone from disk, stored files changed, count unchanged (by content hash).
+
+    `known` holds the files of the code base being ingested only (path -> sha)."""
     to_parse, unchanged = [], 0
     on_disk = set()
     for item in files:
@@ -91,22 +129,29 @@ def plan_changes(
 
 def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    root = resolve_root(params.path, params.package)
+    root, codebase = check_root(params)
     all_files = discover(root, params.exclude)
     if not all_files:
-        raise ConfigError(f"no .py files under {root}.", field="path" if params.path else "package",
-                          hint="Point `path` at a folder of Python sources, or check `exclude`.")
+        raise no_python_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files if f not in files]
-    root_prefix = all_files[0].rel_path.split("/")[0] + "/" if "/" in all_files[0].rel_path else ""
-    writer = open_writer(params.write_to, settings, ctx)
+    writer = open_writer(params.write_to, settings, ctx, codebase)
     try:
-        to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), root_prefix)
+        stored_root = writer.codebase_root()
+        named = params.codebase is not None or params.package is not None  # a package's import name is its identity
+        if stored_root is not None and stored_root != str(root) and not named:
+            raise ConfigError(
+                f"a code base named `{codebase}` already exists, ingested from {stored_root}; this ingest is "
+                f"from {root}. Nothing was changed.", field="codebase",
+                hint=f"Pass another `codebase` name to keep both side by side, or codebase='{codebase}' to "
+                "move that code base to the new root (its files are then compared by content hash).")
+        to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), "")
         writer.delete_files(gone + changed)
         failures: list[tuple[str, str]] = list(too_big)
         batch: list[Parsed] = []
         parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
-        for i, result in enumerate(_parse_stream(to_parse, params.workers, params.write_to == "embedded"), 1):
+        stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
+        for i, result in enumerate(stream, 1):
             if isinstance(result, tuple):
                 failures.append(result)
             else:
@@ -124,18 +169,24 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
             ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
         if gone or changed or parsed:
             writer.rebuild_derived_edges()
+            writer.prune_patterns()
+        writer.record_codebase(str(root))
         counts = writer.counts()
+        codebases = writer.codebases()
         fingerprint = writer.fingerprint()
     finally:
         writer.close()
     seconds = time.perf_counter() - started
+    this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
     return {
-        "root": str(root), "store": params.write_to, "files_found": len(all_files), "files_parsed": parsed,
-        "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
+        "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
+        "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
         "added": added,
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
+        "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
         "graph_counts": counts, "graph_fingerprint": fingerprint,
+        "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
 
 
@@ -143,15 +194,15 @@ def _count(parsed: Parsed, kind: str) -> int:
     return parsed.counts[kind] if isinstance(parsed, PreparedFile) else len(getattr(parsed, kind))
 
 
-def open_writer(store: str, settings: Any, ctx: JobContext | None):  # noqa: ANN201 (GraphWriter)
+def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str):  # noqa: ANN201 (GraphWriter)
     if store == "neo4j":
         from graphtune.tools.graph.neo4j_writer import Neo4jWriter
 
-        return Neo4jWriter(settings)
+        return Neo4jWriter(settings, codebase)
     from graphtune.tools.graph.embedded_writer import EmbeddedWriter
 
     scratch = ctx.work_dir if ctx else settings.work_dir
-    return EmbeddedWriter(settings.graph_dir, scratch)
+    return EmbeddedWriter(settings.graph_dir, scratch, codebase)
 
 
 def run_ingest_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

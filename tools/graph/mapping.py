@@ -19,7 +19,7 @@ DEFAULT_PROPERTIES = {
     "signature": "signature", "parameters": "parameters", "return_type": "return_type", "source": "source",
     "base_classes": "base_classes", "decorators": "decorators", "is_async": "is_async",
     "path": "path", "module_name": "module_name", "description": "description", "category": "category",
-    "example": "example", "best_practices": "best_practices",
+    "example": "example", "best_practices": "best_practices", "codebase": "codebase",
 }
 
 

@@ -64,13 +64,16 @@ def make_driver(settings: Any):  # noqa: ANN201 (neo4j.AsyncDriver)
     password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
     return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_username, password),
                                      connection_timeout=settings.neo4j_timeout_s,
-                                     connection_acquisition_timeout=settings.neo4j_timeout_s)
+                                     connection_acquisition_timeout=settings.neo4j_timeout_s,
+                                     max_transaction_retry_time=settings.neo4j_timeout_s)
 
 
-def record_query(node_type: str, m: GraphMapping) -> str:
-    """Cypher for one page of records of `node_type`, built only from validated identifiers."""
+def record_query(node_type: str, m: GraphMapping, by_codebase: bool = False) -> str:
+    """Cypher for one page of records of `node_type`, built only from validated identifiers;
+    `by_codebase` keeps only nodes whose code base is in `$codebases`."""
     n, p, r = m.label(node_type), m.prop, m.rel
-    page = f"MATCH (n:{n}) WHERE elementId(n) > $after WITH n ORDER BY elementId(n) LIMIT $batch "
+    scope = f"AND n.{p('codebase')} IN $codebases " if by_codebase else ""
+    page = f"MATCH (n:{n}) WHERE elementId(n) > $after {scope}WITH n ORDER BY elementId(n) LIMIT $batch "
     if node_type in ("Function", "Method"):
         return (page + f"OPTIONAL MATCH (n)-[:{r('CALLS')}]->(t) WITH n, collect(t.{p('key')}) AS calls "
                 f"OPTIONAL MATCH (c)-[:{r('CALLS')}]->(n) WITH n, calls, collect(c.{p('key')}) AS called_by "
@@ -78,20 +81,20 @@ def record_query(node_type: str, m: GraphMapping) -> str:
                 f"RETURN elementId(n) AS eid, n.{p('key')} AS key, n.{p('name')} AS name, n.{p('file_path')} AS file_path, "
                 f"n.{p('docstring')} AS docstring, n.{p('signature')} AS signature, n.{p('parameters')} AS parameters, "
                 f"n.{p('return_type')} AS return_type, n.{p('source')} AS source, k.{p('key')} AS class_name, "
-                "calls, called_by ORDER BY eid")
+                f"n.{p('codebase')} AS codebase, calls, called_by ORDER BY eid")
     if node_type == "Class":
         return (page + f"OPTIONAL MATCH (n)-[:{r('HAS_METHOD')}]->(x) WITH n, collect(x.{p('name')}) AS members "
                 f"RETURN elementId(n) AS eid, n.{p('key')} AS key, n.{p('name')} AS name, n.{p('file_path')} AS file_path, "
                 f"n.{p('docstring')} AS docstring, n.{p('source')} AS source, n.{p('base_classes')} AS base_classes, "
-                "members ORDER BY eid")
+                f"n.{p('codebase')} AS codebase, members ORDER BY eid")
     if node_type == "CodeFile":
         return (page + f"OPTIONAL MATCH (n)-[:{r('DEFINES')}]->(x) WITH n, collect(x.{p('name')}) AS members "
                 f"RETURN elementId(n) AS eid, n.{p('path')} AS key, n.{p('module_name')} AS name, "
-                f"n.{p('description')} AS description, members ORDER BY eid")
+                f"n.{p('description')} AS description, n.{p('codebase')} AS codebase, members ORDER BY eid")
     return (page + f"OPTIONAL MATCH (x)-[:{r('IMPLEMENTS_PATTERN')}]->(n) WITH n, collect(x.{p('key')})[..20] AS used_by "
             f"RETURN elementId(n) AS eid, n.{p('name')} AS key, n.{p('name')} AS name, n.{p('description')} AS description, "
             f"n.{p('category')} AS category, n.{p('example')} AS example, n.{p('best_practices')} AS best_practices, "
-            "used_by ORDER BY eid")
+            f"n.{p('codebase')} AS codebase, used_by ORDER BY eid")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -102,6 +105,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def to_record(node_type: str, row: dict[str, Any]) -> CodeRecord:
     fields = {k: v for k, v in row.items() if k != "eid"}
+    fields["codebase"] = "" if fields.get("codebase") is None else str(fields["codebase"])
     for key in ("parameters", "base_classes", "members", "calls", "called_by", "used_by"):
         if key in fields:
             fields[key] = _as_list(fields[key])
@@ -112,12 +116,30 @@ def to_record(node_type: str, row: dict[str, Any]) -> CodeRecord:
 class Neo4jSource:
     """Sync facade (the extraction job is sync) over the async driver, on a private event loop."""
 
-    def __init__(self, settings: Any, mapping: GraphMapping | None = None) -> None:
+    def __init__(self, settings: Any, mapping: GraphMapping | None = None, codebases: list[str] | None = None) -> None:
         self.settings, self.mapping = settings, mapping or GraphMapping()
         self.missing: Counter[str] = Counter()
         self.loop = asyncio.new_event_loop()
         self.driver = make_driver(settings)
         self._run(self._verify())
+        self.codebases = None
+        if codebases is not None:
+            from graphtune.tools.graph.sources import check_codebases
+
+            try:
+                self.codebases = check_codebases(codebases, self.known_codebases())
+            except BaseException:
+                self.close()
+                raise
+
+    def _scope(self) -> dict[str, Any]:
+        return {"codebases": self.codebases} if self.codebases is not None else {}
+
+    def known_codebases(self) -> list[str]:
+        m = self.mapping
+        rows = self._run(self._read(f"MATCH (n:{m.label('CodeFile')}) WHERE n.{m.prop('codebase')} IS NOT NULL "
+                                    f"RETURN DISTINCT n.{m.prop('codebase')} AS c", {}))
+        return sorted(str(row["c"]) for row in rows)
 
     def _run(self, coro: Any) -> Any:
         with map_neo4j_errors(self.settings):
@@ -135,9 +157,17 @@ class Neo4jSource:
             return await session.execute_read(work)
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
-        query, after = record_query(node_type, self.mapping), ""
+        if node_type == "Pattern":  # one Pattern node per code base: one record per pattern name
+            from graphtune.tools.graph.sources import merge_patterns
+
+            yield from merge_patterns(self._pages(node_type))
+        else:
+            yield from self._pages(node_type)
+
+    def _pages(self, node_type: str) -> Iterator[CodeRecord]:
+        query, after = record_query(node_type, self.mapping, self.codebases is not None), ""
         while True:
-            rows = self._run(self._read(query, {"after": after, "batch": BATCH}))
+            rows = self._run(self._read(query, {"after": after, "batch": BATCH, **self._scope()}))
             for row in rows:
                 for prop in EXPECTED[node_type]:
                     if row.get(prop) is None:
@@ -151,11 +181,13 @@ class Neo4jSource:
         """Nothing to add: the paged queries already collect calls and callers."""
 
     def count(self, node_type: str) -> int:
-        rows = self._run(self._read(f"MATCH (n:{self.mapping.label(node_type)}) RETURN count(n) AS c", {}))
+        scope = f"WHERE n.{self.mapping.prop('codebase')} IN $codebases " if self.codebases is not None else ""
+        rows = self._run(self._read(f"MATCH (n:{self.mapping.label(node_type)}) {scope}RETURN count(n) AS c",
+                                    self._scope()))
         return rows[0]["c"]
 
     def fingerprint(self) -> str:
-        counts = {t: self.count(t) for t in EXPECTED}
+        counts = {t: self.count(t) for t in EXPECTED} | ({"codebases": self.codebases} if self.codebases else {})
         return hashlib.sha256(repr(sorted(counts.items())).encode()).hexdigest()[:16]
 
     def close(self) -> None:

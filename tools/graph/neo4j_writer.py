@@ -1,32 +1,91 @@
 """Write graphtune's schema into a user's Neo4j (ingest with `write_to="neo4j"`).
 
 Batched `UNWIND $rows AS r MERGE ...` in managed write transactions; idempotent (MERGE on
-each label's key, uniqueness constraints created first); cross-file edges recomputed with
-the same resolver as the embedded store.
+each node's `uid`, uniqueness constraints created first); every read and write is scoped to
+one code base; cross-file edges recomputed for that code base with the same resolver as the
+embedded store. Connectivity is verified first, so a dead server fails within
+`neo4j_timeout_s` (+1 s) instead of after the driver's 30 s of transaction retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
+from graphtune.tools.errors import GraphUnavailable, SchemaMismatch
 from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, node_rows, rel_pairs
 from graphtune.tools.graph.neo4j_store import make_driver, map_neo4j_errors
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
-from graphtune.tools.graph.schema import PRIMARY_KEYS, graph_fingerprint
+from graphtune.tools.graph.schema import (
+    DERIVED_RELS,
+    NATURAL_KEYS,
+    PRIMARY_KEYS,
+    SCOPED_TABLES,
+    graph_fingerprint,
+    uid,
+)
 
 BATCH = 1000
-LABELS = ("CodeFile", "Class", "Function", "Method", "Parameter", "Pattern")
+LABELS = ("CodeFile", "Class", "Function", "Method", "Parameter", "Pattern", "CodeBase")
+
+
+async def verify_connectivity(driver: Any, settings: Any) -> None:
+    """Reach and authenticate against the server within the timeout, or raise GraphUnavailable."""
+    try:
+        await asyncio.wait_for(driver.verify_connectivity(), settings.neo4j_timeout_s + 1)
+    except (asyncio.TimeoutError, TimeoutError) as exc:
+        raise GraphUnavailable(f"Neo4j at {settings.neo4j_uri} did not answer within {settings.neo4j_timeout_s}s.",
+                               field="NEO4J_URI", hint="Check that the server runs and NEO4J_URI is right, or "
+                               "raise GRAPHTUNE_NEO4J_TIMEOUT_S.") from exc
+
+
+def check_neo4j_writable(settings: Any) -> None:
+    """Pre-flight before queueing an ingest into Neo4j: a coded error within the timeout."""
+    async def go() -> None:
+        driver = make_driver(settings)
+        try:
+            await verify_connectivity(driver, settings)
+        finally:
+            await driver.close()
+
+    with map_neo4j_errors(settings):
+        asyncio.run(go())
 
 
 class Neo4jWriter:
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
+    def __init__(self, settings: Any, codebase: str) -> None:
+        self.settings, self.codebase = settings, codebase
         self.loop = asyncio.new_event_loop()
-        self.driver = make_driver(settings)
-        for label in LABELS:
-            self._write(f"CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.{PRIMARY_KEYS[label]} IS UNIQUE", {})
+        try:
+            self.driver = make_driver(settings)
+            self._run(verify_connectivity(self.driver, settings))
+            self._migrate()
+            for label in LABELS:
+                self._write(f"CREATE CONSTRAINT graphtune_{label.lower()}_{PRIMARY_KEYS[label]} IF NOT EXISTS "
+                            f"FOR (n:{label}) REQUIRE n.{PRIMARY_KEYS[label]} IS UNIQUE", {})
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Graphs written before code bases: refuse old nodes (no `codebase`); drop the old
+        single-key uniqueness constraints, which would forbid two code bases defining `a.b`."""
+        old = self._read("MATCH (f:CodeFile) WHERE f.codebase IS NULL AND f.sha IS NOT NULL RETURN count(f) AS c")
+        if old and old[0]["c"]:
+            labels = " OR ".join(f"n:{t}" for t in SCOPED_TABLES)
+            raise SchemaMismatch(
+                f"Neo4j holds {old[0]['c']} CodeFile node(s) written by an older graphtune, before code bases "
+                "existed. Nothing was changed.", field="write_to",
+                hint=f"Delete them (`MATCH (n) WHERE ({labels}) AND n.codebase IS NULL DETACH DELETE n`), then "
+                "ingest each code base again.")
+        for row in self._read("SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties "
+                              "RETURN name, labelsOrTypes AS l, properties AS p"):
+            labels, props = row["l"] or [], row["p"] or []
+            if len(labels) == 1 and labels[0] in NATURAL_KEYS and props == [NATURAL_KEYS[labels[0]]]:
+                self._write(f"DROP CONSTRAINT `{row['name']}` IF EXISTS", {})
 
     def _run(self, coro: Any) -> Any:
         with map_neo4j_errors(self.settings):
@@ -45,32 +104,35 @@ class Neo4jWriter:
         return self._run(go())
 
     def _merge_nodes(self, label: str, rows: list[dict[str, Any]]) -> None:
-        key = PRIMARY_KEYS[label]
         for i in range(0, len(rows), BATCH):
-            self._write(f"UNWIND $rows AS r MERGE (n:{label} {{{key}: r.{key}}}) SET n += r",
-                        {"rows": rows[i:i + BATCH]})
+            self._write(f"UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n += r", {"rows": rows[i:i + BATCH]})
 
     def _merge_rels(self, rel: str, src: str, dst: str, pairs: list[tuple[str, str]]) -> None:
+        """pairs: (from uid, to uid)."""
         rows = [{"a": a, "b": b} for a, b in pairs]
         for i in range(0, len(rows), BATCH):
-            self._write(f"UNWIND $rows AS r MATCH (a:{src} {{{PRIMARY_KEYS[src]}: r.a}}) "
-                        f"MATCH (b:{dst} {{{PRIMARY_KEYS[dst]}: r.b}}) MERGE (a)-[:{rel}]->(b)", {"rows": rows[i:i + BATCH]})
+            self._write(f"UNWIND $rows AS r MATCH (a:{src} {{uid: r.a}}) MATCH (b:{dst} {{uid: r.b}}) "
+                        f"MERGE (a)-[:{rel}]->(b)", {"rows": rows[i:i + BATCH]})
+
+    def codebase_root(self) -> str | None:
+        rows = self._read("MATCH (c:CodeBase {name: $cb}) RETURN c.root AS r", {"cb": self.codebase})
+        return rows[0]["r"] if rows else None
 
     def file_shas(self) -> dict[str, str]:
-        return {r["path"]: r["sha"] for r in self._read("MATCH (f:CodeFile) RETURN f.path AS path, f.sha AS sha")}
+        return {r["path"]: r["sha"] for r in self._read(
+            "MATCH (f:CodeFile {codebase: $cb}) RETURN f.path AS path, f.sha AS sha", {"cb": self.codebase})}
 
     def delete_files(self, delete: list[str]) -> None:
         if delete:
-            self._write("MATCH (n) WHERE (n:Class OR n:Function OR n:Method OR n:Parameter) AND n.file_path IN $p "
-                        "DETACH DELETE n", {"p": delete})
-            self._write("MATCH (n:CodeFile) WHERE n.path IN $p DETACH DELETE n", {"p": delete})
+            params = {"p": delete, "cb": self.codebase}
+            self._write("MATCH (n) WHERE (n:Class OR n:Function OR n:Method OR n:Parameter) AND n.codebase = $cb "
+                        "AND n.file_path IN $p DETACH DELETE n", params)
+            self._write("MATCH (n:CodeFile {codebase: $cb}) WHERE n.path IN $p DETACH DELETE n", params)
 
     def load(self, graphs: list[FileGraph], patterns: dict[str, dict[str, str]]) -> None:
         """MERGE one batch of parsed files: the same rows and pairs the embedded store loads."""
         if not graphs:
             return
-        import json
-
         rows = [node_rows(f) for f in graphs]
         for table in NODE_KEYS:
             batch = [dict(row) for per_file in rows for row in per_file[table]]
@@ -78,44 +140,84 @@ class Neo4jWriter:
                 for row in batch:
                     row["aliases"] = json.dumps(row["aliases"])
             self._merge_nodes(table, batch)
-        used = sorted({name for f in graphs for _qn, _l, name in f.patterns})
-        self._merge_nodes("Pattern", [{"name": n, **patterns[n]} for n in used])
+        examples: dict[str, str] = {}
+        for f in graphs:
+            for qn, _label, name in f.patterns:
+                examples.setdefault(name, qn)
+        existing = {r["n"] for r in self._read("MATCH (p:Pattern {codebase: $cb}) RETURN p.name AS n",
+                                               {"cb": self.codebase})}
+        self._merge_nodes("Pattern", [{"uid": uid(self.codebase, n), "codebase": self.codebase, "name": n,
+                                       "example": examples[n], **patterns[n]}
+                                      for n in sorted(examples) if n not in existing])
         pairs = [rel_pairs(f) for f in graphs]
         for key in REL_KEYS:
             self._merge_rels(*key, [pair for per_file in pairs for pair in per_file[key]])
 
-    def rebuild_derived_edges(self) -> None:
-        import json
+    def prune_patterns(self) -> None:
+        """Drop Pattern nodes of this code base that nothing implements any more; re-point a stale example."""
+        params = {"cb": self.codebase}
+        self._write("MATCH (p:Pattern {codebase: $cb}) WHERE NOT (p)<-[:IMPLEMENTS_PATTERN]-() DELETE p", params)
+        self._write("MATCH (p:Pattern {codebase: $cb}) WHERE NOT EXISTS { MATCH (x)-[:IMPLEMENTS_PATTERN]->(p) "
+                    "WHERE x.qualified_name = p.example } MATCH (x)-[:IMPLEMENTS_PATTERN]->(p) "
+                    "WITH p, min(x.qualified_name) AS example SET p.example = example", params)
 
-        for rel in ("CALLS", "INHERITS", "IMPORTS"):
-            self._write(f"MATCH ()-[r:{rel}]->() DELETE r", {})
-        files = self._read("MATCH (f:CodeFile) RETURN f.path AS p, f.module_name AS m, f.aliases AS a, f.imports AS i")
+    def record_codebase(self, root: str) -> None:
+        self._write("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at",
+                    {"cb": self.codebase, "root": root, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def rebuild_derived_edges(self) -> None:
+        cb = self.codebase
+        params = {"cb": cb}
+        for rel in DERIVED_RELS:
+            self._write(f"MATCH (a)-[r:{rel}]->() WHERE a.codebase = $cb DELETE r", params)
+        files = self._read("MATCH (f:CodeFile {codebase: $cb}) RETURN f.path AS p, f.module_name AS m, "
+                           "f.aliases AS a, f.imports AS i", params)
         file_info = {f["p"]: (f["m"], json.loads(f["a"] or "{}")) for f in files}
         modules = {f["m"]: f["p"] for f in files}
         imports = [(f["p"], name) for f in files for name in (f["i"] or [])]
-        cls_rows = self._read("MATCH (c:Class) RETURN c.qualified_name AS q, c.file_path AS p, c.base_classes AS b")
+        cls_rows = self._read("MATCH (c:Class {codebase: $cb}) RETURN c.qualified_name AS q, c.file_path AS p, "
+                              "c.base_classes AS b", params)
         classes = {c["q"] for c in cls_rows}
         bases = [(c["q"], b, c["p"]) for c in cls_rows for b in (c["b"] or [])]
         callables, calls = {}, []
         for label in ("Function", "Method"):
-            for row in self._read(f"MATCH (n:{label}) RETURN n.qualified_name AS q, n.file_path AS p, "
-                                  "n.raw_calls AS c, n.class_name AS k"):
+            for row in self._read(f"MATCH (n:{label} {{codebase: $cb}}) RETURN n.qualified_name AS q, "
+                                  "n.file_path AS p, n.raw_calls AS c, n.class_name AS k", params):
                 callables[row["q"]] = label
                 calls += [(row["q"], raw, row["k"], row["p"]) for raw in (row["c"] or [])]
+
+        def scoped(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
+            return sorted((uid(cb, a), uid(cb, b)) for a, b in pairs)
+
         for (src, dst), pairs in resolve_calls(calls, callables, classes, file_info).items():
-            self._merge_rels("CALLS", src, dst, sorted(pairs))
-        self._merge_rels("INHERITS", "Class", "Class", sorted(resolve_bases(bases, classes, file_info)))
-        self._merge_rels("IMPORTS", "CodeFile", "CodeFile", sorted(resolve_imports(imports, modules)))
+            self._merge_rels("CALLS", src, dst, scoped(pairs))
+        self._merge_rels("INHERITS", "Class", "Class", scoped(resolve_bases(bases, classes, file_info)))
+        self._merge_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules)))
 
     def counts(self) -> dict[str, int]:
         return {label: self._read(f"MATCH (n:{label}) RETURN count(n) AS c")[0]["c"] for label in LABELS}
 
+    def codebases(self) -> list[dict[str, Any]]:
+        nodes: dict[str, int] = {}
+        files: dict[str, int] = {}
+        for table in SCOPED_TABLES:
+            for row in self._read(f"MATCH (n:{table}) WHERE n.codebase IS NOT NULL "
+                                  "RETURN n.codebase AS cb, count(n) AS c"):
+                nodes[row["cb"]] = nodes.get(row["cb"], 0) + row["c"]
+                if table == "CodeFile":
+                    files[row["cb"]] = row["c"]
+        return [{"name": r["n"], "root": r["r"], "files": files.get(r["n"], 0), "nodes": nodes.get(r["n"], 0),
+                 "last_ingest": r["t"]} for r in self._read(
+                     "MATCH (c:CodeBase) RETURN c.name AS n, c.root AS r, c.ingested_at AS t ORDER BY n")]
+
     def fingerprint(self) -> str:
-        return graph_fingerprint(self.file_shas())
+        return graph_fingerprint({uid(r["cb"], r["p"]): r["s"] for r in self._read(
+            "MATCH (f:CodeFile) RETURN f.codebase AS cb, f.path AS p, f.sha AS s")})
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(self.driver.close())
+            if getattr(self, "driver", None) is not None:
+                self.loop.run_until_complete(self.driver.close())
         finally:
             self.loop.close()
 

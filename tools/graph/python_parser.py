@@ -46,6 +46,7 @@ class FileGraph:
     inherits: list[tuple[str, str]] = field(default_factory=list)  # (class qn, raw base expression)
     calls: list[tuple[str, str, str | None]] = field(default_factory=list)  # (caller qn, raw callee, class qn)
     patterns: list[tuple[str, str, str]] = field(default_factory=list)  # (owner qn, owner label, pattern name)
+    codebase: str = ""  # the code base the file belongs to (prefix of every node's uid)
 
 
 def sha_of(data: bytes) -> str:
@@ -268,13 +269,14 @@ def _param_text(param: dict[str, Any]) -> str:
     return text
 
 
-def parse_file(path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+def parse_file(path: str, module_name: str, data: bytes, *, is_package: bool = False, codebase: str = "") -> FileGraph:
     """Parse one file's bytes; raises SyntaxError/ValueError/RecursionError/UnicodeDecodeError on bad input."""
     source = data.decode("utf-8-sig") if not data.startswith(b"#") else _decode_with_cookie(data)
     tree = ast.parse(source, filename=path)
     parser = _FileParser(path, module_name, source, is_package)
     parser.parse_module(tree)
     parser.graph.sha = sha_of(data)
+    parser.graph.codebase = codebase
     return parser.graph
 
 

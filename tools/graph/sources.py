@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
 
 
@@ -18,83 +19,136 @@ class GraphSource(Protocol):
     missing: Counter[str]  # "Method.docstring" -> records lacking it
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]: ...
+    def known_codebases(self) -> list[str]: ...
     def enrich(self, records: list[CodeRecord]) -> None: ...
     def count(self, node_type: str) -> int: ...
     def fingerprint(self) -> str: ...
     def close(self) -> None: ...
 
 
-_CALLABLE_Q = """MATCH (n:{label}) RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature,
- n.parameters, n.return_type, n.source, n.is_async, {owner}"""
-_CALLS_Q = "MATCH (a)-[:CALLS]->(b) RETURN a.qualified_name, b.qualified_name"
-_CLASS_Q = """MATCH (n:Class) OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
-RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods"""
-_FILE_Q = """MATCH (n:CodeFile) OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
-OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, members, collect(i.module_name)"""
-_PATTERN_Q = """MATCH (n:Pattern) OPTIONAL MATCH (x)-[:IMPLEMENTS_PATTERN]->(n)
-RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x.qualified_name)"""
+# {where}: "" or a code base filter on n; records carry n.codebase, the key stays the readable name.
+_CALLABLE_Q = """MATCH (n:{label}) {where} RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature,
+ n.parameters, n.return_type, n.source, n.is_async, {owner}, n.codebase"""
+_CALLS_Q = "MATCH (a)-[:CALLS]->(b) {where} RETURN a.codebase, a.qualified_name, b.qualified_name"
+_CLASS_Q = """MATCH (n:Class) {where} OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
+RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods,
+ n.codebase"""
+_FILE_Q = """MATCH (n:CodeFile) {where} OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
+OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, members, collect(i.module_name),
+ n.codebase"""
+_PATTERN_Q = """MATCH (n:Pattern) {where} OPTIONAL MATCH (x)-[:IMPLEMENTS_PATTERN]->(n)
+RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x.qualified_name), n.codebase"""
+
+
+def check_codebases(wanted: list[str] | None, known: list[str]) -> list[str] | None:
+    """The validated selection (None = all); an unknown name is a ConfigError listing the known ones."""
+    if wanted is None:
+        return None
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        listing = ", ".join(sorted(known)) or "none (ingest one first)"
+        raise ConfigError(f"unknown code base(s) {', '.join(map(repr, unknown)) or '(empty list)'} in `codebases`; "
+                          f"the graph holds: {listing}.", field="codebases",
+                          hint="Pass names from that list, or omit `codebases` to use every code base "
+                          "(validate_environment lists them).")
+    return list(dict.fromkeys(wanted))
+
+
+def merge_patterns(records: Iterator[CodeRecord]) -> Iterator[CodeRecord]:
+    """Each code base has its own Pattern nodes; extraction sees one record per pattern name,
+    its users gathered from every selected code base (in code base order)."""
+    merged: dict[str, CodeRecord] = {}
+    for record in records:
+        first = merged.setdefault(record.key, record)
+        if first is not record:
+            first.used_by = [*first.used_by, *record.used_by]
+    for record in merged.values():
+        record.used_by = list(record.used_by)[:20]
+        yield record
 
 
 class EmbeddedSource:
-    """Reads graphtune's own schema from the embedded LadybugDB store (read-only)."""
+    """Reads graphtune's own schema from the embedded LadybugDB store (read-only), optionally
+    only some code bases."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, codebases: list[str] | None = None) -> None:
         self.graph = EmbeddedGraph(settings.graph_dir, read_only=True)
         self.missing: Counter[str] = Counter()
+        try:
+            self.codebases = check_codebases(codebases, self.known_codebases())
+        except BaseException:
+            self.graph.close()
+            raise
+        self.params = {"cbs": self.codebases} if self.codebases is not None else {}
+
+    def _where(self, var: str = "n") -> str:
+        return f"WHERE {var}.codebase IN $cbs" if self.codebases is not None else ""
+
+    def known_codebases(self) -> list[str]:
+        return sorted({row[0] for row in self.graph.rows("MATCH (c:CodeBase) RETURN c.name")}
+                      | {row[0] for row in self.graph.rows("MATCH (f:CodeFile) RETURN DISTINCT f.codebase")})
 
     def close(self) -> None:
         self.graph.close()
 
     def fingerprint(self) -> str:
-        return self.graph.fingerprint()
+        return self.graph.fingerprint(self.codebases)
 
     def count(self, node_type: str) -> int:
-        return next(self.graph.rows(f"MATCH (n:{node_type}) RETURN count(n)"))[0]
+        what = "count(DISTINCT n.name)" if node_type == "Pattern" else "count(n)"
+        return next(self.graph.rows(f"MATCH (n:{node_type}) {self._where()} RETURN {what}", self.params))[0]
 
     def enrich(self, records: list[CodeRecord]) -> None:
         """Fill calls / called_by for the records that made the cut (one pass over CALLS edges),
         instead of aggregating edges for every node while scanning: most nodes are filtered out."""
-        wanted = {r.key: r for r in records if r.node_type in ("Function", "Method")}
+        wanted = {(r.codebase, r.key): r for r in records if r.node_type in ("Function", "Method")}
         if not wanted:
             return
-        calls: dict[str, list[str]] = {}
-        callers: dict[str, list[str]] = {}
-        for caller, callee in self.graph.rows(_CALLS_Q):
-            if caller in wanted:
-                calls.setdefault(caller, []).append(callee)
-            if callee in wanted:
-                callers.setdefault(callee, []).append(caller)
+        calls: dict[tuple[str, str], list[str]] = {}
+        callers: dict[tuple[str, str], list[str]] = {}
+        for cb, caller, callee in self.graph.rows(_CALLS_Q.format(where=self._where("a")), self.params):
+            if (cb, caller) in wanted:
+                calls.setdefault((cb, caller), []).append(callee)
+            if (cb, callee) in wanted:  # CALLS never cross code bases
+                callers.setdefault((cb, callee), []).append(caller)
         for key, record in wanted.items():
             record.calls, record.called_by = calls.get(key, ()), callers.get(key, ())
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
-        rows = self.graph.rows
+        where, params = self._where(), self.params
+
+        def rows(query: str) -> Iterator[list[Any]]:
+            return self.graph.rows(query, params)
+
         if node_type in ("Function", "Method"):
             owner = "n.class_name" if node_type == "Method" else "''"
-            for (qn, name, path, doc, sig, params, ret, src, is_async, cls) in rows(
-                    _CALLABLE_Q.format(label=node_type, owner=owner)):
-                yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params), ret or "",
-                                 src or "", cls or "", is_async=bool(is_async))
+            for (qn, name, path, doc, sig, params_, ret, src, is_async, cls, cb) in rows(
+                    _CALLABLE_Q.format(label=node_type, owner=owner, where=where)):
+                yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params_), ret or "",
+                                 src or "", cls or "", is_async=bool(is_async), codebase=cb or "")
         elif node_type == "Class":
-            for qn, name, path, doc, src, bases, decos, methods in rows(_CLASS_Q):
+            for qn, name, path, doc, src, bases, decos, methods, cb in rows(_CLASS_Q.format(where=where)):
                 yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
-                                 decorators=decode_list(decos), members=methods)
+                                 decorators=decode_list(decos), members=methods, codebase=cb or "")
         elif node_type == "CodeFile":
-            for path, module, desc, members, imports in rows(_FILE_Q):
+            for path, module, desc, members, imports, cb in rows(_FILE_Q.format(where=where)):
                 yield CodeRecord("CodeFile", path, module, path, description=desc or "", members=members,
-                                 imports=imports)
+                                 imports=imports, codebase=cb or "")
         elif node_type == "Pattern":
-            for name, desc, cat, example, practices, used_by in rows(_PATTERN_Q):
-                yield CodeRecord("Pattern", name, name, description=desc or "", category=cat or "",
-                                 example=example or "", best_practices=practices or "", used_by=used_by[:20])
+            yield from merge_patterns(
+                CodeRecord("Pattern", name, name, description=desc or "", category=cat or "", example=example or "",
+                           best_practices=practices or "", used_by=used_by, codebase=cb or "")
+                for name, desc, cat, example, practices, used_by, cb in rows(
+                    _PATTERN_Q.format(where=where) + " ORDER BY n.codebase"))
 
 
-def open_source(source: str, settings: Any, mapping: Any = None) -> GraphSource:
+def open_source(source: str, settings: Any, mapping: Any = None, codebases: list[str] | None = None) -> GraphSource:
+    """Open a graph source; `codebases` (None = all) selects code bases, unknown names are a ConfigError."""
     if source == "neo4j":
         from graphtune.tools.graph.neo4j_store import Neo4jSource
 
-        return Neo4jSource(settings, mapping)
-    return EmbeddedSource(settings)
+        return Neo4jSource(settings, mapping, codebases)
+    return EmbeddedSource(settings, codebases)
 
 
 async def check_graph_source(settings: Any) -> list[Any]:
@@ -106,9 +160,13 @@ async def check_graph_source(settings: Any) -> list[Any]:
     if settings.graph_dir.exists():
         try:
             source = EmbeddedSource(settings)
-            counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
-            source.close()
-            checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}"))
+            try:
+                counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
+                names = [c["name"] for c in source.graph.codebases()]
+            finally:
+                source.close()
+            checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
+                                f"{len(names)} code base(s): {', '.join(names) or 'none'}"))
         except GraphtuneError as exc:
             checks.append(Check(name="graph:embedded", ok=False, detail=exc.message, fix=exc.hint))
     else:
@@ -119,3 +177,23 @@ async def check_graph_source(settings: Any) -> list[Any]:
 
         checks.append(await check_neo4j(settings))
     return checks
+
+
+def embedded_codebases(settings: Any) -> list[dict[str, Any]] | None:
+    """The code bases of the embedded graph (name, root, files, nodes, last_ingest); None when
+    there is no graph or it cannot be opened (the graph:embedded check says why)."""
+    from graphtune.tools.errors import GraphtuneError
+
+    if not settings.graph_dir.exists():
+        return None
+    try:
+        with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:
+            return graph.codebases()
+    except GraphtuneError:
+        return None
+
+
+def check_embedded_codebases(settings: Any, names: list[str]) -> None:
+    """Fail fast on unknown code base names (the extraction job checks again when it opens the graph)."""
+    if settings.graph_dir.exists():
+        EmbeddedSource(settings, names).close()

@@ -1,0 +1,150 @@
+"""Defaults users expect (issue 10): the data dir is never the current folder, and an ingest
+into a Neo4j that is down fails within the configured timeout with a coded error."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphtune.server.settings import Settings, load_settings
+from graphtune.tools.errors import GraphUnavailable
+from graphtune.tools.graph.ingest import IngestParams, run_ingest
+from graphtune.tools.graph.neo4j_store import record_query
+
+DEAD = "bolt://127.0.0.1:1"
+
+
+def test_data_dir_defaults_to_the_platform_user_data_dir_not_the_cwd(monkeypatch, tmp_path: Path) -> None:
+    import platformdirs
+
+    asked = []
+
+    def user_data_dir(appname: str, *args: Any, **kwargs: Any) -> str:
+        asked.append(appname)
+        return str(tmp_path / "user-data" / appname)
+
+    monkeypatch.delenv("GRAPHTUNE_HOME", raising=False)
+    monkeypatch.setattr(platformdirs, "user_data_dir", user_data_dir)
+    (tmp_path / "client-started-here").mkdir()
+    monkeypatch.chdir(tmp_path / "client-started-here")
+    settings = load_settings(home=None)
+    assert settings.home == (tmp_path / "user-data" / "graphtune").resolve() and asked == ["graphtune"]
+    assert settings.datasets_dir.parent == settings.home and settings.db_path.is_relative_to(settings.home)
+    assert not str(settings.home).startswith(str(Path.cwd()))
+
+    monkeypatch.setenv("GRAPHTUNE_HOME", str(tmp_path / "from-env"))
+    assert Settings().home == (tmp_path / "from-env").resolve()  # the env var wins over the default
+    assert load_settings(home=tmp_path / "flag").home == (tmp_path / "flag").resolve()  # and a flag over both
+
+
+def test_the_real_default_is_a_user_data_dir(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GRAPHTUNE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = Settings().home
+    assert home.name == "graphtune" and home != tmp_path.resolve() and not home.is_relative_to(tmp_path.resolve())
+
+
+@pytest.mark.parametrize("uri", [DEAD, "neo4j://127.0.0.1:1"])
+def test_ingest_into_a_dead_neo4j_fails_within_the_timeout(tmp_path: Path, uri: str) -> None:
+    settings = Settings(home=tmp_path / "home", neo4j_uri=uri, neo4j_password="x", neo4j_timeout_s=1)
+    settings.ensure_dirs()
+    started = time.monotonic()
+    with pytest.raises(GraphUnavailable) as info:
+        run_ingest(IngestParams(package="json", write_to="neo4j"), settings)
+    assert time.monotonic() - started < settings.neo4j_timeout_s + 2
+    assert str(info.value).startswith("[graph_unavailable]") and info.value.field == "NEO4J_URI"
+
+
+@pytest.mark.anyio
+async def test_ingest_tool_refuses_a_dead_neo4j_before_queueing(client, services) -> None:
+    services.settings.neo4j_uri, services.settings.neo4j_timeout_s = DEAD, 1
+    started = time.monotonic()
+    result = await client.call_tool("ingest_codebase", {"package": "json", "write_to": "neo4j"})
+    assert time.monotonic() - started < 3
+    assert result.is_error and "[graph_unavailable]" in result.content[0].text
+    assert services.store.list()[1] == 0
+
+
+class _Result:
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def consume(self) -> None:
+        return None
+
+    def __aiter__(self):  # noqa: ANN204
+        async def gen():  # noqa: ANN202
+            for row in self.rows:
+                yield type("Record", (), {"data": lambda self, row=row: row})()
+        return gen()
+
+
+class _RecordingDriver:
+    """Stand-in async driver: logs every query, answers counts with 0 and other reads with nothing."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, dict[str, Any]]] = []
+
+    async def verify_connectivity(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def session(self, database: str):  # noqa: ANN201
+        driver = self
+
+        class _Tx:
+            async def run(self, query: str, params: dict[str, Any] | None = None, **kwargs: Any) -> _Result:
+                driver.queries.append((query, params or {}))
+                return _Result([{"c": 0}] if "count(" in query and "codebase AS cb" not in query else [])
+
+        class _Session:
+            async def __aenter__(self):  # noqa: ANN204
+                return self
+
+            async def __aexit__(self, *exc: Any) -> bool:
+                return False
+
+            async def execute_write(self, work):  # noqa: ANN001, ANN202
+                return await work(_Tx())
+
+            execute_read = execute_write
+
+        return _Session()
+
+
+def test_neo4j_writer_scopes_every_change_to_its_code_base(monkeypatch, tmp_path: Path) -> None:
+    from graphtune.tools.graph import neo4j_writer
+
+    driver = _RecordingDriver()
+    monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
+    settings = Settings(home=tmp_path / "home", neo4j_uri="neo4j://db:7687")
+    settings.ensure_dirs()
+    code = tmp_path / "proj"
+    code.mkdir()
+    (code / "a.py").write_text("def f():\n    return g()\n\ndef g():\n    yield 1\n")
+    result = run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
+    assert result["codebase"] == "proj" and result["files_parsed"] == 1
+    changes = [(q, p) for q, p in driver.queries if "DELETE" in q or "SET" in q]
+    assert changes
+    for query, params in changes:
+        scoped = "$cb" in query and params.get("cb") == "proj"
+        merged = "MERGE (n:" in query and all(r["codebase"] == "proj" and r["uid"].startswith("proj:")
+                                                for r in params["rows"])
+        codebase_node = "MERGE (c:CodeBase {name: $cb})" in query
+        assert scoped or merged or codebase_node, query
+    edges = [p for q, p in driver.queries if "MERGE (a)-[:DEFINES]->(b)" in q or "IMPLEMENTS_PATTERN]->(b)" in q]
+    assert len(edges) == 2
+    assert all(r["a"].startswith("proj:") and r["b"].startswith("proj:") for p in edges for r in p["rows"])
+    assert any("REQUIRE n.uid IS UNIQUE" in q for q, _ in driver.queries)
+
+
+def test_neo4j_extraction_filters_by_code_base() -> None:
+    from graphtune.tools.graph.mapping import GraphMapping
+
+    for node_type in ("Method", "Function", "Class", "CodeFile", "Pattern"):
+        plain, scoped = record_query(node_type, GraphMapping()), record_query(node_type, GraphMapping(), True)
+        assert "$codebases" not in plain and "n.`codebase` IN $codebases" in scoped
