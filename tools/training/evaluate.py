@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.dataset.phrasings import CORE_FACT_TYPES
 from graphtune.tools.dataset.probe_scoring import score_answer, summarize
 
 EXAMPLES_SHOWN = 6
@@ -117,6 +118,8 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
                               max_new_tokens=budget, deadline=deadline)
             rows_by_model[label] = rows
             report[label] = summarize(rows)
+            core = [r for r in rows if r["fact_type"] in CORE_FACT_TYPES]
+            report[label]["core_accuracy"] = round(sum(r["correct"] for r in core) / len(core), 4) if core else None
         base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
         tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
     if was_training:

@@ -1,0 +1,168 @@
+"""Knowledge benchmark: does SmolLM2-135M-Instruct *know* stdlib `email` after graphtune tunes it?
+
+Two steps, because the GPU machine has no network and none of the server's graph packages:
+
+    python bench/knowledge.py prep        # here: ingest `email`, extract the knowledge dataset
+                                          # (graphtune's own ingest + extract jobs), stage the GGUF
+    python bench/knowledge.py run         # GPU: graphtune's `train` job handler with the knowledge
+                                          # preset; it answers the held-out probes closed-book with
+                                          # the base and the tuned model (same run) and reports
+                                          # accuracy per fact type, clean endings, retention, speed
+
+`run` also accepts SWEEP=8192,16384 (tokens_per_batch values) for a throughput-only sweep of
+the same job (max_steps=SWEEP_STEPS, no probes), and any LoraJobConfig field as KEY=VALUE
+arguments to override the preset (e.g. num_epochs=6).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+CARRY = Path(".devcarry/knowledge")
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DATASET = "email-facts"
+
+
+def prep() -> int:
+    from graphtune.server.settings import Settings
+    from graphtune.tools.dataset.extract import run_extract
+    from graphtune.tools.dataset.params import ExtractParams
+    from graphtune.tools.graph.ingest import IngestParams, run_ingest
+    from graphtune.tools.training.base_models import BUILTINS
+
+    home = Path(tempfile.mkdtemp())
+    settings = Settings(home=home)
+    settings.ensure_dirs()
+    run_ingest(IngestParams(package="email"), settings)
+    result = run_extract(ExtractParams(dataset_name=DATASET, objective="knowledge"), settings)
+    shutil.rmtree(CARRY, ignore_errors=True)
+    (CARRY / "datasets").mkdir(parents=True)
+    shutil.copytree(home / "datasets" / DATASET, CARRY / "datasets" / DATASET)
+    gguf = BUILTINS["smollm2-135m-instruct"].path()
+    data = Path(gguf).read_bytes()
+    half = len(data) // 2
+    for i, chunk in enumerate((data[:half], data[half:]), start=1):  # 64 MiB per device call
+        part = Path(f".devcarry/gguf{i}")
+        part.mkdir(parents=True, exist_ok=True)
+        (part / f"part{i}").write_bytes(chunk)
+    print(json.dumps({k: result[k] for k in ("train_examples", "eval_examples", "probes", "entities",
+                                             "facts_by_type", "probes_by_type")}, indent=1))
+    return 0
+
+
+class Ctx:
+    """The job context the worker would pass, minus the SQLite store (absent on the GPU machine)."""
+
+    def __init__(self, home: Path, job_id: str) -> None:
+        self.job_id = job_id
+        self.settings = SimpleNamespace(home=home, datasets_dir=home / "datasets", models_dir=home / "models",
+                                        base_models_path=home / "base_models")
+        self.work_dir = home / "work" / job_id
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics: list[dict] = []
+        self.events: list[tuple[float, str, str]] = []
+        self.started = time.perf_counter()
+
+    def progress(self, current=None, total=None, unit=None, message=None, *, safe_point=True):  # noqa: ANN001, ANN201
+        if message and not message.startswith("loss"):
+            self.events.append((round(time.perf_counter() - self.started, 1), "progress", message))
+
+    def event(self, type_, data):  # noqa: ANN001, ANN201
+        if type_ == "metrics":
+            self.metrics.append(data)
+
+    def log(self, message, **extra):  # noqa: ANN001, ANN003, ANN201
+        self.events.append((round(time.perf_counter() - self.started, 1), "log", message))
+
+    def should_stop(self):  # noqa: ANN201
+        return None
+
+    def check_cancel(self):  # noqa: ANN201
+        pass
+
+    def register_model(self, row):  # noqa: ANN001, ANN201
+        pass
+
+
+def _assemble_gguf(home: Path) -> Path:
+    target = Path("/tmp/gguf") / GGUF_NAME
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            for i in (1, 2):
+                out.write(Path(f"/tmp/gguf-parts/part{i}").read_bytes())
+    return target
+
+
+def _overrides(args: list[str]) -> dict:
+    out = {}
+    for arg in args:
+        key, _, value = arg.partition("=")
+        out[key] = json.loads(value) if value[:1] in "0123456789[{tf-" or value in ("null",) else value
+    return out
+
+
+def run(args: list[str]) -> int:
+    from graphtune.tools.training.presets import apply_preset
+    from graphtune.tools.training.train_job import run_train_job
+
+    home = Path(tempfile.mkdtemp())
+    (home / "models").mkdir()
+    shutil.copytree(CARRY / "datasets", home / "datasets")
+    gguf = _assemble_gguf(home)
+    out: dict = {}
+    sweep = [int(x) for x in os.environ.get("SWEEP", "").split(",") if x]
+    for budget in sweep:
+        ctx = Ctx(home, f"job_sweep{budget:07d}")
+        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": f"sweep-{budget}",
+                            "tokens_per_batch": budget, "max_steps": int(os.environ.get("SWEEP_STEPS", "40")),
+                            "evaluate_probes": False, "save_steps": 100000}, "knowledge")
+        result = run_train_job({"config": cfg}, ctx)
+        rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]
+        out[f"sweep_{budget}"] = {"tokens_per_second_job": result["tokens_per_second"],
+                                  "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
+                                  "train_seconds": result["train_seconds"], "steps": result["steps"],
+                                  "fast_path": result["fast_path"]}
+        print(json.dumps({f"sweep_{budget}": out[f"sweep_{budget}"]}), flush=True)
+    if os.environ.get("KNOWLEDGE", "1") == "1":
+        ctx = Ctx(home, "job_knowledge01")
+        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": "email-knowledge",
+                            "save_steps": 100000, **_overrides(args)}, "knowledge")
+        started = time.perf_counter()
+        result = run_train_job({"config": cfg}, ctx)
+        wall = time.perf_counter() - started
+        meta = json.loads((home / "models" / "email-knowledge" / "training_metadata.json").read_text())
+        knowledge = meta["knowledge"]
+        rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]
+        out["knowledge"] = {
+            "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
+                                               "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length")},
+            "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
+            "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
+            "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
+            "eval_loss": {"base": result["base_eval_loss"], "tuned": result["eval_loss"]},
+            "closed_book": {side: knowledge[side] for side in ("base", "tuned")},
+            "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
+            "examples": knowledge["examples"], "fast_path": result["fast_path"], "timeline": ctx.events,
+        }
+        answers = home / "models" / "email-knowledge" / "probe_answers.jsonl"
+        if os.environ.get("OUT"):
+            shutil.copy(answers, Path(os.environ["OUT"]) / "probe_answers.jsonl")
+    text = json.dumps(out, indent=1)
+    print(text)
+    if os.environ.get("OUT"):
+        (Path(os.environ["OUT"]) / "knowledge.json").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "run"
+    sys.exit(prep() if mode == "prep" else run(sys.argv[2:]))
