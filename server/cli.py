@@ -73,6 +73,8 @@ def _progress_line(view: dict[str, Any]) -> str:
         parts.append(f"{prog['current']:.0f}/{prog['total']:.0f} {prog.get('unit') or ''}".rstrip())
     if prog.get("message"):
         parts.append(prog["message"])
+    if view.get("wait_reason"):
+        parts.append(view["wait_reason"])
     metrics = view.get("latest_metrics") or {}
     if "loss" in metrics:
         parts.append(f"loss={metrics['loss']:.4f}")

@@ -16,8 +16,8 @@ from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_
 
 
 class EmbeddedWriter:
-    def __init__(self, graph_dir: Path, scratch: Path) -> None:
-        self.graph = EmbeddedGraph(graph_dir, read_only=False)
+    def __init__(self, graph_dir: Path, scratch: Path, lock_wait_s: float = 0.0) -> None:
+        self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s)
         self.scratch = scratch
         scratch.mkdir(parents=True, exist_ok=True)
 

@@ -151,7 +151,7 @@ def open_writer(store: str, settings: Any, ctx: JobContext | None):  # noqa: ANN
     from graphtune.tools.graph.embedded_writer import EmbeddedWriter
 
     scratch = ctx.work_dir if ctx else settings.work_dir
-    return EmbeddedWriter(settings.graph_dir, scratch)
+    return EmbeddedWriter(settings.graph_dir, scratch, getattr(settings, "graph_lock_wait_s", 0.0))
 
 
 def run_ingest_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -38,8 +38,9 @@ RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x
 class EmbeddedSource:
     """Reads graphtune's own schema from the embedded LadybugDB store (read-only)."""
 
-    def __init__(self, settings: Any) -> None:
-        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True)
+    def __init__(self, settings: Any, lock_wait_s: float | None = None) -> None:
+        wait = getattr(settings, "graph_lock_wait_s", 0.0) if lock_wait_s is None else lock_wait_s
+        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=wait)
         self.missing: Counter[str] = Counter()
 
     def close(self) -> None:
@@ -105,7 +106,7 @@ async def check_graph_source(settings: Any) -> list[Any]:
     checks = []
     if settings.graph_dir.exists():
         try:
-            source = EmbeddedSource(settings)
+            source = EmbeddedSource(settings, lock_wait_s=0.0)  # a check answers now, it does not wait
             counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
             source.close()
             checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}"))
