@@ -324,12 +324,12 @@ class JobStore:
             queued = self._query(f"SELECT {cols} FROM jobs WHERE status='queued' ORDER BY created_at, id")
             for job in map(_resource_row, queued):
                 blocker, reason = claims.blocker(job)
-                if reason is None and total >= max_jobs:
-                    reason = f"waiting for a free job slot (max_concurrent_jobs={max_jobs})"
-                elif reason is None and job["heavy"] and len(heavy_ids) >= max_heavy:
+                if reason is None and job["heavy"] and len(heavy_ids) >= max_heavy:
                     blocker = heavy_ids[0]
                     reason = (f"waiting for a training slot (max_concurrent_training_jobs={max_heavy}), "
                               f"held by {blocker}")
+                elif reason is None and total >= max_jobs:
+                    reason = f"waiting for a free job slot (max_concurrent_jobs={max_jobs})"
                 if reason is not None:
                     claims.reserve(job)
                     if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):

@@ -48,7 +48,7 @@ class EmbeddedGraph:
             raise GraphUnavailable(f"no embedded graph at {path} yet.", field="source",
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
-        started, delay = time.monotonic(), 0.1
+        started, delay, retried = time.monotonic(), 0.1, False
         while True:
             try:
                 self.db = self._open(ladybug, path, read_only)
@@ -57,7 +57,8 @@ class EmbeddedGraph:
             except RuntimeError as exc:
                 waited = time.monotonic() - started
                 if not _is_lock_error(exc) or waited + delay > lock_wait_s:
-                    raise _map_error(exc, path, waited) from exc
+                    raise _map_error(exc, path, waited if retried else 0.0) from exc
+                retried = True
                 log.warning("embedded graph %s is locked (%s); retrying for up to %.0fs more", path, exc,
                             lock_wait_s - waited)
                 time.sleep(delay)
