@@ -305,6 +305,8 @@ def test_a_graph_locked_outside_the_job_store_is_waited_for_a_bounded_time(setti
     assert final.status is JobStatus.SUCCEEDED, final.error
     assert final.finished_at - final.started_at >= 1.0  # it waited for the lock instead of failing at once
     assert "is locked" in (settings.work_dir / job.id / "worker.log").read_text()
+    logged = [e.data["message"] for e in services.store.events(job.id, type_="log")]
+    assert any("is locked" in m and "retrying" in m for m in logged)  # visible in get_training_status
 
     settings.graph_lock_wait_s = 1.0
     holder = _hold_graph_lock(settings, 30.0)
