@@ -76,7 +76,7 @@ def main() -> None:
     torn = [s for s in distinct if s not in (before, after)]
     shutil.rmtree(home, ignore_errors=True)
     print(json.dumps({
-        "ingest_seconds": round(write_s, 2), "reads_during_ingest": len(seen), "read_errors": len(errors),
+        "ingest_seconds": round(write_s, 2), "reads_ok": len(seen), "read_errors": len(errors),
         "read_error_samples": sorted(set(errors))[:3],
         "distinct_states_seen": len(distinct), "states_neither_before_nor_after": len(torn),
         "before (files, methods, HAS_METHOD, CALLS)": before[:4], "after": after[:4],

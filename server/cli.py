@@ -55,7 +55,9 @@ def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
 def follow(args: argparse.Namespace, job_id: str, *, quiet: bool = False) -> dict[str, Any]:
     """Poll a job until it ends, printing progress lines to stderr; returns its final view."""
     last = None
+    services = _services(args)
     while True:
+        services.runner.tick()  # with no server running, the waiting CLI keeps the queue moving
         view = call_tool(args, "get_training_status", job_id=job_id).model_dump(mode="json")
         line = _progress_line(view)
         if line != last and not quiet:
