@@ -94,8 +94,8 @@ class JobKind:
 KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (
-        JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False, "Parse a Python code base into the graph.",
-                ingest_resources),
+        JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False,
+                "Parse a Python code base into the graph.", ingest_resources),
         JobKind("extract", "graphtune.tools.dataset.extract:run_extract_job", False, "Build a dataset from the graph.",
                 extract_resources),
         JobKind("train", "graphtune.tools.training.train_job:run_train_job", True, "LoRA/QLoRA fine-tuning.",

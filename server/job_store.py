@@ -158,7 +158,8 @@ class _Claims:
         for res in job["writes"]:
             if res in self.writer:
                 holder = self.writer[res]
-                return holder["id"], f"waiting for {holder['id']} ({holder['kind']}), which is writing {describe_resource(res)}"
+                return holder["id"], (f"waiting for {holder['id']} ({holder['kind']}), which is writing "
+                                      f"{describe_resource(res)}")
             if self.readers.get(res):
                 first, more = self.readers[res][0], len(self.readers[res]) - 1
                 also = f" and {more} more" if more else ""

@@ -205,7 +205,8 @@ async def test_fifty_concurrent_calls_over_http_with_ingests_mixed_in(tmp_path: 
     from graphtune.tools.graph.embedded import EmbeddedGraph
 
     with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:  # package ingests add up
-        assert {p.split("/")[0] for (p,) in graph.rows("MATCH (f:CodeFile) RETURN f.path")} >= {"json", *ingests.values()}
+        packages = {p.split("/")[0] for (p,) in graph.rows("MATCH (f:CodeFile) RETURN f.path")}
+    assert packages >= {"json", *ingests.values()}
     logs = " ".join(p.read_text() for p in settings.work_dir.rglob("worker.log"))
     assert "database is locked" not in logs and "Could not set lock" not in logs
 

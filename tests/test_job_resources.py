@@ -133,7 +133,8 @@ def test_kinds_derive_their_resources_from_params(settings: Settings) -> None:
         writes=("dataset:ds",), reads=("graph:neo4j",))
     train = res("train", {"config": {"dataset_name": "ds", "output_name": "m", "init_adapter": "base-lora"}})
     assert train == Resources(writes=("model:m",), reads=("dataset:ds", "model:base-lora"), creates=("model:m",))
-    assert res("train", {"config": {"dataset_name": "/data/x.jsonl", "dry_run": True, "output_name": "m"}}) == Resources()
+    dry_run_on_a_file = {"config": {"dataset_name": "/data/x.jsonl", "dry_run": True, "output_name": "m"}}
+    assert res("train", dry_run_on_a_file) == Resources()
     assert res("train", {"config": {"dataset_name": "ds"}}) == Resources(reads=("dataset:ds",))  # name has the job id
     assert res("merge", {"model_name": "m", "output_name": "m-merged"}) == Resources(
         writes=("model:m-merged",), reads=("model:m",), creates=("model:m-merged",))
@@ -317,5 +318,5 @@ def test_a_graph_locked_outside_the_job_store_is_waited_for_a_bounded_time(setti
         holder.kill()
         holder.wait()
     assert final.status is JobStatus.FAILED and final.error["code"] == "graph_unavailable"
-    assert "still locked by another process after waiting" in final.error["message"]
+    assert "locked by another process (still, after waiting" in final.error["message"]
     services.store.close()

@@ -30,8 +30,8 @@ def _is_lock_error(exc: Exception) -> bool:
 def _map_error(exc: Exception, path: Path, waited_s: float = 0.0) -> GraphUnavailable:
     text = str(exc)
     if _is_lock_error(exc):
-        waited = f"still locked by another process after waiting {waited_s:.0f}s" if waited_s else "locked by another process"
-        return GraphUnavailable(f"the embedded graph at {path} is {waited} ({text}).",
+        state = "locked by another process" + (f" (still, after waiting {waited_s:.0f}s)" if waited_s else "")
+        return GraphUnavailable(f"the embedded graph at {path} is {state} ({text}).",
                                 hint="A process outside graphtune's job queue holds it (a notebook, a script, an "
                                 "older graphtune): close it, then run the job again. GRAPHTUNE_GRAPH_LOCK_WAIT_S "
                                 "sets how long jobs wait for it.")
