@@ -70,9 +70,9 @@ class JobRunner:
 
     def reap(self) -> None:
         """Collect exit codes of our own children so they do not linger as zombies."""
-        for job_id, proc in list(self._children.items()):
+        for job_id, proc in list(self._children.items()):  # dispatch reaps too: several threads may be here
             if proc.poll() is not None:
-                del self._children[job_id]
+                self._children.pop(job_id, None)
 
     def reconcile(self) -> list[str]:
         self.reap()
