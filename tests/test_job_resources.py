@@ -287,9 +287,12 @@ def test_sigkill_of_the_graph_writer_frees_the_store_for_the_queued_jobs(tmp_pat
 
 
 def _hold_graph_lock(settings: Settings, seconds: float) -> subprocess.Popen:
-    """Another program (not a graphtune job) opening the embedded graph read-write for a while."""
-    code = ("import sys, time, ladybug; db = ladybug.Database(sys.argv[1]); print('locked', flush=True); "
-            "time.sleep(float(sys.argv[2])); db.close()")
+    """Another program (not a graphtune job) opening the embedded graph read-write for a while,
+    with a write in its WAL (as an ingest has), so read-only opens cannot open beside it."""
+    code = ("import sys, time, ladybug; db = ladybug.Database(sys.argv[1]); c = ladybug.Connection(db); "
+            "c.execute('CREATE NODE TABLE IF NOT EXISTS Scratch(x INT64, PRIMARY KEY(x))'); "
+            "c.execute('MERGE (:Scratch {x: 1})'); print('locked', flush=True); "
+            "time.sleep(float(sys.argv[2])); c.close(); db.close()")
     proc = subprocess.Popen([sys.executable, "-c", code, str(settings.graph_dir), str(seconds)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
@@ -320,3 +323,21 @@ def test_a_graph_locked_outside_the_job_store_is_waited_for_a_bounded_time(setti
     assert final.status is JobStatus.FAILED and final.error["code"] == "graph_unavailable"
     assert "locked by another process (still, after waiting" in final.error["message"]
     services.store.close()
+
+
+@pytest.mark.anyio
+async def test_validate_environment_during_a_write_says_busy_not_broken(client, settings: Settings,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only open beside a writer fails while its WAL awaits a checkpoint (about half the
+    time during an ingest, bench/reader_beside_writer.py); that state is replayed here."""
+    from graphtune.tools.graph import embedded, sources
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise embedded._map_error(RuntimeError("IO exception: Could not set lock on file : g (Lock is held by PID 7)"),
+                                  settings.graph_dir)
+
+    settings.graph_dir.mkdir(parents=True)
+    monkeypatch.setattr(sources, "EmbeddedSource", locked)
+    report = (await client.call_tool("validate_environment", {})).structured_content
+    check = next(c for c in report["checks"] if c["name"] == "graph:embedded")
+    assert check["ok"] and "being written right now" in check["detail"] and "PID 7" in check["detail"], check

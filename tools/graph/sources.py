@@ -111,7 +111,9 @@ async def check_graph_source(settings: Any) -> list[Any]:
             source.close()
             checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}"))
         except GraphtuneError as exc:
-            checks.append(Check(name="graph:embedded", ok=False, detail=exc.message, fix=exc.hint))
+            busy = "locked by another process" in exc.message  # a writer at work (an ingest job): jobs wait for it
+            detail = f"being written right now; jobs wait for the writer. {exc.message}" if busy else exc.message
+            checks.append(Check(name="graph:embedded", ok=busy, detail=detail, fix=exc.hint))
     else:
         checks.append(Check(name="graph:embedded", ok=True,
                             detail=f"no graph yet at {settings.graph_dir}; ingest_codebase creates it"))
