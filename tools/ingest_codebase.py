@@ -27,6 +27,8 @@ def ingest_codebase(
 
     Returns a job id at once; poll get_training_status. Re-running on the same code is
     incremental: unchanged files are skipped. Files that fail to parse are listed in the result.
+    Several ingests may be queued at once (also from other servers on the same data dir): the
+    graph has one writer at a time, so the others wait `queued` and start by themselves.
     """
     params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to)
     root = resolve_root(params.path, params.package)  # fail fast, before queueing
