@@ -87,11 +87,11 @@ class _EventLogHandler(logging.Handler):
 
     def __init__(self, ctx: WorkerContext) -> None:
         super().__init__(level=logging.WARNING)
-        self.ctx, self.sent = ctx, 0
+        self.ctx, self.sent, self.pid = ctx, 0, os.getpid()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.sent >= self.MAX_EVENTS:
-            return
+        if self.sent >= self.MAX_EVENTS or os.getpid() != self.pid:  # never from a forked parser process:
+            return  # an SQLite connection must not be used across fork
         self.sent += 1
         try:
             self.ctx.log(record.getMessage()[:2000], logger=record.name, level=record.levelname.lower())
