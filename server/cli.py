@@ -55,7 +55,9 @@ def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
 def follow(args: argparse.Namespace, job_id: str, *, quiet: bool = False) -> dict[str, Any]:
     """Poll a job until it ends, printing progress lines to stderr; returns its final view."""
     last = None
+    services = _services(args)
     while True:
+        services.runner.tick()  # with no server running, the waiting CLI keeps the queue moving
         view = call_tool(args, "get_training_status", job_id=job_id).model_dump(mode="json")
         line = _progress_line(view)
         if line != last and not quiet:
@@ -73,6 +75,8 @@ def _progress_line(view: dict[str, Any]) -> str:
         parts.append(f"{prog['current']:.0f}/{prog['total']:.0f} {prog.get('unit') or ''}".rstrip())
     if prog.get("message"):
         parts.append(prog["message"])
+    if view.get("wait_reason"):
+        parts.append(view["wait_reason"])
     metrics = view.get("latest_metrics") or {}
     if "loss" in metrics:
         parts.append(f"loss={metrics['loss']:.4f}")

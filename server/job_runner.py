@@ -1,7 +1,9 @@
 """Starts queued jobs in worker processes, enforces cancel grace periods, reconciles crashes.
 
 Any process may dispatch (a server, the CLI, a worker that just finished): claiming jobs is
-an atomic transaction in the job store, so two dispatchers never start the same job.
+an atomic transaction in the job store, so two dispatchers never start the same job, and
+two jobs that conflict on a resource (two writers of the embedded graph, a reader beside a
+writer) never run at once, whichever server or worker queued or started them.
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ class JobRunner:
     def submit(self, kind: str, params: dict[str, Any]) -> JobRecord:
         """Queue a job (validated params) and start it now if the limits allow."""
         job_kind = get_kind(kind, include_test_kinds=self.settings.enable_test_job_kinds)
-        job = self.store.create(kind, params, heavy=job_kind.heavy)
+        res = job_kind.resources(params, self.settings)
+        job = self.store.create(kind, params, heavy=job_kind.heavy, writes=res.writes, reads=res.reads,
+                                creates=res.creates)
         self.dispatch()
         return self.store.get(job.id)
 
     def dispatch(self) -> list[JobRecord]:
+        """Start what may start. Dead holders are reconciled first, so a killed worker's
+        resources go to the queued jobs now, not at the next maintenance round."""
+        self.reconcile()
         claimed = self.store.claim_runnable(
             max_jobs=self.settings.max_concurrent_jobs, max_heavy=self.settings.max_concurrent_training_jobs
         )
@@ -63,9 +70,9 @@ class JobRunner:
 
     def reap(self) -> None:
         """Collect exit codes of our own children so they do not linger as zombies."""
-        for job_id, proc in list(self._children.items()):
+        for job_id, proc in list(self._children.items()):  # dispatch reaps too: several threads may be here
             if proc.poll() is not None:
-                del self._children[job_id]
+                self._children.pop(job_id, None)
 
     def reconcile(self) -> list[str]:
         self.reap()

@@ -2,8 +2,13 @@
 
 Every server instance and every worker process opens the same SQLite file (WAL mode, busy
 timeout), so a restarted server sees every job, and workers report without the server.
-State changes that must not race (claiming queued jobs under the concurrency limit,
-finishing, reconciling) run inside `BEGIN IMMEDIATE` transactions.
+State changes that must not race (claiming queued jobs under the concurrency limits and
+their resources, finishing, reconciling) run inside `BEGIN IMMEDIATE` transactions.
+
+Resource claims (the embedded graph, a dataset, a model: see job_kinds.Resources) are not
+stored anywhere but in the `writes`/`reads` of the jobs themselves: a resource is held by
+exactly the jobs that are `running` now. Marking a dead job `interrupted` therefore frees
+its resources in the same statement; there is no lock row to leak.
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ class JobRecord(BaseModel):
     heartbeat_at: float | None = None
     cancel_requested_at: float | None = None
     attempt: int = 0
+    writes: list[str] = []
+    reads: list[str] = []
+    waiting_for: str | None = None  # a queued job: the job it waits for (None: waits for a free slot)
+    wait_reason: str | None = None  # a queued job: why it has not started yet
 
 
 class EventRecord(BaseModel):
@@ -106,7 +115,72 @@ def _decode(row: dict[str, Any]) -> JobRecord:
     row = dict(row)
     for key in ("params", "result", "error"):
         row[key] = json.loads(row[key]) if row.get(key) else ({} if key == "params" else None)
+    for key in ("writes", "reads"):
+        row[key] = json.loads(row[key]) if row.get(key) else []
     return JobRecord(**row)
+
+
+RESOURCE_FIELDS = {"dataset": "dataset_name", "model": "output_name"}
+
+
+def describe_resource(resource: str) -> str:
+    """'graph:embedded' -> 'the embedded graph'; 'dataset:x' -> 'dataset `x`'."""
+    kind, _, name = resource.partition(":")
+    return f"the {name} graph" if kind == "graph" else f"{kind} `{name}`"
+
+
+class _Claims:
+    """Who holds (running) and who reserved (queued earlier) each resource, while one claim
+    transaction walks the queue oldest first. A resource has one writer or any number of
+    readers. A queued job also waits behind an earlier queued job that needs the same
+    resource in a conflicting way, so a stream of readers never starves a writer (FIFO)."""
+
+    def __init__(self) -> None:
+        self.writer: dict[str, dict[str, Any]] = {}
+        self.readers: dict[str, list[dict[str, Any]]] = {}
+        self.reserved_write: dict[str, dict[str, Any]] = {}
+        self.reserved_read: dict[str, dict[str, Any]] = {}
+
+    def hold(self, job: dict[str, Any]) -> None:
+        for res in job["writes"]:
+            self.writer[res] = job
+        for res in job["reads"]:
+            self.readers.setdefault(res, []).append(job)
+
+    def reserve(self, job: dict[str, Any]) -> None:
+        for res in job["writes"]:
+            self.reserved_write.setdefault(res, job)
+        for res in job["reads"]:
+            self.reserved_read.setdefault(res, job)
+
+    def blocker(self, job: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(job id, reason) of what keeps `job` from starting now; (None, None) when nothing does."""
+        for res in job["writes"]:
+            if res in self.writer:
+                holder = self.writer[res]
+                return holder["id"], (f"waiting for {holder['id']} ({holder['kind']}), which is writing "
+                                      f"{describe_resource(res)}")
+            if self.readers.get(res):
+                first, more = self.readers[res][0], len(self.readers[res]) - 1
+                also = f" and {more} more" if more else ""
+                return first["id"], (f"waiting for {first['id']} ({first['kind']}){also}, which "
+                                     f"{'are' if more else 'is'} reading {describe_resource(res)}")
+        for res in job["reads"]:
+            if res in self.writer:
+                holder = self.writer[res]
+                return holder["id"], (f"waiting for the writer of {describe_resource(res)}: {holder['id']} "
+                                      f"({holder['kind']}); reading now would see it half-written")
+        for res in job["writes"]:
+            earlier = self.reserved_write.get(res) or self.reserved_read.get(res)
+            if earlier:
+                return earlier["id"], (f"queued behind {earlier['id']} ({earlier['kind']}, queued earlier), "
+                                       f"which also needs {describe_resource(res)}")
+        for res in job["reads"]:
+            if res in self.reserved_write:
+                earlier = self.reserved_write[res]
+                return earlier["id"], (f"queued behind {earlier['id']} ({earlier['kind']}, queued earlier), "
+                                       f"which will write {describe_resource(res)}")
+        return None, None
 
 
 class JobStore:
@@ -171,15 +245,37 @@ class JobStore:
 
     # -- creating and reading -------------------------------------------------------
     @_locked
-    def create(self, kind: str, params: dict[str, Any], *, heavy: bool) -> JobRecord:
+    def create(
+        self, kind: str, params: dict[str, Any], *, heavy: bool, writes: tuple[str, ...] | list[str] = (),
+        reads: tuple[str, ...] | list[str] = (), creates: tuple[str, ...] | list[str] = (),
+    ) -> JobRecord:
+        """Queue a job. `creates` (a subset of writes): refused with JobStateConflict when an active
+        job already writes one of them -- only one of the two could ever publish it."""
         job_id = "job_" + uuid.uuid4().hex[:12]
         now = time.time()
-        self.conn.execute(
-            "INSERT INTO jobs(id, kind, status, heavy, params, created_at) VALUES (?,?,?,?,?,?)",
-            (job_id, kind, JobStatus.QUEUED.value, int(heavy), json.dumps(params), now),
-        )
-        self.add_event(job_id, "state", {"status": "queued"})
+        with self._immediate() as conn:
+            if creates:
+                self._refuse_second_creator(set(creates))
+            conn.execute(
+                "INSERT INTO jobs(id, kind, status, heavy, params, created_at, writes, reads) VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, kind, JobStatus.QUEUED.value, int(heavy), json.dumps(params), now,
+                 json.dumps(sorted(set(writes))), json.dumps(sorted(set(reads)))),
+            )
+            self.add_event(job_id, "state", {"status": "queued"})
         return self.get(job_id)
+
+    def _refuse_second_creator(self, creates: set[str]) -> None:
+        active = self._query("SELECT id, kind, status, writes FROM jobs WHERE status IN ('queued', 'running')"
+                             " ORDER BY created_at")
+        for row in active:
+            for res in sorted(creates & set(json.loads(row["writes"] or "[]"))):
+                raise JobStateConflict(
+                    f"{describe_resource(res)} is already being produced by job `{row['id']}` ({row['kind']}, "
+                    f"{row['status']}); only one job can publish it.",
+                    field=RESOURCE_FIELDS.get(res.partition(":")[0]),
+                    hint=f"Choose another name, or wait for `{row['id']}` to end (get_training_status) "
+                    "or stop it (cancel_job).",
+                )
 
     @_locked
     def get(self, job_id: str) -> JobRecord:
@@ -212,26 +308,48 @@ class JobStore:
     # -- the runner's side ----------------------------------------------------------
     @_locked
     def claim_runnable(self, *, max_jobs: int, max_heavy: int) -> list[JobRecord]:
-        """Atomically move queued jobs to running while the concurrency limits allow."""
+        """Atomically move queued jobs to running, oldest first, while the concurrency limits
+        allow and their resources are free (one writer or many readers per resource, held by
+        the running jobs). Every job left queued gets `waiting_for`/`wait_reason` saying why."""
         claimed: list[str] = []
+        waits: list[tuple[str, str | None, str]] = []
         now = time.time()
+        cols = "id, kind, heavy, writes, reads, waiting_for, wait_reason"
         with self._immediate() as conn:
-            running = conn.execute("SELECT count(*), coalesce(sum(heavy), 0) FROM jobs WHERE status='running'")
-            total, heavy = running.fetchone()
-            queued = conn.execute("SELECT id, heavy FROM jobs WHERE status='queued' ORDER BY created_at, id")
-            for job_id, is_heavy in queued.fetchall():
-                if total >= max_jobs:
-                    break
-                if is_heavy and heavy >= max_heavy:
+            claims = _Claims()
+            running = [_resource_row(r) for r in self._query(f"SELECT {cols} FROM jobs WHERE status='running'")]
+            for job in running:
+                claims.hold(job)
+            heavy_ids = [job["id"] for job in running if job["heavy"]]
+            total = len(running)
+            queued = self._query(f"SELECT {cols} FROM jobs WHERE status='queued' ORDER BY created_at, id")
+            for job in map(_resource_row, queued):
+                blocker, reason = claims.blocker(job)
+                if reason is None and job["heavy"] and len(heavy_ids) >= max_heavy:
+                    blocker = heavy_ids[0]
+                    reason = (f"waiting for a training slot (max_concurrent_training_jobs={max_heavy}), "
+                              f"held by {blocker}")
+                elif reason is None and total >= max_jobs:
+                    reason = f"waiting for a free job slot (max_concurrent_jobs={max_jobs})"
+                if reason is not None:
+                    claims.reserve(job)
+                    if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):
+                        conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?",
+                                     (blocker, reason, job["id"]))
+                        waits.append((job["id"], blocker, reason))
                     continue
                 conn.execute(
                     "UPDATE jobs SET status='running', started_at=coalesce(started_at, ?), heartbeat_at=?,"
-                    " attempt=attempt+1, worker_pid=NULL WHERE id=?",
-                    (now, now, job_id),
+                    " attempt=attempt+1, worker_pid=NULL, waiting_for=NULL, wait_reason=NULL WHERE id=?",
+                    (now, now, job["id"]),
                 )
+                claims.hold(job)
                 total += 1
-                heavy += int(is_heavy)
-                claimed.append(job_id)
+                if job["heavy"]:
+                    heavy_ids.append(job["id"])
+                claimed.append(job["id"])
+        for job_id, blocker, reason in waits:
+            self.add_event(job_id, "waiting", {"waiting_for": blocker, "reason": reason})
         for job_id in claimed:
             self.add_event(job_id, "state", {"status": "running"})
         return [self.get(job_id) for job_id in claimed]
@@ -288,7 +406,8 @@ class JobStore:
         assert status.is_final
         guard = " AND status IN ('running', 'queued')" if only_if_running else ""
         cursor = self.conn.execute(
-            f"UPDATE jobs SET status=?, finished_at=?, result=?, error=?, heartbeat_at=? WHERE id=?{guard}",
+            "UPDATE jobs SET status=?, finished_at=?, result=?, error=?, heartbeat_at=?, waiting_for=NULL,"
+            f" wait_reason=NULL WHERE id=?{guard}",
             (
                 status.value,
                 time.time(),
@@ -375,6 +494,10 @@ class JobStore:
         rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
+
+
+def _resource_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "writes": json.loads(row["writes"] or "[]"), "reads": json.loads(row["reads"] or "[]")}
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -51,6 +51,15 @@ def m002_models_registry(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_job_resources(conn: sqlite3.Connection) -> None:
+    """What each job writes and reads (JSON lists of resource names), and why a queued job waits."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN writes TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("ALTER TABLE jobs ADD COLUMN reads TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("ALTER TABLE jobs ADD COLUMN waiting_for TEXT")
+    conn.execute("ALTER TABLE jobs ADD COLUMN wait_reason TEXT")
+
+
 def applied(conn: sqlite3.Connection) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     cancel_grace_s: float = Field(
         default=60.0, ge=0, description="After a cancel request, how long a job may take to stop by itself."
     )
+    graph_lock_wait_s: float = Field(
+        default=120.0, ge=0, le=3600,
+        description="How long a job retries opening the embedded graph while a process outside graphtune's "
+        "jobs (a notebook, an older server) holds its lock, before failing with graph_unavailable.",
+    )
     neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri"))
     neo4j_username: str = Field(
         default="neo4j", validation_alias=AliasChoices("NEO4J_USERNAME", "NEO4J_USER", "neo4j_username")
@@ -110,6 +115,8 @@ class Settings(BaseSettings):
         env = {"GRAPHTUNE_HOME": str(self.home), "GRAPHTUNE_GRAPH_BACKEND": self.graph_backend}
         env["GRAPHTUNE_ENABLE_TEST_JOB_KINDS"] = "1" if self.enable_test_job_kinds else "0"
         env["GRAPHTUNE_HEARTBEAT_INTERVAL_S"] = str(self.heartbeat_interval_s)
+        env["GRAPHTUNE_STALE_AFTER_S"] = str(self.stale_after_s)
+        env["GRAPHTUNE_GRAPH_LOCK_WAIT_S"] = str(self.graph_lock_wait_s)
         env["GRAPHTUNE_MAX_CONCURRENT_JOBS"] = str(self.max_concurrent_jobs)
         env["GRAPHTUNE_MAX_CONCURRENT_TRAINING_JOBS"] = str(self.max_concurrent_training_jobs)
         env["NEO4J_DATABASE"] = self.neo4j_database

@@ -79,6 +79,26 @@ def _heartbeat_loop(db_path: str, job_id: str, interval: float, stop: threading.
     store.close()
 
 
+class _EventLogHandler(logging.Handler):
+    """Warnings logged by the tools while a job runs (e.g. "the embedded graph is locked by
+    another process; retrying") become job events, so get_training_status shows them."""
+
+    MAX_EVENTS = 100  # a chatty library must not flood the job's events
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        super().__init__(level=logging.WARNING)
+        self.ctx, self.sent, self.pid = ctx, 0, os.getpid()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.sent >= self.MAX_EVENTS or os.getpid() != self.pid:  # never from a forked parser process:
+            return  # an SQLite connection must not be used across fork
+        self.sent += 1
+        try:
+            self.ctx.log(record.getMessage()[:2000], logger=record.name, level=record.levelname.lower())
+        except Exception:  # a full or locked database must not break the job over a log line
+            pass
+
+
 def run_job(job_id: str, settings: Settings) -> JobStatus:
     store = JobStore(settings.db_path)
     job = store.get(job_id)
@@ -93,7 +113,12 @@ def run_job(job_id: str, settings: Settings) -> JobStatus:
         target=_heartbeat_loop, args=(str(settings.db_path), job_id, settings.heartbeat_interval_s, stop), daemon=True
     )
     beat.start()
-    status = _execute(store, ctx, job.kind, job.params, settings)
+    forward = _EventLogHandler(ctx)
+    logging.getLogger("graphtune.tools").addHandler(forward)
+    try:
+        status = _execute(store, ctx, job.kind, job.params, settings)
+    finally:
+        logging.getLogger("graphtune.tools").removeHandler(forward)
     stop.set()
     beat.join(timeout=5)
     return status

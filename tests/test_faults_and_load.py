@@ -24,6 +24,7 @@ from graphtune.server.settings import Settings
 
 pytestmark = pytest.mark.slow
 REPEATS = int(os.environ.get("FAULT_REPEATS", "3"))
+INGEST_PACKAGES = ["html", "http", "email", "logging", "urllib", "xml"]
 
 
 def _fresh_copy(tmp_path: Path, package: str, attempt: int) -> Path:
@@ -140,7 +141,7 @@ def test_sigkill_of_workers_leaves_interrupted_jobs_and_whole_outputs(tmp_path: 
 
 
 @pytest.mark.anyio
-async def test_fifty_concurrent_calls_over_http(tmp_path: Path) -> None:
+async def test_fifty_concurrent_calls_over_http_with_ingests_mixed_in(tmp_path: Path) -> None:
     import socket
 
     import anyio
@@ -175,9 +176,14 @@ async def test_fifty_concurrent_calls_over_http(tmp_path: Path) -> None:
     watcher.start()
     job_ids: list[str] = []
     errors: list[str] = []
+    ingests = dict(zip(range(4, 50, 8), INGEST_PACKAGES, strict=False))  # 6 ingests among 44 extractions
     async with Client(f"http://127.0.0.1:{port}/mcp") as client:
         async def one(i: int) -> None:
-            result = await client.call_tool("extract_training_data", {"dataset_name": f"load-{i}", "max_records": 100})
+            if i in ingests:  # writers of the graph the extractions read: the job store orders them
+                result = await client.call_tool("ingest_codebase", {"package": ingests[i]})
+            else:
+                result = await client.call_tool("extract_training_data", {"dataset_name": f"load-{i}",
+                                                                          "max_records": 100})
             if result.is_error:
                 errors.append(result.content[0].text)
             else:
@@ -190,11 +196,19 @@ async def test_fifty_concurrent_calls_over_http(tmp_path: Path) -> None:
     finals = [wait_final(store, job_id, timeout=600) for job_id in job_ids]
     stop.set()
     server.should_exit = True
-    assert all(f.status is JobStatus.SUCCEEDED for f in finals), [f.error for f in finals if f.error]
-    assert store.list(kind="extract", limit=100)[1] == 50
+    assert all(f.status is JobStatus.SUCCEEDED for f in finals), [f.error for f in finals if f.error]  # 0 failures
+    assert store.list(kind="extract", limit=100)[1] == 44 and store.list(kind="ingest", limit=100)[1] == 6
     assert 1 <= peak[0] <= settings.max_concurrent_jobs
+    for ingest in (f for f in finals if f.kind == "ingest"):  # no extraction ran beside a graph writer
+        assert not [f.id for f in finals if f.kind == "extract" and f.started_at < ingest.finished_at
+                    and f.finished_at > ingest.started_at]
+    from graphtune.tools.graph.embedded import EmbeddedGraph
+
+    with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:  # package ingests add up
+        packages = {p.split("/")[0] for (p,) in graph.rows("MATCH (f:CodeFile) RETURN f.path")}
+    assert packages >= {"json", *ingests.values()}
     logs = " ".join(p.read_text() for p in settings.work_dir.rglob("worker.log"))
-    assert "database is locked" not in logs
+    assert "database is locked" not in logs and "Could not set lock" not in logs
 
 
 def test_sigkill_of_the_server_during_training_leaves_the_job_running_to_the_end(tmp_path: Path) -> None:

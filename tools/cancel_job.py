@@ -26,4 +26,6 @@ def cancel_job(
     job = services.store.request_cancel(job_id)
     if force and job.status.value == "running":
         services.runner.kill(job)
+    if services.store.get(job_id).status.is_final:
+        services.runner.dispatch()  # what waited behind it (its graph, dataset or model) starts now
     return job_view(services.store, job_id)

@@ -20,6 +20,8 @@ def get_training_status(
 ) -> JobView:
     """Get a job's status, progress, ETA, latest metrics (loss, tokens/s...) and recent events.
 
-    Works for every job kind. Cheap: poll it every few seconds while a job runs.
+    Works for every job kind. Cheap: poll it every few seconds while a job runs. A `queued`
+    job says why it has not started (`wait_reason`) and behind which job (`waiting_for`):
+    jobs sharing the graph, a dataset or a model run in order; it starts by itself.
     """
     return job_view(services.store, job_id, detail=detail, after_event_id=after_event_id)

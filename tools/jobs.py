@@ -41,12 +41,22 @@ class JobView(BaseModel):
     finished_at: str | None = None
     elapsed_seconds: float | None = None
     cancel_requested: bool = False
+    waiting_for: str | None = Field(None, description="A queued job: the job it waits for (a writer or reader of "
+                                    "the same graph/dataset/model, or an earlier job); null when none.")
+    wait_reason: str | None = Field(None, description="A queued job: why it has not started yet.")
     latest_metrics: dict[str, Any] | None = None
     recent_events: list[EventView] = []
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     next_event_id: int | None = Field(None, description="Pass as `after_event_id` to page newer events.")
+
+
+def waiting(job: Any) -> dict[str, str | None]:
+    """`waiting_for` / `wait_reason` of a queued job (cleared once it starts)."""
+    if job.status.value != "queued":
+        return {"waiting_for": None, "wait_reason": None}
+    return {"waiting_for": job.waiting_for, "wait_reason": job.wait_reason}
 
 
 def _eta(job: Any, now: float) -> float | None:
@@ -88,6 +98,7 @@ def job_view(store: Any, job_id: str, *, detail: bool = False, after_event_id: i
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
         cancel_requested=bool(job.cancel_requested_at),
+        **waiting(job),
         latest_metrics=metrics[0].data if metrics else None,
         recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
         result=job.result if detail else _concise_result(job.result),

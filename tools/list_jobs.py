@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from graphtune.tools.jobs import Progress, iso
+from graphtune.tools.jobs import Progress, iso, waiting
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
@@ -19,6 +19,8 @@ class JobSummary(BaseModel):
     finished_at: str | None
     progress: Progress
     error_code: str | None = None
+    waiting_for: str | None = Field(None, description="A queued job: the job it waits for.")
+    wait_reason: str | None = Field(None, description="A queued job: why it has not started yet.")
 
 
 class JobList(BaseModel):
@@ -42,7 +44,7 @@ def list_jobs(
                    finished_at=iso(j.finished_at),
                    progress=Progress(current=j.progress_current, total=j.progress_total, unit=j.progress_unit,
                                      message=j.progress_message),
-                   error_code=(j.error or {}).get("code"))
+                   error_code=(j.error or {}).get("code"), **waiting(j))
         for j in jobs
     ]
     more = offset + len(jobs) < total

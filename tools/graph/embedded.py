@@ -1,14 +1,18 @@
 """The embedded graph store: LadybugDB in a folder under the data dir; no server needed.
 
 One read-write process at a time (LadybugDB locks the folder): the ingest job worker writes,
-everything else opens read-only. Bulk loads go through CSV + `COPY FROM` (~25x faster than
-row-by-row CREATE); reads stream row by row.
+everything else opens read-only. graphtune's own jobs never collide on the lock (the job store
+runs one graph writer at a time, and no reader beside it); a lock held by a process outside
+the job store is waited for, up to `lock_wait_s`, before failing. Bulk loads go through
+CSV + `COPY FROM` (~25x faster than row-by-row CREATE); reads stream row by row.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,18 +27,27 @@ from graphtune.tools.graph.schema import (
     uid,
 )
 
+log = logging.getLogger(__name__)
 
-def _map_error(exc: Exception, path: Path) -> GraphUnavailable:
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _map_error(exc: Exception, path: Path, waited_s: float = 0.0) -> GraphUnavailable:
     text = str(exc)
-    if "lock" in text.lower():
-        return GraphUnavailable(f"the embedded graph at {path} is locked by another process ({text}).",
-                                hint="Wait for the running ingest job to finish, then retry.")
+    if _is_lock_error(exc):
+        state = "locked by another process" + (f" (still, after waiting {waited_s:.0f}s)" if waited_s else "")
+        return GraphUnavailable(f"the embedded graph at {path} is {state} ({text}).",
+                                hint="A process outside graphtune's job queue holds it (a notebook, a script, an "
+                                "older graphtune): close it, then run the job again. GRAPHTUNE_GRAPH_LOCK_WAIT_S "
+                                "sets how long jobs wait for it.")
     return GraphUnavailable(f"cannot open the embedded graph at {path}: {text}",
                             hint="Run `ingest_codebase` first, or check GRAPHTUNE_HOME.")
 
 
 class EmbeddedGraph:
-    def __init__(self, path: Path, *, read_only: bool) -> None:
+    def __init__(self, path: Path, *, read_only: bool, lock_wait_s: float = 0.0) -> None:
         import ladybug
 
         self.path = path
@@ -42,6 +55,7 @@ class EmbeddedGraph:
             raise GraphUnavailable(f"no embedded graph at {path} yet.", field="source",
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
+<<<<<<< HEAD
         try:
             self.db = self._open(ladybug, path, read_only)
             self.conn = ladybug.Connection(self.db)
@@ -69,6 +83,26 @@ class EmbeddedGraph:
                 "existed; it cannot hold several code bases side by side.", field="graph",
                 hint=f"Nothing was changed. Move or delete the folder {self.path} (e.g. `rm -r '{self.path}'`), "
                 "then ingest each code base again (`ingest_codebase` / `graphtune ingest`, one call per code base).")
+=======
+        started, delay, retried = time.monotonic(), 0.1, False
+        while True:
+            try:
+                self.db = self._open(ladybug, path, read_only)
+                self.conn = ladybug.Connection(self.db)
+                break
+            except RuntimeError as exc:
+                waited = time.monotonic() - started
+                if not _is_lock_error(exc) or waited + delay > lock_wait_s:
+                    raise _map_error(exc, path, waited if retried else 0.0) from exc
+                retried = True
+                log.warning("embedded graph %s is locked (%s); retrying for up to %.0fs more", path, exc,
+                            lock_wait_s - waited)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        if not read_only:
+            for statement in ddl():
+                self.conn.execute(statement)
+>>>>>>> issue13
 
     @staticmethod
     def _open(ladybug: Any, path: Path, read_only: bool) -> Any:

@@ -71,8 +71,9 @@ class EmbeddedSource:
     """Reads graphtune's own schema from the embedded LadybugDB store (read-only), optionally
     only some code bases."""
 
-    def __init__(self, settings: Any, codebases: list[str] | None = None) -> None:
-        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True)
+    def __init__(self, settings: Any, codebases: list[str] | None = None, lock_wait_s: float | None = None) -> None:
+        wait = getattr(settings, "graph_lock_wait_s", 0.0) if lock_wait_s is None else lock_wait_s
+        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=wait)
         self.missing: Counter[str] = Counter()
         try:
             self.codebases = check_codebases(codebases, self.known_codebases())
@@ -159,7 +160,7 @@ async def check_graph_source(settings: Any) -> list[Any]:
     checks = []
     if settings.graph_dir.exists():
         try:
-            source = EmbeddedSource(settings)
+            source = EmbeddedSource(settings, lock_wait_s=0.0)  # a check answers now, it does not wait
             try:
                 counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
                 names = [c["name"] for c in source.graph.codebases()]
@@ -168,7 +169,9 @@ async def check_graph_source(settings: Any) -> list[Any]:
             checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
                                 f"{len(names)} code base(s): {', '.join(names) or 'none'}"))
         except GraphtuneError as exc:
-            checks.append(Check(name="graph:embedded", ok=False, detail=exc.message, fix=exc.hint))
+            busy = "locked by another process" in exc.message  # a writer at work (an ingest job): jobs wait for it
+            detail = f"being written right now; jobs wait for the writer. {exc.message}" if busy else exc.message
+            checks.append(Check(name="graph:embedded", ok=busy, detail=detail, fix=exc.hint))
     else:
         checks.append(Check(name="graph:embedded", ok=True,
                             detail=f"no graph yet at {settings.graph_dir}; ingest_codebase creates it"))
