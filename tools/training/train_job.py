@@ -11,6 +11,7 @@ import gc
 import json
 import math
 import platform
+import random
 import shutil
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 
 MAX_OOM_RETRIES = 3
+MAX_EVAL_EXAMPLES = 256
 
 
 def default_output_name(cfg: LoraJobConfig, job_id: str) -> str:
@@ -51,6 +53,8 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any) -> dict[str
     eval_conv = read_conversations(files.eval) if files.eval else []
     default_template = ensure_chat_template(tokenizer)
     train, train_report = encode_all(tokenizer, train_conv, cfg.max_seq_length)
+    if len(eval_conv) > MAX_EVAL_EXAMPLES:  # eval loss is a trend line: a seeded sample is enough and keeps CPU runs short
+        eval_conv = random.Random(cfg.seed).sample(eval_conv, MAX_EVAL_EXAMPLES)
     evals, _ = encode_all(tokenizer, eval_conv, cfg.max_seq_length)
     if not train:
         raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
