@@ -34,6 +34,8 @@ KINDS: dict[str, JobKind] = {
         JobKind("extract", "graphtune.tools.dataset.extract:run_extract_job", False, "Build a dataset from the graph."),
         JobKind("train", "graphtune.tools.training.train_job:run_train_job", True, "LoRA/QLoRA fine-tuning."),
         JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base."),
+        JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,
+                "Answer a prompt with a base or fine-tuned model (loads the model: GPU work, so heavy)."),
     )
 }
 

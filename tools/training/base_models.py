@@ -403,6 +403,6 @@ def _supported_architectures() -> list[str]:
     try:
         from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
-        return sorted(GGUF_SUPPORTED_ARCHITECTURES)
+        return sorted(set(GGUF_SUPPORTED_ARCHITECTURES) - {"general", "tokenizer"})  # metadata sections, not models
     except Exception:  # noqa: BLE001 - only used for a hint
         return []
