@@ -40,10 +40,10 @@ def human(size: int | None) -> str | None:
     if size is None:
         return None
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     return None
 
 
@@ -70,13 +70,14 @@ def _has_weights(folder: Path) -> bool:
     return any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")) or any(folder.glob("*.safetensors.index.json"))
 
 
-def builtins() -> list[BaseModelEntry]:
+def builtins(settings: Any) -> list[BaseModelEntry]:
     out = []
     for builtin in BUILTINS.values():
         path = builtin.path()
         size = path.stat().st_size if path else None
         out.append(BaseModelEntry(base_model=builtin.name, kind="builtin", size_bytes=size, size=human(size),
                                   usable_offline=path is not None, installed=path is not None, architecture="llama",
+                                  converted=is_converted(path, settings) if path else None,
                                   note=f"{builtin.description} License {builtin.license}."
                                   + ("" if path else f" Not installed: {builtin.install}")))
     return out
@@ -160,7 +161,7 @@ def hub_cached() -> list[BaseModelEntry]:
 
 def inventory(settings: Any) -> list[BaseModelEntry]:
     """Every base model graphtune can see, built-ins first."""
-    return builtins() + local(settings) + hub_cached()
+    return builtins(settings) + local(settings) + hub_cached()
 
 
 def offline_note() -> str:
