@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 from graphtune.tools.errors import GraphtuneError, ModelNotFound, TrainingConfigError
-from graphtune.tools.training.base_models import locate_base_model
+from graphtune.tools.training.base_models import check_base_model
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field
 
@@ -62,12 +62,12 @@ def _target(services: "Services", model: str, compare: bool) -> dict[str, Any]:
             and not merged.is_symlink():
         return {"base_model": str(merged)}  # a merged model (merge_adapter) is a plain model folder
     try:
-        locate_base_model(model, field="model")
+        base = check_base_model(model, settings, field="model")
     except ModelNotFound as exc:
         raise ModelNotFound(f"`model`={model!r} is neither a fine-tuned model nor a usable base model ({exc.message})",
                             field="model", hint="Call list_models for fine-tuned models, or list_base_models for "
                             "base models (built-in names, .gguf files, folders, cached hub ids).") from exc
-    return {"base_model": model}
+    return {"base_model": base}
 
 
 async def ask_model(

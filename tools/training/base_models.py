@@ -135,9 +135,12 @@ def locate_base_model(base_model: str, field: str = "base_model") -> BaseModelRe
 
 
 def check_base_model(base_model: str, settings: Any = None, *, field: str = "base_model") -> str:
-    """Cheap check before queueing (no torch/transformers): the folder, hub id or GGUF file path
-    `base_model` points at. Raises ModelNotFound / ModelUnsupported with a hint."""
-    return locate_base_model(base_model, field).value
+    """Cheap check before queueing (no torch/transformers). Returns the string to queue: a
+    built-in name as given (lower-cased), a hub id, or the absolute path of a folder or .gguf file
+    (a worker runs in another folder, so relative paths must not reach it). Raises
+    ModelNotFound / ModelUnsupported with a hint."""
+    ref = locate_base_model(base_model, field)
+    return ref.requested.strip().lower() if ref.kind == "builtin" else ref.value
 
 
 def resolve_base_model(name_or_path: str, settings: Any, *, progress: Callable[[str], None] | None = None,
