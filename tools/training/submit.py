@@ -24,7 +24,7 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
     read_conversations(files.train)  # line-numbered errors now, not after the job started
     if files.eval:
         read_conversations(files.eval)
-    check_base_model(cfg.base_model, services.settings)
+    cfg.base_model = check_base_model(cfg.base_model, services.settings)  # absolute when it is a path
     if cfg.output_name and (services.settings.models_dir / cfg.output_name).exists():
         raise TrainingConfigError(f"a model named `{cfg.output_name}` already exists.", field="output_name",
                                   hint="Choose another output_name, or list_models.")
