@@ -79,7 +79,7 @@ def evaluate_resources(params: dict[str, Any], settings: Any) -> Resources:
 
 def ask_resources(params: dict[str, Any], settings: Any) -> Resources:
     """Reads the fine-tuned model it answers with (none when asking a base model)."""
-    model = params.get("model_name")
+    model = params.get("adapter")
     return Resources(reads=(f"model:{model}",) if model else ())
 
 
