@@ -120,7 +120,9 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], default="auto")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("demo", help="end to end: validate, ingest a real package, extract, train a tiny model, show it")
-    p.add_argument("--package", default="email", help="installed package to ingest (default: email, stdlib)")
-    p.add_argument("--epochs", type=int, default=2)
+    p = sub.add_parser("demo", help="end to end with a real model: ingest a real code base, knowledge dataset, "
+                       "LoRA-train SmolLM2-135M-Instruct, closed-book accuracy base vs tuned")
+    p.add_argument("--package", help="installed package or module to teach (default: email on a GPU, colorsys "
+                   "on CPU, so the CPU demo ends within ~10 minutes)")
+    p.add_argument("--base-model", default="smollm2-135m-instruct", help="base model (see base-models)")
     p.set_defaults(func=cmd_demo)
