@@ -132,30 +132,35 @@ def run(args: list[str]) -> int:
                                   "train_seconds": result["train_seconds"], "steps": result["steps"],
                                   "fast_path": result["fast_path"]}
         print(json.dumps({f"sweep_{budget}": out[f"sweep_{budget}"]}), flush=True)
-    if os.environ.get("KNOWLEDGE", "1") == "1":
-        ctx = Ctx(home, "job_knowledge01")
-        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": "email-knowledge",
-                            "save_steps": 100000, **_overrides(args)}, "knowledge")
+    runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]")) if os.environ.get("KNOWLEDGE", "1") == "1" else []
+    for number, extra in enumerate(runs):
+        label = f"knowledge_{number}"
+        ctx = Ctx(home, f"job_knowledge{number:02d}")
+        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": label,
+                            "save_steps": 100000, **_overrides(args), **extra}, "knowledge")
         started = time.perf_counter()
         result = run_train_job({"config": cfg}, ctx)
         wall = time.perf_counter() - started
-        meta = json.loads((home / "models" / "email-knowledge" / "training_metadata.json").read_text())
+        meta = json.loads((home / "models" / label / "training_metadata.json").read_text())
         knowledge = meta["knowledge"]
         rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]
-        out["knowledge"] = {
+        out[label] = {
             "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
                                                "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length")},
             "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
             "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
             "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
             "eval_loss": {"base": result["base_eval_loss"], "tuned": result["eval_loss"]},
-            "closed_book": {side: knowledge[side] for side in ("base", "tuned")},
+            "closed_book": {side: {k: knowledge[side][k] for k in ("accuracy", "core_accuracy", "ended_cleanly",
+                                                                    "by_fact_type")} for side in ("base", "tuned")},
             "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
-            "examples": knowledge["examples"], "fast_path": result["fast_path"], "timeline": ctx.events,
+            "examples": knowledge["examples"][:3], "fast_path": result["fast_path"], "timeline": ctx.events,
         }
-        answers = home / "models" / "email-knowledge" / "probe_answers.jsonl"
+        print(json.dumps({label: out[label]}), flush=True)
         if os.environ.get("OUT"):
-            shutil.copy(answers, Path(os.environ["OUT"]) / "probe_answers.jsonl")
+            shutil.copy(home / "models" / label / "probe_answers.jsonl",
+                        Path(os.environ["OUT"]) / f"{label}_probe_answers.jsonl")
+            (Path(os.environ["OUT"]) / "knowledge.json").write_text(json.dumps(out, indent=1))
     text = json.dumps(out, indent=1)
     print(text)
     if os.environ.get("OUT"):

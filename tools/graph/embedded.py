@@ -55,12 +55,21 @@ class EmbeddedGraph:
             raise GraphUnavailable(f"no embedded graph at {path} yet.", field="source",
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
-<<<<<<< HEAD
-        try:
-            self.db = self._open(ladybug, path, read_only)
-            self.conn = ladybug.Connection(self.db)
-        except RuntimeError as exc:
-            raise _map_error(exc, path) from exc
+        started, delay, retried = time.monotonic(), 0.1, False
+        while True:
+            try:
+                self.db = self._open(ladybug, path, read_only)
+                self.conn = ladybug.Connection(self.db)
+                break
+            except RuntimeError as exc:
+                waited = time.monotonic() - started
+                if not _is_lock_error(exc) or waited + delay > lock_wait_s:
+                    raise _map_error(exc, path, waited if retried else 0.0) from exc
+                retried = True
+                log.warning("embedded graph %s is locked (%s); retrying for up to %.0fs more", path, exc,
+                            lock_wait_s - waited)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
         try:
             self._check_schema()
             if not read_only:
@@ -83,26 +92,6 @@ class EmbeddedGraph:
                 "existed; it cannot hold several code bases side by side.", field="graph",
                 hint=f"Nothing was changed. Move or delete the folder {self.path} (e.g. `rm -r '{self.path}'`), "
                 "then ingest each code base again (`ingest_codebase` / `graphtune ingest`, one call per code base).")
-=======
-        started, delay, retried = time.monotonic(), 0.1, False
-        while True:
-            try:
-                self.db = self._open(ladybug, path, read_only)
-                self.conn = ladybug.Connection(self.db)
-                break
-            except RuntimeError as exc:
-                waited = time.monotonic() - started
-                if not _is_lock_error(exc) or waited + delay > lock_wait_s:
-                    raise _map_error(exc, path, waited if retried else 0.0) from exc
-                retried = True
-                log.warning("embedded graph %s is locked (%s); retrying for up to %.0fs more", path, exc,
-                            lock_wait_s - waited)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        if not read_only:
-            for statement in ddl():
-                self.conn.execute(statement)
->>>>>>> issue13
 
     @staticmethod
     def _open(ladybug: Any, path: Path, read_only: bool) -> Any:

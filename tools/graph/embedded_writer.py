@@ -18,15 +18,10 @@ from graphtune.tools.graph.schema import DERIVED_RELS, uid
 
 
 class EmbeddedWriter:
-<<<<<<< HEAD
     """Every read and write is scoped to `codebase`: other code bases in the graph are never touched."""
 
-    def __init__(self, graph_dir: Path, scratch: Path, codebase: str) -> None:
-        self.graph = EmbeddedGraph(graph_dir, read_only=False)
-=======
-    def __init__(self, graph_dir: Path, scratch: Path, lock_wait_s: float = 0.0) -> None:
+    def __init__(self, graph_dir: Path, scratch: Path, codebase: str, lock_wait_s: float = 0.0) -> None:
         self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s)
->>>>>>> issue13
         self.scratch = scratch
         self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)

@@ -202,11 +202,7 @@ def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str
     from graphtune.tools.graph.embedded_writer import EmbeddedWriter
 
     scratch = ctx.work_dir if ctx else settings.work_dir
-<<<<<<< HEAD
-    return EmbeddedWriter(settings.graph_dir, scratch, codebase)
-=======
-    return EmbeddedWriter(settings.graph_dir, scratch, getattr(settings, "graph_lock_wait_s", 0.0))
->>>>>>> issue13
+    return EmbeddedWriter(settings.graph_dir, scratch, codebase, getattr(settings, "graph_lock_wait_s", 0.0))
 
 
 def run_ingest_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -40,8 +40,12 @@ def plan_batches(lengths: list[int], *, max_tokens: int, max_examples: int, seed
     return batches
 
 
-def collate_packed(examples: list[Example]) -> dict[str, Any]:
-    """One packed row: input_ids, position_ids (restarting per example), labels (no cross-example loss)."""
+def collate_packed(examples: list[Example], pad_to: int | None = None) -> dict[str, Any]:
+    """One packed row: input_ids, position_ids (restarting per example), labels (no cross-example loss).
+
+    `pad_to`: fill the row up to this many tokens with one padding "document" (its own positions,
+    no labels), so every step has the same shape and compiled kernels (flex_attention's block
+    mask) are built once instead of once per new row length."""
     import torch
 
     ids, pos, labels = [], [], []
@@ -49,6 +53,11 @@ def collate_packed(examples: list[Example]) -> dict[str, Any]:
         ids += ex.input_ids
         pos += range(len(ex.input_ids))
         labels += [-100] + ex.labels[1:]  # the first token of an example never predicts from the previous one
+    if pad_to and len(ids) < pad_to:
+        fill = pad_to - len(ids)
+        ids += [0] * fill
+        pos += range(fill)
+        labels += [-100] * fill
     as_tensor = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
     return {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
 

@@ -144,7 +144,8 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     budget, bsz, accum = state.get("budget"), state.get("batch_size"), state.get("grad_accum")
     for attempt in range(MAX_OOM_RETRIES + 1):
-        plan = engine.make_plan(data["train"], cfg, device, budget=budget, batch_size=bsz, grad_accum=accum)
+        plan = engine.make_plan(data["train"], cfg, device, budget=budget, batch_size=bsz, grad_accum=accum,
+                                model_params=model_shape(base)["params"])
         state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
         state_file.write_text(json.dumps(state))
         model, info = load_model(cfg, device, base) if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx)
@@ -240,7 +241,8 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     tokenizer = load_tokenizer(base)
     data = _prepare_data(cfg, ctx.settings, tokenizer)
     if cfg.dry_run:
-        return _dry_run(cfg, device, base, data, engine.make_plan(data["train"], cfg, device))
+        return _dry_run(cfg, device, base, data, engine.make_plan(data["train"], cfg, device,
+                                                                  model_params=model_shape(base)["params"]))
     output_name = cfg.output_name or default_output_name(cfg, ctx.job_id)
     final_dir = ctx.settings.models_dir / output_name
     if final_dir.exists() and not params.get("resume"):
