@@ -37,6 +37,7 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("cancel_job", "Cancel a job", read_only=False, destructive=True, idempotent=True),
     ToolSpec("ingest_codebase", "Ingest a Python code base", read_only=False, destructive=False, idempotent=True,
              open_world=True),
+    ToolSpec("graph_diff", "Diff a code base's graph versions", read_only=True, destructive=False, idempotent=True),
     ToolSpec("extract_training_data", "Extract a training dataset", read_only=False, destructive=False,
              idempotent=False, open_world=True),
     ToolSpec("list_datasets", "List datasets", read_only=True, destructive=False, idempotent=True),

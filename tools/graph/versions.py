@@ -331,3 +331,40 @@ def diff_versions(settings: Any, backend: str, codebase: str, since: str | None,
     assert new is not None
     before = load_snapshot(settings, backend, codebase, old) if old else {"entities": {}, "modules": {}}
     return old, new, diff_snapshots(before, load_snapshot(settings, backend, codebase, new))
+
+
+def source_versions(source: Any) -> dict[str, str]:
+    """The graph version of each code base an open GraphSource reads ({} where the source
+    cannot tell, e.g. a Neo4j graph graphtune did not write)."""
+    graph = getattr(source, "graph", None)
+    if graph is None:
+        return {}
+    names = source.codebases if source.codebases is not None else source.known_codebases()
+    return {name: codebase_version(graph.file_shas(name), name) for name in names}
+
+
+def delta_bases(settings: Any, backend: str, codebases: list[str] | None, since: str) -> dict[str, str | None]:
+    """For a delta dataset: the old graph version of each code base (None: the code base is new
+    since then, every entity counts as added). `since` is a graph version or a dataset name."""
+    root = versions_root(settings, backend)
+    names = codebases or (sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
+    from graphtune.tools.dataset.catalog import read_metadata
+    from graphtune.tools.errors import DatasetNotFound
+
+    try:
+        meta = read_metadata(settings, since)
+    except (DatasetNotFound, ConfigError):
+        meta = None
+    found: dict[str, str | None] = {}
+    for name in names:
+        if meta is not None:
+            found[name] = dataset_versions(meta, settings, backend).get(name)
+        else:
+            found[name] = since if any(v["version"] == since for v in read_index(settings, backend, name)) else None
+    if not any(found.values()):
+        what = f"dataset `{since}` records no graph version of" if meta is not None else \
+            f"`since`={since!r} is neither a dataset nor a recorded graph version of"
+        raise VersionNotFound(f"{what} the code base(s) {names or '(none recorded)'}.", field="since",
+                              hint="Pass the name of the dataset the current model was trained on (list_datasets), "
+                              "or a graph version from graph_diff / the ingest result.")
+    return found
