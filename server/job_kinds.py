@@ -36,6 +36,8 @@ KINDS: dict[str, JobKind] = {
         JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base."),
         JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
                 "Closed-book probes of a knowledge dataset, base vs tuned."),
+        JobKind("compare", "graphtune.tools.training.compare_job:run_compare_job", True,
+                "Two models on the same probes, per fact type (A/B)."),
     )
 }
 

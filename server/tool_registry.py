@@ -47,6 +47,10 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("resume_fine_tuning", "Resume fine-tuning", read_only=False, destructive=False, idempotent=False),
     ToolSpec("list_models", "List models", read_only=True, destructive=False, idempotent=True),
     ToolSpec("evaluate_model", "Evaluate a model closed-book", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("compare_models", "Compare two models on the same probes", read_only=False, destructive=False,
+             idempotent=True),
+    ToolSpec("promote_model", "Point an alias at a model", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("delete_model", "Delete a model", read_only=False, destructive=True, idempotent=False),
     ToolSpec("merge_adapter", "Merge an adapter into its base model", read_only=False, destructive=False,
              idempotent=False),
 ]
