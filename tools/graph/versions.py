@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import ConfigError, GraphError
+from graphtune.tools.errors import ConfigError, VersionNotFound
 from graphtune.tools.graph.schema import CODEBASE_NAME, graph_fingerprint, uid
 
 SNAPSHOT_FORMAT = 1
@@ -45,12 +45,6 @@ MODULE_ASPECTS = ("members", "imports")
 ENTITY_KINDS = ("class", "function", "method")
 CHANGE_ORDER = {"added": 0, "removed": 1, "changed": 2, "affected": 3}
 FIRST_PAGE = 20
-
-
-class VersionNotFound(GraphError):
-    """A graph version (or a dataset naming one) that this code base never recorded."""
-
-    code = "graph_version_not_found"
 
 
 def versions_root(settings: Any, backend: str) -> Path:
@@ -165,8 +159,10 @@ def current_version(settings: Any, backend: str, codebase: str) -> str | None:
 
 
 def load_snapshot(settings: Any, backend: str, codebase: str, version: str) -> dict[str, Any]:
+    import re
+
     path = codebase_dir(settings, backend, codebase) / f"{version}.json.gz"
-    if not path.is_file():
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9a-f]{16}", version) or not path.is_file():
         known = [v["version"] for v in read_index(settings, backend, codebase)]
         raise VersionNotFound(f"code base `{codebase}` has no recorded graph version `{version}`.", field="since",
                               hint=f"Recorded versions, oldest first: {known[-10:] or 'none (ingest it first)'}.")
