@@ -26,15 +26,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     return _start(args, "extract_training_data", dataset_name=args.dataset_name, node_types=args.node_types,
                   max_records=args.max_records, quality_threshold=args.quality_threshold,
-<<<<<<< HEAD
                   augmentation_factor=args.augmentation_factor, objective=args.objective,
                   include_private=args.include_private, source=args.source, eval_fraction=args.eval_fraction,
-                  seed=args.seed, output_format=args.output_format, overwrite=args.overwrite)
-=======
-                  augmentation_factor=args.augmentation_factor, source=args.source, eval_fraction=args.eval_fraction,
                   seed=args.seed, output_format=args.output_format, overwrite=args.overwrite,
                   codebases=args.codebases)
->>>>>>> issue10
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
