@@ -11,7 +11,8 @@ versions in ingest order) and one `<version>.json.gz` snapshot each. Files, not 
 the same code serves the embedded store and a user's Neo4j (whose graph we should not fill
 with bookkeeping), the ingest worker is the only writer (temp file + rename, under a lock
 file), and a diff is an in-memory comparison of two key -> hashes maps anyway. A snapshot
-costs about 100 bytes per entity (gzip), e.g. ~0.5 MB for the standard library's `email`.
+costs about 35 bytes per entity (gzip): 23 KB for `email`, 1.9 MB for `transformers` (53,595
+entities, whose snapshot pass adds 3.3 s to a 47 s ingest); an unchanged re-ingest adds nothing.
 
 Granularity: entities are functions, methods and classes (modules are counted separately).
 Aspects compared per entity: `signature` (parameters, return type, async; a class: its

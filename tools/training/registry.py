@@ -54,7 +54,7 @@ def read_aliases(settings: Any) -> dict[str, str]:
         return {}
 
 
-def resolve_model_name(settings: Any, name: str, field: str = "model_name") -> str:
+def resolve_model_name(settings: Any, name: str) -> str:
     """A model's real name: `name` itself when such a model folder exists, else the model an
     alias of that name points to (else `name`, for model_dir to refuse with a coded error)."""
     if isinstance(name, str) and (settings.models_dir / name / "adapter_config.json").is_file():
