@@ -200,3 +200,24 @@ async def test_extract_tool_checks_since_before_queueing(client, shop) -> None:
     unknown = await client.call_tool("extract_training_data", {"dataset_name": "x", "objective": "knowledge",
                                                                "since": "nope"})
     assert unknown.is_error and "since" in unknown.content[0].text
+
+
+def test_a_failed_version_record_never_fails_the_ingest(shop, monkeypatch) -> None:
+    from graphtune.tools.errors import GraphUnavailable
+    from graphtune.tools.graph import versions
+
+    settings, root = shop
+    first = _ingest(settings, root)
+
+    def broken(*_args: object) -> dict:
+        raise GraphUnavailable("simulated")
+
+    monkeypatch.setattr(versions, "read_snapshot_from_graph", broken)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    result = _ingest(settings, root)
+    assert result["files_changed"] == 1 and "simulated" in result["diff"]["error"]
+    monkeypatch.undo()
+    (root / "cart.py").write_text(textwrap.dedent(V2) + "\n\ndef later():\n    return 1\n")
+    recovered = _ingest(settings, root)  # diffs against the last recorded version: both edits show
+    assert recovered["previous_graph_version"] == first["graph_version"]
+    assert (recovered["diff"]["added"], recovered["diff"]["removed"], recovered["diff"]["changed"]) == (2, 1, 2)

@@ -43,6 +43,12 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _is_dataset(settings: Any, name: str) -> bool:
+    from graphtune.tools.dataset.params import NAME_PATTERN
+
+    return bool(NAME_PATTERN.fullmatch(name)) and (settings.datasets_dir / name / "metadata.json").is_file()
+
+
 def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     source_name = params.source or settings.graph_backend
@@ -97,8 +103,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
                                                                          "phrasings_per_fact": params.phrasings},
         "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases,
                    "graph_versions": versions},
-        **({"parent": {"since": params.since, "dataset": params.since if (settings.datasets_dir / params.since
-                                                                          / "metadata.json").is_file() else None,
+        **({"parent": {"since": params.since, "dataset": params.since if _is_dataset(settings, params.since) else None,
                        "graph_versions": delta["graph_versions"]}, "delta": delta} if delta else {}),
         "records_read": len(records), "missing_properties": missing,
         "entities": len(entities), "entities_by_kind": dict(built.entities_by_kind),

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import ConfigError
+from graphtune.tools.errors import ConfigError, GraphtuneError
 from graphtune.tools.graph.csv_rows import PreparedFile, prepare
 from graphtune.tools.graph.discovery import (
     SourceFile,
@@ -202,8 +202,16 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
 
     if ctx:
         ctx.progress(None, None, "entities", "recording the graph version and its diff", safe_point=False)
-    return record_version(settings, store, codebase, codebase_version(shas, codebase),
-                          lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None)
+    version = codebase_version(shas, codebase)
+    try:
+        return record_version(settings, store, codebase, version,
+                              lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None)
+    except (GraphtuneError, OSError, ValueError) as exc:  # the graph is written: report, never fail the ingest
+        if ctx:
+            ctx.log(f"graph version not recorded: {exc}")
+        return {"graph_version": version, "previous_graph_version": None, "added": None, "removed": None,
+                "changed": None, "affected": None, "error": f"graph version not recorded ({exc}); the next ingest "
+                "diffs against the last recorded version"}
 
 
 def _count(parsed: Parsed, kind: str) -> int:
