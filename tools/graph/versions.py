@@ -320,11 +320,11 @@ def resolve_since(settings: Any, backend: str, codebase: str, since: str | None)
     return version
 
 
-def diff_versions(settings: Any, backend: str, codebase: str, since: str | None,
-                  until: str | None = None) -> tuple[str | None, str, dict[str, Any]]:
-    """(old version, new version, diff) of `codebase`; old None = everything is added."""
+def diff_versions(settings: Any, backend: str, codebase: str,
+                  since: str | None) -> tuple[str | None, str, dict[str, Any]]:
+    """(old version, current version, diff) of `codebase`; old None = everything is added."""
     old = resolve_since(settings, backend, codebase, since)
-    new = until or current_version(settings, backend, codebase)
+    new = current_version(settings, backend, codebase)
     assert new is not None
     before = load_snapshot(settings, backend, codebase, old) if old else {"entities": {}, "modules": {}}
     return old, new, diff_snapshots(before, load_snapshot(settings, backend, codebase, new))
