@@ -221,3 +221,21 @@ def test_a_failed_version_record_never_fails_the_ingest(shop, monkeypatch) -> No
     recovered = _ingest(settings, root)  # diffs against the last recorded version: both edits show
     assert recovered["previous_graph_version"] == first["graph_version"]
     assert (recovered["diff"]["added"], recovered["diff"]["removed"], recovered["diff"]["changed"]) == (2, 1, 2)
+
+
+@pytest.mark.anyio
+async def test_ingest_job_through_mcp_reports_the_diff(client, services, shop) -> None:
+    from conftest import wait_final
+    from graphtune.server.job_store import JobStatus
+
+    settings, root = shop
+    _ingest(settings, root)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    started = await client.call_tool("ingest_codebase", {"path": str(root), "codebase": "shop"})
+    assert not started.is_error, started.content[0].text
+    job = wait_final(services.store, started.structured_content["job_id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["entities_changed"] == {"added": 1, "removed": 1, "changed": 2, "affected": 0}
+    assert [c["entity"] for c in job.result["diff"]["changes"]][:2] == ["shop.cart.fresh", "shop.cart.unused"]
+    status = await client.call_tool("get_training_status", {"job_id": job.id})  # concise: the counts stay
+    assert status.structured_content["result"]["entities_changed"]["changed"] == 2

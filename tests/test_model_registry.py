@@ -152,6 +152,16 @@ async def test_compare_models_on_two_tiny_models_through_mcp(client, services, t
     assert all(0 <= (r["a"] or 0) <= 1 and 0 <= (r["b"] or 0) <= 1 for r in rows.values())
     statuses = {row["status"] for row in result["by_status"]}
     assert {"unchanged", "all"} <= statuses and statuses & {"new", "changed"}
+    evaluated = await client.call_tool("evaluate_model", {"model_name": "current", "dataset_name": "shop-v2",
+                                                          "max_probes": 12, "include_base": False, "device": "cpu"})
+    assert not evaluated.is_error, evaluated.content[0].text
+    job = wait_final(services.store, evaluated.structured_content["job_id"], timeout=300)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.params["model_name"] == "shop-a"  # the alias resolved before queueing
+    assert set(job.result["tuned_by_status"]) >= {"unchanged"} and sum(
+        v["probes"] for v in job.result["tuned_by_status"].values()) == 12
+    report = json.loads((settings.models_dir / "shop-a" / "evaluations" / "shop-v2.json").read_text())
+    assert report["tuned"]["by_status"] == job.result["tuned_by_status"]
     same = await client.call_tool("compare_models", {"model_a": "current", "model_b": "shop-a",
                                                      "dataset_name": "shop-v2"})
     assert same.is_error and "model_b" in same.content[0].text
