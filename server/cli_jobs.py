@@ -29,7 +29,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
                   augmentation_factor=args.augmentation_factor, objective=args.objective,
                   include_private=args.include_private, source=args.source, eval_fraction=args.eval_fraction,
                   seed=args.seed, output_format=args.output_format, overwrite=args.overwrite,
-                  codebases=args.codebases)
+                  codebases=args.codebases, since=args.since, replay_fraction=args.replay_fraction)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -73,6 +73,9 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--output-format", choices=["chat", "alpaca"], default="chat")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--codebases", nargs="+", help="only these code bases (default: all)")
+    p.add_argument("--since", help="knowledge: a delta dataset of what changed since this dataset or graph version")
+    p.add_argument("--replay-fraction", type=float, default=0.2,
+                   help="delta: share of replayed unchanged facts (default 0.2, provisional)")
     _wait_flag(p)
     p.set_defaults(func=cmd_extract)
 

@@ -83,6 +83,12 @@ def ask_resources(params: dict[str, Any], settings: Any) -> Resources:
     return Resources(reads=(f"model:{model}",) if model else ())
 
 
+def compare_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads both models and the dataset's probes."""
+    reads = tuple(f"model:{params[k]}" for k in ("model_a", "model_b") if params.get(k))
+    return Resources(reads=reads + ((f"dataset:{params['dataset_name']}",) if params.get("dataset_name") else ()))
+
+
 def sleep_resources(params: dict[str, Any], settings: Any) -> Resources:
     """The sleep kinds take their resources from their params (tests of the claims)."""
     return Resources(writes=tuple(params.get("writes", ())), reads=tuple(params.get("reads", ())),
@@ -118,6 +124,8 @@ KINDS: dict[str, JobKind] = {
         JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,
                 "Answer a prompt with a base or fine-tuned model (loads the model: GPU work, so heavy).",
                 ask_resources),
+        JobKind("compare", "graphtune.tools.training.compare_job:run_compare_job", True,
+                "Two models on the same probes, per fact type (A/B).", compare_resources),
     )
 }
 

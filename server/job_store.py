@@ -494,6 +494,28 @@ class JobStore:
         rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
+    @_locked
+    def delete_model(self, name: str) -> None:
+        """Drop a model's registry row and every alias pointing to it (one transaction)."""
+        with self._immediate() as conn:
+            conn.execute("DELETE FROM model_aliases WHERE model_name = ?", (name,))
+            conn.execute("DELETE FROM models WHERE name = ?", (name,))
+
+    @_locked
+    def set_alias(self, alias: str, model_name: str) -> str | None:
+        """Point `alias` at `model_name`; returns the model it pointed to before (None: new alias)."""
+        with self._immediate() as conn:
+            row = conn.execute("SELECT model_name FROM model_aliases WHERE alias = ?", (alias,)).fetchone()
+            conn.execute("INSERT INTO model_aliases(alias, model_name, updated_at) VALUES (?, ?, ?) ON CONFLICT(alias) "
+                         "DO UPDATE SET model_name = excluded.model_name, updated_at = excluded.updated_at",
+                         (alias, model_name, time.time()))
+        return row[0] if row else None
+
+    @_locked
+    def aliases(self) -> dict[str, str]:
+        """alias -> model name."""
+        return dict(self.conn.execute("SELECT alias, model_name FROM model_aliases ORDER BY alias").fetchall())
+
 
 
 def _resource_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,14 @@ def m003_job_resources(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN wait_reason TEXT")
 
 
+@migration
+def m004_model_aliases(conn: sqlite3.Connection) -> None:
+    """Model aliases (`current`, any name) -> a model name; see tools/training/registry.py."""
+    conn.execute("CREATE TABLE model_aliases (alias TEXT PRIMARY KEY, model_name TEXT NOT NULL, "
+                 "updated_at REAL NOT NULL)")
+    conn.execute("CREATE INDEX model_aliases_model ON model_aliases(model_name)")
+
+
 def applied(conn: sqlite3.Connection) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]

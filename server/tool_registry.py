@@ -37,6 +37,7 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("cancel_job", "Cancel a job", read_only=False, destructive=True, idempotent=True),
     ToolSpec("ingest_codebase", "Ingest a Python code base", read_only=False, destructive=False, idempotent=True,
              open_world=True),
+    ToolSpec("graph_diff", "Diff a code base's graph versions", read_only=True, destructive=False, idempotent=True),
     ToolSpec("extract_training_data", "Extract a training dataset", read_only=False, destructive=False,
              idempotent=False, open_world=True),
     ToolSpec("list_datasets", "List datasets", read_only=True, destructive=False, idempotent=True),
@@ -49,6 +50,10 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("list_base_models", "List base models", read_only=True, destructive=False, idempotent=True),
     ToolSpec("ask_model", "Ask a model a question", read_only=False, destructive=False, idempotent=False,
              open_world=True),
+    ToolSpec("compare_models", "Compare two models on the same probes", read_only=False, destructive=False,
+             idempotent=True),
+    ToolSpec("promote_model", "Point an alias at a model", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("delete_model", "Delete a model", read_only=False, destructive=True, idempotent=False),
     ToolSpec("merge_adapter", "Merge an adapter into its base model", read_only=False, destructive=False,
              idempotent=False),
 ]

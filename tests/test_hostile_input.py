@@ -33,6 +33,10 @@ TOOLS_ARGS = {
     "resume_fine_tuning": ["job_id"],
     "list_models": ["limit", "offset"],
     "merge_adapter": ["model_name", "output_name"],
+    "graph_diff": ["codebase", "since", "change", "limit", "offset"],
+    "promote_model": ["model_name", "alias"],
+    "delete_model": ["model_name", "force"],
+    "compare_models": ["model_a", "model_b", "dataset_name", "max_probes"],
 }
 
 

@@ -6,7 +6,8 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
     ├── GraphError
     │   ├── GraphUnavailable    cannot reach/open/authenticate the graph store
     │   ├── QueryFailed         a query failed or timed out
-    │   └── SchemaMismatch      the graph lacks the labels/properties the mapping expects
+    │   ├── SchemaMismatch      the graph lacks the labels/properties the mapping expects
+    │   └── VersionNotFound     a graph version (or dataset naming one) a code base never recorded
     ├── IngestError
     ├── DatasetError
     │   ├── DatasetNotFound
@@ -82,6 +83,12 @@ class SchemaMismatch(GraphError):
     """The graph lacks what the label/property mapping expects."""
 
     code = "schema_mismatch"
+
+
+class VersionNotFound(GraphError):
+    """A graph version (or a dataset naming one) that this code base never recorded."""
+
+    code = "graph_version_not_found"
 
 
 class IngestError(GraphtuneError):

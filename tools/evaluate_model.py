@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def evaluate_model(
     services: "Services",
-    model_name: Annotated[str, Field(description="A fine-tuned model from list_models.")],
+    model_name: Annotated[str, Field(description="A fine-tuned model from list_models, or an alias "
+                                        "(promote_model), e.g. 'current'.")],
     dataset_name: Annotated[str | None, Field(description="A knowledge dataset with probes; default: the one the "
                                               "model was trained on.")] = None,
     max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes to ask, spread over fact types.")] = 600,
@@ -28,7 +29,7 @@ def evaluate_model(
     The result has accuracy per fact type, share of answers that ended cleanly, and retention
     (loss on general text) to show forgetting; poll get_training_status.
     """
-    model_dir(services.settings, model_name)
+    model_name = model_dir(services.settings, model_name).name  # an alias resolves to its model
     dataset = dataset_name or (read_model_metadata(services.settings, model_name).get("dataset") or {}).get("name")
     probes_folder(services.settings, dataset or "")
     job = services.runner.submit("evaluate", {"model_name": model_name, "dataset_name": dataset,

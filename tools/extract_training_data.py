@@ -43,6 +43,13 @@ def extract_training_data(
     overwrite: Annotated[bool, Field(description="Replace an existing dataset of this name.")] = False,
     codebases: Annotated[list[str] | None, Field(description="Code bases to read (see validate_environment); "
                                                  "default: all of them.")] = None,
+    since: Annotated[str | None, Field(description="knowledge only: build a delta dataset of what changed since this "
+                                       "dataset (name) or graph version: facts of added and changed entities "
+                                       "(probes marked new/changed), removed ones dropped, plus replayed unchanged "
+                                       "facts. Train it with init_adapter=<the model of that dataset>.")] = None,
+    replay_fraction: Annotated[float, Field(ge=0.0, le=0.9, description="Delta datasets: share of the facts that are "
+                                            "unchanged facts replayed against forgetting (0.2 = one per four "
+                                            "new/changed; provisional default, not yet tuned by measurement).")] = 0.2,
 ) -> JobView:
     """Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 
@@ -60,9 +67,18 @@ def extract_training_data(
                            augmentation_factor=augmentation_factor, objective=objective,
                            include_private=include_private, source=source, eval_fraction=eval_fraction,
                            seed=seed, output_format=output_format, overwrite=overwrite, codebases=codebases,
+                           since=since, replay_fraction=replay_fraction,
                            **({"node_types": node_types} if node_types else {}))
     if params.codebases and (params.source or services.settings.graph_backend) == "embedded":
         check_embedded_codebases(services.settings, params.codebases)  # fail fast, before queueing
+    if since is not None:
+        if objective != "knowledge":
+            raise ConfigError("`since` builds a delta of a knowledge dataset; it needs objective='knowledge'.",
+                              field="since", hint="Pass objective='knowledge', or omit `since`.")
+        from graphtune.tools.graph.versions import delta_bases
+
+        delta_bases(services.settings, params.source or services.settings.graph_backend, params.codebases,
+                    since)  # fail fast: a dataset / version that names no recorded graph version
     refuse_existing(services.settings.datasets_dir / dataset_name, overwrite=overwrite, what="dataset",
                     field="dataset_name")
     ensure_free_space(services.settings.datasets_dir, MIN_FREE_GIB, "dataset_name")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def merge_adapter(
     services: "Services",
-    model_name: Annotated[str, Field(description="A fine-tuned model from list_models.")],
+    model_name: Annotated[str, Field(description="A fine-tuned model from list_models, or an alias.")],
     output_name: Annotated[str | None, Field(description="Folder name for the merged model (slug); "
                                              "default <model_name>-merged.")] = None,
 ) -> JobView:
@@ -24,7 +24,7 @@ def merge_adapter(
 
     Needs memory for the full base model in bf16 (GPU) or fp32 (CPU). The adapter is kept.
     """
-    model_dir(services.settings, model_name)
+    model_name = model_dir(services.settings, model_name).name  # an alias resolves to its model
     output_name = output_name or f"{model_name}-merged"
     try:
         check_name(output_name, "output_name")

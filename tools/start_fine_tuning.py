@@ -47,8 +47,8 @@ def start_fine_tuning(
     seed: Annotated[int, Field(description="Seed.")] = 42,
     device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Where to train.")] = "auto",
     output_name: Annotated[str | None, Field(description="Model folder name under models/ (slug).")] = None,
-    init_adapter: Annotated[str | None, Field(description="Continue from a finished model (list_models name) on "
-                                              "this dataset. Not resume: for that use resume_fine_tuning.")] = None,
+    init_adapter: Annotated[str | None, Field(description="Continue from a finished model (list_models name or "
+                                              "alias, e.g. 'current') on this dataset, e.g. a delta dataset. Not resume: for that use resume_fine_tuning.")] = None,
     dry_run: Annotated[bool, Field(description="Validate, tokenize, count tokens and estimate memory/time "
                                    "without training.")] = False,
     evaluate_probes: Annotated[bool, Field(description="If the dataset has probes (knowledge datasets): answer them "

@@ -24,6 +24,7 @@ from graphtune.tools.dataset.split import split_by_file
 from graphtune.tools.dataset.tasks import tasks_for
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.sources import open_source
+from graphtune.tools.graph.versions import source_versions
 from graphtune.tools.job_context import JobContext
 
 PROGRESS_EVERY = 2000
@@ -124,6 +125,7 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
         chosen, dedup_stats = select(ranked, params)
         source.enrich([record for _, record in chosen])
         fingerprint = source.fingerprint()
+        versions = source_versions(source)
     finally:
         source.close()
     train_recs, eval_recs, split_stats = split_by_file(chosen, params.eval_fraction, params.seed)
@@ -135,7 +137,8 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
         "name": params.dataset_name, "format": params.output_format, "graphtune_version": __version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id if ctx else None,
         "config": params.model_dump(mode="json", exclude={"mapping"}) | {"source": source_name},
-        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases},
+        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases,
+                   "graph_versions": versions},
         **stats, **dedup_stats,
         "records_selected": len(chosen), "records_by_node_type": dict(Counter(r.node_type for _, r in chosen)),
         "split": split_stats, "train_examples": len(train_rows), "eval_examples": len(eval_rows),

@@ -22,6 +22,7 @@ from graphtune.tools.dataset.knowledge import build
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.sources import open_source
+from graphtune.tools.graph.versions import source_versions
 from graphtune.tools.job_context import JobContext
 
 KNOWLEDGE_NODE_TYPES = ("Class", "Function", "Method", "CodeFile")
@@ -42,6 +43,12 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _is_dataset(settings: Any, name: str) -> bool:
+    from graphtune.tools.dataset.params import NAME_PATTERN
+
+    return bool(NAME_PATTERN.fullmatch(name)) and (settings.datasets_dir / name / "metadata.json").is_file()
+
+
 def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     source_name = params.source or settings.graph_backend
@@ -57,6 +64,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
                 ctx.progress(len(records), None, "records", f"read {node_type} nodes")
         source.enrich(records)
         fingerprint = source.fingerprint()
+        versions = source_versions(source)
         missing = dict(source.missing)
     finally:
         source.close()
@@ -69,6 +77,16 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
     entities = entities[: params.max_records]
     built = build(entities, modules, phrasings_per_fact=params.phrasings,
                   profiles_per_entity=max(1, params.phrasings // 4), seed=params.seed)
+    delta = None
+    if params.since:
+        from graphtune.tools.dataset.delta import plan_delta, select_delta
+        from graphtune.tools.graph.versions import delta_bases
+
+        plan = plan_delta(settings, source_name, records,
+                          delta_bases(settings, source_name, params.codebases or sorted(versions) or None, params.since))
+        built.train, built.probes, delta = select_delta(
+            plan, built.train, built.probes, replay_fraction=params.replay_fraction,
+            include_private=params.include_private, seed=params.seed, since=params.since)
     rng = random.Random(params.seed)
     train_rows = [_chat(q, a, m, params) for q, a, m in built.train]
     rng.shuffle(train_rows)
@@ -83,11 +101,17 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         "job_id": ctx.job_id if ctx else None,
         "config": params.model_dump(mode="json", exclude={"mapping"}) | {"source": source_name,
                                                                          "phrasings_per_fact": params.phrasings},
-        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases},
+        "source": {"backend": source_name, "graph_fingerprint": fingerprint, "codebases": params.codebases,
+                   "graph_versions": versions},
+        **({"parent": {"since": params.since, "dataset": params.since if _is_dataset(settings, params.since) else None,
+                       "graph_versions": delta["graph_versions"]}, "delta": delta} if delta else {}),
         "records_read": len(records), "missing_properties": missing,
         "entities": len(entities), "entities_by_kind": dict(built.entities_by_kind),
         "entities_over_max_records": skipped,
-        "facts_by_type": dict(built.facts_per_type), "train_examples_by_type": dict(built.phrasings_per_type),
+        "facts_by_type": dict(built.facts_per_type) if not delta else dict(Counter(
+            task for _, task in {(m["entity"], m["task"]) for _, _, m in built.train if m["task"] != "profile"})),
+        "train_examples_by_type": dict(Counter(m["task"] for _, _, m in built.train)) if delta
+        else dict(built.phrasings_per_type),
         "phrasings_per_fact": params.phrasings, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
         "probes": len(built.probes), "probes_by_type": dict(Counter(p["fact_type"] for p in built.probes)),
         "split": {"strategy": "held-out phrasings: every entity is trained; eval/probes use question templates "
@@ -107,4 +131,6 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
             **{k: metadata[k] for k in ("train_examples", "eval_examples", "probes", "entities", "entities_by_kind",
                                         "facts_by_type", "probes_by_type", "phrasings_per_fact", "records_read",
                                         "missing_properties", "seconds")},
-            "graph_fingerprint": fingerprint}
+            "graph_fingerprint": fingerprint, "graph_versions": versions,
+            **({"delta": {k: delta[k] for k in ("entities", "facts", "replay_fraction", "probes_by_status")}}
+               if delta else {})}

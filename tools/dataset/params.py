@@ -58,6 +58,10 @@ class ExtractParams(BaseModel):
     mapping: GraphMapping | None = Field(None, description="Label/property names of a non-graphtune Neo4j graph.")
     codebases: list[str] | None = Field(None, description="Code bases to read (names from ingest_codebase / "
                                         "validate_environment); None = all.")
+    since: str | None = Field(None, min_length=1, max_length=64, description="knowledge: build a delta dataset "
+                              "of what changed since this dataset (name) or graph version.")
+    replay_fraction: float = Field(0.2, ge=0.0, le=0.9, description="knowledge delta: share of the dataset's facts "
+                                   "that are unchanged facts replayed (provisional default).")
 
     @property
     def phrasings(self) -> int:

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import ConfigError
+from graphtune.tools.errors import ConfigError, GraphtuneError
 from graphtune.tools.graph.csv_rows import PreparedFile, prepare
 from graphtune.tools.graph.discovery import (
     SourceFile,
@@ -174,8 +174,10 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         counts = writer.counts()
         codebases = writer.codebases()
         fingerprint = writer.fingerprint()
+        shas = writer.file_shas()
     finally:
         writer.close()
+    version = record_codebase_version(params.write_to, settings, codebase, shas, ctx)
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
     return {
@@ -186,8 +188,30 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
         "graph_counts": counts, "graph_fingerprint": fingerprint,
+        "graph_version": version["graph_version"], "previous_graph_version": version["previous_graph_version"],
+        "entities_changed": {k: version[k] for k in ("added", "removed", "changed", "affected")},
+        "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+
+
+def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
+                            ctx: JobContext | None) -> dict[str, Any]:
+    """Record the code base's graph version (see graph/versions.py) and diff it with the previous one."""
+    from graphtune.tools.graph.versions import codebase_version, read_snapshot_from_graph, record_version
+
+    if ctx:
+        ctx.progress(None, None, "entities", "recording the graph version and its diff", safe_point=False)
+    version = codebase_version(shas, codebase)
+    try:
+        return record_version(settings, store, codebase, version,
+                              lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None)
+    except (GraphtuneError, OSError, ValueError) as exc:  # the graph is written: report, never fail the ingest
+        if ctx:
+            ctx.log(f"graph version not recorded: {exc}")
+        return {"graph_version": version, "previous_graph_version": None, "added": None, "removed": None,
+                "changed": None, "affected": None, "error": f"graph version not recorded ({exc}); the next ingest "
+                "diffs against the last recorded version"}
 
 
 def _count(parsed: Parsed, kind: str) -> int:

@@ -120,6 +120,8 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
             report[label] = summarize(rows)
             core = [r for r in rows if r["fact_type"] in CORE_FACT_TYPES]
             report[label]["core_accuracy"] = round(sum(r["correct"] for r in core) / len(core), 4) if core else None
+            if any(p.get("status") for p in probes):  # a delta dataset: new/changed vs unchanged facts
+                report[label]["by_status"] = _by_status(probes, rows)
         base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
         tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
     if was_training:
@@ -137,6 +139,13 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
         row.pop("answer", None)
         row.pop("correct", None)
     return report, merged
+
+
+def _by_status(probes: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for probe, row in zip(probes, rows, strict=True):
+        groups[probe.get("status") or "unmarked"].append(bool(row["correct"]))
+    return {k: {"probes": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(groups.items())}
 
 
 def _examples(probes: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -26,7 +26,9 @@ def summary_of(report: dict[str, Any]) -> dict[str, Any]:
             "tuned_accuracy": (report.get("tuned") or {}).get("accuracy"),
             "ended_cleanly": (report.get("tuned") or {}).get("ended_cleanly"),
             "base_by_fact_type": per_type("base"), "tuned_by_fact_type": per_type("tuned"),
-            "retention": report.get("retention"), "examples": report.get("examples", [])[:2]}
+            "retention": report.get("retention"), "examples": report.get("examples", [])[:2],
+            **({"tuned_by_status": report["tuned"]["by_status"]} if (report.get("tuned") or {}).get("by_status")
+               else {})}
 
 
 def write_probe_answers(path: Path, rows: list[dict[str, Any]]) -> None:

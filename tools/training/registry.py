@@ -1,8 +1,16 @@
-"""The model registry: rows in SQLite joined with what is really on disk."""
+"""The model registry: rows in SQLite joined with what is really on disk.
+
+Aliases (`current`, or any slug) live in the SQLite table `model_aliases` (alias -> model
+name); every tool that takes a model name resolves an alias first (`resolve_model_name`), so
+jobs always record the real name. Lineage is read from each model's training_metadata.json
+(parent = `config.init_adapter`, dataset, its graph versions), the record that travels with
+the folder; staleness compares those graph versions with the code bases' current ones.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from graphtune.tools.dataset.params import named_folder
@@ -24,11 +32,41 @@ class ModelInfo(BaseModel):
     perplexity: float | None = None
     knowledge_accuracy: float | None = None  # closed-book probes, tuned (knowledge datasets)
     base_knowledge_accuracy: float | None = None
+    aliases: list[str] = []
+    parent_model: str | None = None  # the model it continued from (init_adapter)
+    graph_versions: dict[str, str] | None = None  # code base -> graph version its dataset was built from
+    stale: bool | None = None  # trained on an older graph version than a code base's current one (None: unknown)
+    entities_changed_since: int | None = None  # entities added, removed or changed since (all its code bases)
 
 
-def model_dir(settings: Any, name: str) -> Any:
-    return named_folder(settings.models_dir, name, field="model_name", marker="adapter_config.json",
-                        missing=ModelUnknown, what="finished model", list_tool="list_models")
+def read_aliases(settings: Any) -> dict[str, str]:
+    """alias -> model name, read-only from the job database (empty before it exists)."""
+    path = settings.db_path
+    if not path.is_file():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            return dict(conn.execute("SELECT alias, model_name FROM model_aliases").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:  # before the aliases migration ran
+        return {}
+
+
+def resolve_model_name(settings: Any, name: str) -> str:
+    """A model's real name: `name` itself when such a model folder exists, else the model an
+    alias of that name points to (else `name`, for model_dir to refuse with a coded error)."""
+    if isinstance(name, str) and (settings.models_dir / name / "adapter_config.json").is_file():
+        return name
+    return read_aliases(settings).get(name, name) if isinstance(name, str) else name
+
+
+def model_dir(settings: Any, name: str, field: str = "model_name") -> Any:
+    """The folder of a finished model, by name or alias; ModelUnknown otherwise."""
+    return named_folder(settings.models_dir, resolve_model_name(settings, name), field=field,
+                        marker="adapter_config.json", missing=ModelUnknown, what="finished model",
+                        list_tool="list_models")
 
 
 def read_model_metadata(settings: Any, name: str) -> dict[str, Any]:
@@ -54,4 +92,64 @@ def list_all(store: Any, settings: Any) -> list[ModelInfo]:
             if folder.name not in seen and not folder.name.startswith(".") and (folder / "adapter_config.json").is_file():
                 found.append(ModelInfo(name=folder.name, path=str(folder), on_disk=True,
                                        created_at=folder.stat().st_mtime))
+    aliases = read_aliases(settings)
+    staleness = _Staleness(settings)
+    for model in found:
+        model.aliases = sorted(a for a, target in aliases.items() if target == model.name)
+        if model.on_disk:
+            _add_lineage(model, settings, staleness)
     return sorted(found, key=lambda m: m.created_at or 0, reverse=True)
+
+
+class _Staleness:
+    """Current graph versions and diff sizes, computed once per listing."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.diffs: dict[tuple[str, str, str, str], int] = {}
+
+    def changed(self, backend: str, codebase: str, old: str) -> tuple[bool | None, int | None]:
+        from graphtune.tools.errors import GraphtuneError
+        from graphtune.tools.graph.versions import current_version, diff_snapshots, load_snapshot
+
+        try:
+            current = current_version(self.settings, backend, codebase)
+            if current is None:
+                return None, None
+            if current == old:
+                return False, 0
+            key = (backend, codebase, old, current)
+            if key not in self.diffs:
+                counts = diff_snapshots(load_snapshot(self.settings, backend, codebase, old),
+                                        load_snapshot(self.settings, backend, codebase, current))["counts"]
+                self.diffs[key] = counts["added"] + counts["removed"] + counts["changed"]
+            return True, self.diffs[key]
+        except (GraphtuneError, OSError, ValueError):
+            return True, None
+
+
+def _add_lineage(model: ModelInfo, settings: Any, staleness: _Staleness) -> None:
+    from graphtune.tools.graph.versions import dataset_versions
+
+    try:
+        meta = json.loads((settings.models_dir / model.name / "training_metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    model.parent_model = (meta.get("config") or {}).get("init_adapter")
+    dataset = (meta.get("dataset") or {}).get("name")
+    try:
+        data_meta = json.loads((settings.datasets_dir / dataset / "metadata.json").read_text(encoding="utf-8")) \
+            if dataset else {}
+    except (OSError, ValueError):
+        data_meta = {}
+    backend = (data_meta.get("source") or {}).get("backend") or settings.graph_backend
+    versions = dataset_versions(data_meta, settings, backend) if data_meta else {}
+    if not versions:
+        return
+    model.graph_versions = versions
+    results = [staleness.changed(backend, codebase, old) for codebase, old in sorted(versions.items())]
+    known = [stale for stale, _ in results if stale is not None]
+    model.stale = any(known) if known else None
+    counts = [n for stale, n in results if stale]
+    model.entities_changed_since = sum(n for n in counts if n is not None) if model.stale and None not in counts \
+        else (0 if model.stale is False else None)

@@ -20,6 +20,8 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
     if not isinstance(dataset, str) or not dataset:
         raise TrainingConfigError("`dataset_name` is required.", field="dataset_name", hint="Call list_datasets.")
     files = locate(services.settings.datasets_dir, dataset)
+    if params.get("init_adapter"):  # an alias (promote_model) resolves to its model's name before queueing
+        params = {**params, "init_adapter": model_dir(services.settings, params["init_adapter"], "init_adapter").name}
     cfg = LoraJobConfig.from_dict(apply_preset(params, files.metadata.get("objective")))
     read_conversations(files.train)  # line-numbered errors now, not after the job started
     if files.eval:

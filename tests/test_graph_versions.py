@@ -1,0 +1,241 @@
+"""Graph versions per code base, the graph diff (ingest result and graph_diff tool), and delta
+knowledge datasets (extract_training_data(objective='knowledge', since=...))."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from graphtune.server.settings import Settings
+from graphtune.tools.dataset.extract import run_extract
+from graphtune.tools.dataset.params import ExtractParams
+from graphtune.tools.errors import DatasetError
+from graphtune.tools.graph.ingest import IngestParams, run_ingest
+from graphtune.tools.graph.versions import VersionNotFound, diff_versions, read_index
+
+V1 = '''
+def total(items, tax=0.1):
+    """Sum the items with tax."""
+    return sum(items) * (1 + tax)
+
+def unused(a):
+    return a
+
+def helper(x):
+    return x + 1
+
+class Cart:
+    """A shopping cart."""
+    def __init__(self, owner):
+        self.owner = owner
+
+    def add(self, item):
+        return total([item])
+'''
+# total: new parameter (signature) and new caller `fresh`; unused: removed; fresh: added;
+# helper: body only; Cart.add: untouched.
+V2 = '''
+def total(items, tax=0.1, discount=0):
+    """Sum the items with tax."""
+    return sum(items) * (1 + tax) - discount
+
+def fresh(x):
+    return total([x])
+
+def helper(x):
+    return x + 2
+
+class Cart:
+    """A shopping cart."""
+    def __init__(self, owner):
+        self.owner = owner
+
+    def add(self, item):
+        return total([item])
+'''
+OTHER = '''
+class Thing:
+    """A thing."""
+    def go(self, speed: int) -> int:
+        return speed
+
+''' + "".join(f"def f{i}(a, b):\n    return a\n\n" for i in range(12))
+
+
+@pytest.fixture
+def shop(settings: Settings, tmp_path: Path) -> tuple[Settings, Path]:
+    settings.ensure_dirs()
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "cart.py").write_text(textwrap.dedent(V1))
+    (root / "other.py").write_text(textwrap.dedent(OTHER))
+    return settings, root
+
+
+def _ingest(settings: Settings, root: Path) -> dict:
+    return run_ingest(IngestParams(path=str(root), codebase="shop"), settings)
+
+
+def test_ingest_records_versions_and_returns_the_exact_diff(shop) -> None:
+    settings, root = shop
+    first = _ingest(settings, root)
+    assert first["previous_graph_version"] is None
+    # cart.py: total, unused, helper, Cart, Cart.__init__, Cart.add; other.py: Thing, Thing.go, f0..f11
+    assert first["diff"]["added"] == 20 and first["diff"]["removed"] == first["diff"]["changed"] == 0
+    assert first["diff"]["by_kind"] == {"class": {"added": 2}, "function": {"added": 15}, "method": {"added": 3}}
+    assert first["diff"]["next_offset"] is None and len(first["diff"]["changes"]) == 20  # a first page of 20
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    second = _ingest(settings, root)
+    diff = second["diff"]
+    assert second["previous_graph_version"] == first["graph_version"] != second["graph_version"]
+    assert (diff["added"], diff["removed"], diff["changed"], diff["affected"]) == (1, 1, 2, 0)
+    by_entity = {c["entity"]: c for c in diff["changes"]}
+    assert by_entity["shop.cart.fresh"]["change"] == "added"
+    assert by_entity["shop.cart.unused"]["change"] == "removed"
+    assert by_entity["shop.cart.total"]["aspects"] == ["body", "callers", "signature"]
+    assert by_entity["shop.cart.helper"]["aspects"] == ["body"]
+    assert "shop.cart.Cart.add" not in by_entity and diff["modules"] == {"added": 0, "removed": 0, "changed": 1}
+    assert second["entities_changed"] == {"added": 1, "removed": 1, "changed": 2, "affected": 0}
+    again = _ingest(settings, root)  # nothing changed: same version, empty diff, no new index entry
+    assert again["graph_version"] == second["graph_version"] and again["diff"]["added"] == 0
+    assert [v["version"] for v in read_index(settings, "embedded", "shop")] == [first["graph_version"],
+                                                                                second["graph_version"]]
+    old, new, on_demand = diff_versions(settings, "embedded", "shop", first["graph_version"])
+    assert (old, new) == (first["graph_version"], second["graph_version"])
+    assert on_demand["changes"] == diff["changes"]
+
+
+@pytest.mark.anyio
+async def test_graph_diff_tool_pages_filters_and_resolves_a_dataset(client, shop) -> None:
+    settings, root = shop
+    first = _ingest(settings, root)
+    run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge"), settings)
+    meta = json.loads((settings.datasets_dir / "shop-v1" / "metadata.json").read_text())
+    assert meta["source"]["graph_versions"] == {"shop": first["graph_version"]}
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    _ingest(settings, root)
+    result = await client.call_tool("graph_diff", {"codebase": "shop", "since": "shop-v1", "limit": 2})
+    assert not result.is_error, result.content[0].text
+    data = result.structured_content
+    assert data["since"] == first["graph_version"] and data["total"] == 4 and data["next_offset"] == 2
+    assert [c["change"] for c in data["changes"]] == ["added", "removed"]
+    rest = (await client.call_tool("graph_diff", {"codebase": "shop", "since": "shop-v1", "offset": 2})).structured_content
+    assert [c["entity"] for c in rest["changes"]] == ["shop.cart.helper", "shop.cart.total"]
+    default = (await client.call_tool("graph_diff", {"codebase": "shop", "change": "added"})).structured_content
+    assert default["since"] == first["graph_version"] and [c["entity"] for c in default["changes"]] == ["shop.cart.fresh"]
+    bad = await client.call_tool("graph_diff", {"codebase": "shop", "since": "nope"})
+    assert bad.is_error and "graph_version_not_found" in bad.content[0].text and "since" in bad.content[0].text
+    unknown = await client.call_tool("graph_diff", {"codebase": "nosuch"})
+    assert unknown.is_error and "codebase" in unknown.content[0].text
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_delta_dataset_keeps_new_and_changed_facts_drops_removed_and_replays_a_share(shop) -> None:
+    settings, root = shop
+    _ingest(settings, root)
+    run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge"), settings)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    _ingest(settings, root)
+    result = run_extract(ExtractParams(dataset_name="shop-v2", objective="knowledge", since="shop-v1",
+                                       replay_fraction=0.5), settings)
+    folder = settings.datasets_dir / "shop-v2"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["parent"]["dataset"] == "shop-v1" and result["delta"]["replay_fraction"] == 0.5
+    delta = meta["delta"]
+    assert delta["entities"] == {"added": 1, "changed": 2, "affected": 0, "removed": 1}
+    assert delta["removed_entities"] == ["shop.cart.unused"]
+    train = _jsonl(folder / "train.jsonl")
+    facts = {(r["meta"]["entity"], r["meta"]["task"]): r["meta"]["delta"] for r in train}
+    assert not any(entity == "shop.cart.unused" for entity, _ in facts)  # removed: gone
+    assert facts[("shop.cart.fresh", "location")] == facts[("shop.cart.fresh", "parameters")] == "new"
+    assert facts[("shop.cart.total", "parameters")] == facts[("shop.cart.total", "callers")] == "changed"
+    assert facts[("shop.cart", "module_members")] == "changed"
+    assert facts.get(("shop.cart.total", "location")) in (None, "replay")  # unchanged fact of a changed entity
+    assert not any(task == "calls" and entity == "shop.cart.helper" for entity, task in facts)  # body-only change
+    taught = {k for k, s in facts.items() if s in ("new", "changed") and k[1] != "profile"}
+    replayed = {k for k, s in facts.items() if s == "replay"}
+    assert delta["facts"]["new"] + delta["facts"]["changed"] == len(taught)
+    assert len(replayed) == delta["facts"]["replayed"] == len(taught)  # 0.5: one replayed per new/changed fact
+    any_answer = {r["messages"][-1]["content"] for r in train if r["meta"]["entity"] == "shop.cart.total"
+                  and r["meta"]["task"] == "parameters"}
+    assert all("discount" in a for a in any_answer)
+    probes = _jsonl(folder / "probes.jsonl")
+    statuses = {p["status"] for p in probes}
+    assert statuses == {"new", "changed", "unchanged"}
+    marked = {(p["entity"], p["fact_type"]): p["status"] for p in probes}
+    assert marked[("shop.cart.total", "parameters")] == "changed" and marked[("shop.cart.fresh", "location")] == "new"
+    assert all("replayed" in p for p in probes if p["status"] == "unchanged")
+    assert meta["probes_by_type"] and delta["probes_by_status"]["unchanged"] >= 1
+
+
+def test_delta_replay_share_default_and_errors(shop) -> None:
+    settings, root = shop
+    first = _ingest(settings, root)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    _ingest(settings, root)
+    run_extract(ExtractParams(dataset_name="d", objective="knowledge", since=first["graph_version"]), settings)
+    delta = json.loads((settings.datasets_dir / "d" / "metadata.json").read_text())["delta"]
+    taught = delta["facts"]["new"] + delta["facts"]["changed"]
+    share = delta["facts"]["replayed"] / (taught + delta["facts"]["replayed"])
+    assert delta["replay_fraction"] == 0.2 and abs(share - 0.2) < 0.5 / taught + 0.01
+    with pytest.raises(VersionNotFound):
+        run_extract(ExtractParams(dataset_name="e", objective="knowledge", since="0123456789abcdef"), settings)
+    current = read_index(settings, "embedded", "shop")[-1]["version"]
+    with pytest.raises(DatasetError, match="nothing to teach"):
+        run_extract(ExtractParams(dataset_name="e", objective="knowledge", since=current), settings)
+
+
+@pytest.mark.anyio
+async def test_extract_tool_checks_since_before_queueing(client, shop) -> None:
+    settings, root = shop
+    _ingest(settings, root)
+    skills = await client.call_tool("extract_training_data", {"dataset_name": "x", "since": "whatever"})
+    assert skills.is_error and "objective" in skills.content[0].text
+    unknown = await client.call_tool("extract_training_data", {"dataset_name": "x", "objective": "knowledge",
+                                                               "since": "nope"})
+    assert unknown.is_error and "since" in unknown.content[0].text
+
+
+def test_a_failed_version_record_never_fails_the_ingest(shop, monkeypatch) -> None:
+    from graphtune.tools.errors import GraphUnavailable
+    from graphtune.tools.graph import versions
+
+    settings, root = shop
+    first = _ingest(settings, root)
+
+    def broken(*_args: object) -> dict:
+        raise GraphUnavailable("simulated")
+
+    monkeypatch.setattr(versions, "read_snapshot_from_graph", broken)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    result = _ingest(settings, root)
+    assert result["files_changed"] == 1 and "simulated" in result["diff"]["error"]
+    monkeypatch.undo()
+    (root / "cart.py").write_text(textwrap.dedent(V2) + "\n\ndef later():\n    return 1\n")
+    recovered = _ingest(settings, root)  # diffs against the last recorded version: both edits show
+    assert recovered["previous_graph_version"] == first["graph_version"]
+    assert (recovered["diff"]["added"], recovered["diff"]["removed"], recovered["diff"]["changed"]) == (2, 1, 2)
+
+
+@pytest.mark.anyio
+async def test_ingest_job_through_mcp_reports_the_diff(client, services, shop) -> None:
+    from conftest import wait_final
+    from graphtune.server.job_store import JobStatus
+
+    settings, root = shop
+    _ingest(settings, root)
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    started = await client.call_tool("ingest_codebase", {"path": str(root), "codebase": "shop"})
+    assert not started.is_error, started.content[0].text
+    job = wait_final(services.store, started.structured_content["job_id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["entities_changed"] == {"added": 1, "removed": 1, "changed": 2, "affected": 0}
+    assert [c["entity"] for c in job.result["diff"]["changes"]][:2] == ["shop.cart.fresh", "shop.cart.unused"]
+    status = await client.call_tool("get_training_status", {"job_id": job.id})  # concise: the counts stay
+    assert status.structured_content["result"]["entities_changed"]["changed"] == 2

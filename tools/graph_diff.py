@@ -1,0 +1,63 @@
+"""MCP tool `graph_diff`: what changed in a code base between two graph versions (read-only)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+class GraphDiff(BaseModel):
+    codebase: str
+    since: str | None = Field(description="The older graph version (None: the code base's first ingest).")
+    until: str = Field(description="The newer graph version (the current one).")
+    added: int
+    removed: int
+    changed: int = Field(description="Entities whose own signature, docstring, body, bases, methods or calls changed.")
+    affected: int = Field(description="Entities whose only change is derived: new/lost callers or subclasses.")
+    by_kind: dict[str, dict[str, int]]
+    by_aspect: dict[str, int]
+    modules: dict[str, int]
+    changes: list[dict[str, Any]] = Field(description="This page: entity, kind, change, file, changed aspects.")
+    total: int
+    next_offset: int | None = None
+    versions: list[dict[str, Any]] = Field(default_factory=list, description="The code base's latest recorded "
+                                           "versions, newest last (version, created_at, entity counts of its diff).")
+
+
+def graph_diff(
+    services: "Services",
+    codebase: Annotated[str, Field(description="A code base name (validate_environment / ingest results list them).")],
+    since: Annotated[str | None, Field(description="A graph version of this code base, or a dataset name (the "
+                                       "version it was built from). Default: the version before the current one, "
+                                       "i.e. what the last ingest changed.")] = None,
+    change: Annotated[Literal["all", "added", "removed", "changed", "affected"], Field(
+        description="Only list changes of this type (counts always cover all).")] = "all",
+    limit: Annotated[int, Field(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
+    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Which store's versions; default: the "
+                                                                  "configured backend.")] = None,
+) -> GraphDiff:
+    """What changed in a code base's graph since a version or a dataset: functions, methods and
+    classes added, removed, changed (which aspects: signature, docstring, body, bases, methods,
+    calls) or affected (callers/subclasses changed elsewhere). Counts plus a paged list.
+
+    Every ingest records a version; use this to decide whether a model is worth updating and
+    with what (extract_training_data(objective='knowledge', since=...) builds the delta).
+    """
+    from graphtune.tools.graph.versions import diff_versions, read_index
+    from graphtune.tools.paging import page
+
+    backend = source or services.settings.graph_backend
+    old, new, diff = diff_versions(services.settings, backend, codebase, since)
+    listed = [c for c in diff["changes"] if change == "all" or c["change"] == change]
+    chunk, total, next_offset = page(listed, limit, offset)
+    counts = diff["counts"]
+    versions = [{k: v.get(k) for k in ("version", "created_at", "entities")} for v in
+                read_index(services.settings, backend, codebase)[-10:]]
+    return GraphDiff(codebase=codebase, since=old, until=new, **{k: counts[k] for k in (
+        "added", "removed", "changed", "affected", "by_kind", "by_aspect", "modules")},
+        changes=chunk, total=total, next_offset=next_offset, versions=versions)

@@ -1,0 +1,43 @@
+"""MCP tool `promote_model`: point an alias (`current`, or any name) at a model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from graphtune.tools.dataset.params import check_name
+from graphtune.tools.errors import ConfigError
+from graphtune.tools.training.registry import model_dir
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from graphtune.server.services import Services
+
+
+class Promotion(BaseModel):
+    alias: str
+    model_name: str
+    previous_model: str | None = Field(None, description="The model the alias pointed to before (None: new alias).")
+    aliases: dict[str, str] = Field(description="Every alias -> model name after this change.")
+
+
+def promote_model(
+    services: "Services",
+    model_name: Annotated[str, Field(description="A finished model (list_models), or an alias of one.")],
+    alias: Annotated[str, Field(description="Alias to point at it (slug), e.g. 'current', 'prod', 'candidate'.")]
+    = "current",
+) -> Promotion:
+    """Point an alias at a model, e.g. make a retrained model `current` once compare_models shows
+    it is better. Every tool taking a model name (evaluate_model, merge_adapter, compare_models,
+    start_fine_tuning's init_adapter) accepts the alias too; delete_model refuses an aliased model.
+    """
+    try:
+        check_name(alias, "alias")
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="alias", hint="e.g. alias='current'.") from exc
+    settings = services.settings
+    if (settings.models_dir / alias).exists():
+        raise ConfigError(f"`alias`={alias!r} is the name of a model folder; an alias must not shadow a model.",
+                          field="alias", hint="Choose another alias (e.g. 'current').")
+    name = model_dir(settings, model_name).name
+    previous = services.store.set_alias(alias, name)
+    return Promotion(alias=alias, model_name=name, previous_model=previous, aliases=services.store.aliases())
