@@ -61,15 +61,29 @@ def answer_budget(tokenizer: Any, probes: list[dict[str, Any]]) -> int:
 
 def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
                max_new_tokens: int, deadline: float | None) -> list[dict[str, Any]]:
+    """Greedy answers, batched by reference length: each batch may generate up to 1.25x its
+    longest reference (+16 tokens, at most `max_new_tokens`), so a base model that rambles does
+    not make every batch run to the global cap (it is cut where a right answer would have ended)."""
     from graphtune.tools.errors import GenerationTimeout
     from graphtune.tools.training.generation import generate_chat_detailed
 
-    conversations = [[{"role": "user", "content": p["question"]}] for p in probes]
-    try:
-        answers = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=max_new_tokens,
+    lengths = [len(tokenizer(p["reference"], add_special_tokens=False)["input_ids"]) for p in probes]
+    order = sorted(range(len(probes)), key=lambda i: lengths[i])
+    answers: list[Any] = [None] * len(probes)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        budget = max(MIN_NEW_TOKENS, min(max_new_tokens, int(max(lengths[i] for i in chunk) * 1.25) + 16))
+        conversations = [[{"role": "user", "content": probes[i]["question"]}] for i in chunk]
+        try:
+            out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=budget,
                                          batch_size=batch_size, deadline=deadline, disable_adapter=disable_adapter)
-    except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
-        answers = exc.partial
+        except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
+            out = exc.partial
+            for i, generation in zip(chunk, out, strict=True):
+                answers[i] = generation
+            break
+        for i, generation in zip(chunk, out, strict=True):
+            answers[i] = generation
     rows = []
     for probe, generation in zip(probes, answers, strict=True):
         text = generation.text if generation else ""
