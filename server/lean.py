@@ -28,7 +28,6 @@ from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
-_JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -56,8 +55,22 @@ def _strip_titles(node: Any, *, in_properties: bool = False) -> Any:
     return node
 
 
-def _drop_null(prop: dict[str, Any]) -> dict[str, Any]:
-    """An optional parameter defaulting to null: advertise its type alone, without the default."""
+def _untyped_enums(node: Any) -> Any:
+    """An `enum` or `const` needs no `type` beside it."""
+    if isinstance(node, dict):
+        drop = ("enum" in node or "const" in node) and node.get("type") in ("string", "integer")
+        return {k: _untyped_enums(v) for k, v in node.items() if not (drop and k == "type")}
+    if isinstance(node, list):
+        return [_untyped_enums(v) for v in node]
+    return node
+
+
+def _lean_property(prop: dict[str, Any]) -> dict[str, Any]:
+    """A boolean defaulting to false and an optional parameter defaulting to null are advertised
+    without their default (null is still accepted)."""
+    prop = _untyped_enums(prop)
+    if prop.get("type") == "boolean" and prop.get("default") is False:
+        prop = {k: v for k, v in prop.items() if k != "default"}
     if "default" not in prop or prop["default"] is not None:
         return prop
     prop = {k: v for k, v in prop.items() if k != "default"}
@@ -65,89 +78,86 @@ def _drop_null(prop: dict[str, Any]) -> dict[str, Any]:
     if "anyOf" in prop:
         rest = {k: v for k, v in prop.items() if k != "anyOf"}
         prop = {**options[0], **rest} if len(options) == 1 else {"anyOf": options, **rest}
-    return prop
+    return _lean_property(prop)
 
 
 def compact_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Names, types, ranges, enums, real defaults and descriptions; nothing else."""
     schema = _strip_titles(_inline(schema, schema.get("$defs", {})))
-    props = {name: _drop_null(prop) for name, prop in schema.get("properties", {}).items()}
+    props = {name: _lean_property(prop) for name, prop in schema.get("properties", {}).items()}
     out: dict[str, Any] = {"type": "object", "properties": props}
     if schema.get("required"):
         out["required"] = schema["required"]
     return out
 
 
-def _json_type(prop: dict[str, Any]) -> str | None:
-    """The one JSON type a property always has, else None (nullable or a union)."""
-    kind = prop.get("type")
-    return kind if kind in _JSON_TYPES else None
-
-
-# What every job tool returns (graphtune.tools.jobs.JobView): its keys, to keep the schema small.
-JOB_VIEW_KEYS = ("job_id", "kind", "status", "progress", "eta_seconds", "created_at", "started_at", "finished_at",
-                 "elapsed_seconds", "cancel_requested", "waiting_for", "wait_reason", "latest_metrics",
-                 "recent_events", "result", "error", "params", "next_event_id")
-
-
 def compact_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The top-level keys with their JSON types; nested objects stay open (`{"type": "object"}`)."""
-    schema = _inline(schema, schema.get("$defs", {}))
-    required = schema.get("required", [])
-    if schema.get("title") == "JobView":  # shared by every job tool: one terse, generic schema
-        return {"type": "object", "description": "Job view: " + ", ".join(JOB_VIEW_KEYS) + ".",
-                "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
-                "required": ["job_id", "status"]}
-    props = {}
-    for name, prop in schema.get("properties", {}).items():
-        kind = _json_type(prop) if name in required else None
-        props[name] = {"type": kind} if kind else {}
-    out: dict[str, Any] = {"type": "object", "properties": props}
-    if required:
-        out["required"] = required
-    return out
+    """A generic object schema. Structured content is still returned (and checked server-side
+    against the full pydantic model), but its shape is documented in README/docs instead of being
+    re-sent in every session: it was over half of `tools/list` (the job view alone nine times)."""
+    return {"type": "object"}
 
 
-def _loc(err: dict[str, Any]) -> str:
-    parts = [str(p) for p in err.get("loc", ()) if not isinstance(p, int) or True]
-    return ".".join(parts) or "arguments"
+def _range(prop: dict[str, Any]) -> str | None:
+    for option in [prop, *prop.get("anyOf", [])]:
+        lo = option.get("minimum", option.get("exclusiveMinimum", option.get("minLength")))
+        hi = option.get("maximum", option.get("exclusiveMaximum", option.get("maxLength")))
+        if lo is not None or hi is not None:
+            unit = " characters" if "minLength" in option or "maxLength" in option else ""
+            if lo is not None and hi is not None:
+                return f"{lo}..{hi}{unit}"
+            return f">= {lo}{unit}" if lo is not None else f"<= {hi}{unit}"
+    return None
 
 
-def _hint(err: dict[str, Any], prop: dict[str, Any] | None) -> str:
+def _expected(prop: dict[str, Any]) -> str:
+    options = [prop, *prop.get("anyOf", [])]
+    kinds = [o["type"] for o in options if isinstance(o.get("type"), str) and o["type"] != "null"]
+    kinds += [repr(o["const"]) for o in options if "const" in o]
+    return " or ".join(dict.fromkeys(kinds)) or "valid"
+
+
+def _hint(err: dict[str, Any], prop: dict[str, Any]) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
     if kind == "missing":
-        return "Pass this required argument."
-    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        return "Remove it; see the tool's input schema for the accepted arguments."
-    if kind in ("literal_error", "enum"):
-        return f"Use one of {ctx.get('expected', 'the listed values')}."
-    if kind.startswith(("greater_than", "less_than")) or kind in ("too_short", "too_long", "string_too_short",
-                                                                  "string_too_long"):
-        lo = (prop or {}).get("minimum", (prop or {}).get("minLength"))
-        hi = (prop or {}).get("maximum", (prop or {}).get("maxLength"))
-        if lo is not None or hi is not None:
-            return f"Pass a value within {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}."
-        return "Pass a value within the allowed range."
-    expected = (prop or {}).get("type") or ", ".join(str(o.get("type", o.get("const"))) for o in
-                                                    (prop or {}).get("anyOf", []) if isinstance(o, dict))
-    return f"Pass a {expected} value." if expected else "See the tool's input schema."
+        return "Pass this required argument (see the tool's input schema)."
+    if kind == "literal_error" or "enum" in prop:
+        values = prop.get("enum") or ctx.get("expected")
+        return f"Use one of: {', '.join(map(str, values))}." if isinstance(values, list) else f"Use {values}."
+    if kind.startswith(("greater_than", "less_than", "too_", "string_too_")):
+        return f"Pass a value in {_range(prop)}." if _range(prop) else "Pass a value in the allowed range."
+    expected = _expected(prop)
+    bounds = f" in {_range(prop)}" if _range(prop) else ""
+    article = "an" if expected[:1] in "aeiou" else "a"
+    return f"Pass {article} {expected} value{bounds}."
 
 
 def coded_validation_error(exc: ValidationError, schema: dict[str, Any] | None = None) -> ConfigError:
-    """The first error of a pydantic ValidationError as `[invalid_argument] ... (field x) Hint: ...`."""
-    errors = exc.errors(include_url=False)
+    """A pydantic ValidationError of tool arguments as `[invalid_argument] ... (field x) Hint: ...`.
+
+    `schema` is the full (pydantic) input schema, for ranges and allowed values. The first error
+    is explained; other fields that failed are named."""
+    errors = exc.errors(include_url=False, include_context=True)
     err = errors[0]
-    field = _loc(err)
-    prop = (schema or {}).get("properties", {}).get(str(err.get("loc", ("",))[0]))
-    value = err.get("input")
-    shown = "" if err.get("type") == "missing" or isinstance(value, dict) else f" (got {json.dumps(value, default=str)[:60]})"
-    message = f"`{field}`: {err.get('msg', 'invalid value')}{shown}"
-    if len(errors) > 1:
-        others = sorted({_loc(e) for e in errors[1:]} - {field})
-        if others:
-            message += f"; also invalid: {', '.join(others)}"
-    return ConfigError(message + ".", field=field, hint=_hint(err, prop))
+    loc = err.get("loc") or ("arguments",)
+    field = str(loc[0])
+    where = field + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))
+    schema = schema or {}
+    prop = _inline(schema, schema.get("$defs", {})).get("properties", {}).get(field, {})
+    value = json.dumps(err.get("input"), default=str)
+    value = value if len(value) <= 60 else value[:57] + "..."
+    if err.get("type") == "missing":
+        message = "missing required argument"
+    elif err.get("type") == "literal_error":
+        message = f"unknown value {value}"
+    else:
+        message = f"{err.get('msg', 'invalid value')} (got {value}{' at ' + where if where != field else ''})"
+    hint = _hint(err, prop)
+    others = sorted({str((e.get("loc") or ("?",))[0]) for e in errors[1:]} - {field})
+    if others:
+        hint += f" Also invalid: {', '.join(others)}."
+    return ConfigError(message, field=field, hint=hint)
 
 
 def compact_text(result: CallToolResult) -> CallToolResult:
@@ -158,6 +168,22 @@ def compact_text(result: CallToolResult) -> CallToolResult:
     return result.model_copy(update={"content": [TextContent(type="text", text=text)]})
 
 
+class CodedToolError(ToolError):
+    """A GraphtuneError (or a pydantic error inside a tool) already rendered `[code] message ...`."""
+
+
+def validate_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """Validate `arguments` for tool function `fn` (services already bound) exactly as the MCP
+    server does, raising the coded ConfigError; the CLI uses this so both fail alike."""
+    from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+
+    meta = func_metadata(fn)
+    try:
+        return meta.validate_arguments(arguments)
+    except ValidationError as exc:
+        raise coded_validation_error(exc, meta.arg_model.model_json_schema()) from exc
+
+
 class LeanTool(Tool):
     """A registered tool whose argument errors are coded and whose text reply is compact JSON."""
 
@@ -166,8 +192,10 @@ class LeanTool(Tool):
             result = await super().run(arguments, context, convert_result=convert_result)
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):  # only argument validation raises it this way
-                coded = coded_validation_error(exc.__cause__, self.parameters)
+                coded = coded_validation_error(exc.__cause__, self.fn_metadata.arg_model.model_json_schema())
                 raise ToolError(str(coded)) from exc.__cause__
+            if isinstance(exc.__cause__, CodedToolError):  # `[code] ...` without the SDK's "Error executing tool"
+                raise ToolError(str(exc.__cause__)) from exc.__cause__
             raise
         return compact_text(result) if isinstance(result, CallToolResult) else result
 
