@@ -3,14 +3,17 @@
 An agent pays for `tools/list` on every session, so what the SDK derives from each tool's
 signature is trimmed once, when the app is built (see `create_app`):
 
-- input schemas keep names, types, ranges, enums, non-null defaults and the short
-  description; pydantic's titles go, `$defs` are inlined, and an optional parameter whose
-  default is null is advertised by its type alone (leave it out to get the default; null is
-  still accepted);
-- output schemas are generic: the top-level keys with their JSON types (a job tool's is the
-  shared job view: `job_id`, `kind`, `status` and the rest). `structuredContent` is returned
-  and validated against the full pydantic model as before; README/docs describe the fields;
+- input schemas keep names, types, ranges, enums, real defaults and the short description;
+  pydantic's titles go, `$defs` are inlined, an enum carries no redundant `type`, and an
+  optional parameter whose default is null (or a boolean defaulting to false) is advertised
+  without the default (leave it out to get it; an explicit null is still accepted);
+- output schemas are generic (`{"type": "object"}`): `structuredContent` is still returned and
+  validated against the full pydantic model, but its shape lives in README and docs/tools.md
+  instead of being re-sent every session (it was over half of the 73.5k characters);
 - the text content beside `structuredContent` is compact JSON (no indentation).
+
+Tool descriptions are the first docstring paragraph (one line), parameter descriptions the
+short `Field(description=...)`: see graphtune.server.app.summary and tool_registry.
 
 Argument validation errors from the SDK (pydantic) are rendered like every other error:
 `[invalid_argument] <what was wrong> (field `x`) Hint: <how to fix>`.
@@ -27,7 +30,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
-
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
