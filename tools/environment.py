@@ -174,7 +174,8 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
     checks.append(models_check)
     failed = [c.name for c in checks if not c.ok and c.required]
     warnings = [c.name for c in checks if not c.ok and not c.required]
-    summary = "all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
+    summary = (f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed
+               else "all required checks passed" if warnings else "all checks passed")
     if warnings:  # e.g. qlora on a machine without CUDA: LoRA still works
         summary += f"; not available here (optional): {', '.join(warnings)}"
     codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
