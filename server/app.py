@@ -1,7 +1,8 @@
 """The MCP app factory: builds the server, binds every tool to the services, maps errors.
 
 This is the only place that turns graphtune errors into MCP tool errors: a tool raises a
-`GraphtuneError`; the client sees an `isError` result reading `[code] message Hint: fix`.
+`GraphtuneError`; the client sees an `isError` result reading `[code] message (field `x`) Hint: fix`.
+Arguments the SDK rejects (pydantic) read the same, as `[invalid_argument] ...` (graphtune.server.lean).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import Any
 import anyio
 from graphtune.server import __version__
 from graphtune.server.services import Services
+from graphtune.server.lean import CodedToolError, coded_validation_error, lean_tool
 from graphtune.server.settings import Settings
 from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
 from graphtune.tools.errors import GraphtuneError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
+from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL_S = 2.0
@@ -46,14 +50,18 @@ def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
             try:
                 return await fn(services, *args, **kwargs)
             except GraphtuneError as exc:
-                raise ToolError(str(exc)) from exc
+                raise CodedToolError(str(exc)) from exc
+            except ValidationError as exc:  # a model built inside the tool: same coded style
+                raise CodedToolError(str(coded_validation_error(exc))) from exc
     else:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(services, *args, **kwargs)
             except GraphtuneError as exc:
-                raise ToolError(str(exc)) from exc
+                raise CodedToolError(str(exc)) from exc
+            except ValidationError as exc:
+                raise CodedToolError(str(coded_validation_error(exc))) from exc
 
     del wrapper.__wrapped__  # inspect must see the bound signature, not the original's
     wrapper.__signature__ = signature  # type: ignore[attr-defined]
@@ -62,8 +70,30 @@ def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
 
 
 def _annotations(spec: ToolSpec) -> ToolAnnotations:
-    return ToolAnnotations(title=spec.title, readOnlyHint=spec.read_only, destructiveHint=spec.destructive,
-                           idempotentHint=spec.idempotent, openWorldHint=spec.open_world)
+    """The hints, without a title (the name says it); openWorldHint only when false (MCP's default is true)."""
+    return ToolAnnotations(readOnlyHint=spec.read_only, destructiveHint=spec.destructive,
+                           idempotentHint=spec.idempotent, openWorldHint=None if spec.open_world else False)
+
+
+def summary(fn: Callable[..., Any]) -> str:
+    """A tool's description for agents: the first paragraph of its docstring, on one line.
+
+    The rest of the docstring (and README/docs) is for people; agents pay for every word
+    of `tools/list` in every session."""
+    first = inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0]
+    return " ".join(first.split())
+
+
+def build_tools(settings: Settings, services: Services) -> list[Tool]:
+    """Every tool the server offers, bound to `services`, with lean schemas (graphtune.server.lean)."""
+    tools = []
+    for spec in TOOLS:
+        if settings.read_only and not spec.read_only:
+            continue
+        fn = spec.load()
+        tools.append(lean_tool(bind(fn, services), name=spec.name, description=summary(fn),
+                               annotations=_annotations(spec)))
+    return tools
 
 
 async def _maintenance_loop(services: Services) -> None:
@@ -119,11 +149,7 @@ def create_app(settings: Settings, services: Services | None = None, *, http_url
             tg.cancel_scope.cancel()
 
     app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
-                    lifespan=lifespan, **_auth_kwargs(settings, http_url))
-    for spec in TOOLS:
-        if settings.read_only and not spec.read_only:
-            continue
-        app.add_tool(bind(spec.load(), services), name=spec.name, title=spec.title, annotations=_annotations(spec))
+                    lifespan=lifespan, tools=build_tools(settings, services), **_auth_kwargs(settings, http_url))
     register_resources(app, services)
     app.services = services  # type: ignore[attr-defined]  # handy for tests and transports
     return app

@@ -41,12 +41,14 @@ def _emit(result: Any) -> None:
 def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
     """Run tool `name` in-process with the CLI's services, exactly as the MCP server would."""
     import anyio
+    from graphtune.server.app import bind
+    from graphtune.server.lean import validate_arguments
     from graphtune.server.tool_registry import TOOLS
 
     spec = next(s for s in TOOLS if s.name == name)
     fn: Callable[..., Any] = spec.load()
     services = _services(args)
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if v is not None})
     if inspect.iscoroutinefunction(fn):
         return anyio.run(lambda: fn(services, **kwargs))
     return fn(services, **kwargs)
@@ -176,12 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from graphtune.server.lean import coded_validation_error
     from graphtune.tools.errors import GraphtuneError
+    from pydantic import ValidationError
 
     try:
         return args.func(args)
     except GraphtuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # bad input never prints a traceback: the same coded message as MCP
+        print(f"error: {coded_validation_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

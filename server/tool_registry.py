@@ -1,5 +1,10 @@
 """Every MCP tool graphtune serves, with its annotations, in one list.
 
+What an agent reads in `tools/list` is the first paragraph of the tool function's docstring
+(one line: when to use it) and its parameters' short `Field(description=...)`; keep both terse
+(tests/test_lean_surface.py holds tools/list to 15,000 characters). Details go in the rest of the
+docstring, README and docs/tools.md.
+
 Tool modules are imported when the app is built; they import only pydantic and graphtune's
 light modules, never torch or the graph drivers, so building the app stays fast.
 """
@@ -19,7 +24,6 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ToolSpec:
     name: str  # also the module name under graphtune.tools and the function name in it
-    title: str
     read_only: bool
     destructive: bool
     idempotent: bool
@@ -30,31 +34,31 @@ class ToolSpec:
 
 
 TOOLS: list[ToolSpec] = [
-    ToolSpec("validate_environment", "Validate environment", read_only=True, destructive=False, idempotent=True,
+    ToolSpec("validate_environment", read_only=True, destructive=False, idempotent=True,
              open_world=True),
-    ToolSpec("get_training_status", "Get job status", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("list_jobs", "List jobs", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("cancel_job", "Cancel a job", read_only=False, destructive=True, idempotent=True),
-    ToolSpec("ingest_codebase", "Ingest a Python code base", read_only=False, destructive=False, idempotent=True,
+    ToolSpec("get_training_status", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("list_jobs", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("cancel_job", read_only=False, destructive=True, idempotent=True),
+    ToolSpec("ingest_codebase", read_only=False, destructive=False, idempotent=True,
              open_world=True),
-    ToolSpec("graph_diff", "Diff a code base's graph versions", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("extract_training_data", "Extract a training dataset", read_only=False, destructive=False,
+    ToolSpec("graph_diff", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("extract_training_data", read_only=False, destructive=False,
              idempotent=False, open_world=True),
-    ToolSpec("list_datasets", "List datasets", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("preview_dataset", "Preview a dataset", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("start_fine_tuning", "Start fine-tuning", read_only=False, destructive=False, idempotent=False,
+    ToolSpec("list_datasets", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("preview_dataset", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("start_fine_tuning", read_only=False, destructive=False, idempotent=False,
              open_world=True),
-    ToolSpec("resume_fine_tuning", "Resume fine-tuning", read_only=False, destructive=False, idempotent=False),
-    ToolSpec("list_models", "List models", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("evaluate_model", "Evaluate a model closed-book", read_only=False, destructive=False, idempotent=True),
-    ToolSpec("list_base_models", "List base models", read_only=True, destructive=False, idempotent=True),
-    ToolSpec("ask_model", "Ask a model a question", read_only=False, destructive=False, idempotent=False,
+    ToolSpec("resume_fine_tuning", read_only=False, destructive=False, idempotent=False),
+    ToolSpec("list_models", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("evaluate_model", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("list_base_models", read_only=True, destructive=False, idempotent=True),
+    ToolSpec("ask_model", read_only=False, destructive=False, idempotent=False,
              open_world=True),
-    ToolSpec("compare_models", "Compare two models on the same probes", read_only=False, destructive=False,
+    ToolSpec("compare_models", read_only=False, destructive=False,
              idempotent=True),
-    ToolSpec("promote_model", "Point an alias at a model", read_only=False, destructive=False, idempotent=True),
-    ToolSpec("delete_model", "Delete a model", read_only=False, destructive=True, idempotent=False),
-    ToolSpec("merge_adapter", "Merge an adapter into its base model", read_only=False, destructive=False,
+    ToolSpec("promote_model", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("delete_model", read_only=False, destructive=True, idempotent=False),
+    ToolSpec("merge_adapter", read_only=False, destructive=False,
              idempotent=False),
 ]
 

@@ -34,7 +34,7 @@ async def test_validate_environment_reports_checks(client) -> None:
     names = {c["name"] for c in report["checks"]}
     assert {"python", "package:mcp", "torch", "device:cuda", "qlora", "folder:datasets", "graph:embedded"} <= names
     assert report["device"] in ("cpu", "cuda", "mps")
-    failed = [c for c in report["checks"] if not c["ok"]]
+    failed = [c for c in report["checks"] if not c["ok"] and c["required"]]  # optional ones (qlora) only warn
     assert report["ok"] == (not failed)
 
 

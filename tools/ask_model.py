@@ -16,6 +16,7 @@ import anyio
 from graphtune.tools.errors import GraphtuneError, ModelNotFound, TrainingConfigError
 from graphtune.tools.training.base_models import check_base_model
 from graphtune.tools.training.registry import model_dir
+from graphtune.tools.training.submit import check_device
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
@@ -72,23 +73,18 @@ def _target(services: "Services", model: str, compare: bool) -> dict[str, Any]:
 
 async def ask_model(
     services: "Services",
-    prompt: Annotated[str, Field(min_length=1, max_length=20000, description="The user message to answer.")],
-    model: Annotated[str, Field(description="A fine-tuned model name from list_models, or a base model: a name "
-                                "from list_base_models (e.g. 'smollm2-135m-instruct'), a .gguf path, a model "
-                                "folder or a hub id.")],
-    compare: Annotated[bool, Field(description="With a fine-tuned model: also answer with its base model (one "
-                                   "load, adapter switched off) for a side-by-side comparison.")] = False,
-    system_prompt: Annotated[str | None, Field(max_length=4000, description="Optional system message.")] = None,
-    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, description="Cap on generated tokens "
-                                         "(greedy decoding; stops earlier at the end of the turn).")] = 128,
-    timeout_seconds: Annotated[int, Field(ge=5, le=1800, description="Time bound on generation inside the job "
-                                          "(the model load is not counted); past it the job fails with "
-                                          "generation_timeout.")] = 300,
-    wait_seconds: Annotated[float, Field(ge=0, le=120, description="How long this call waits for the answer "
-                                         "before returning the job id to poll with get_training_status.")] = 45,
-    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Where to run the model.")] = "auto",
+    prompt: Annotated[str, Field(min_length=1, max_length=20000, description="Question.")],
+    model: Annotated[str, Field(description="Model name or id.")],
+    compare: Annotated[bool, Field(description="Ask its base too.")] = False,
+    system_prompt: Annotated[str | None, Field(max_length=4000, description="System message.")] = None,
+    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, description="Token cap.")] = 128,
+    timeout_seconds: Annotated[int, Field(ge=5, le=1800, description="Generation limit.")] = 300,
+    wait_seconds: Annotated[float, Field(ge=0, le=120, description="Then a job id.")] = 45,
+    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
 ) -> AskResult:
-    """Ask a model one question and get its answer: a base model, a fine-tuned model, or both side by side.
+    """Try a base or fine-tuned model on one question.
+
+    Ask a model one question and get its answer: a base model, a fine-tuned model, or both side by side.
 
     Runs as a background job (kind `ask`; it queues behind a running training job, like other
     GPU work). Waits up to wait_seconds for the answer; if not done, returns status queued or
@@ -96,6 +92,7 @@ async def ask_model(
     result.base_answer with compare). A .gguf base model converts once on first use (~30 s for
     the built-in 135M model on CPU).
     """
+    check_device(device)  # before anything is queued
     if not prompt.strip():
         raise TrainingConfigError("`prompt` is empty.", field="prompt", hint="Pass the question to answer.")
     params = {**_target(services, model, compare), "prompt": prompt, "compare": compare,

@@ -13,11 +13,12 @@ if TYPE_CHECKING:
 
 def cancel_job(
     services: "Services",
-    job_id: Annotated[str, Field(description="The job to cancel.")],
-    force: Annotated[bool, Field(description="Kill the worker now instead of waiting for a safe point "
-                                 "(training loses progress since the last checkpoint).")] = False,
+    job_id: Annotated[str, Field(description="Job id.")],
+    force: Annotated[bool, Field(description="Kill now.")] = False,
 ) -> JobView:
-    """Cancel a queued or running job.
+    """Stop a job; training checkpoints first (resumable).
+
+    Cancel a queued or running job.
 
     A queued job is cancelled at once. A running job stops at its next safe point (training
     saves a checkpoint first, so `resume_fine_tuning` can continue it); if it has not stopped

@@ -8,6 +8,7 @@ from graphtune.tools.errors import ConfigError
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.training.evaluate_job import probes_folder
 from graphtune.tools.training.registry import model_dir
+from graphtune.tools.training.submit import check_device
 from pydantic import Field
 
 if TYPE_CHECKING:
@@ -16,17 +17,19 @@ if TYPE_CHECKING:
 
 def compare_models(
     services: "Services",
-    model_a: Annotated[str, Field(description="A finished model or alias (e.g. 'current').")],
-    model_b: Annotated[str, Field(description="The other model or alias (e.g. the retrained candidate).")],
-    dataset_name: Annotated[str, Field(description="A knowledge dataset with probes: both models answer the same "
-                                       "ones. A delta dataset's probes also split new/changed vs unchanged.")],
-    max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes to ask, spread over fact types.")] = 600,
-    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Where to run.")] = "auto",
+    model_a: Annotated[str, Field(description="Model or alias.")],
+    model_b: Annotated[str, Field(description="Model or alias.")],
+    dataset_name: Annotated[str, Field(description="Dataset with probes.")],
+    max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes.")] = 600,
+    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
 ) -> JobView:
-    """Ask two models the same closed-book probes and compare accuracy per fact type (and per
+    """A/B two models on the same probes before promoting (job).
+
+    Ask two models the same closed-book probes and compare accuracy per fact type (and per
     new/changed/unchanged status for a delta dataset): an A/B table, as a job. Poll
     get_training_status(detail=true) for the table; promote_model the winner.
     """
+    check_device(device)  # before anything is queued
     settings = services.settings
     a, b = model_dir(settings, model_a, "model_a").name, model_dir(settings, model_b, "model_b").name
     if a == b:

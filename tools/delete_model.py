@@ -37,11 +37,13 @@ def _jobs_using(store: object, name: str) -> list[str]:
 
 def delete_model(
     services: "Services",
-    model_name: Annotated[str, Field(description="The model to delete (list_models).")],
-    force: Annotated[bool, Field(description="Also delete a model an alias points to (the aliases go with it).")]
+    model_name: Annotated[str, Field(description="Model.")],
+    force: Annotated[bool, Field(description="Even if aliased.")]
     = False,
 ) -> Deletion:
-    """Delete a fine-tuned model: its folder under models/ and its registry row. Cannot be undone.
+    """Delete a fine-tuned model for good.
+
+    Delete a fine-tuned model: its folder under models/ and its registry row. Cannot be undone.
 
     Refuses a model an alias (e.g. `current`) points to unless force=true, and always refuses
     one a queued or running job uses.

@@ -45,6 +45,9 @@ class Check(BaseModel):
     ok: bool
     detail: str
     fix: str | None = None
+    # False for a capability graphtune works without (QLoRA needs CUDA): when such a check is not ok
+    # it is a warning, listed in the summary, and does not fail the report.
+    required: bool = True
 
 
 class CodeBase(BaseModel):
@@ -63,7 +66,7 @@ class BaseModelBrief(BaseModel):
 
 
 class EnvironmentReport(BaseModel):
-    ok: bool
+    ok: bool  # every required check passed; optional ones (`required: false`, e.g. qlora) only warn
     checks: list[Check]
     device: str  # the device `device=auto` training would use
     summary: str
@@ -134,7 +137,7 @@ def device_checks(probe: dict[str, Any]) -> tuple[list[Check], str]:
     qlora_ok = probe["cuda"] and probe["bnb"]
     detail = "available (CUDA + bitsandbytes)" if qlora_ok else (
         "needs CUDA" if not probe["cuda"] else "bitsandbytes not installed")
-    checks.append(Check(name="qlora", ok=True, detail=detail,
+    checks.append(Check(name="qlora", ok=qlora_ok, detail=detail, required=False,
                         fix=None if qlora_ok else "use method=lora here; QLoRA needs a CUDA GPU and bitsandbytes"))
     return checks, device
 
@@ -169,8 +172,12 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
     checks += await check_graph_source(settings)
     models_check, briefs = await anyio.to_thread.run_sync(base_model_check, settings)
     checks.append(models_check)
-    failed = [c.name for c in checks if not c.ok]
-    summary = "all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
+    failed = [c.name for c in checks if not c.ok and c.required]
+    warnings = [c.name for c in checks if not c.ok and not c.required]
+    summary = (f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed
+               else "all required checks passed" if warnings else "all checks passed")
+    if warnings:  # e.g. qlora on a machine without CUDA: LoRA still works
+        summary += f"; not available here (optional): {', '.join(warnings)}"
     codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
     return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary, base_models=briefs,
                              codebases=None if codebases is None else [CodeBase(**c) for c in codebases])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.training.evaluate_job import probes_folder
 from graphtune.tools.training.registry import model_dir, read_model_metadata
+from graphtune.tools.training.submit import check_device
 from pydantic import Field
 
 if TYPE_CHECKING:
@@ -15,20 +16,21 @@ if TYPE_CHECKING:
 
 def evaluate_model(
     services: "Services",
-    model_name: Annotated[str, Field(description="A fine-tuned model from list_models, or an alias "
-                                        "(promote_model), e.g. 'current'.")],
-    dataset_name: Annotated[str | None, Field(description="A knowledge dataset with probes; default: the one the "
-                                              "model was trained on.")] = None,
-    max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes to ask, spread over fact types.")] = 600,
-    include_base: Annotated[bool, Field(description="Also ask the base model (side by side).")] = True,
-    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Where to run.")] = "auto",
+    model_name: Annotated[str, Field(description="Model or alias.")],
+    dataset_name: Annotated[str | None, Field(description="Default: its own.")] = None,
+    max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes.")] = 600,
+    include_base: Annotated[bool, Field(description="Ask base too.")] = True,
+    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
 ) -> JobView:
-    """Ask a knowledge dataset's held-out probe questions closed-book, base vs tuned, as a job.
+    """Score a model closed-book on a dataset's probes (job).
+
+    Ask a knowledge dataset's held-out probe questions closed-book, base vs tuned, as a job.
 
     Use after training (training already does this once) or to test a model on a newer dataset.
     The result has accuracy per fact type, share of answers that ended cleanly, and retention
     (loss on general text) to show forgetting; poll get_training_status.
     """
+    check_device(device)  # before anything is queued
     model_name = model_dir(services.settings, model_name).name  # an alias resolves to its model
     dataset = dataset_name or (read_model_metadata(services.settings, model_name).get("dataset") or {}).get("name")
     probes_folder(services.settings, dataset or "")

@@ -20,38 +20,26 @@ NodeType = Literal["Method", "Class", "Function", "Pattern", "CodeFile"]
 
 def extract_training_data(
     services: "Services",
-    dataset_name: Annotated[str, Field(description="Name for the dataset folder (slug: a-z, 0-9, '-', '_', '.').")],
-    node_types: Annotated[list[NodeType] | None, Field(description="Node types to use; default all five.")] = None,
-    max_records: Annotated[int, Field(ge=100, le=100000, description="Keep at most this many records "
-                                      "(the highest-quality ones).")] = 10000,
-    quality_threshold: Annotated[float, Field(ge=0.0, le=1.0, description="skills: minimum quality score 0..1; "
-                                              "0.8 keeps well-documented code (knowledge ignores it).")] = 0.8,
+    dataset_name: Annotated[str, Field(description="New dataset (slug).")],
+    node_types: Annotated[list[NodeType] | None, Field(description="Default all.")] = None,
+    max_records: Annotated[int, Field(ge=100, le=100000, description="Keep the best N.")] = 10000,
+    quality_threshold: Annotated[float, Field(ge=0.0, le=1.0, description="skills: min score.")] = 0.8,
     objective: Annotated[Literal["skills", "knowledge"], Field(
-        description="knowledge: teach the code base's facts (location, parameters, bases, methods, callers...) "
-        "in many phrasings, every entity, with held-out probes for evaluate_model; skills: explain/implement/"
-        "document tasks from documented code.")] = "skills",
-    augmentation_factor: Annotated[int | None, Field(ge=1, le=20, description="skills: up to N distinct tasks per "
-                                                     "record (default 3); knowledge: phrasings per fact "
-                                                     "(default 8).")] = None,
-    include_private: Annotated[bool, Field(description="knowledge: also teach _private names.")] = False,
-    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph to read; default: the "
-                                                                  "configured backend.")] = None,
-    eval_fraction: Annotated[float, Field(ge=0.0, le=0.5, description="Share held out for evaluation, split by "
-                                          "file.")] = 0.1,
-    seed: Annotated[int, Field(description="Seed: same seed and graph give the same dataset.")] = 42,
-    output_format: Annotated[Literal["chat", "alpaca"], Field(description="chat messages or alpaca JSONL.")] = "chat",
-    overwrite: Annotated[bool, Field(description="Replace an existing dataset of this name.")] = False,
-    codebases: Annotated[list[str] | None, Field(description="Code bases to read (see validate_environment); "
-                                                 "default: all of them.")] = None,
-    since: Annotated[str | None, Field(description="knowledge only: build a delta dataset of what changed since this "
-                                       "dataset (name) or graph version: facts of added and changed entities "
-                                       "(probes marked new/changed), removed ones dropped, plus replayed unchanged "
-                                       "facts. Train it with init_adapter=<the model of that dataset>.")] = None,
-    replay_fraction: Annotated[float, Field(ge=0.0, le=0.9, description="Delta datasets: share of the facts that are "
-                                            "unchanged facts replayed against forgetting (0.2 = one per four "
-                                            "new/changed; provisional default, not yet tuned by measurement).")] = 0.2,
+        description="Tasks or facts+probes.")] = "skills",
+    augmentation_factor: Annotated[int | None, Field(ge=1, le=20, description="Tasks/phrasings per item.")] = None,
+    include_private: Annotated[bool, Field(description="_names too.")] = False,
+    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph store.")] = None,
+    eval_fraction: Annotated[float, Field(ge=0.0, le=0.5, description="Held out.")] = 0.1,
+    seed: Annotated[int, Field(description="Seed.")] = 42,
+    output_format: Annotated[Literal["chat", "alpaca"], Field(description="JSONL format.")] = "chat",
+    overwrite: Annotated[bool, Field(description="Replace.")] = False,
+    codebases: Annotated[list[str] | None, Field(description="Default all.")] = None,
+    since: Annotated[str | None, Field(description="Delta since.")] = None,
+    replay_fraction: Annotated[float, Field(ge=0.0, le=0.9, description="Delta: replayed share.")] = 0.2,
 ) -> JobView:
-    """Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
+    """Build a training dataset from the code graph (job).
+
+    Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 
     objective='knowledge' (to make a model know this code base): every entity's facts in many
     phrasings + probes.jsonl for closed-book evaluation. objective='skills': scores records for

@@ -30,18 +30,17 @@ class GraphDiff(BaseModel):
 
 def graph_diff(
     services: "Services",
-    codebase: Annotated[str, Field(description="A code base name (validate_environment / ingest results list them).")],
-    since: Annotated[str | None, Field(description="A graph version of this code base, or a dataset name (the "
-                                       "version it was built from). Default: the version before the current one, "
-                                       "i.e. what the last ingest changed.")] = None,
+    codebase: Annotated[str, Field(description="Code base name.")],
+    since: Annotated[str | None, Field(description="Version or dataset.")] = None,
     change: Annotated[Literal["all", "added", "removed", "changed", "affected"], Field(
-        description="Only list changes of this type (counts always cover all).")] = "all",
+        description="Filter.")] = "all",
     limit: Annotated[int, Field(ge=1, le=200, description="Page size.")] = 50,
-    offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
-    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Which store's versions; default: the "
-                                                                  "configured backend.")] = None,
+    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
+    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph store.")] = None,
 ) -> GraphDiff:
-    """What changed in a code base's graph since a version or a dataset: functions, methods and
+    """What changed in a code base since a version or dataset.
+
+    What changed in a code base's graph since a version or a dataset: functions, methods and
     classes added, removed, changed (which aspects: signature, docstring, body, bases, methods,
     calls) or affected (callers/subclasses changed elsewhere). Counts plus a paged list.
 

@@ -14,17 +14,15 @@ if TYPE_CHECKING:
 
 def ingest_codebase(
     services: "Services",
-    path: Annotated[str | None, Field(description="Folder (or .py file) of Python sources to ingest.")] = None,
-    package: Annotated[str | None, Field(description="Or: an installed package's import name, e.g. 'json'.")] = None,
-    exclude: Annotated[list[str] | None, Field(description="Glob patterns of relative paths to skip, "
-                                               "e.g. ['*/tests/*'].")] = None,
-    write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store to write: the embedded "
-                                                              "LadybugDB (default) or your Neo4j (NEO4J_URI).")] = "embedded",
-    codebase: Annotated[str | None, Field(description="Name of the code base to add or update (default: the "
-                                          "package's import name, the folder's name or the .py file's stem). "
-                                          "Other code bases in the graph are left alone.")] = None,
+    path: Annotated[str | None, Field(description="Folder or .py file.")] = None,
+    package: Annotated[str | None, Field(description="Or an installed package.")] = None,
+    exclude: Annotated[list[str] | None, Field(description="Globs to skip.")] = None,
+    write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store.")] = "embedded",
+    codebase: Annotated[str | None, Field(description="Code base name.")] = None,
 ) -> JobView:
-    """Build or update the code graph from a Python code base (files, classes, functions, methods,
+    """Parse a Python code base into the code graph (job).
+
+    Build or update the code graph from a Python code base (files, classes, functions, methods,
     parameters, imports, calls, inheritance, detected patterns).
 
     Each ingest is scoped to one named code base: several code bases live side by side, and

@@ -79,14 +79,33 @@ def _concise_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in result.items() if not isinstance(v, (list, dict)) or len(str(v)) <= 400}
 
 
+EVENTS_BUDGET_CHARS = 8000  # events in one reply, as compact JSON; page the rest with after_event_id
+
+
+def _within_budget(events: list[Any], *, keep_newest: bool) -> list[Any]:
+    """Drop events beyond the budget: the oldest when showing the newest, else the newest (paging
+    forward from after_event_id continues at the first dropped one). One event is always kept."""
+    import json
+
+    kept: list[Any] = []
+    used = 0
+    for event in reversed(events) if keep_newest else events:
+        size = len(json.dumps(event.data, separators=(",", ":"), default=str)) + 60
+        if kept and used + size > EVENTS_BUDGET_CHARS:
+            break
+        kept.append(event)
+        used += size
+    return list(reversed(kept)) if keep_newest else kept
+
+
 def job_view(store: Any, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:
     job = store.get(job_id)
     now = time.time()
     n_events = 50 if detail else 5
     if after_event_id:
-        events = store.events(job_id, after_id=after_event_id, limit=n_events)
+        events = _within_budget(store.events(job_id, after_id=after_event_id, limit=n_events), keep_newest=False)
     else:
-        events = store.events(job_id, limit=n_events, newest=True)
+        events = _within_budget(store.events(job_id, limit=n_events, newest=True), keep_newest=True)
     metrics = store.events(job_id, type_="metrics", limit=1, newest=True)
     status = job.status.value
     end = job.finished_at or now

@@ -23,13 +23,14 @@ class BaseModelList(BaseModel):
 async def list_base_models(
     services: "Services",
     kind: Annotated[Literal["all", "builtin", "gguf", "folder", "merged", "hub_cache"], Field(
-        description="Only this kind: builtin (ships in a pip package), gguf (files under the data dir), folder "
-        "(HF model folders under the data dir), merged (merge_adapter output), hub_cache (HF cache).")] = "all",
-    offline_only: Annotated[bool, Field(description="Only models that load without network access.")] = False,
+        description="Filter.")] = "all",
+    offline_only: Annotated[bool, Field(description="Filter.")] = False,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 50,
-    offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> BaseModelList:
-    """List base models usable for start_fine_tuning (`base_model`) and ask_model (`model`).
+    """Find base_model values usable here (paged).
+
+    List base models usable for start_fine_tuning (`base_model`) and ask_model (`model`).
 
     Built-in models (with whether they are installed and how to install them), GGUF files and
     model folders under the data dir, merged models, and models in the Hugging Face cache. Each

@@ -22,8 +22,10 @@ class DatasetList(BaseModel):
 def list_datasets(
     services: "Services",
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> DatasetList:
-    """List the datasets in the datasets folder, newest first, with their example counts. Paginated."""
+    """List datasets, newest first (paged).
+
+    List the datasets in the datasets folder, newest first, with their example counts. Paginated."""
     chunk, total, next_offset = page(_list(services.settings), limit, offset)
     return DatasetList(datasets=chunk, total=total, next_offset=next_offset)

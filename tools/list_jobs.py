@@ -32,12 +32,14 @@ class JobList(BaseModel):
 def list_jobs(
     services: "Services",
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
-                      Field(description="Only jobs in this state.")] = None,
-    kind: Annotated[Literal["ingest", "extract", "train", "merge"] | None, Field(description="Only jobs of this kind.")] = None,
+                      Field(description="Filter.")] = None,
+    kind: Annotated[Literal["ingest", "extract", "train", "merge"] | None, Field(description="Filter.")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Field(ge=0, description="Skip this many (from `next_offset`).")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> JobList:
-    """List jobs, newest first, optionally filtered by status or kind. Paginated."""
+    """List jobs, newest first, by status or kind (paged).
+
+    List jobs, newest first, optionally filtered by status or kind. Paginated."""
     jobs, total = services.store.list(status=status, kind=kind, limit=limit, offset=offset)
     summaries = [
         JobSummary(job_id=j.id, kind=j.kind, status=j.status.value, created_at=iso(j.created_at),

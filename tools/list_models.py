@@ -21,8 +21,10 @@ class ModelList(BaseModel):
 def list_models(
     services: "Services",
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Field(ge=0, description="Skip this many (from next_offset).")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> ModelList:
-    """List fine-tuned models (adapters), newest first, with eval loss before/after. Paginated."""
+    """List fine-tuned models with scores and aliases (paged).
+
+    List fine-tuned models (adapters), newest first, with eval loss before/after. Paginated."""
     chunk, total, next_offset = page(list_all(services.store, services.settings), limit, offset)
     return ModelList(models=chunk, total=total, next_offset=next_offset)

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 def merge_adapter(
     services: "Services",
-    model_name: Annotated[str, Field(description="A fine-tuned model from list_models, or an alias.")],
-    output_name: Annotated[str | None, Field(description="Folder name for the merged model (slug); "
-                                             "default <model_name>-merged.")] = None,
+    model_name: Annotated[str, Field(description="Model or alias.")],
+    output_name: Annotated[str | None, Field(description="New model name.")] = None,
 ) -> JobView:
-    """Merge a LoRA adapter into its base model and save a standalone model folder, as a job.
+    """Merge an adapter into its base model (job).
+
+    Merge a LoRA adapter into its base model and save a standalone model folder, as a job.
 
     Needs memory for the full base model in bf16 (GPU) or fp32 (CPU). The adapter is kept.
     """

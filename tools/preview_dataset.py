@@ -22,13 +22,15 @@ class DatasetPreview(BaseModel):
 
 def preview_dataset(
     services: "Services",
-    dataset_name: Annotated[str, Field(description="A dataset from list_datasets.")],
-    split: Annotated[Literal["train", "eval"], Field(description="Which split to read.")] = "train",
-    offset: Annotated[int, Field(ge=0, description="First record (0-based).")] = 0,
-    limit: Annotated[int, Field(ge=1, le=20, description="How many records.")] = 3,
-    include_metadata: Annotated[bool, Field(description="Also return metadata.json.")] = False,
+    dataset_name: Annotated[str, Field(description="Dataset.")],
+    split: Annotated[Literal["train", "eval"], Field(description="Split.")] = "train",
+    offset: Annotated[int, Field(ge=0, description="First record.")] = 0,
+    limit: Annotated[int, Field(ge=1, le=20, description="Records.")] = 3,
+    include_metadata: Annotated[bool, Field(description="Add metadata.")] = False,
 ) -> DatasetPreview:
-    """Show a few records of a dataset (long texts clipped) and optionally its metadata."""
+    """Read a few records and the metadata of a dataset.
+
+    Show a few records of a dataset (long texts clipped) and optionally its metadata."""
     rows, total = preview(services.settings, dataset_name, split, offset, limit)
     meta = read_metadata(services.settings, dataset_name) if include_metadata else None
     more = offset + len(rows) < total

@@ -22,11 +22,13 @@ class Promotion(BaseModel):
 
 def promote_model(
     services: "Services",
-    model_name: Annotated[str, Field(description="A finished model (list_models), or an alias of one.")],
-    alias: Annotated[str, Field(description="Alias to point at it (slug), e.g. 'current', 'prod', 'candidate'.")]
+    model_name: Annotated[str, Field(description="Model or alias.")],
+    alias: Annotated[str, Field(description="Alias.")]
     = "current",
 ) -> Promotion:
-    """Point an alias at a model, e.g. make a retrained model `current` once compare_models shows
+    """Point an alias such as 'current' at a model.
+
+    Point an alias at a model, e.g. make a retrained model `current` once compare_models shows
     it is better. Every tool taking a model name (evaluate_model, merge_adapter, compare_models,
     start_fine_tuning's init_adapter) accepts the alias too; delete_model refuses an aliased model.
     """

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
 
 def resume_fine_tuning(
     services: "Services",
-    job_id: Annotated[str, Field(description="An interrupted, failed or cancelled training job.")],
+    job_id: Annotated[str, Field(description="Training job id.")],
 ) -> JobView:
-    """Resume a stopped training job from its newest complete checkpoint (same job id).
+    """Resume a stopped training job from its last checkpoint.
+
+    Resume a stopped training job from its newest complete checkpoint (same job id).
 
     The loss curve continues exactly where it stopped (same data order, optimizer and
     scheduler state). To train a finished model further on new data, use start_fine_tuning

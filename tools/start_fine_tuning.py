@@ -14,49 +14,40 @@ if TYPE_CHECKING:
 
 def start_fine_tuning(
     services: "Services",
-    dataset_name: Annotated[str, Field(description="A dataset from list_datasets, or a path to a chat/alpaca JSONL.")],
-    base_model: Annotated[str, Field(description="Hub id (e.g. 'Qwen/Qwen2.5-0.5B-Instruct') or a local model "
-                                     "folder with config.json.")],
-    method: Annotated[Literal["lora", "qlora"], Field(description="lora, or qlora (4-bit, CUDA only).")] = "lora",
+    dataset_name: Annotated[str, Field(description="Dataset or JSONL path.")],
+    base_model: Annotated[str, Field(description="See list_base_models.")],
+    method: Annotated[Literal["lora", "qlora"], Field(description="qlora: CUDA only.")] = "lora",
     preset: Annotated[Literal["auto", "default", "knowledge"], Field(
-        description="Defaults for what you leave out. auto: knowledge for knowledge datasets (all-linear, rank 64, "
-        "alpha 64, lr 5e-4, 10 epochs, max_seq_length 512), else default.")] = "auto",
-    lora_rank: Annotated[int | None, Field(ge=4, le=64, description="LoRA rank (default 16).")] = None,
-    lora_alpha: Annotated[float | None, Field(ge=1, le=128, description="LoRA alpha (default 32).")] = None,
-    lora_dropout: Annotated[float, Field(ge=0, le=0.5, description="LoRA dropout.")] = 0.0,
+        description="Defaults.")] = "auto",
+    lora_rank: Annotated[int | None, Field(ge=4, le=64, description="Default 16.")] = None,
+    lora_alpha: Annotated[float | None, Field(ge=1, le=128, description="Default 32.")] = None,
+    lora_dropout: Annotated[float, Field(ge=0, le=0.5, description="Dropout.")] = 0.0,
     target_modules: Annotated[list[str] | Literal["all-linear"] | None, Field(
-        description="Modules to adapt; default q/k/v/o projections; 'all-linear' for every linear layer.")] = None,
-    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Peak learning rate "
-                                                 "(default 2e-4).")] = None,
-    batch_size: Annotated[int | None, Field(ge=1, le=1024, description="Max examples per micro-batch; default: "
-                                            "as many as fit tokens_per_batch.")] = None,
-    gradient_accumulation_steps: Annotated[int, Field(ge=1, le=64, description="Micro-batches per step.")] = 1,
-    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Epochs (default 3).")] = None,
-    max_steps: Annotated[int | None, Field(ge=1, description="Stop after N optimizer steps.")] = None,
-    max_seq_length: Annotated[int | None, Field(ge=32, le=32768, description="Truncate longer examples "
-                                                "(default 2048).")] = None,
-    warmup: Annotated[float | None, Field(ge=0, description="Warm-up ratio (<1) or steps (>=1); default 0.03.")] = None,
-    tokens_per_batch: Annotated[int | None, Field(ge=64, le=262144, description="Token budget of a packed "
-                                                  "micro-batch; default 8192 on CUDA, 4096 on CPU/MPS.")] = None,
-    max_memory_gib: Annotated[float | None, Field(ge=1, description="GPU memory ceiling; gradient checkpointing "
-                                                  "covers just enough layers to fit (default: 90% of the GPU).")] = None,
+        description="Default q/k/v/o.")] = None,
+    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 2e-4.")] = None,
+    batch_size: Annotated[int | None, Field(ge=1, le=1024, description="Max per micro-batch.")] = None,
+    gradient_accumulation_steps: Annotated[int, Field(ge=1, le=64, description="Micro-batches/step.")] = 1,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default 3.")] = None,
+    max_steps: Annotated[int | None, Field(ge=1, description="Step cap.")] = None,
+    max_seq_length: Annotated[int | None, Field(ge=32, le=32768, description="Default 2048.")] = None,
+    warmup: Annotated[float | None, Field(ge=0, description="Ratio or steps.")] = None,
+    tokens_per_batch: Annotated[int | None, Field(ge=64, le=262144, description="Micro-batch tokens.")] = None,
+    max_memory_gib: Annotated[float | None, Field(ge=1, description="GPU memory cap.")] = None,
     gradient_checkpointing: Annotated[Literal["auto", "on", "off"], Field(
-        description="auto = only where memory needs it.")] = "auto",
-    eval_steps: Annotated[int | None, Field(ge=1, description="Eval every N steps; default once per epoch.")] = None,
-    save_steps: Annotated[int | None, Field(ge=1, description="Checkpoint every N steps; default 50.")] = None,
+        description="Memory saving.")] = "auto",
+    eval_steps: Annotated[int | None, Field(ge=1, description="Default: per epoch.")] = None,
+    save_steps: Annotated[int | None, Field(ge=1, description="Default 50.")] = None,
     seed: Annotated[int, Field(description="Seed.")] = 42,
-    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Where to train.")] = "auto",
-    output_name: Annotated[str | None, Field(description="Model folder name under models/ (slug).")] = None,
-    init_adapter: Annotated[str | None, Field(description="Continue from a finished model (list_models name or "
-                                              "alias, e.g. 'current') on this dataset, e.g. a delta dataset. Not resume: for that use resume_fine_tuning.")] = None,
-    dry_run: Annotated[bool, Field(description="Validate, tokenize, count tokens and estimate memory/time "
-                                   "without training.")] = False,
-    evaluate_probes: Annotated[bool, Field(description="If the dataset has probes (knowledge datasets): answer them "
-                                           "closed-book with base and tuned model after training.")] = True,
-    max_probes: Annotated[int | None, Field(ge=1, le=100000, description="Probes asked after training "
-                                            "(default 600, spread over fact types).")] = None,
+    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
+    output_name: Annotated[str | None, Field(description="Model name.")] = None,
+    init_adapter: Annotated[str | None, Field(description="Continue this model.")] = None,
+    dry_run: Annotated[bool, Field(description="Estimate only.")] = False,
+    evaluate_probes: Annotated[bool, Field(description="Probe after training.")] = True,
+    max_probes: Annotated[int | None, Field(ge=1, le=100000, description="Default 600.")] = None,
 ) -> JobView:
-    """Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
+    """Fine-tune a model with LoRA/QLoRA (job); dry_run estimates.
+
+    Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
 
     Inputs are validated before queueing (dataset lines, base model, ranges). Returns a job
     id at once: poll get_training_status for loss, tokens/s, ETA; cancel_job stops it with a

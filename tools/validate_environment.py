@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 
 async def validate_environment(services: "Services") -> EnvironmentReport:
-    """Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,
+    """Check this machine first: packages, devices, graph, disk.
+
+    Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,
     and which base models load offline (compact; list_base_models has the detail).
 
     Call this first on a new machine. Each check says what it found and, when it fails, how

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graphtune.tools.resources import coded
 from graphtune.tools.training.registry import list_all, model_dir, read_model_metadata
 
 
@@ -13,16 +14,19 @@ def register_model_resources(app: Any, services: Any) -> None:
 
     @app.resource("graphtune://models", name="models", mime_type="application/json",
                   description="All fine-tuned models, newest first.")
+    @coded
     def models() -> str:
         return json.dumps([m.model_dump() for m in list_all(services.store, settings)], indent=1)
 
     @app.resource("graphtune://models/{name}", name="model", mime_type="application/json",
                   description="A model's training_metadata.json.")
+    @coded
     def model(name: str) -> str:
         return json.dumps(read_model_metadata(settings, name), indent=1)
 
     @app.resource("graphtune://models/{name}/evaluation", name="model-evaluation", mime_type="application/json",
                   description="Closed-book knowledge evaluation (base vs tuned, per fact type) of a model.")
+    @coded
     def evaluation(name: str) -> str:
         folder = model_dir(settings, name)
         meta = read_model_metadata(settings, name)
@@ -32,5 +36,6 @@ def register_model_resources(app: Any, services: Any) -> None:
 
     @app.resource("graphtune://models/{name}/loss.png", name="model-loss-plot", mime_type="image/png",
                   description="Train/eval loss curves of a model.")
+    @coded
     def loss_plot(name: str) -> bytes:
         return (model_dir(settings, name) / "loss.png").read_bytes()

@@ -23,6 +23,7 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
     if params.get("init_adapter"):  # an alias (promote_model) resolves to its model's name before queueing
         params = {**params, "init_adapter": model_dir(services.settings, params["init_adapter"], "init_adapter").name}
     cfg = LoraJobConfig.from_dict(apply_preset(params, files.metadata.get("objective")))
+    check_device(cfg.device)
     read_conversations(files.train)  # line-numbered errors now, not after the job started
     if files.eval:
         read_conversations(files.eval)
@@ -39,6 +40,19 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
                                   f"(`device`={cfg.device!r}).", field="method",
                                   hint="Use method='lora' on CPU/MPS; 4-bit QLoRA runs only on CUDA.")
     return cfg
+
+
+def check_device(device: str, field: str = "device") -> None:
+    """Refuse a device this machine cannot have before anything is queued (cheap: no torch import)."""
+    import sys
+
+    if device == "cuda" and not _nvidia_gpu_present():
+        raise TrainingConfigError("`device`='cuda' but no NVIDIA GPU is visible on this machine.", field=field,
+                                  hint="Use device='auto' (or 'cpu'); validate_environment shows the devices here.")
+    if device == "mps" and sys.platform != "darwin":
+        raise TrainingConfigError(f"`device`='mps' needs Apple silicon (macOS); this machine runs {sys.platform}.",
+                                  field=field, hint="Use device='auto' (or 'cpu'); validate_environment shows "
+                                  "the devices here.")
 
 
 def _nvidia_gpu_present() -> bool:
