@@ -68,10 +68,10 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p.add_argument("--preset", choices=["auto", "default", "knowledge"], default="auto",
                    help="defaults for settings left out (auto: knowledge for knowledge datasets)")
     p.add_argument("--lora-rank", type=int, help="default 16 (knowledge preset: 64)")
-    p.add_argument("--lora-alpha", type=float, help="default 32 (knowledge preset: 64)")
+    p.add_argument("--lora-alpha", type=float, help="default 32 (knowledge preset: 128)")
     p.add_argument("--lora-dropout", type=float, default=0.0)
     p.add_argument("--target-modules", nargs="+", help="module names, or all-linear")
-    p.add_argument("--learning-rate", type=float, help="default 2e-4 (knowledge preset: 5e-4)")
+    p.add_argument("--learning-rate", type=float, help="default 2e-4 (knowledge preset: 1e-3)")
     p.add_argument("--batch-size", type=int, help="max examples per micro-batch (default: fill tokens_per_batch)")
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
     p.add_argument("--num-epochs", type=int, help="default 3 (knowledge preset: 10)")

@@ -73,7 +73,7 @@ class LoraJobConfig:
         "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))
     dry_run: bool = field(default=False, metadata=_help("Validate, tokenize and estimate; do not train."))
     preset: str = field(default="default", metadata=_help(
-        "Defaults for settings left out: default, or knowledge (all-linear, r64, lr 5e-4, 10 epochs); resolved "
+        "Defaults for settings left out: default, or knowledge (all-linear, r64, alpha 128, lr 1e-3, 10 epochs); resolved "
         "from `auto` before the job is queued.", choices=["default", "knowledge"]))
     evaluate_probes: bool = field(default=True, metadata=_help(
         "When the dataset has probes.jsonl: answer them closed-book with the base and the tuned model at the end."))
