@@ -40,7 +40,9 @@ def _plan(device: str, package: str | None) -> dict[str, Any]:
     """What the demo teaches and how hard it trains, by device (see the module docstring)."""
     if device == "cuda":
         return {"package": package or GPU_PACKAGE, "train": {}, "max_probes": 600}
-    return {"package": package or CPU_PACKAGE, "train": {"num_epochs": 6, "max_seq_length": 256},
+    # CPU: small micro-batches so the few examples still give enough optimizer steps (~7 per epoch)
+    return {"package": package or CPU_PACKAGE, "train": {"num_epochs": 8, "max_seq_length": 256,
+                                                         "tokens_per_batch": 1024},
             "max_probes": 40, "phrasings": 6}
 
 
