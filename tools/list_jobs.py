@@ -33,7 +33,8 @@ def list_jobs(
     services: "Services",
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
                       Field(description="Filter.")] = None,
-    kind: Annotated[Literal["ingest", "extract", "train", "merge"] | None, Field(description="Filter.")] = None,
+    kind: Annotated[Literal["ingest", "extract", "train", "merge", "evaluate", "ask", "compare"] | None,
+                    Field(description="Filter.")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> JobList:
