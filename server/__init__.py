@@ -4,11 +4,6 @@ Nothing here imports torch/transformers/peft/bitsandbytes: those load only insid
 job worker, so a client's first `tools/list` is answered as fast as a bare MCP server.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("graphtune")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from graphtune.tools.version import __version__
 
 __all__ = ["__version__"]

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from graphtune.server import __version__
+from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.dedup import Deduplicator
 from graphtune.tools.dataset.params import ExtractParams

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from graphtune.server import __version__
+from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.entities import build_entities
 from graphtune.tools.dataset.knowledge import build

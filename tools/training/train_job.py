@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphtune.server import __version__
+from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
 from graphtune.tools.errors import JobCancelled, OutOfMemory, TrainingConfigError
 from graphtune.tools.job_context import JobContext
