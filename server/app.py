@@ -23,7 +23,6 @@ from graphtune.server.settings import Settings
 from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
 from graphtune.tools.errors import GraphtuneError
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError

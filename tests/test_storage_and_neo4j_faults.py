@@ -133,13 +133,13 @@ def test_disk_full_in_the_middle_of_writing_a_dataset_publishes_nothing(settings
 
     settings.ensure_dirs()
     run_ingest(IngestParams(package="json"), settings)
-    real_write = extract._write_jsonl
+    real_write = extract.write_jsonl
 
     def write_then_fill_the_disk(path, rows):  # noqa: ANN001, ANN202
         real_write(path, rows[: len(rows) // 2])  # half the file lands, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(extract, "_write_jsonl", write_then_fill_the_disk)
+    monkeypatch.setattr(extract, "write_jsonl", write_then_fill_the_disk)
     with pytest.raises(StorageError, match="disk full") as info:
         run_extract(ExtractParams(dataset_name="full", max_records=100), settings)
     assert info.value.field == "dataset_name"

@@ -9,7 +9,7 @@ quality score plays no part here.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from graphtune.tools.dataset.records import CodeRecord
@@ -187,7 +187,3 @@ def _display(qualified: str) -> str:
     if len(parts) >= 2 and parts[-2][:1].isupper():
         return ".".join(parts[-2:])
     return parts[-1]
-
-
-def count_fact_kinds(entities: list[Entity]) -> Counter[str]:
-    return Counter(e.kind for e in entities)

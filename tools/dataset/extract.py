@@ -11,12 +11,12 @@ import hashlib
 import json
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.dedup import Deduplicator
+from graphtune.tools.dataset.jsonl import format_example, write_jsonl
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.quality import score
 from graphtune.tools.dataset.records import CodeRecord
@@ -86,22 +86,9 @@ def to_rows(chosen: list[tuple[float, CodeRecord]], params: ExtractParams) -> tu
             per_task[f"{record.node_type}.{task}"] += 1
             meta = {"task": task, "node_type": record.node_type, "key": record.key, "file_path": record.file_path,
                     "quality": value}
-            rows.append(_format(prompt, answer, meta, params))
+            rows.append(format_example(prompt, answer, meta, output_format=params.output_format,
+                                       system_prompt=params.system_prompt))
     return rows, per_task
-
-
-def _format(prompt: str, answer: str, meta: dict[str, Any], params: ExtractParams) -> dict[str, Any]:
-    if params.output_format == "alpaca":
-        return {"instruction": prompt, "input": "", "output": answer, "meta": meta}
-    messages = [{"role": "system", "content": params.system_prompt}] if params.system_prompt else []
-    messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-    return {"messages": messages, "meta": meta}
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
@@ -147,8 +134,8 @@ def run_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = N
         "records_per_second_read": round(stats["records_read"] / read_s) if read_s else None,
     }
     with staged_folder(final, overwrite=params.overwrite, what="dataset", field="dataset_name") as tmp:
-        _write_jsonl(tmp / "train.jsonl", train_rows)
-        _write_jsonl(tmp / "eval.jsonl", eval_rows)
+        write_jsonl(tmp / "train.jsonl", train_rows)
+        write_jsonl(tmp / "eval.jsonl", eval_rows)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
         if ctx:
             ctx.check_cancel()  # last safe point: after this the dataset exists

@@ -12,12 +12,12 @@ import json
 import random
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.entities import build_entities
+from graphtune.tools.dataset.jsonl import format_example, write_jsonl
 from graphtune.tools.dataset.knowledge import build
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
@@ -30,17 +30,8 @@ MAX_EVAL_ROWS = 1000
 
 
 def _chat(question: str, answer: str, meta: dict[str, Any], params: ExtractParams) -> dict[str, Any]:
-    if params.output_format == "alpaca":
-        return {"instruction": question, "input": "", "output": answer, "meta": meta}
-    messages = [{"role": "system", "content": params.system_prompt}] if params.system_prompt else []
-    messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return {"messages": messages, "meta": meta}
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return format_example(question, answer, meta, output_format=params.output_format,
+                          system_prompt=params.system_prompt)
 
 
 def _is_dataset(settings: Any, name: str) -> bool:
@@ -121,9 +112,9 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
     if ctx:
         ctx.progress(len(records), len(records), "records", "writing")
     with staged_folder(final, overwrite=params.overwrite, what="dataset", field="dataset_name") as tmp:
-        _write_jsonl(tmp / "train.jsonl", train_rows)
-        _write_jsonl(tmp / "eval.jsonl", eval_rows)
-        _write_jsonl(tmp / "probes.jsonl", built.probes)
+        write_jsonl(tmp / "train.jsonl", train_rows)
+        write_jsonl(tmp / "eval.jsonl", eval_rows)
+        write_jsonl(tmp / "probes.jsonl", built.probes)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
         if ctx:
             ctx.check_cancel()

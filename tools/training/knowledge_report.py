@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from graphtune.tools.dataset.jsonl import write_jsonl
 
 
 def knowledge_metrics(report: dict[str, Any] | None) -> dict[str, Any]:
@@ -32,6 +33,4 @@ def summary_of(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_probe_answers(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(path, rows)
