@@ -52,27 +52,30 @@ def select_probes(probes: list[dict[str, Any]], limit: int, seed: int = 0) -> li
     return chosen
 
 
-def answer_budget(tokenizer: Any, probes: list[dict[str, Any]]) -> int:
+def reference_lengths(tokenizer: Any, probes: list[dict[str, Any]]) -> list[int]:
+    """Tokens of each probe's reference answer (computed once, shared by base and tuned runs)."""
+    return [len(tokenizer(p["reference"], add_special_tokens=False)["input_ids"]) for p in probes]
+
+
+def answer_budget(longest_reference: int) -> int:
     """max_new_tokens: room for the longest reference answer plus a margin, so a right answer
     is never cut off (and an answer that runs on past it is visible as not ending cleanly)."""
-    longest = max((len(tokenizer(p["reference"], add_special_tokens=False)["input_ids"]) for p in probes), default=0)
-    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, int(longest * 1.25) + 16))
+    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, int(longest_reference * 1.25) + 16))
 
 
 def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
-               max_new_tokens: int, deadline: float | None) -> list[dict[str, Any]]:
-    """Greedy answers, batched by reference length: each batch may generate up to 1.25x its
-    longest reference (+16 tokens, at most `max_new_tokens`), so a base model that rambles does
-    not make every batch run to the global cap (it is cut where a right answer would have ended)."""
+               lengths: list[int], deadline: float | None) -> list[dict[str, Any]]:
+    """Greedy answers, batched by reference length (`lengths`, from reference_lengths): each batch
+    may generate `answer_budget` of its own longest reference, so a base model that rambles does
+    not make every batch run to the longest budget (it is cut where a right answer would have ended)."""
     from graphtune.tools.errors import GenerationTimeout
     from graphtune.tools.training.generation import generate_chat_detailed
 
-    lengths = [len(tokenizer(p["reference"], add_special_tokens=False)["input_ids"]) for p in probes]
     order = sorted(range(len(probes)), key=lambda i: lengths[i])
     answers: list[Any] = [None] * len(probes)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        budget = max(MIN_NEW_TOKENS, min(max_new_tokens, int(max(lengths[i] for i in chunk) * 1.25) + 16))
+        budget = answer_budget(max(lengths[i] for i in chunk))
         conversations = [[{"role": "user", "content": probes[i]["question"]}] for i in chunk]
         try:
             out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=budget,
@@ -116,7 +119,8 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
     """(report, per-probe rows) for the tuned model under `model` (a PEFT model) and its base."""
     started = time.perf_counter()
     deadline = time.time() + time_limit_s if time_limit_s else None
-    budget = answer_budget(tokenizer, probes)
+    lengths = reference_lengths(tokenizer, probes)
+    budget = answer_budget(max(lengths, default=0))
     batch_size = 128 if device == "cuda" else 16
     was_training = model.training
     model.eval()
@@ -129,7 +133,7 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
             if progress:
                 progress(f"answering {len(probes)} probes with the {label} model")
             rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
-                              max_new_tokens=budget, deadline=deadline)
+                              lengths=lengths, deadline=deadline)
             rows_by_model[label] = rows
             report[label] = summarize(rows)
             core = [r for r in rows if r["fact_type"] in CORE_FACT_TYPES]

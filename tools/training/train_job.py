@@ -143,13 +143,13 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
     state_file = ctx.work_dir / "run_state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     budget, bsz, accum = state.get("budget"), state.get("batch_size"), state.get("grad_accum")
+    shape = model_shape(base)  # reads config.json: once per job, not once per OOM attempt
     for attempt in range(MAX_OOM_RETRIES + 1):
         plan = engine.make_plan(data["train"], cfg, device, budget=budget, batch_size=bsz, grad_accum=accum,
-                                model_params=model_shape(base)["params"])
+                                model_params=shape["params"])
         state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
         state_file.write_text(json.dumps(state))
         model, info = load_model(cfg, device, base) if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx)
-        shape = model_shape(base)
         info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch)
         apply_checkpointing(model, info["checkpointed_layers"])
         info["liger"] = model.graphtune_fast_path["liger"]
