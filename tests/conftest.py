@@ -34,6 +34,16 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def email_graph(settings: Settings) -> Settings:
+    """Settings whose embedded graph holds the stdlib `email` package (a real code base)."""
+    from graphtune.tools.graph.ingest import IngestParams, run_ingest
+
+    settings.ensure_dirs()
+    run_ingest(IngestParams(package="email"), settings)
+    return settings
+
+
+@pytest.fixture
 def services(settings: Settings) -> Services:
     services = Services.open(settings)
     yield services

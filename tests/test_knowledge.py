@@ -20,13 +20,6 @@ from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from graphtune.tools.training.presets import apply_preset
 
 
-@pytest.fixture
-def email_graph(settings: Settings) -> Settings:
-    settings.ensure_dirs()
-    run_ingest(IngestParams(package="email"), settings)
-    return settings
-
-
 def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().split("\n") if line]  # not splitlines: \x1c etc.
 
