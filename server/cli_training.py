@@ -14,7 +14,12 @@ def cmd_train(args: argparse.Namespace, start: Callable[..., int]) -> int:
                  num_epochs=args.num_epochs, max_steps=args.max_steps, max_seq_length=args.max_seq_length,
                  eval_steps=args.eval_steps, tokens_per_batch=args.tokens_per_batch,
                  max_memory_gib=args.max_memory_gib, gradient_checkpointing=args.gradient_checkpointing, save_steps=args.save_steps, seed=args.seed, device=args.device,
-                 output_name=args.output_name, init_adapter=args.init_adapter, dry_run=args.dry_run)
+                 output_name=args.output_name, init_adapter=args.init_adapter, dry_run=args.dry_run,
+                 gpus=_gpus(args.gpus), strategy=args.strategy)
+
+
+def _gpus(value: str | None) -> Any:
+    return value if value in (None, "auto") else int(value)
 
 
 def _targets(values: list[str] | None) -> Any:
@@ -22,7 +27,7 @@ def _targets(values: list[str] | None) -> Any:
 
 
 def cmd_resume(args: argparse.Namespace, start: Callable[..., int]) -> int:
-    return start(args, "resume_fine_tuning", job_id=args.job_id)
+    return start(args, "resume_fine_tuning", job_id=args.job_id, gpus=_gpus(args.gpus))
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -87,11 +92,15 @@ def add_training_commands(sub: Any, start: Callable[..., int], wait_flag: Callab
     p.add_argument("--output-name")
     p.add_argument("--init-adapter")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--gpus", default="auto", help="ranks: 'auto' (every visible GPU) or a count (torchrun)")
+    p.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto",
+                   help="multi-GPU: DDP when the model fits one card, else FSDP (auto)")
     wait_flag(p)
     p.set_defaults(func=lambda a: cmd_train(a, start))
 
     p = sub.add_parser("resume", help="resume a stopped training job from its newest checkpoint")
     p.add_argument("job_id")
+    p.add_argument("--gpus", help="resume on another GPU count (same data order)")
     wait_flag(p)
     p.set_defaults(func=lambda a: cmd_resume(a, start))
 

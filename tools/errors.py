@@ -46,6 +46,13 @@ class GraphtuneError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "field": self.field, "hint": self.hint}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GraphtuneError":
+        """The error another process recorded (a training rank), with its code kept."""
+        err = cls(str(data.get("message", "")), field=data.get("field"), hint=data.get("hint"))
+        err.code = str(data.get("code") or cls.code)
+        return err
+
     def __str__(self) -> str:
         text = f"[{self.code}] {self.message}"
         if self.field and f"`{self.field}`" not in self.message:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.training.submit import resume_training
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def resume_fine_tuning(
     services: "Services",
     job_id: Annotated[str, Field(description="Training job id.")],
+    gpus: Annotated[int | Literal["auto"] | None, Field(description="Change GPU count.")] = None,
 ) -> JobView:
     """Resume a stopped training job from its last checkpoint.
 
@@ -24,5 +25,5 @@ def resume_fine_tuning(
     scheduler state). To train a finished model further on new data, use start_fine_tuning
     with init_adapter instead.
     """
-    job = resume_training(services, job_id)
+    job = resume_training(services, job_id, gpus)
     return job_view(services.store, job.id)

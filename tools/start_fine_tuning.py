@@ -39,6 +39,8 @@ def start_fine_tuning(
     save_steps: Annotated[int | None, Field(ge=1, description="Default 50.")] = None,
     seed: Annotated[int, Field(description="Seed.")] = 42,
     device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
+    gpus: Annotated[int | Literal["auto"], Field(description="Ranks (torchrun).")] = "auto",
+    strategy: Annotated[Literal["auto", "ddp", "fsdp"], Field(description="Multi-GPU.")] = "auto",
     output_name: Annotated[str | None, Field(description="Model name.")] = None,
     init_adapter: Annotated[str | None, Field(description="Continue this model.")] = None,
     dry_run: Annotated[bool, Field(description="Estimate only.")] = False,

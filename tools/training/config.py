@@ -32,6 +32,12 @@ class LoraJobConfig:
     device: str = field(default="auto", metadata=_help("auto | cuda | mps | cpu.",
                                                        choices=["auto", "cuda", "mps", "cpu"]))
     output_name: str | None = field(default=None, metadata=_help("Folder name under models/; default from job id."))
+    gpus: int | str = field(default="auto", metadata=_help(
+        "Ranks to train on: 'auto' (every visible GPU; 1 on CPU/MPS) or a count. On CPU a count > 1 starts that many "
+        "gloo processes (the same launcher path; for testing it without GPUs)."))
+    strategy: str = field(default="auto", metadata=_help(
+        "Multi-GPU strategy: auto (DDP when the model fits one card, else FSDP) | ddp | fsdp.",
+        choices=["auto", "ddp", "fsdp"]))
     # --- LoRA ---------------------------------------------------------------------
     lora_rank: int = field(default=16, metadata=_help("LoRA rank r (4..64).", range=(4, 64)))
     lora_alpha: float = field(default=32.0, metadata=_help("LoRA alpha (1..128).", range=(1, 128)))
@@ -90,6 +96,9 @@ class LoraJobConfig:
             choices = f.metadata.get("choices")
             if choices and value not in choices:
                 raise TrainingConfigError(f"`{f.name}`={value!r} must be one of {choices}.", field=f.name)
+        if self.gpus != "auto" and (isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or not 1 <= self.gpus <= 64):
+            raise TrainingConfigError(f"`gpus`={self.gpus!r} must be 'auto' or a count 1..64.", field="gpus",
+                                      hint="e.g. gpus=2, or gpus='auto' for every visible GPU.")
         if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
             self.target_modules = [m.strip() for m in self.target_modules.split(",") if m.strip()]
         if not self.target_modules:

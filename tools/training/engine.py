@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.training.config import LoraJobConfig
+from graphtune.tools.training.distributed import (
+    RankInfo,
+    agree_on_stop,
+    gather_floats,
+    rank_info,
+    sum_over_ranks,
+)
 from graphtune.tools.training.packing import (
     collate_packed,
     collate_padded,
@@ -70,11 +78,33 @@ def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budge
                                     seed=cfg.seed + epoch):
             batches.append([examples[i] for i in members])
             epochs.append(epoch)
+    if grad_accum > 1:
+        batches, epochs = split_to_multiple(batches, epochs, grad_accum)
     steps = math.ceil(len(batches) / grad_accum)
     if cfg.max_steps:
         steps = min(steps, cfg.max_steps)
         batches, epochs = batches[: steps * grad_accum], epochs[: steps * grad_accum]
     return Plan(batches, epochs, steps, sum(len(e) for b in batches for e in b), budget, batch_size, grad_accum)
+
+
+def split_to_multiple(batches: list[list[Example]], epochs: list[int], multiple: int
+                      ) -> tuple[list[list[Example]], list[int]]:
+    """Split the largest micro-batches in two until their count is a multiple of `multiple`.
+
+    Every optimizer step then consumes exactly `multiple` micro-batches (the global count of
+    a multi-GPU run), so ranks never run out unevenly (no duplicated last batch) and the same
+    plan resumes on another GPU count with the same data order. Deterministic: it depends
+    only on the plan, never on the number of ranks."""
+    batches, epochs = list(batches), list(epochs)
+    while len(batches) % multiple:
+        sizes = [len(b) for b in batches]
+        i = max(range(len(batches)), key=lambda k: (sizes[k], -k))
+        if sizes[i] < 2:
+            break  # nothing left to split: the last step is short (single examples fill it)
+        half = sizes[i] // 2
+        batches[i:i + 1] = [batches[i][:half], batches[i][half:]]
+        epochs[i:i + 1] = [epochs[i], epochs[i]]
+    return batches, epochs
 
 
 class PackedDataset:
@@ -164,10 +194,31 @@ def newest_checkpoint(folder: Path, on_event: Callable[[str, dict[str, Any]], No
     return None
 
 
+def distributed_arguments(model: Any, ranks: RankInfo, strategy: str) -> dict[str, Any]:
+    """TrainingArguments for DDP (LoRA leaves most weights frozen: no unused-parameter search) or
+    FSDP2 (each decoder layer its own shard unit, resharded after forward)."""
+    if not ranks.distributed:
+        return {}
+    if strategy != "fsdp":
+        return {"ddp_find_unused_parameters": False}
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layer_classes = sorted({type(m).__name__ for m in base.modules() if type(m).__name__.endswith("DecoderLayer")})
+    return {"fsdp": "full_shard auto_wrap",
+            "fsdp_config": {"version": 2, "transformer_layer_cls_to_wrap": layer_classes,
+                            "reshard_after_forward": True, "state_dict_type": "FULL_STATE_DICT"}}
+
+
 def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, pad_id: int,
-                  hooks: Hooks) -> Any:
+                  hooks: Hooks, strategy: str = "ddp") -> Any:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    ranks = rank_info()
+    if plan.grad_accum % ranks.world_size:
+        raise TrainingConfigError(
+            f"this run takes {plan.grad_accum} micro-batches per optimizer step, which {ranks.world_size} ranks "
+            "cannot share evenly.", field="gpus",
+            hint=f"Use a GPU count that divides {plan.grad_accum} (resume keeps the data order of the first run).")
 
     class _Trainer(Trainer):
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
@@ -193,7 +244,7 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
                     state.log_history.append({"step": state.global_step, "eval_loss": loss})
                     hooks.on_metrics({"step": state.global_step, "eval_loss": round(loss, 6),
                                       "eval_perplexity": round(math.exp(min(loss, 50)), 4)})
-            reason = hooks.should_stop()
+            reason = agree_on_stop(hooks.should_stop())
             if reason:
                 hooks.stats["stopped"] = reason
                 control.should_save = True
@@ -202,7 +253,7 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
             if not logs or "loss" not in logs:
                 return
-            now, tokens = time.perf_counter(), hooks.stats.get("tokens_seen", 0)
+            now, tokens = time.perf_counter(), int(sum_over_ranks(hooks.stats.get("tokens_seen", 0)))
             rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
             done = state.global_step - (self.first_step or 0)
             per_step = (now - self.started) / max(done, 1)
@@ -212,13 +263,17 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
                        "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
                        "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
             if device == "cuda":
-                metrics["gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                per_gpu = gather_floats(torch.cuda.max_memory_allocated() / 2**30)
+                metrics["gpu_memory_gib"] = round(max(per_gpu), 2)
+                if len(per_gpu) > 1:
+                    metrics["gpu_memory_gib_per_gpu"] = [round(g, 2) for g in per_gpu]
             self.last_time, self.last_tokens = now, tokens
             hooks.on_metrics(metrics)
 
     warmup = cfg.warmup if cfg.warmup < 1 else int(cfg.warmup)
     args = TrainingArguments(
-        output_dir=str(out_dir), per_device_train_batch_size=1, gradient_accumulation_steps=plan.grad_accum,
+        output_dir=str(out_dir), per_device_train_batch_size=1,
+        gradient_accumulation_steps=plan.grad_accum // ranks.world_size,  # a step is grad_accum micro-batches in all
         max_steps=plan.steps, learning_rate=cfg.learning_rate, warmup_steps=warmup, weight_decay=cfg.weight_decay,
         lr_scheduler_type="cosine", logging_steps=cfg.logging_steps, save_strategy="steps",
         save_steps=cfg.save_steps or 50, save_total_limit=2, eval_strategy="no", report_to=[], seed=cfg.seed,
@@ -226,6 +281,7 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
         dataloader_num_workers=0, dataloader_pin_memory=device == "cuda", disable_tqdm=True,
         optim="adamw_torch_fused" if device == "cuda" else "adamw_torch", max_grad_norm=1.0,
         save_only_model=False, logging_first_step=True,
+        **distributed_arguments(model, ranks, strategy),
     )
     # CUDA: every packed row padded to the token budget, so each step has one shape (measured 5-13 % faster:
     # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)

@@ -30,8 +30,9 @@ def liger_available() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None and importlib.util.find_spec("triton") is not None
 
 
-def load_model(cfg: LoraJobConfig, device: str, base: str) -> tuple[Any, dict[str, Any]]:
-    """The PEFT model on `device` and a dict describing what was switched on (recorded in metadata)."""
+def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The PEFT model on `device` (on the CPU when FSDP will shard it onto the GPUs) and a dict
+    describing what was switched on (recorded in metadata)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -45,12 +46,12 @@ def load_model(cfg: LoraJobConfig, device: str, base: str) -> tuple[Any, dict[st
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": torch.cuda.current_device()}  # this rank's GPU
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    if cfg.method != "qlora":
+    if cfg.method != "qlora" and not keep_on_cpu:
         model.to(device)
     model = prepare_model(model, cfg, device)
-    attn = ensure_attention_works(model, device, model.config.vocab_size)
+    attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
 
 

@@ -70,10 +70,14 @@ def submit_training(services: Any, params: dict[str, Any]) -> Any:
     return services.runner.submit("train", {"config": cfg.to_dict()})
 
 
-def resume_training(services: Any, job_id: str) -> Any:
+def resume_training(services: Any, job_id: str, gpus: int | str | None = None) -> Any:
+    """Requeue a stopped training job; `gpus` may change the GPU count (the data order stays)."""
     job = services.store.get(job_id)
     if job.kind != "train":
         raise JobStateConflict(f"job `{job_id}` is a `{job.kind}` job; only training jobs resume.", field="job_id")
-    job = services.store.requeue(job_id, {**job.params, "resume": True})
+    params = {**job.params, "resume": True}
+    if gpus is not None:
+        params["config"] = LoraJobConfig.from_dict({**params["config"], "gpus": gpus}).to_dict()
+    job = services.store.requeue(job_id, params)
     services.runner.dispatch()
     return job

@@ -26,6 +26,7 @@ from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
+from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
 from graphtune.tools.training.estimate import estimate, model_shape
 from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
 from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
@@ -106,7 +107,8 @@ def _eval_batches(examples: list[Any], cfg: LoraJobConfig, device: str) -> list[
     return [[examples[i] for i in g] for g in groups]
 
 
-def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], plan: engine.Plan) -> dict[str, Any]:
+def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], plan: engine.Plan,
+             world: int = 1, strategy: str = "single") -> dict[str, Any]:
     shape = model_shape(base)
     lora_params = shape["layers"] * len(cfg.target_modules if isinstance(cfg.target_modules, list) else range(7)) \
         * cfg.lora_rank * 2 * shape["hidden"]
@@ -119,7 +121,52 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
             "max_example_tokens": report.max_length, "micro_batches": len(plan.batches), "optimizer_steps": plan.steps,
             "tokens_per_batch": plan.tokens_per_batch, "model_parameters": shape["params"],
             "checkpointed_layers": ckpt, "default_chat_template": data["default_template"],
-            "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device)}
+            "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device),
+            "distributed": distributed_plan(cfg, device, shape, lora_params, plan.tokens_per_batch, world, strategy)}
+
+
+def lora_parameter_count(cfg: LoraJobConfig, shape: dict[str, Any]) -> int:
+    per_layer = len(cfg.target_modules) if isinstance(cfg.target_modules, list) else 7
+    return shape["layers"] * per_layer * cfg.lora_rank * 2 * shape["hidden"]
+
+
+def card_ceiling_gib(cfg: LoraJobConfig) -> float:
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory / 2**30
+    return min(cfg.max_memory_gib or 0.9 * total, 0.95 * total)
+
+
+def choose_strategy(cfg: LoraJobConfig, device: str, base: str, world: int) -> str:
+    """DDP when weights + activations fit one card (each rank holds the whole model: fastest), FSDP
+    (weights sharded over the ranks) when they do not; an explicit choice is kept."""
+    if world <= 1:
+        return "single"
+    strategy = cfg.strategy
+    if strategy == "auto":
+        strategy = "ddp"
+        if device == "cuda":
+            shape = model_shape(base)
+            need = estimate(shape, cfg.method, lora_parameter_count(cfg, shape),
+                            engine.default_token_budget(cfg, device, shape["params"]), True, 0, device)["memory_gib"]
+            strategy = "ddp" if need <= card_ceiling_gib(cfg) else "fsdp"
+    if strategy == "fsdp" and cfg.method == "qlora":
+        raise TrainingConfigError("QLoRA with FSDP (4-bit weights sharded over GPUs) is not implemented yet.",
+                                  field="strategy", hint="Use strategy='ddp' when the 4-bit model fits one GPU, "
+                                  "or method='lora' with strategy='fsdp'.")
+    return strategy
+
+
+def distributed_plan(cfg: LoraJobConfig, device: str, shape: dict[str, Any], lora_params: int, budget: int,
+                     world: int, strategy: str) -> dict[str, Any]:
+    """What a multi-GPU run would do: ranks, strategy, per-GPU memory estimate, global tokens per step."""
+    per_gpu = estimate(shape, cfg.method, lora_params, budget, True, 0, device)
+    memory = per_gpu["memory_gib"]
+    if strategy == "fsdp":  # weights (and LoRA optimizer state) sharded; activations stay per rank
+        memory = round(memory - per_gpu["weights_gib"] * 1.15 * (1 - 1 / world), 2)
+    accum = cfg.gradient_accumulation_steps * world
+    return {"world_size": world, "strategy": strategy, "per_gpu_memory_gib_estimate": memory,
+            "micro_batches_per_step": accum, "global_tokens_per_step_max": accum * budget}
 
 
 class _Run:
@@ -136,35 +183,45 @@ class _Run:
 
 
 def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: dict[str, Any], tokenizer: Any,
-           resume: bool) -> tuple[Any, engine.Plan, Any, dict[str, Any]]:
+           resume: bool, ranks: RankInfo = RankInfo(), strategy: str = "single"
+           ) -> tuple[Any, engine.Plan, Any, dict[str, Any]]:
     import torch
 
     ckpt_dir = ctx.work_dir / "checkpoints"
     state_file = ctx.work_dir / "run_state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     budget, bsz, accum = state.get("budget"), state.get("batch_size"), state.get("grad_accum")
+    # a step is grad_accum micro-batches over all ranks, fixed by the first run: a resume on another
+    # GPU count replays the same data order (each rank takes every world_size-th micro-batch)
+    accum = accum or cfg.gradient_accumulation_steps * ranks.world_size
     shape = model_shape(base)  # reads config.json: once per job, not once per OOM attempt
     for attempt in range(MAX_OOM_RETRIES + 1):
         plan = engine.make_plan(data["train"], cfg, device, budget=budget, batch_size=bsz, grad_accum=accum,
                                 model_params=shape["params"])
         state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
-        state_file.write_text(json.dumps(state))
-        model, info = load_model(cfg, device, base) if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx)
-        info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch)
+        if ranks.is_main:
+            state_file.write_text(json.dumps(state))
+        keep_on_cpu = strategy == "fsdp"  # FSDP moves each rank's shard to its GPU
+        model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu) if not cfg.init_adapter \
+            else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu)
+        sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \
+            / ranks.world_size if keep_on_cpu else None
+        info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
         apply_checkpointing(model, info["checkpointed_layers"])
         info["liger"] = model.graphtune_fast_path["liger"]
         run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
         eval_batches = _eval_batches(data["eval"], cfg, device)
         evaluate = lambda: engine.evaluate_loss(model, eval_batches, packing=cfg.packing, pad_id=run.pad_id,  # noqa: E731, B023 (used in this iteration only)
                                                 device=device)
-        if "base_eval_loss" not in state:
+        if "base_eval_loss" not in state and not keep_on_cpu:  # FSDP: measured after training (sharded model)
             with model.disable_adapter():
                 state["base_eval_loss"] = evaluate()
-            state_file.write_text(json.dumps(state))
+            if ranks.is_main:
+                state_file.write_text(json.dumps(state))
         hooks = engine.Hooks(on_metrics=run.on_metrics, should_stop=ctx.should_stop, on_event=ctx.event,
                              eval_fn=evaluate if eval_batches else None,
                              eval_steps=cfg.eval_steps or max(1, plan.steps // cfg.num_epochs))
-        trainer = engine.build_trainer(model, plan, cfg, device, ckpt_dir, run.pad_id, hooks)
+        trainer = engine.build_trainer(model, plan, cfg, device, ckpt_dir, run.pad_id, hooks, strategy)
         start_from = engine.newest_checkpoint(ckpt_dir, ctx.event) if resume else None
         if start_from:
             ctx.log(f"resuming from {start_from.name}")
@@ -173,6 +230,11 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
             train_seconds = time.perf_counter() - train_started
         except torch.OutOfMemoryError as exc:
+            if ranks.distributed:  # the other ranks wait in a collective: no in-place retry, fail the job
+                raise OutOfMemory(f"rank {ranks.rank} ran out of GPU memory at {plan.tokens_per_batch} tokens per "
+                                  "micro-batch.", field="tokens_per_batch",
+                                  hint="Lower tokens_per_batch or max_seq_length, use gradient_checkpointing='on', "
+                                  "or strategy='fsdp' to shard the weights.") from exc
             del trainer, model
             gc.collect()
             torch.cuda.empty_cache()
@@ -187,16 +249,31 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             resume = False
             continue
         state["final_eval_loss"] = evaluate() if not hooks.stats.get("stopped") else None
-        tokens = hooks.stats.get("tokens_seen", 0)
+        if "base_eval_loss" not in state and not hooks.stats.get("stopped"):
+            with model.disable_adapter():
+                state["base_eval_loss"] = evaluate()
+        tokens = int(sum_over_ranks(hooks.stats.get("tokens_seen", 0)))
         info.update(tokens_trained=tokens, train_seconds=round(train_seconds, 2),
                     tokens_per_second=round(tokens / train_seconds, 1) if train_seconds > 0 and tokens else None,
-                    base_eval_loss=state["base_eval_loss"],
+                    base_eval_loss=state.get("base_eval_loss"),
                     eval_loss=state["final_eval_loss"], stopped=hooks.stats.get("stopped"))
         return model, plan, trainer, info
     raise AssertionError("unreachable")
 
 
-def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext) -> tuple[Any, dict[str, Any]]:
+def _gather_adapter(model: Any) -> dict[str, Any]:
+    """The trainable (LoRA) weights, whole, from FSDP's shards: every rank takes part (collective);
+    only these few tensors are gathered, never the frozen base model."""
+    out = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            full = param.full_tensor() if hasattr(param, "full_tensor") else param
+            out[name] = full.detach().to("cpu").contiguous()
+    return out
+
+
+def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext, *,
+                       keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -204,11 +281,12 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype,
                                                  attn_implementation="flex_attention" if device == "cuda" else "sdpa")
-    model.to(device)
+    if not keep_on_cpu:
+        model.to(device)
     model = prepare_model(model, cfg, device, init_adapter=str(adapter))
     from graphtune.tools.training.model_loading import ensure_attention_works
 
-    attn = ensure_attention_works(model, device, model.config.vocab_size)
+    attn = ensure_attention_works(model, device if not keep_on_cpu else "cpu", model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn, "init_adapter": str(adapter)}
 
 
@@ -235,31 +313,55 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     started = time.time()
     cfg = LoraJobConfig.from_dict(params["config"])
     device = resolve_device(cfg.device, cfg.method)
+    ranks = rank_info()
+    if ranks.distributed:
+        init_process_group(device)
     base = resolve_base_model(cfg.base_model, ctx.settings,
                               progress=lambda message: ctx.progress(0, None, "steps", message))
+    if ranks.distributed:
+        world, strategy = ranks.world_size, params["strategy"]
+    else:
+        from graphtune.tools.training.launch import resolve_world_size
+
+        world = resolve_world_size(cfg.gpus, device)
+        strategy = choose_strategy(cfg, device, base, world)
+    output_name = cfg.output_name or default_output_name(cfg, ctx.job_id)
+    final_dir = ctx.settings.models_dir / output_name
+    if not cfg.dry_run and final_dir.exists() and not params.get("resume"):
+        raise TrainingConfigError(f"a model named `{output_name}` already exists.", field="output_name",
+                                  hint="Choose another output_name.")
+    if world > 1 and not ranks.distributed and not cfg.dry_run:
+        from graphtune.tools.training.launch import run_ranks
+
+        return run_ranks(params, ctx, world, strategy)
     ctx.progress(0, None, "steps", "tokenizing")
     tokenizer = load_tokenizer(base)
     data = _prepare_data(cfg, ctx.settings, tokenizer)
     if cfg.dry_run:
-        return _dry_run(cfg, device, base, data, engine.make_plan(data["train"], cfg, device,
-                                                                  model_params=model_shape(base)["params"]))
-    output_name = cfg.output_name or default_output_name(cfg, ctx.job_id)
-    final_dir = ctx.settings.models_dir / output_name
-    if final_dir.exists() and not params.get("resume"):
-        raise TrainingConfigError(f"a model named `{output_name}` already exists.", field="output_name",
-                                  hint="Choose another output_name.")
+        plan = engine.make_plan(data["train"], cfg, device, grad_accum=cfg.gradient_accumulation_steps * world,
+                                model_params=model_shape(base)["params"])
+        return _dry_run(cfg, device, base, data, plan, world, strategy)
     ctx.progress(0, None, "steps", "loading model")
-    model, plan, trainer, info = _train(cfg, ctx, device, base, data, tokenizer, bool(params.get("resume")))
+    model, plan, trainer, info = _train(cfg, ctx, device, base, data, tokenizer, bool(params.get("resume")),
+                                        ranks, strategy)
     if info["stopped"]:
         raise JobCancelled("stopped with a checkpoint; resume_fine_tuning continues it",
                            interrupted=info["stopped"] == "interrupt")
+    adapter_state = _gather_adapter(model) if strategy == "fsdp" else None
+    if not ranks.is_main:
+        return {"rank": ranks.rank}
     trainable, total = count_params(model)
-    knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device)
+    if strategy == "fsdp":  # the model is sharded over the ranks: generation needs it whole on one device
+        knowledge, probe_rows = None, []
+        if cfg.evaluate_probes and data["files"].metadata:
+            ctx.log("closed-book probes are not answered under FSDP; run evaluate_model on the saved model")
+    else:
+        knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device)
     info["knowledge"] = knowledge
     meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
     sweep_temp(ctx.settings.models_dir)
     with staged_folder(final_dir, overwrite=False, what="model", field="output_name") as tmp:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **({"state_dict": adapter_state} if adapter_state is not None else {}))
         tokenizer.save_pretrained(tmp)
         write_metadata(tmp, meta)
         write_loss_plot(trainer.state.log_history, tmp / "loss.png")
