@@ -151,3 +151,12 @@ def test_split_to_multiple_keeps_every_example_in_order():
     same, _ = split_to_multiple(batches, [0] * 5, 5)
     assert same == batches
 
+
+
+
+def test_fsdp_off_cuda_is_refused_with_a_hint(services, memo_dataset, tiny_model):
+    from graphtune.tools.errors import GraphtuneError
+
+    with pytest.raises(GraphtuneError) as err:
+        submit_training(services, _train_cfg(tiny_model, gpus=2, strategy="fsdp", output_name="fsdp-cpu"))
+    assert err.value.field == "strategy" and "ddp" in err.value.hint

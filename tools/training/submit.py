@@ -39,6 +39,9 @@ def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
         raise TrainingConfigError("`method`='qlora' needs a CUDA GPU and none is usable here "
                                   f"(`device`={cfg.device!r}).", field="method",
                                   hint="Use method='lora' on CPU/MPS; 4-bit QLoRA runs only on CUDA.")
+    if cfg.strategy == "fsdp" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not _nvidia_gpu_present())):
+        raise TrainingConfigError("`strategy`='fsdp' shards weights over CUDA GPUs and none is usable here.",
+                                  field="strategy", hint="Use strategy='ddp' (or 'auto') off CUDA.")
     return cfg
 
 

@@ -150,6 +150,9 @@ def choose_strategy(cfg: LoraJobConfig, device: str, base: str, world: int) -> s
             need = estimate(shape, cfg.method, lora_parameter_count(cfg, shape),
                             engine.default_token_budget(cfg, device, shape["params"]), True, 0, device)["memory_gib"]
             strategy = "ddp" if need <= card_ceiling_gib(cfg) else "fsdp"
+    if strategy == "fsdp" and device != "cuda":
+        raise TrainingConfigError(f"`strategy`='fsdp' shards weights over CUDA GPUs; this job runs on {device}.",
+                                  field="strategy", hint="Use strategy='ddp' (or 'auto') off CUDA.")
     if strategy == "fsdp" and cfg.method == "qlora":
         raise TrainingConfigError("QLoRA with FSDP (4-bit weights sharded over GPUs) is not implemented yet.",
                                   field="strategy", hint="Use strategy='ddp' when the 4-bit model fits one GPU, "
@@ -348,6 +351,10 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         raise JobCancelled("stopped with a checkpoint; resume_fine_tuning continues it",
                            interrupted=info["stopped"] == "interrupt")
     adapter_state = _gather_adapter(model) if strategy == "fsdp" else None
+    if adapter_state is not None:
+        ctx.event("fsdp", {"sharded_trainable_tensors": sum(1 for _, p in model.named_parameters()
+                                                             if p.requires_grad and hasattr(p, "full_tensor")),
+                           "adapter_tensors": len(adapter_state)})
     if not ranks.is_main:
         return {"rank": ranks.rank}
     trainable, total = count_params(model)
