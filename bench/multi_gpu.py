@@ -97,7 +97,9 @@ def _summary(store, job, run: dict, warm: int) -> dict:
             "steps": last.get("step"), "final_loss": last.get("loss"),
             "peak_gib": last.get("gpu_memory_gib"), "peak_gib_per_gpu": last.get("gpu_memory_gib_per_gpu"),
             "eval_loss": (job.result or {}).get("eval_loss"),
-            "distributed": [e.data for e in store.events(job.id, type_="distributed", limit=5)]}
+            "distributed": [e.data for e in store.events(job.id, type_="distributed", limit=5)],
+            "fast_path": (job.result or {}).get("fast_path"),
+            "tokens_per_second_by_step": [round(m["tokens_per_second"]) for m in rows if m.get("tokens_per_second")]}
 
 
 def run(runs: list[dict]) -> None:

@@ -50,18 +50,21 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora" and not keep_on_cpu:
         model.to(device)
-    model = prepare_model(model, cfg, device)
+    model = prepare_model(model, cfg, device, fused_kernels=not keep_on_cpu)
     attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
 
 
-def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None) -> Any:
-    """Fast kernels, LoRA (fresh or from a finished adapter), checkpointing; used by jobs and the benchmark."""
+def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None,
+                  fused_kernels: bool = True) -> Any:
+    """Fast kernels, LoRA (fresh or from a finished adapter), checkpointing; used by jobs and the benchmark.
+    fused_kernels=False under FSDP: Liger's fused cross-entropy reads lm_head's weight directly,
+    which FSDP2 keeps sharded (a DTensor) outside the layer's own forward."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     model.config.use_cache = False
     fast = {"liger": False}
-    if device == "cuda" and liger_available():
+    if device == "cuda" and fused_kernels and liger_available():
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
         _apply_liger_kernel_to_instance(model=model)

@@ -286,7 +286,7 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
                                                  attn_implementation="flex_attention" if device == "cuda" else "sdpa")
     if not keep_on_cpu:
         model.to(device)
-    model = prepare_model(model, cfg, device, init_adapter=str(adapter))
+    model = prepare_model(model, cfg, device, init_adapter=str(adapter), fused_kernels=not keep_on_cpu)
     from graphtune.tools.training.model_loading import ensure_attention_works
 
     attn = ensure_attention_works(model, device if not keep_on_cpu else "cpu", model.config.vocab_size)
