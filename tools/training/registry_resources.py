@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graphtune.tools.resources import coded
+from graphtune.tools.resource_errors import coded
 from graphtune.tools.training.registry import list_all, model_dir, read_model_metadata
 
 
