@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from graphtune.tools.dataset.params import check_name
+from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from typing import Any
 
-from graphtune.tools.dataset.params import named_folder
+from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ModelUnknown
 from pydantic import BaseModel
 
