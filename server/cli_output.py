@@ -59,10 +59,10 @@ def cli_wording(text: str) -> str:
 
 
 def emit(result: Any, *, as_json: bool) -> None:
-    """Print a tool result: JSON for scripts, readable lines for people."""
+    """Print a tool result: JSON for scripts; for people, readable lines that name CLI commands."""
     if hasattr(result, "model_dump"):
         result = result.model_dump(mode="json", exclude_none=True)
-    print(json.dumps(result, indent=2, default=str) if as_json else human(result))
+    print(json.dumps(result, indent=2, default=str) if as_json else cli_wording(human(result)))
 
 
 def _scalar(value: Any) -> str:
@@ -107,7 +107,7 @@ def _job_lines(view: dict[str, Any]) -> list[str]:
     if view.get("error"):
         error = view["error"]
         lines.append(f"error: [{error.get('code')}] {error.get('message')}"
-                     + (f" Hint: {cli_wording(error['hint'])}" if error.get("hint") else ""))
+                     + (f" Hint: {error['hint']}" if error.get("hint") else ""))
     if view.get("result"):
         lines += [f"  {line}" for line in _lines(view["result"])]
     if view["status"] in ("queued", "running"):
@@ -123,5 +123,5 @@ def human(result: Any) -> str:
         return "\n".join(_job_lines(result))
     text = "\n".join(_lines({k: v for k, v in result.items() if k != "next_step"}))
     if result.get("next_step"):
-        text += f"\nnext: {cli_wording(result['next_step'])}"
+        text += f"\nnext: {result['next_step']}"
     return text

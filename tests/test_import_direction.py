@@ -119,3 +119,16 @@ def test_no_import_cycles_among_graphtune_modules() -> None:
 def test_the_cycle_check_finds_a_circle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_tools_take_typed_services_and_the_server_provides_them(services) -> None:
+    """Across the server/tools line services are typed by protocols (graphtune.tools.services), not `Any`."""
+    import typing
+
+    from graphtune.server.tool_registry import TOOLS
+    from graphtune.tools.services import JobStoreView, JobSubmitter, ToolServices, ToolSettings
+
+    for spec in TOOLS:
+        assert typing.get_type_hints(spec.load())["services"] is ToolServices, spec.name
+    assert isinstance(services, ToolServices) and isinstance(services.settings, ToolSettings)
+    assert isinstance(services.store, JobStoreView) and isinstance(services.runner, JobSubmitter)

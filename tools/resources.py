@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from graphtune.tools.dataset.catalog import list_datasets, preview, read_metadata
 from graphtune.tools.resource_errors import coded
+from graphtune.tools.services import ToolServices
 
 if TYPE_CHECKING:
-    from graphtune.server.services import Services
     from mcp.server.mcpserver import MCPServer
 
 
-def register(app: "MCPServer", services: "Services") -> None:
+def register(app: "MCPServer", services: ToolServices) -> None:
     settings = services.settings
 
     @app.resource("graphtune://datasets", name="datasets", mime_type="application/json",

@@ -8,11 +8,12 @@ server -> tools only and a test can pass any object with these members.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["JobRecordView", "JobStoreView", "JobSubmitter", "ToolServices", "ToolSettings"]
 
 
+@runtime_checkable
 class ToolSettings(Protocol):
     """The settings tools read (graphtune.server.settings.Settings)."""
 
@@ -47,6 +48,7 @@ class JobRecordView(Protocol):
     def error(self) -> dict[str, Any] | None: ...
 
 
+@runtime_checkable
 class JobStoreView(Protocol):
     """The job-store calls tools make (graphtune.server.job_store.JobStore)."""
 
@@ -63,6 +65,7 @@ class JobStoreView(Protocol):
     def aliases(self) -> dict[str, str]: ...
 
 
+@runtime_checkable
 class JobSubmitter(Protocol):
     """The runner calls tools make (graphtune.server.job_runner.JobRunner)."""
 
@@ -71,6 +74,7 @@ class JobSubmitter(Protocol):
     def kill(self, job: Any) -> None: ...
 
 
+@runtime_checkable
 class ToolServices(Protocol):
     """Settings, job store and runner: what every tool function receives first."""
 

@@ -26,9 +26,10 @@ from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
+from graphtune.tools.services import ToolServices
+
 if TYPE_CHECKING:
     from graphtune.tools.jobs import JobView
-    from graphtune.tools.services import ToolServices
 
 __all__ = ["JobRequest", "param", "queue", "request_tool", "tool_parameters"]
 
@@ -63,7 +64,7 @@ class JobRequest(BaseModel):
         """The fields agents and the CLI may set, in declaration order."""
         return {name: f for name, f in cls.model_fields.items() if name not in cls.internal}
 
-    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+    def preflight(self, services: ToolServices) -> dict[str, Any]:
         """Checks that need the data dir or the machine, before queueing; returns the job's params."""
         return self.model_dump(mode="json", exclude_none=True)
 
@@ -90,29 +91,29 @@ def request_tool(model: type[R]) -> Callable[[Callable[..., Any]], Callable[...,
     the request (validators run once) and calls `fn`. Works for sync and async functions."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        services = inspect.Parameter("services", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        services = inspect.Parameter("services", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ToolServices)
         returns = inspect.signature(fn, eval_str=True).return_annotation
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
-            async def wrapper(services: Any, **arguments: Any) -> Any:
+            async def wrapper(services: ToolServices, **arguments: Any) -> Any:
                 return await fn(services, model.parse(arguments))
         else:
             @functools.wraps(fn)
-            def wrapper(services: Any, **arguments: Any) -> Any:
+            def wrapper(services: ToolServices, **arguments: Any) -> Any:
                 return fn(services, model.parse(arguments))
 
         del wrapper.__wrapped__  # inspect must see the generated signature
         params = tool_parameters(model)
         wrapper.__signature__ = inspect.Signature([services, *params], return_annotation=returns)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
+        wrapper.__annotations__ = {"services": ToolServices} | {p.name: p.annotation for p in params} | {"return": returns}
         wrapper.request_model = model  # type: ignore[attr-defined]  # the CLI builds its flags from it
         return wrapper
 
     return decorate
 
 
-def queue(services: "ToolServices", request: JobRequest) -> "JobView":
+def queue(services: ToolServices, request: JobRequest) -> "JobView":
     """Preflight `request`, queue its job and return the job's view (the tools that start jobs end here)."""
     from graphtune.tools.jobs import job_view
 
