@@ -98,9 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     from graphtune.server import cli_jobs  # ingest / extract-data / train / ... / demo
 
     cli_jobs.add_commands(sub)
-    for command in sub.choices.values():  # `graphtune jobs --json` works as well as `graphtune --json jobs`
-        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _json_after_commands(sub)
     return parser
+
+
+def _json_after_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`graphtune jobs --json` works as well as `graphtune --json jobs`."""
+    for command in sub.choices.values():
+        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _for_cli(exc: Exception, args: argparse.Namespace) -> str:
