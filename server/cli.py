@@ -108,12 +108,12 @@ def _json_after_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParse
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def _for_cli(exc: Exception, args: argparse.Namespace) -> str:
-    """The coded message; for people, hints name CLI commands and flags instead of MCP tools."""
+def _for_cli(exc: Exception) -> str:
+    """The coded message, its hint naming CLI commands and flags instead of MCP tools."""
     from graphtune.server.cli_output import cli_wording
 
     text = str(exc)
-    if getattr(args, "json", False) or " Hint: " not in text:
+    if " Hint: " not in text:
         return text
     head, hint = text.split(" Hint: ", 1)
     return f"{head} Hint: {cli_wording(hint)}"
@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except GraphtuneError as exc:  # bad input never prints a traceback: the same coded message as MCP
-        print(f"error: {_for_cli(exc, args)}", file=sys.stderr)
+        print(f"error: {_for_cli(exc)}", file=sys.stderr)
         return 2
     except ValidationError as exc:
-        print(f"error: {_for_cli(coded_validation_error(exc), args)}", file=sys.stderr)
+        print(f"error: {_for_cli(coded_validation_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -177,14 +177,13 @@ def test_every_cli_error_is_coded(argv, code, field, tmp_path, capsys) -> None:
     assert not any(re.search(rf"\b{tool}\b", err) for tool in TOOL_COMMANDS), err  # hints name CLI commands
 
 
-def test_cli_json_errors_keep_the_tools_wording(tmp_path, capsys) -> None:
+def test_cli_error_hints_name_cli_commands_with_json_too(tmp_path, capsys) -> None:
     from graphtune.server.cli import main
 
-    assert main(["--home", str(tmp_path), "train", "no-such-dataset", "m"]) == 2
-    human = capsys.readouterr().err
-    assert "graphtune datasets" in human and "list_datasets" not in human
-    assert main(["--home", str(tmp_path), "--json", "train", "no-such-dataset", "m"]) == 2
-    assert "list_datasets" in capsys.readouterr().err
+    for argv in (["train", "no-such-dataset", "m"], ["--json", "train", "no-such-dataset", "m"]):
+        assert main(["--home", str(tmp_path), *argv]) == 2
+        err = capsys.readouterr().err
+        assert "Hint: Call graphtune datasets" in err and "list_datasets" not in err, err
 
 
 def test_request_models_are_json_serialisable_job_params(tmp_path) -> None:
