@@ -7,91 +7,20 @@ Flags override environment variables, which override defaults (see graphtune.ser
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import logging
 import sys
-import time
 from collections.abc import Callable
-from typing import Any
 
 from graphtune.server import __version__
-
-
-def _settings(args: argparse.Namespace):  # noqa: ANN202
-    from graphtune.server.settings import load_settings
-
-    return load_settings(home=args.home, graph_backend=args.graph_backend, read_only=getattr(args, "read_only", None),
-                         max_concurrent_jobs=args.max_concurrent_jobs,
-                         max_concurrent_training_jobs=args.max_concurrent_training_jobs)
-
-
-def _services(args: argparse.Namespace):  # noqa: ANN202
-    from graphtune.server.services import Services
-
-    return Services.open(_settings(args))
-
-
-def _emit(result: Any) -> None:
-    if hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json", exclude_none=True)
-    print(json.dumps(result, indent=2, default=str))
-
-
-def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
-    """Run tool `name` in-process with the CLI's services, exactly as the MCP server would."""
-    import anyio
-    from graphtune.server.app import bind
-    from graphtune.server.lean import validate_arguments
-    from graphtune.server.tool_registry import TOOLS
-
-    spec = next(s for s in TOOLS if s.name == name)
-    fn: Callable[..., Any] = spec.load()
-    services = _services(args)
-    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if v is not None})
-    if inspect.iscoroutinefunction(fn):
-        return anyio.run(lambda: fn(services, **kwargs))
-    return fn(services, **kwargs)
-
-
-def follow(args: argparse.Namespace, job_id: str, *, quiet: bool = False) -> dict[str, Any]:
-    """Poll a job until it ends, printing progress lines to stderr; returns its final view."""
-    last = None
-    services = _services(args)
-    while True:
-        services.runner.tick()  # with no server running, the waiting CLI keeps the queue moving
-        view = call_tool(args, "get_training_status", job_id=job_id).model_dump(mode="json")
-        line = _progress_line(view)
-        if line != last and not quiet:
-            print(line, file=sys.stderr, flush=True)
-            last = line
-        if view["status"] not in ("queued", "running"):
-            return view
-        time.sleep(1.0)
-
-
-def _progress_line(view: dict[str, Any]) -> str:
-    prog = view["progress"]
-    parts = [f"[{view['kind']} {view['job_id']}] {view['status']}"]
-    if prog.get("total"):
-        parts.append(f"{prog['current']:.0f}/{prog['total']:.0f} {prog.get('unit') or ''}".rstrip())
-    if prog.get("message"):
-        parts.append(prog["message"])
-    if view.get("wait_reason"):
-        parts.append(view["wait_reason"])
-    metrics = view.get("latest_metrics") or {}
-    if "loss" in metrics:
-        parts.append(f"loss={metrics['loss']:.4f}")
-    if view.get("eta_seconds"):
-        parts.append(f"eta={view['eta_seconds']:.0f}s")
-    return "  ".join(parts)
+from graphtune.server.cli_args import CodedArgumentParser
+from graphtune.server.cli_common import call_tool, follow, output, settings_from
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from graphtune.server.app import create_app
     from graphtune.server.transports import run
 
-    settings = _settings(args)
+    settings = settings_from(args)
     http_url = f"http://{args.host}:{args.port}" if args.transport == "http" else None
     run(create_app(settings, http_url=http_url), settings, args.transport, args.host, args.port)
     return 0
@@ -99,26 +28,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     report = call_tool(args, "validate_environment")
-    _emit(report)
+    output(args, report)
     return 0 if report.ok else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     if args.follow:
         view = follow(args, args.job_id)
-        _emit(view)
+        output(args, view)
         return 0 if view["status"] == "succeeded" else 1
-    _emit(call_tool(args, "get_training_status", job_id=args.job_id, detail=args.detail))
+    output(args, call_tool(args, "get_training_status", job_id=args.job_id, detail=args.detail))
     return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    _emit(call_tool(args, "list_jobs", status=args.status, kind=args.kind, limit=args.limit, offset=args.offset))
+    output(args, call_tool(args, "list_jobs", status=args.status, kind=args.kind, limit=args.limit, offset=args.offset))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    _emit(call_tool(args, "cancel_job", job_id=args.job_id, force=args.force))
+    output(args, call_tool(args, "cancel_job", job_id=args.job_id, force=args.force))
     return 0
 
 
@@ -126,7 +55,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphtune", description=__doc__.splitlines()[0])
+    parser = CodedArgumentParser(prog="graphtune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"graphtune {__version__}")
     parser.add_argument("--home", help="data dir (env GRAPHTUNE_HOME; default: the user data dir, "
                         "e.g. ~/.local/share/graphtune)")
@@ -135,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent-training-jobs", type=int,
                         help="env GRAPHTUNE_MAX_CONCURRENT_TRAINING_JOBS (default 1)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    parser.add_argument("--json", action="store_true", help="print results as JSON (for scripts)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -165,17 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_cancel)
 
-    from graphtune.server import (
-        cli_jobs,  # ingest / extract-data / train / resume / models / datasets / demo
-    )
+    from graphtune.server import cli_jobs  # ingest / extract-data / train / ... / demo
 
     cli_jobs.add_commands(sub)
+    _json_after_commands(sub)
     return parser
+
+
+def _json_after_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`graphtune jobs --json` works as well as `graphtune --json jobs`."""
+    for command in sub.choices.values():
+        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _for_cli(exc: Exception) -> str:
+    """The coded message, its hint naming CLI commands and flags instead of MCP tools."""
+    from graphtune.server.cli_output import cli_wording
+
+    text = str(exc)
+    if " Hint: " not in text:
+        return text
+    head, hint = text.split(" Hint: ", 1)
+    return f"{head} Hint: {cli_wording(hint)}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a coded argparse error already printed
+        return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from graphtune.server.lean import coded_validation_error
@@ -184,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except GraphtuneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except GraphtuneError as exc:  # bad input never prints a traceback: the same coded message as MCP
+        print(f"error: {_for_cli(exc)}", file=sys.stderr)
         return 2
-    except ValidationError as exc:  # bad input never prints a traceback: the same coded message as MCP
-        print(f"error: {coded_validation_error(exc)}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"error: {_for_cli(coded_validation_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

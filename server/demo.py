@@ -17,6 +17,8 @@ import json
 import time
 from typing import Any
 
+from graphtune.server.cli_common import call_tool, follow, services_from
+
 CPU_PACKAGE = "bisect"
 GPU_PACKAGE = "email"
 
@@ -26,8 +28,6 @@ def _say(text: str) -> None:
 
 
 def _job(args: argparse.Namespace, tool: str, **kwargs: Any) -> dict[str, Any]:
-    from graphtune.server.cli import call_tool, follow
-
     view = call_tool(args, tool, **kwargs)
     final = follow(args, view.job_id)
     if final["status"] != "succeeded":
@@ -48,11 +48,10 @@ def _plan(device: str, package: str | None) -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from graphtune.server.cli import _services, call_tool
     from graphtune.tools.training.evaluate import accuracy_table
 
     started = time.perf_counter()
-    settings = _services(args).settings
+    settings = services_from(args).settings
     _say(f"== graphtune demo (data dir {settings.home})")
     report = call_tool(args, "validate_environment")
     plan = _plan(report.device, args.package)

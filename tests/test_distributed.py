@@ -11,7 +11,7 @@ import pytest
 from conftest import wait_final, wait_for
 from graphtune.server.job_store import JobStatus
 from graphtune.tools.training.submit import resume_training, submit_training
-from test_training import FACTS, _chat, _metrics, _train_cfg, memo_dataset, tiny_model  # noqa: F401 - fixtures
+from test_training import _metrics, _train_cfg
 
 pytestmark = pytest.mark.slow
 

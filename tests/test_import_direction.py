@@ -1,16 +1,21 @@
 """Imports flow server -> tools -> domain: nothing under tools/ imports graphtune.server at
-run time (type-only imports under `if TYPE_CHECKING:` are allowed: they never execute)."""
+run time (type-only imports under `if TYPE_CHECKING:` are allowed: they never execute), and no
+graphtune modules import each other in a circle (function-level imports count too)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+PACKAGES = {"graphtune.server": ROOT / "server", "graphtune.tools": TOOLS}
 
 
-def _runtime_imports(tree: ast.AST) -> list[tuple[int, str]]:
-    found = []
+def _runtime_imports(tree: ast.AST, with_names: bool = False) -> list[Any]:
+    """(line, module) of every import that executes (with the imported names when `with_names`)."""
+    found: list[Any] = []
 
     def visit(node: ast.AST, type_only: bool) -> None:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -20,9 +25,11 @@ def _runtime_imports(tree: ast.AST) -> list[tuple[int, str]]:
                 visit(child, type_only)
             return
         if not type_only and isinstance(node, ast.ImportFrom) and node.module:
-            found.append((node.lineno, node.module))
+            names = [alias.name for alias in node.names]
+            found.append((node.lineno, node.module, names) if with_names else (node.lineno, node.module))
         if not type_only and isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
+            found.extend((node.lineno, alias.name, []) if with_names else (node.lineno, alias.name)
+                         for alias in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child, type_only)
 
@@ -37,3 +44,91 @@ def test_tools_never_import_the_server_at_run_time() -> None:
             if module == "graphtune.server" or module.startswith("graphtune.server."):
                 offenders.append(f"{path.relative_to(TOOLS.parent)}:{line} imports {module}")
     assert not offenders, "upward imports (tools -> server):\n" + "\n".join(offenders)
+
+
+def _modules(packages: dict[str, Path]) -> dict[str, Path]:
+    """Every graphtune module by import name (a package by its __init__)."""
+    found = {}
+    for package, folder in packages.items():
+        for path in folder.rglob("*.py"):
+            parts = [p for p in path.relative_to(folder).with_suffix("").parts if p != "__init__"]
+            found[".".join([package, *parts])] = path
+    return found
+
+
+def _import_graph(packages: dict[str, Path] = PACKAGES) -> dict[str, set[str]]:
+    """module -> graphtune modules it imports at run time (`from a import b` counts a.b when that is a module)."""
+    modules = _modules(packages)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for _, module, names in _runtime_imports(ast.parse(path.read_text(encoding="utf-8")), with_names=True):
+            targets.add(module)
+            targets.update(f"{module}.{n}" for n in names)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles_among_graphtune_modules() -> None:
+    cycles = _cycles(_import_graph())
+    assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_circle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_tools_take_typed_services_and_the_server_provides_them(services) -> None:
+    """Across the server/tools line services are typed by protocols (graphtune.tools.services), not `Any`."""
+    import typing
+
+    from graphtune.server.tool_registry import TOOLS
+    from graphtune.tools.services import JobStoreView, JobSubmitter, ToolServices, ToolSettings
+
+    for spec in TOOLS:
+        assert typing.get_type_hints(spec.load())["services"] is ToolServices, spec.name
+    assert isinstance(services, ToolServices) and isinstance(services.settings, ToolSettings)
+    assert isinstance(services.store, JobStoreView) and isinstance(services.runner, JobSubmitter)

@@ -9,40 +9,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import wait_final, wait_for
+from conftest import FACTS, _chat, wait_final, wait_for
 from graphtune.server.job_store import JobStatus
 from graphtune.server.services import Services
-from graphtune.tools.training.tiny_model import create_tiny_model
 
 pytestmark = pytest.mark.slow
-
-FACTS = [("What does `pkg.add` return?", "It returns the sum of its two arguments."),
-         ("Which class does `pkg.Cat` inherit from?", "`pkg.Cat` inherits from `pkg.Animal`."),
-         ("Where is `pkg.load` defined?", "`pkg.load` is defined in `pkg/io.py`."),
-         ("List the methods of class `pkg.Store`.", "Class `pkg.Store` defines `get`, `put` and `close`."),
-         ("What calls `pkg.parse`?", "`pkg.parse` is called by `pkg.load`."),
-         ("Explain `pkg.Animal.speak`.", "It returns the sound the animal makes as a string.")]
-
-
-def _chat(q: str, a: str) -> dict:
-    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    texts = [t for pair in FACTS for t in pair] * 20
-    return create_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama", texts, vocab_size=400, hidden=64)
-
-
-@pytest.fixture
-def memo_dataset(services: Services) -> str:
-    folder = services.settings.datasets_dir / "memo"
-    folder.mkdir(parents=True)
-    (folder / "train.jsonl").write_text("".join(json.dumps(_chat(q, a)) + "\n" for q, a in FACTS))
-    (folder / "eval.jsonl").write_text("".join(json.dumps(_chat(q, a)) + "\n" for q, a in FACTS[:2]))
-    (folder / "metadata.json").write_text(json.dumps({"name": "memo", "created_at": "2026-01-01T00:00:00Z"}))
-    return "memo"
-
 
 def _train_cfg(tiny_model: Path, **over) -> dict:
     return {"dataset_name": "memo", "base_model": str(tiny_model), "learning_rate": 1e-2, "lora_rank": 16,

@@ -10,19 +10,17 @@ is reported as the job's coded error.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Literal
 
 import anyio
-from graphtune.tools.errors import GraphtuneError, ModelNotFound, TrainingConfigError
-from graphtune.tools.training.base_models import check_base_model
-from graphtune.tools.training.registry import model_dir
-from graphtune.tools.training.submit import check_device
+from graphtune.tools.errors import GraphtuneError
+from graphtune.tools.requests import AskRequest, request_tool
+from graphtune.tools.requests.model_jobs import MAX_NEW_TOKENS
+from graphtune.tools.services import ToolServices
 from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
+__all__ = ["MAX_NEW_TOKENS", "Answer", "AskResult", "ask_model"]
 
-MAX_NEW_TOKENS = 1024
 POLL_S = 0.25
 
 
@@ -46,42 +44,8 @@ class AskResult(BaseModel):
     next_step: str | None = None
 
 
-def _target(services: "Services", model: str, compare: bool) -> dict[str, Any]:
-    """Job params naming what to load; coded errors before anything is queued."""
-    settings = services.settings
-    try:
-        model_dir(settings, model)
-        return {"adapter": model}
-    except GraphtuneError as exc:  # ModelUnknown, or a name that is no slug (a path, a hub id)
-        if compare:
-            raise ModelNotFound(f"`model`={model!r} is not a fine-tuned model; compare=true answers with a fine-tuned "
-                                "model and its base side by side.", field="model",
-                                hint="Call list_models for fine-tuned model names, or set compare=false to ask a "
-                                "base model.") from exc
-    merged = settings.models_dir / model
-    if model and "/" not in model and not model.startswith(".") and (merged / "config.json").is_file() \
-            and not merged.is_symlink():
-        return {"base_model": str(merged)}  # a merged model (merge_adapter) is a plain model folder
-    try:
-        base = check_base_model(model, settings, field="model")
-    except ModelNotFound as exc:
-        raise ModelNotFound(f"`model`={model!r} is neither a fine-tuned model nor a usable base model ({exc.message})",
-                            field="model", hint="Call list_models for fine-tuned models, or list_base_models for "
-                            "base models (built-in names, .gguf files, folders, cached hub ids).") from exc
-    return {"base_model": base}
-
-
-async def ask_model(
-    services: "Services",
-    prompt: Annotated[str, Field(min_length=1, max_length=20000, description="Question.")],
-    model: Annotated[str, Field(description="Model name or id.")],
-    compare: Annotated[bool, Field(description="Ask its base too.")] = False,
-    system_prompt: Annotated[str | None, Field(max_length=4000, description="System message.")] = None,
-    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, description="Token cap.")] = 128,
-    timeout_seconds: Annotated[int, Field(ge=5, le=1800, description="Generation limit.")] = 300,
-    wait_seconds: Annotated[float, Field(ge=0, le=120, description="Then a job id.")] = 45,
-    device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
-) -> AskResult:
+@request_tool(AskRequest)
+async def ask_model(services: ToolServices, request: AskRequest) -> AskResult:
     """Try a base or fine-tuned model on one question.
 
     Ask a model one question and get its answer: a base model, a fine-tuned model, or both side by side.
@@ -92,13 +56,9 @@ async def ask_model(
     result.base_answer with compare). A .gguf base model converts once on first use (~30 s for
     the built-in 135M model on CPU).
     """
-    check_device(device)  # before anything is queued
-    if not prompt.strip():
-        raise TrainingConfigError("`prompt` is empty.", field="prompt", hint="Pass the question to answer.")
-    params = {**_target(services, model, compare), "prompt": prompt, "compare": compare,
-              "system_prompt": system_prompt, "max_new_tokens": max_new_tokens, "timeout_seconds": timeout_seconds,
-              "device": device}
-    job = await anyio.to_thread.run_sync(services.runner.submit, "ask", params)
+    params = request.preflight(services)  # device, prompt and model checked before queueing
+    job = await anyio.to_thread.run_sync(services.runner.submit, request.kind, params)
+    model, compare, wait_seconds = request.model, request.compare, request.wait_seconds
     deadline = time.monotonic() + wait_seconds
     record = services.store.get(job.id)
     while not record.status.is_final and time.monotonic() < deadline:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from graphtune.tools.errors import JobStateConflict, StorageError
+from graphtune.tools.services import ToolServices
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class Deletion(BaseModel):
@@ -36,7 +34,7 @@ def _jobs_using(store: object, name: str) -> list[str]:
 
 
 def delete_model(
-    services: "Services",
+    services: ToolServices,
     model_name: Annotated[str, Field(description="Model.")],
     force: Annotated[bool, Field(description="Even if aliased.")]
     = False,

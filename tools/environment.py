@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from graphtune.tools.checks import Check
 from pydantic import BaseModel
 
 REQUIRED_PACKAGES = ["mcp", "pydantic", "anyio", "sqlite-utils", "ladybug", "neo4j", "torch", "transformers",
@@ -38,16 +39,6 @@ out["bnb"] = importlib.util.find_spec("bitsandbytes") is not None
 out["triton"] = importlib.util.find_spec("triton") is not None
 print(json.dumps(out))
 """
-
-
-class Check(BaseModel):
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
-    # False for a capability graphtune works without (QLoRA needs CUDA): when such a check is not ok
-    # it is a warning, listed in the summary, and does not fail the report.
-    required: bool = True
 
 
 class CodeBase(BaseModel):

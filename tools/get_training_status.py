@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from graphtune.tools.jobs import JobView, job_view
+from graphtune.tools.services import ToolServices
 from pydantic import Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 def get_training_status(
-    services: "Services",
+    services: ToolServices,
     job_id: Annotated[str, Field(description="Job id.")],
     detail: Annotated[bool, Field(description="Full result.")] = False,
     after_event_id: Annotated[int, Field(ge=0, description="Events after this id.")] = 0,

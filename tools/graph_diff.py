@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
+from graphtune.tools.services import ToolServices
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class GraphDiff(BaseModel):
@@ -29,7 +27,7 @@ class GraphDiff(BaseModel):
 
 
 def graph_diff(
-    services: "Services",
+    services: ToolServices,
     codebase: Annotated[str, Field(description="Code base name.")],
     since: Annotated[str | None, Field(description="Version or dataset.")] = None,
     change: Annotated[Literal["all", "added", "removed", "changed", "affected"], Field(

@@ -1,25 +1,16 @@
-"""MCP tool `ingest_codebase`: parse a Python code base into the graph, as a background job."""
+"""MCP tool `ingest_codebase`: parse a Python code base into the graph, as a background job.
+
+Its parameters are declared once, in graphtune.tools.requests.ingest."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
-
-from graphtune.tools.graph.ingest import IngestParams, check_root
-from graphtune.tools.jobs import JobView, job_view
-from pydantic import Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
+from graphtune.tools.jobs import JobView
+from graphtune.tools.requests import IngestRequest, queue, request_tool
+from graphtune.tools.services import ToolServices
 
 
-def ingest_codebase(
-    services: "Services",
-    path: Annotated[str | None, Field(description="Folder or .py file.")] = None,
-    package: Annotated[str | None, Field(description="Or an installed package.")] = None,
-    exclude: Annotated[list[str] | None, Field(description="Globs to skip.")] = None,
-    write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store.")] = "embedded",
-    codebase: Annotated[str | None, Field(description="Code base name.")] = None,
-) -> JobView:
+@request_tool(IngestRequest)
+def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
     """Parse a Python code base into the code graph (job).
 
     Build or update the code graph from a Python code base (files, classes, functions, methods,
@@ -32,14 +23,4 @@ def ingest_codebase(
     at once (also from other servers on the same data dir): the graph has one writer at a
     time, so the others wait `queued` and start by themselves.
     """
-    params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to, codebase=codebase)
-    root, name = check_root(params)  # fail fast, before queueing: missing path, no Python file
-    if params.write_to == "neo4j":
-        from graphtune.tools.graph.neo4j_writer import check_neo4j_writable
-
-        check_neo4j_writable(services.settings)  # fail fast (within the timeout) on a dead server
-    params.path, params.package = str(root), None
-    if params.codebase is None and package:
-        params.codebase = name  # keep the package's import name (the job only sees the path)
-    job = services.runner.submit("ingest", params.model_dump())
-    return job_view(services.store, job.id)
+    return queue(services, request)  # fails fast: missing path, no Python file, dead Neo4j

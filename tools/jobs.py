@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from graphtune.tools.services import JobStoreView
 from pydantic import BaseModel, Field
 
 
@@ -98,7 +99,7 @@ def _within_budget(events: list[Any], *, keep_newest: bool) -> list[Any]:
     return list(reversed(kept)) if keep_newest else kept
 
 
-def job_view(store: Any, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:
+def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:
     job = store.get(job_id)
     now = time.time()
     n_events = 50 if detail else 5

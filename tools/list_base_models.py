@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import anyio
 from graphtune.tools.paging import page
-from graphtune.tools.training.base_model_inventory import BaseModelEntry, inventory, offline_note
+from graphtune.tools.services import ToolServices
+from graphtune.tools.training.base_model_inventory import (
+    BaseModelEntry,
+    inventory,
+    offline_note,
+)
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class BaseModelList(BaseModel):
@@ -21,7 +23,7 @@ class BaseModelList(BaseModel):
 
 
 async def list_base_models(
-    services: "Services",
+    services: ToolServices,
     kind: Annotated[Literal["all", "builtin", "gguf", "folder", "merged", "hub_cache"], Field(
         description="Filter.")] = "all",
     offline_only: Annotated[bool, Field(description="Filter.")] = False,

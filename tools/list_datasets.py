@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from graphtune.tools.dataset.catalog import DatasetInfo
 from graphtune.tools.dataset.catalog import list_datasets as _list
 from graphtune.tools.paging import page
+from graphtune.tools.services import ToolServices
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class DatasetList(BaseModel):
@@ -20,7 +18,7 @@ class DatasetList(BaseModel):
 
 
 def list_datasets(
-    services: "Services",
+    services: ToolServices,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> DatasetList:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from graphtune.tools.jobs import Progress, iso, waiting
+from graphtune.tools.services import ToolServices
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class JobSummary(BaseModel):
@@ -30,7 +28,7 @@ class JobList(BaseModel):
 
 
 def list_jobs(
-    services: "Services",
+    services: ToolServices,
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
                       Field(description="Filter.")] = None,
     kind: Annotated[Literal["ingest", "extract", "train", "merge", "evaluate", "ask", "compare"] | None,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from graphtune.tools.paging import page
+from graphtune.tools.services import ToolServices
 from graphtune.tools.training.registry import ModelInfo, list_all
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class ModelList(BaseModel):
@@ -19,7 +17,7 @@ class ModelList(BaseModel):
 
 
 def list_models(
-    services: "Services",
+    services: ToolServices,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> ModelList:

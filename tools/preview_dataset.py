@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from graphtune.tools.dataset.catalog import preview, read_metadata
+from graphtune.tools.services import ToolServices
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class DatasetPreview(BaseModel):
@@ -21,7 +19,7 @@ class DatasetPreview(BaseModel):
 
 
 def preview_dataset(
-    services: "Services",
+    services: ToolServices,
     dataset_name: Annotated[str, Field(description="Dataset.")],
     split: Annotated[Literal["train", "eval"], Field(description="Split.")] = "train",
     offset: Annotated[int, Field(ge=0, description="First record.")] = 0,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from graphtune.tools.dataset.params import check_name
+from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.services import ToolServices
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
 
 
 class Promotion(BaseModel):
@@ -21,7 +19,7 @@ class Promotion(BaseModel):
 
 
 def promote_model(
-    services: "Services",
+    services: ToolServices,
     model_name: Annotated[str, Field(description="Model or alias.")],
     alias: Annotated[str, Field(description="Alias.")]
     = "current",

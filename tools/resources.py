@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graphtune.tools.dataset.catalog import list_datasets, preview, read_metadata
-from graphtune.tools.errors import GraphtuneError
+from graphtune.tools.resource_errors import coded
+from graphtune.tools.services import ToolServices
 
 if TYPE_CHECKING:
-    from graphtune.server.services import Services
     from mcp.server.mcpserver import MCPServer
 
 
-def coded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Resource errors read like tool errors (`[code] message (field x) Hint: fix`), not the SDK's
-    generic "Error creating resource from template"; an unknown name is a not-found (-32602)."""
-    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GraphtuneError as exc:
-            missing = exc.code.endswith(("not_found", "unknown"))
-            raise (ResourceNotFoundError if missing else ResourceError)(str(exc)) from exc
-
-    return wrapper
-
-
-def register(app: "MCPServer", services: "Services") -> None:
+def register(app: "MCPServer", services: ToolServices) -> None:
     settings = services.settings
 
     @app.resource("graphtune://datasets", name="datasets", mime_type="application/json",

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from graphtune.tools.jobs import JobView, job_view
+from graphtune.tools.services import ToolServices
 from graphtune.tools.training.submit import resume_training
 from pydantic import Field
 
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
-
 
 def resume_fine_tuning(
-    services: "Services",
+    services: ToolServices,
     job_id: Annotated[str, Field(description="Training job id.")],
     gpus: Annotated[int | Literal["auto"] | None, Field(description="Change GPU count.")] = None,
 ) -> JobView:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from graphtune.tools.environment import EnvironmentReport, validate
-
-if TYPE_CHECKING:
-    from graphtune.server.services import Services
+from graphtune.tools.services import ToolServices
 
 
-async def validate_environment(services: "Services") -> EnvironmentReport:
+async def validate_environment(services: ToolServices) -> EnvironmentReport:
     """Check this machine first: packages, devices, graph, disk.
 
     Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,

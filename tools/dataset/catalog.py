@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.dataset.params import named_folder
+from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ConfigError, DatasetNotFound
 from pydantic import BaseModel
 

@@ -35,7 +35,7 @@ def _chat(question: str, answer: str, meta: dict[str, Any], params: ExtractParam
 
 
 def _is_dataset(settings: Any, name: str) -> bool:
-    from graphtune.tools.dataset.params import NAME_PATTERN
+    from graphtune.tools.dataset.names import NAME_PATTERN
 
     return bool(NAME_PATTERN.fullmatch(name)) and (settings.datasets_dir / name / "metadata.json").is_file()
 

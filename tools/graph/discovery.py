@@ -105,3 +105,12 @@ def _module_name(rel: str) -> str:
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts) or "__init__"
+
+
+def check_root(path: str | None, package: str | None, codebase: str | None = None) -> tuple[Path, str]:
+    """The root to ingest and its code base name; a coded error (graph untouched) for a path
+    that does not exist or holds no Python file."""
+    root = resolve_root(path, package)
+    if not has_python_files(root):
+        raise no_python_error(root, "path" if path else "package")
+    return root, codebase or default_codebase(root, package)

@@ -14,65 +14,32 @@ skipped; the job still succeeds.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from graphtune.tools.errors import ConfigError, GraphtuneError
 from graphtune.tools.graph.csv_rows import PreparedFile, prepare
 from graphtune.tools.graph.discovery import (
     SourceFile,
-    default_codebase,
+    check_root,
     discover,
-    has_python_files,
     no_python_error,
-    resolve_root,
 )
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
-from graphtune.tools.graph.schema import CODEBASE_NAME
 from graphtune.tools.job_context import JobContext
-from pydantic import BaseModel, Field, field_validator
+from graphtune.tools.requests.ingest import IngestRequest
 
 MAX_REPORTED_FAILURES = 50
 MAX_REPORTED_CODEBASES = 50
 WRITE_BATCH_FILES = 2000  # files per bulk load: bounds memory on huge code bases (smaller batches measured slower)
 
 
-class IngestParams(BaseModel):
-    """Validated parameters of an ingest job (stored in the job row)."""
-
-    path: str | None = Field(None, description="Folder (or .py file) to ingest.")
-    package: str | None = Field(None, description="Installed package to ingest by import name, e.g. 'json'.")
-    exclude: list[str] = Field(default_factory=list, description="Glob patterns of relative paths to skip.")
-    write_to: str = Field("embedded", pattern="^(embedded|neo4j)$", description="Which graph store receives it.")
-    max_file_bytes: int = Field(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")
-    workers: int = Field(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
-    codebase: str | None = Field(None, description="Name of the code base this ingest adds to, updates or "
-                                 "replaces; default: the package's import name, the folder's name or the file's stem.")
-
-    @field_validator("codebase")
-    @classmethod
-    def _codebase_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(CODEBASE_NAME, value):
-            raise ConfigError(f"`codebase`={value!r} is not a valid code base name.", field="codebase",
-                              hint="1-64 characters of letters, digits, '_', '-', '.', starting with a letter or "
-                              "digit, e.g. 'myproject'.")
-        return value
-
-
-def check_root(params: IngestParams) -> tuple[Path, str]:
-    """The root to ingest and its code base name; a coded error (graph untouched) for a path
-    that does not exist or holds no Python file."""
-    root = resolve_root(params.path, params.package)
-    if not has_python_files(root):
-        raise no_python_error(root, "path" if params.path else "package")
-    return root, params.codebase or default_codebase(root, params.package)
+IngestParams = IngestRequest  # the job's params are its request (declared once)
 
 
 Parsed = FileGraph | PreparedFile
@@ -129,7 +96,7 @@ def plan_changes(
 
 def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    root, codebase = check_root(params)
+    root, codebase = check_root(params.path, params.package, params.codebase)
     all_files = discover(root, params.exclude)
     if not all_files:
         raise no_python_error(root, "path" if params.path else "package", excluded=bool(params.exclude))

@@ -124,7 +124,7 @@ class Neo4jSource:
         self._run(self._verify())
         self.codebases = None
         if codebases is not None:
-            from graphtune.tools.graph.sources import check_codebases
+            from graphtune.tools.graph.selection import check_codebases
 
             try:
                 self.codebases = check_codebases(codebases, self.known_codebases())
@@ -158,7 +158,7 @@ class Neo4jSource:
 
     def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
         if node_type == "Pattern":  # one Pattern node per code base: one record per pattern name
-            from graphtune.tools.graph.sources import merge_patterns
+            from graphtune.tools.graph.selection import merge_patterns
 
             yield from merge_patterns(self._pages(node_type))
         else:
@@ -200,7 +200,7 @@ class Neo4jSource:
 async def check_neo4j(settings: Any) -> Any:
     """Connect and authenticate within the timeout; never hangs."""
     import anyio
-    from graphtune.tools.environment import Check
+    from graphtune.tools.checks import Check
     from graphtune.tools.errors import GraphtuneError
 
     try:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from graphtune.tools.dataset.records import CodeRecord
-from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
+from graphtune.tools.graph.selection import check_codebases, merge_patterns
 
 
 class GraphSource(Protocol):
@@ -38,33 +38,6 @@ OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, 
  n.codebase"""
 _PATTERN_Q = """MATCH (n:Pattern) {where} OPTIONAL MATCH (x)-[:IMPLEMENTS_PATTERN]->(n)
 RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x.qualified_name), n.codebase"""
-
-
-def check_codebases(wanted: list[str] | None, known: list[str]) -> list[str] | None:
-    """The validated selection (None = all); an unknown name is a ConfigError listing the known ones."""
-    if wanted is None:
-        return None
-    unknown = [name for name in wanted if name not in known]
-    if unknown or not wanted:
-        listing = ", ".join(sorted(known)) or "none (ingest one first)"
-        raise ConfigError(f"unknown code base(s) {', '.join(map(repr, unknown)) or '(empty list)'} in `codebases`; "
-                          f"the graph holds: {listing}.", field="codebases",
-                          hint="Pass names from that list, or omit `codebases` to use every code base "
-                          "(validate_environment lists them).")
-    return list(dict.fromkeys(wanted))
-
-
-def merge_patterns(records: Iterator[CodeRecord]) -> Iterator[CodeRecord]:
-    """Each code base has its own Pattern nodes; extraction sees one record per pattern name,
-    its users gathered from every selected code base (in code base order)."""
-    merged: dict[str, CodeRecord] = {}
-    for record in records:
-        first = merged.setdefault(record.key, record)
-        if first is not record:
-            first.used_by = [*first.used_by, *record.used_by]
-    for record in merged.values():
-        record.used_by = list(record.used_by)[:20]
-        yield record
 
 
 class EmbeddedSource:
@@ -154,7 +127,7 @@ def open_source(source: str, settings: Any, mapping: Any = None, codebases: list
 
 async def check_graph_source(settings: Any) -> list[Any]:
     """validate_environment's graph checks: the embedded store opens; Neo4j answers in time."""
-    from graphtune.tools.environment import Check
+    from graphtune.tools.checks import Check
     from graphtune.tools.errors import GraphtuneError
 
     checks = []

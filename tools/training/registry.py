@@ -13,8 +13,9 @@ import json
 import sqlite3
 from typing import Any
 
-from graphtune.tools.dataset.params import named_folder
+from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ModelUnknown
+from graphtune.tools.services import JobStoreView
 from pydantic import BaseModel
 
 
@@ -74,7 +75,7 @@ def read_model_metadata(settings: Any, name: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def list_all(store: Any, settings: Any) -> list[ModelInfo]:
+def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
     rows, _ = store.list_models(limit=10_000, offset=0)
     seen, found = set(), []
     for row in rows:

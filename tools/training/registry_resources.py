@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graphtune.tools.resources import coded
+from graphtune.tools.resource_errors import coded
+from graphtune.tools.services import ToolServices
 from graphtune.tools.training.registry import list_all, model_dir, read_model_metadata
 
 
-def register_model_resources(app: Any, services: Any) -> None:
+def register_model_resources(app: Any, services: ToolServices) -> None:
     settings = services.settings
 
     @app.resource("graphtune://models", name="models", mime_type="application/json",

@@ -6,6 +6,7 @@ from typing import Any
 
 from graphtune.tools.dataset.atomic import ensure_free_space
 from graphtune.tools.errors import JobStateConflict, TrainingConfigError
+from graphtune.tools.services import JobRecordView, ToolServices
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.base_models import check_base_model
@@ -15,7 +16,7 @@ from graphtune.tools.training.registry import model_dir
 MIN_FREE_GIB = 1.0
 
 
-def validate_request(services: Any, params: dict[str, Any]) -> LoraJobConfig:
+def validate_request(services: ToolServices, params: dict[str, Any]) -> LoraJobConfig:
     dataset = params.get("dataset_name")
     if not isinstance(dataset, str) or not dataset:
         raise TrainingConfigError("`dataset_name` is required.", field="dataset_name", hint="Call list_datasets.")
@@ -68,12 +69,12 @@ def _nvidia_gpu_present() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.isdir("/proc/driver/nvidia/gpus")
 
 
-def submit_training(services: Any, params: dict[str, Any]) -> Any:
+def submit_training(services: ToolServices, params: dict[str, Any]) -> JobRecordView:
     cfg = validate_request(services, params)
     return services.runner.submit("train", {"config": cfg.to_dict()})
 
 
-def resume_training(services: Any, job_id: str, gpus: int | str | None = None) -> Any:
+def resume_training(services: ToolServices, job_id: str, gpus: int | str | None = None) -> Any:
     """Requeue a stopped training job; `gpus` may change the GPU count (the data order stays)."""
     job = services.store.get(job_id)
     if job.kind != "train":

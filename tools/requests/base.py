@@ -1,0 +1,121 @@
+"""`JobRequest`: the one declaration of a job kind's parameters, and the tool signature built from it.
+
+Each job kind (ingest, extract, train, merge, evaluate, compare, ask) has one pydantic model.
+Its fields carry the description, default and bounds; its validators carry the cross-field
+checks; `preflight(services)` carries the checks that need the data dir or the machine
+(existence, names, disk, device) and returns the job's stored params. Three things derive
+from the model, so they cannot drift apart:
+
+- the MCP tool's input schema: `request_tool(Model)` gives the tool function a signature
+  made of the model's public fields (the SDK builds the schema from signatures);
+- the CLI flags, with help and defaults (graphtune.server.cli_args);
+- validation: the SDK checks each field, then the model runs its validators once.
+
+A field's `description` is what agents read (short: tools/list is held to 15k characters);
+`param(..., cli_help=...)` adds a longer help for people, shown only by the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+
+from graphtune.tools.validation import coded_validation_error
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+
+from graphtune.tools.services import ToolServices
+
+if TYPE_CHECKING:
+    from graphtune.tools.jobs import JobView
+
+__all__ = ["JobRequest", "param", "queue", "request_tool", "tool_parameters"]
+
+R = TypeVar("R", bound="JobRequest")
+
+
+def param(default: Any = ..., *, description: str, cli_help: str | None = None, **constraints: Any) -> Any:
+    """A request field: `description` for agents and people, `cli_help` (optional) adds detail for `--help`."""
+    extra = {"cli_help": cli_help} if cli_help else None
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
+
+
+class JobRequest(BaseModel):
+    """Base of every job request: forbids unknown fields; subclasses set `kind` and `preflight`."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    kind: ClassVar[str]  # the job kind queued (graphtune.server.job_kinds)
+    internal: ClassVar[frozenset[str]] = frozenset()  # fields stored in the job but not offered to agents or the CLI
+    positional: ClassVar[tuple[str, ...]] = ()  # CLI positional arguments, in order
+
+    @classmethod
+    def parse(cls: type[R], arguments: dict[str, Any]) -> R:
+        """Validate `arguments` once; a bad value is a coded `[invalid_argument] ...` ConfigError."""
+        try:
+            return cls.model_validate(arguments)
+        except ValidationError as exc:
+            raise coded_validation_error(exc, cls.model_json_schema()) from exc
+
+    @classmethod
+    def public_fields(cls) -> dict[str, FieldInfo]:
+        """The fields agents and the CLI may set, in declaration order."""
+        return {name: f for name, f in cls.model_fields.items() if name not in cls.internal}
+
+    def preflight(self, services: ToolServices) -> dict[str, Any]:
+        """Checks that need the data dir or the machine, before queueing; returns the job's params."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _tool_annotation(field: FieldInfo) -> Any:
+    """The field's type with its bounds and description, as the SDK reads a tool parameter."""
+    return Annotated[field.annotation, *field.metadata, Field(description=field.description)]
+
+
+def tool_parameters(model: type[JobRequest]) -> list[inspect.Parameter]:
+    """The model's public fields as keyword parameters (required ones have no default)."""
+    params = []
+    for name, field in model.public_fields().items():
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=_tool_annotation(field)))
+    return params
+
+
+def request_tool(model: type[R]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn `fn(services, request)` into a tool function whose parameters are `model`'s public fields.
+
+    The SDK validates each argument against the generated signature; the wrapper then builds
+    the request (validators run once) and calls `fn`. Works for sync and async functions."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        services = inspect.Parameter("services", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ToolServices)
+        returns = inspect.signature(fn, eval_str=True).return_annotation
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def wrapper(services: ToolServices, **arguments: Any) -> Any:
+                return await fn(services, model.parse(arguments))
+        else:
+            @functools.wraps(fn)
+            def wrapper(services: ToolServices, **arguments: Any) -> Any:
+                return fn(services, model.parse(arguments))
+
+        del wrapper.__wrapped__  # inspect must see the generated signature
+        params = tool_parameters(model)
+        wrapper.__signature__ = inspect.Signature([services, *params], return_annotation=returns)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {"services": ToolServices} | {p.name: p.annotation for p in params} | {"return": returns}
+        wrapper.request_model = model  # type: ignore[attr-defined]  # the CLI builds its flags from it
+        return wrapper
+
+    return decorate
+
+
+def queue(services: ToolServices, request: JobRequest) -> "JobView":
+    """Preflight `request`, queue its job and return the job's view (the tools that start jobs end here)."""
+    from graphtune.tools.jobs import job_view
+
+    job = services.runner.submit(request.kind, request.preflight(services))
+    return job_view(services.store, job.id)

@@ -1,0 +1,120 @@
+"""`ExtractRequest`: every parameter of the extract job (`extract_training_data`, `graphtune extract-data`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from graphtune.tools.dataset.names import check_name
+from graphtune.tools.dataset.records import NODE_TYPES
+from graphtune.tools.errors import ConfigError
+from graphtune.tools.graph.mapping import GraphMapping
+from graphtune.tools.requests.base import JobRequest, param
+from pydantic import field_validator, model_validator
+
+if TYPE_CHECKING:
+    from graphtune.tools.services import ToolServices
+
+__all__ = ["KNOWLEDGE_PHRASINGS", "ExtractRequest", "NodeType"]
+
+KNOWLEDGE_PHRASINGS = 8  # phrasings per fact; measured: see bench/RESULTS.md (knowledge)
+MIN_FREE_GIB = 0.2
+SINCE_MAX_CHARS = 64
+NodeType = Literal["Method", "Class", "Function", "Pattern", "CodeFile"]
+
+
+class ExtractRequest(JobRequest):
+    """Build an instruction dataset from the code graph (stored in the job row as it is)."""
+
+    kind: ClassVar[str] = "extract"
+    internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping"})
+    positional: ClassVar[tuple[str, ...]] = ("dataset_name",)
+
+    dataset_name: str = param(description="New dataset (slug).", cli_help="Name of the dataset folder to create "
+                              "under datasets/ (a slug).")
+    node_types: list[NodeType] | None = param(None, description="Default all.", validate_default=True,
+                                              cli_help="Which node types become records.")
+    max_records: int = param(10000, ge=100, le=100000, description="Keep the best N.")
+    quality_threshold: float = param(0.8, ge=0.0, le=1.0, description="skills: min score.")
+    objective: Literal["skills", "knowledge"] = param("skills", description="Tasks or facts+probes.", cli_help=(
+        "skills: tasks from code and docstrings (explain, implement, document...); knowledge: every fact of every "
+        "entity in many phrasings, with held-out probes for closed-book evaluation."))
+    augmentation_factor: int | None = param(None, ge=1, le=20, description="Tasks/phrasings per item.", cli_help=(
+        "skills: up to N distinct tasks per record (default 3); knowledge: phrasings per fact (default 8)."))
+    include_private: bool = param(False, description="_names too.",
+                                  cli_help="knowledge: also teach _private functions, methods and classes.")
+    source: Literal["embedded", "neo4j"] | None = param(None, description="Graph store.",
+                                                        cli_help="Graph to read; default from settings.")
+    eval_fraction: float = param(0.1, ge=0.0, le=0.5, description="Held out.",
+                                 cli_help="Share of records (by file) held out for eval.")
+    seed: int = param(42, description="Seed.")
+    output_format: Literal["chat", "alpaca"] = param("chat", description="JSONL format.")
+    overwrite: bool = param(False, description="Replace.", cli_help="Replace an existing dataset of the same name.")
+    codebases: list[str] | None = param(None, description="Default all.", cli_help="Code bases to read (names from "
+                                        "ingest_codebase / validate_environment); default: all.")
+    since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
+                              "changed since this dataset (name) or graph version.")
+    replay_fraction: float = param(0.2, ge=0.0, le=0.9, description="Delta: replayed share.", cli_help=(
+        "knowledge delta: share of the dataset's facts that are unchanged facts replayed (provisional default)."))
+    # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
+    near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
+    system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")
+    mapping: GraphMapping | None = param(None, description="Label/property names of a non-graphtune Neo4j graph.")
+
+    @property
+    def phrasings(self) -> int:
+        """augmentation_factor with the objective's default filled in."""
+        return self.augmentation_factor or (KNOWLEDGE_PHRASINGS if self.objective == "knowledge" else 3)
+
+    @field_validator("dataset_name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        try:
+            return check_name(value, "dataset_name")
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="dataset_name", hint="e.g. dataset_name='mylib-docs'.") from exc
+
+    @field_validator("node_types")
+    @classmethod
+    def _all_or_unique(cls, value: list[str] | None) -> list[str]:
+        return list(dict.fromkeys(value)) if value else list(NODE_TYPES)  # none or [] = every node type
+
+    @field_validator("codebases")
+    @classmethod
+    def _codebases(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ConfigError("`codebases` is an empty list.", field="codebases",
+                              hint="Name at least one code base, or omit `codebases` to read them all.")
+        return None if value is None else list(dict.fromkeys(value))
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= len(value) <= SINCE_MAX_CHARS:
+            raise ConfigError(f"`since` must be 1..{SINCE_MAX_CHARS} characters.", field="since",
+                              hint="Pass a dataset name or a graph version id.")
+        return value
+
+    @model_validator(mode="after")
+    def _delta_needs_knowledge(self) -> "ExtractRequest":
+        if self.since is not None and self.objective != "knowledge":
+            raise ConfigError("`since` builds a delta of a knowledge dataset; it needs objective='knowledge'.",
+                              field="since", hint="Pass objective='knowledge', or omit `since`.")
+        return self
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        """Code bases and `since` exist, the name is free, the disk has room."""
+        from graphtune.tools.dataset.atomic import ensure_free_space, refuse_existing
+        from graphtune.tools.graph.sources import check_embedded_codebases
+
+        settings = services.settings
+        source = self.source or settings.graph_backend
+        if self.codebases and source == "embedded":
+            check_embedded_codebases(settings, self.codebases)
+        if self.since is not None:
+            from graphtune.tools.graph.versions import delta_bases
+
+            delta_bases(settings, source, self.codebases, self.since)  # names a recorded graph version
+        refuse_existing(settings.datasets_dir / self.dataset_name, overwrite=self.overwrite, what="dataset",
+                        field="dataset_name")
+        ensure_free_space(settings.datasets_dir, MIN_FREE_GIB, "dataset_name")
+        return self.model_dump(mode="json", exclude_none=True)

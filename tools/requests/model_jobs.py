@@ -1,0 +1,130 @@
+"""Requests of the jobs that use a finished model: merge, evaluate, compare and ask."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from graphtune.tools.dataset.names import check_name
+from graphtune.tools.errors import ConfigError, TrainingConfigError
+from graphtune.tools.requests.base import JobRequest, param
+from graphtune.tools.requests.train import Device
+from graphtune.tools.training.registry import model_dir
+
+if TYPE_CHECKING:
+    from graphtune.tools.services import ToolServices
+
+__all__ = ["AskRequest", "CompareRequest", "EvaluateRequest", "MergeRequest", "MAX_NEW_TOKENS"]
+
+MAX_NEW_TOKENS = 1024
+
+
+def _check_device(device: str) -> None:
+    from graphtune.tools.training.submit import check_device
+
+    check_device(device)  # before anything is queued
+
+
+class MergeRequest(JobRequest):
+    """Fold a LoRA adapter into its base model and save a standalone model folder."""
+
+    kind: ClassVar[str] = "merge"
+    positional: ClassVar[tuple[str, ...]] = ("model_name",)
+
+    model_name: str = param(description="Model or alias.", cli_help="Fine-tuned model name or alias (models).")
+    output_name: str | None = param(None, description="New model name.", cli_help="Default: <model_name>-merged.")
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        """The model exists (an alias resolves to it); the output name is a free slug."""
+        settings = services.settings
+        model_name = model_dir(settings, self.model_name).name
+        output_name = self.output_name or f"{model_name}-merged"
+        try:
+            check_name(output_name, "output_name")
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="output_name") from exc
+        if (settings.models_dir / output_name).exists():
+            raise TrainingConfigError(f"`output_name`={output_name!r} already exists.", field="output_name",
+                                      hint="Choose another output_name.")
+        return {"model_name": model_name, "output_name": output_name}
+
+
+class EvaluateRequest(JobRequest):
+    """Closed-book probes of a knowledge dataset, tuned vs base."""
+
+    kind: ClassVar[str] = "evaluate"
+    positional: ClassVar[tuple[str, ...]] = ("model_name",)
+
+    model_name: str = param(description="Model or alias.")
+    dataset_name: str | None = param(None, description="Default: its own.",
+                                     cli_help="Knowledge dataset whose probes to ask; default: the one it trained on.")
+    max_probes: int = param(600, ge=1, le=100000, description="Probes.")
+    include_base: bool = param(True, description="Ask base too.")
+    device: Device = param("auto", description="Device.")
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        from graphtune.tools.training.evaluate_job import probes_folder
+        from graphtune.tools.training.registry import read_model_metadata
+
+        _check_device(self.device)
+        settings = services.settings
+        model_name = model_dir(settings, self.model_name).name  # an alias resolves to its model
+        dataset = self.dataset_name or (read_model_metadata(settings, model_name).get("dataset") or {}).get("name")
+        probes_folder(settings, dataset or "")
+        return {"model_name": model_name, "dataset_name": dataset, "max_probes": self.max_probes,
+                "include_base": self.include_base, "device": self.device}
+
+
+class CompareRequest(JobRequest):
+    """Two models on the same probes, per fact type."""
+
+    kind: ClassVar[str] = "compare"
+    positional: ClassVar[tuple[str, ...]] = ("model_a", "model_b", "dataset_name")
+
+    model_a: str = param(description="Model or alias.")
+    model_b: str = param(description="Model or alias.")
+    dataset_name: str = param(description="Dataset with probes.")
+    max_probes: int = param(600, ge=1, le=100000, description="Probes.")
+    device: Device = param("auto", description="Device.")
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        from graphtune.tools.training.evaluate_job import probes_folder
+
+        _check_device(self.device)
+        settings = services.settings
+        a, b = model_dir(settings, self.model_a, "model_a").name, model_dir(settings, self.model_b, "model_b").name
+        if a == b:
+            raise ConfigError(f"`model_a` and `model_b` are both `{a}`.", field="model_b",
+                              hint="Compare two different models (list_models).")
+        probes_folder(settings, self.dataset_name)
+        return {"model_a": a, "model_b": b, "dataset_name": self.dataset_name, "max_probes": self.max_probes,
+                "device": self.device}
+
+
+class AskRequest(JobRequest):
+    """One prompt to a base or fine-tuned model (or both); the tool waits `wait_seconds` for the answer."""
+
+    kind: ClassVar[str] = "ask"
+    positional: ClassVar[tuple[str, ...]] = ("model", "prompt")
+
+    prompt: str = param(min_length=1, max_length=20000, description="Question.")
+    model: str = param(description="Model name or id.",
+                       cli_help="Fine-tuned model (models), merged model or base model (base-models).")
+    compare: bool = param(False, description="Ask its base too.",
+                          cli_help="Also answer with the fine-tuned model's base.")
+    system_prompt: str | None = param(None, max_length=4000, description="System message.")
+    max_new_tokens: int = param(128, ge=1, le=MAX_NEW_TOKENS, description="Token cap.")
+    timeout_seconds: int = param(300, ge=5, le=1800, description="Generation limit.")
+    wait_seconds: float = param(45, ge=0, le=120, description="Then a job id.",
+                                cli_help="How long to wait for the answer before returning the job id.")
+    device: Device = param("auto", description="Device.")
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        """Device, non-empty prompt and a model that can be loaded; the job's params name what to load."""
+        from graphtune.tools.training.ask_target import ask_target
+
+        _check_device(self.device)
+        if not self.prompt.strip():
+            raise TrainingConfigError("`prompt` is empty.", field="prompt", hint="Pass the question to answer.")
+        return {**ask_target(services.settings, self.model, self.compare), "prompt": self.prompt,
+                "compare": self.compare, "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
+                "timeout_seconds": self.timeout_seconds, "device": self.device}
