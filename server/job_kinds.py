@@ -153,5 +153,7 @@ def run_sleep_job(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         ctx.progress(step, steps, "steps", f"step {step}")
         time.sleep(step_s)
         ctx.event("metrics", {"step": step + 1})
+    if params.get("fail"):
+        raise ConfigError("this test job was told to fail.", field="fail")
     ctx.progress(steps, steps, "steps", "done")
-    return {"steps": steps}
+    return {"steps": steps, "parent_result": ctx.parent_result()} if params.get("echo_parent") else {"steps": steps}
