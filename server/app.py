@@ -69,9 +69,14 @@ def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
 
 
 def _annotations(spec: ToolSpec) -> ToolAnnotations:
-    """The hints, without a title (the name says it); openWorldHint only when false (MCP's default is true)."""
-    return ToolAnnotations(readOnlyHint=spec.read_only, destructiveHint=spec.destructive,
-                           idempotentHint=spec.idempotent, openWorldHint=None if spec.open_world else False)
+    """The hints, without a title (the name says it), as few as say it all (`tools/list` is paid for in
+    every session): openWorldHint only when false and idempotentHint only when true (MCP's defaults are
+    true and false); a read-only tool states readOnlyHint alone, since MCP defines destructiveHint and
+    idempotentHint only for tools that are not read-only."""
+    writes = not spec.read_only
+    return ToolAnnotations(readOnlyHint=spec.read_only, destructiveHint=spec.destructive if writes else None,
+                           idempotentHint=True if writes and spec.idempotent else None,
+                           openWorldHint=None if spec.open_world else False)
 
 
 def summary(fn: Callable[..., Any]) -> str:

@@ -23,7 +23,7 @@ def compare_models(
     max_probes: Annotated[int, Field(ge=1, le=100000, description="Probes.")] = 600,
     device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
 ) -> JobView:
-    """A/B two models on the same probes before promoting (job).
+    """A/B two models on the same probes (job).
 
     Ask two models the same closed-book probes and compare accuracy per fact type (and per
     new/changed/unchanged status for a delta dataset): an A/B table, as a job. Poll

@@ -22,7 +22,7 @@ def evaluate_model(
     include_base: Annotated[bool, Field(description="Ask base too.")] = True,
     device: Annotated[Literal["auto", "cuda", "mps", "cpu"], Field(description="Device.")] = "auto",
 ) -> JobView:
-    """Score a model closed-book on a dataset's probes (job).
+    """Score a model closed-book on probes (job).
 
     Ask a knowledge dataset's held-out probe questions closed-book, base vs tuned, as a job.
 

@@ -37,7 +37,7 @@ def extract_training_data(
     since: Annotated[str | None, Field(description="Delta since.")] = None,
     replay_fraction: Annotated[float, Field(ge=0.0, le=0.9, description="Delta: replayed share.")] = 0.2,
 ) -> JobView:
-    """Build a training dataset from the code graph (job).
+    """Build a training dataset from the graph (job).
 
     Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 

@@ -20,7 +20,7 @@ def ingest_codebase(
     write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store.")] = "embedded",
     codebase: Annotated[str | None, Field(description="Code base name.")] = None,
 ) -> JobView:
-    """Parse a Python code base into the code graph (job).
+    """Parse a Python code base into the graph (job).
 
     Build or update the code graph from a Python code base (files, classes, functions, methods,
     parameters, imports, calls, inheritance, detected patterns).

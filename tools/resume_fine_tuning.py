@@ -16,7 +16,7 @@ def resume_fine_tuning(
     services: "Services",
     job_id: Annotated[str, Field(description="Training job id.")],
 ) -> JobView:
-    """Resume a stopped training job from its last checkpoint.
+    """Resume a stopped training job from its checkpoint.
 
     Resume a stopped training job from its newest complete checkpoint (same job id).
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 async def validate_environment(services: "Services") -> EnvironmentReport:
-    """Check this machine first: packages, devices, graph, disk.
+    """Check packages, devices, graph and disk first.
 
     Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,
     and which base models load offline (compact; list_base_models has the detail).
