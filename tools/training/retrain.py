@@ -16,6 +16,7 @@ import json
 import os
 import re
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ class RetrainPolicy:
 def _fresh_name(settings: Any, codebase: str) -> str:
     """`<codebase>-<utc stamp>`, free as both a model and a dataset name."""
     stem = re.sub(r"[^a-z0-9_.-]", "-", codebase.lower()).strip("-.")[:40] or "model"
-    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
     name, n = base, 1
     while (settings.models_dir / name).exists() or (settings.datasets_dir / name).exists():
         n += 1
