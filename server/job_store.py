@@ -547,6 +547,24 @@ class JobStore:
                 interrupted.append(job.id)
         return interrupted
 
+    @_locked
+    def changes_since(self, event_id: int | None) -> tuple[int, list[str]]:
+        """(newest event id, ids of jobs whose state changed after `event_id`); None: just the newest id."""
+        newest = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        if event_id is None:
+            return newest, []
+        rows = self.conn.execute("SELECT job_id FROM events WHERE id > ? AND id <= ? AND type = 'state' ORDER BY id",
+                                 (event_id, newest)).fetchall()
+        return newest, [row[0] for row in rows]
+
+    @_locked
+    def registry_fingerprint(self) -> tuple[Any, ...]:
+        """Changes whenever a model is registered, re-evaluated or deleted, or an alias moves."""
+        models = self.conn.execute("SELECT count(*), total(created_at), group_concat(length(metrics)) FROM models")
+        aliases = self.conn.execute("SELECT group_concat(alias || '=' || model_name || '@' || updated_at) "
+                                    "FROM model_aliases")
+        return (*models.fetchone(), aliases.fetchone()[0])
+
     # -- model registry -------------------------------------------------------------
     @_locked
     def register_model(self, row: dict[str, Any]) -> None:
