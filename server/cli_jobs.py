@@ -87,3 +87,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     from graphtune.server.cli_training import add_training_commands
 
     add_training_commands(sub, _start, _wait_flag)
+
+    from graphtune.server.cli_retrain import add_retrain_commands
+
+    add_retrain_commands(sub, _wait_flag)
