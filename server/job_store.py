@@ -254,12 +254,12 @@ class JobStore:
     def create(
         self, kind: str, params: dict[str, Any], *, heavy: bool, writes: tuple[str, ...] | list[str] = (),
         reads: tuple[str, ...] | list[str] = (), creates: tuple[str, ...] | list[str] = (),
-        depends_on: str | None = None, chain: str | None = None, job_id: str | None = None,
+        depends_on: str | None = None, chain: str | None = None,
     ) -> JobRecord:
         """Queue a job. `creates` (a subset of writes): refused with JobStateConflict when an active
         job already writes one of them -- only one of the two could ever publish it.
         `depends_on`: the job starts only after that one succeeded (see `_end_dependents`)."""
-        job_id = job_id or new_job_id()
+        job_id = new_job_id()
         now = time.time()
         with self._immediate() as conn:
             if creates:
@@ -470,16 +470,18 @@ class JobStore:
 
     @_locked
     def request_cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job; a job of a chain cancels every unfinished job of its chain."""
+        """Cancel a job; any job of a chain (even one that already ended) cancels the unfinished
+        jobs of its chain."""
         job = self.get(job_id)
-        if job.chain and not job.status.is_final:
-            rows = self._query("SELECT id FROM jobs WHERE chain = ? AND status IN ('queued', 'running') "
-                               "ORDER BY created_at DESC", [job.chain])
-            for row in rows:  # the last steps first: none of them starts while the earlier ones stop
-                other = self.get(row["id"])
-                if other.id != job_id and not other.status.is_final:  # a cascade may have ended it already
-                    self._cancel_one(other)
-        return self._cancel_one(job)
+        rows = self._query("SELECT id FROM jobs WHERE chain = ? AND status IN ('queued', 'running') "
+                           "ORDER BY created_at DESC", [job.chain]) if job.chain else []
+        if not rows:
+            return self._cancel_one(job)
+        for row in rows:  # the last steps first: none of them starts while the earlier ones stop
+            other = self.get(row["id"])
+            if not other.status.is_final:  # a cascade may have ended it already
+                self._cancel_one(other)
+        return self.get(job_id)
 
     def _cancel_one(self, job: JobRecord) -> JobRecord:
         job_id = job.id

@@ -52,6 +52,15 @@ def test_cancelling_any_step_cancels_the_whole_chain(services: Services) -> None
     assert [j.status for j in services.store.chain_jobs(jobs[0].id)] == [JobStatus.CANCELLED] * 3
 
 
+def test_cancelling_a_finished_first_step_cancels_the_rest_of_its_chain(services: Services) -> None:
+    jobs = services.runner.submit_chain([("sleep", {"steps": 1, "step_s": 0.01}),
+                                         ("sleep", {"steps": 500, "step_s": 0.05}), *_steps(1)])
+    wait_for(lambda: services.store.get(jobs[1].id).progress_current, timeout=60)
+    assert services.store.request_cancel(jobs[0].id).status is JobStatus.SUCCEEDED  # the chain id
+    wait_for(lambda: _none_active(services, jobs[0].id), timeout=30)
+    assert [j.status for j in services.store.chain_jobs(jobs[0].id)][1:] == [JobStatus.CANCELLED] * 2
+
+
 def test_a_crash_mid_chain_and_a_restart_leave_no_step_stuck(services: Services) -> None:
     jobs = services.runner.submit_chain([("sleep", {"steps": 500, "step_s": 0.05}), *_steps(2)])
     pid = wait_for(lambda: services.store.get(jobs[0].id).worker_pid)
