@@ -42,6 +42,7 @@ class ResourceWatcher:
         self.bus = InMemorySubscriptionBus()
         self._sessions: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()  # connection -> URIs
         self._last_event, self._models = store.changes_since(None)[0], store.registry_fingerprint()
+        self._lock: anyio.Lock | None = None  # made in the event loop, by the first run()
 
     def install(self, app: Any) -> None:
         """Serve resources/subscribe and resources/unsubscribe on the app's lowlevel server."""
@@ -85,12 +86,16 @@ class ResourceWatcher:
                     self._sessions.pop(connection, None)
 
     async def run(self) -> None:
-        """Poll and notify until cancelled."""
+        """Poll and notify until cancelled. Each connection's lifespan may run this (in-memory
+        clients do); the lock makes one round at a time, so every change is announced once."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
         while True:
             try:
-                uris = await anyio.to_thread.run_sync(self.poll)
-                if uris:
-                    await self.notify(uris)
+                async with self._lock:
+                    uris = await anyio.to_thread.run_sync(self.poll)
+                    if uris:
+                        await self.notify(uris)
             except Exception:  # a locked database now is fine next round
                 log.exception("resource watch round failed")
             await anyio.sleep(POLL_INTERVAL_S)
