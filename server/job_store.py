@@ -335,17 +335,13 @@ class JobStore:
             orphans: list[str] = []
             for job in map(_resource_row, queued):
                 parent = self._parent_state(job)
-                if parent is not None:  # a chain step: waits for the step before it, reserves nothing yet
+                if parent is not None and parent["status"] != "succeeded":  # a chain step waits, reserving nothing
                     if parent["status"] in ("queued", "running"):
-                        reason = f"waiting for {parent['id']} ({parent['kind']}), the step before it in its chain"
-                        if (parent["id"], reason) != (job["waiting_for"], job["wait_reason"]):
-                            conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?",
-                                         (parent["id"], reason, job["id"]))
-                            waits.append((job["id"], parent["id"], reason))
-                    elif parent["status"] != "succeeded":
+                        self._note_wait(job, parent["id"], f"waiting for {parent['id']} ({parent['kind']}), "
+                                        "the step before it in its chain", waits)
+                    else:
                         orphans.append(parent["id"])
-                    if parent["status"] != "succeeded":
-                        continue
+                    continue
                 blocker, reason = claims.blocker(job)
                 if reason is None and job["heavy"] and len(heavy_ids) >= max_heavy:
                     blocker = heavy_ids[0]
@@ -355,10 +351,7 @@ class JobStore:
                     reason = f"waiting for a free job slot (max_concurrent_jobs={max_jobs})"
                 if reason is not None:
                     claims.reserve(job)
-                    if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):
-                        conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?",
-                                     (blocker, reason, job["id"]))
-                        waits.append((job["id"], blocker, reason))
+                    self._note_wait(job, blocker, reason, waits)
                     continue
                 conn.execute(
                     "UPDATE jobs SET status='running', started_at=coalesce(started_at, ?), heartbeat_at=?,"
@@ -449,6 +442,13 @@ class JobStore:
             if status is not JobStatus.SUCCEEDED:
                 self._end_dependents(job_id)
         return bool(cursor.rowcount)
+
+    def _note_wait(self, job: dict[str, Any], blocker: str | None, reason: str,
+                   waits: list[tuple[str, str | None, str]]) -> None:
+        """Record why a queued job waits (inside the claim transaction), when that changed."""
+        if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):
+            self.conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?", (blocker, reason, job["id"]))
+            waits.append((job["id"], blocker, reason))
 
     def _parent_state(self, job: dict[str, Any]) -> dict[str, Any] | None:
         if not job.get("depends_on"):
