@@ -160,3 +160,32 @@ async def test_retrain_refuses_bad_inputs_before_queueing(client, services, tmp_
     bad_policy = await client.call_tool("retrain", {"codebase": "pkg", "min_new_accuracy": 2})
     assert bad_policy.is_error and "min_new_accuracy" in bad_policy.content[0].text
     assert services.store.list()[1] == 0  # nothing queued
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_retrain_by_its_chain_id_leaves_no_step_behind(client, services, tmp_path) -> None:
+    from conftest import wait_for
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.tiny_model import create_tiny_model
+
+    settings = services.settings
+    root = tmp_path / "pkg"
+    write_v1(root)
+    run_ingest(IngestParams(path=str(root), codebase="pkg"), settings)
+    run_extract(ExtractParams(dataset_name="pkg-v1", objective="knowledge", augmentation_factor=2), settings)
+    tiny = create_tiny_model(tmp_path / "tiny", ["def greet(name): return name"] * 20, vocab_size=300, hidden=32)
+    folder = settings.models_dir / "pkg-v1"  # a v1 model as the train job leaves it (weights never loaded here)
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    recipe = LoraJobConfig(base_model=str(tiny), dataset_name="pkg-v1", output_name="pkg-v1", device="cpu")
+    (folder / "training_metadata.json").write_text(json.dumps({"base_model": str(tiny), "config": recipe.to_dict(),
+                                                               "dataset": {"name": "pkg-v1"}}))
+    services.store.set_alias("current", "pkg-v1")
+    change_to_v2(root)
+    chain = (await client.call_tool("retrain", {"codebase": "pkg"})).structured_content
+    cancelled = await client.call_tool("cancel_job", {"job_id": chain["chain_id"], "force": True})
+    assert not cancelled.is_error, cancelled.content[0].text
+    wait_for(lambda: all(j.status.is_final for j in services.store.chain_jobs(chain["chain_id"])), timeout=60)
+    statuses = [j.status for j in services.store.chain_jobs(chain["chain_id"])]
+    assert statuses[0] in (JobStatus.CANCELLED, JobStatus.SUCCEEDED) and statuses[1:] == [JobStatus.CANCELLED] * 4
+    assert services.store.aliases() == {"current": "pkg-v1"}
