@@ -3,12 +3,14 @@ retrain and watch (scheduled retraining, for a terminal, cron or CI). Each calls
 the same name; `watch` adds only the schedule and the "did the code change?" check.
 
 `watch` exit codes (with --once): 0 promoted or nothing changed, 3 the policy kept the old
-model (the reason is printed), 1 a step of the chain failed.
+model (the reason is printed), 1 a step of the chain failed. Code the policy already judged
+(kept) is not retrained again until it changes (state: <data dir>/.graphtune/watch/<codebase>.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -105,11 +107,20 @@ def _watch_round(args: argparse.Namespace, root: Path) -> int | None:
                           field="codebase", hint=f"Ingest it once: graphtune ingest {root} --codebase "
                           f"{args.codebase} (then extract, train and promote a first model).")
     base = model_dir(settings, args.base, "base").name
-    if disk_version(root, args.codebase) == trained_version(settings, base, args.codebase):
+    version = disk_version(root, args.codebase)
+    state = settings.db_path.parent / "watch" / f"{args.codebase}.json"
+    tried = json.loads(state.read_text()) if state.is_file() else {}
+    if version in (trained_version(settings, base, args.codebase), tried.get("version")):
         _emit({"codebase": args.codebase, "outcome": "unchanged", "model": base,
-               "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+               "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               **({"last_attempt": tried} if version == tried.get("version") else {})})
         return None
-    return retrain_once(args, quiet=args.quiet)
+    code = retrain_once(args, quiet=args.quiet)
+    if code in (0, EXIT_KEPT):  # the same code is not retrained again; a failed chain is retried next round
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"version": version, "model": base, "exit_code": code,
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    return code
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

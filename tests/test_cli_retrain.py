@@ -76,3 +76,17 @@ def test_diff_promote_and_delete_commands(shop_model, capsys) -> None:
     assert "force" in capsys.readouterr().err
     assert main(["--home", str(home), "delete-model", "shop-m1", "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["aliases_removed"] == ["current"]
+
+
+def test_watch_does_not_retrain_code_the_policy_already_judged(shop_model, capsys) -> None:
+    from graphtune.server.cli_retrain import disk_version
+
+    home, root = shop_model
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    state = home / ".graphtune" / "watch" / "shop.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"version": disk_version(root, "shop"), "exit_code": 3}))  # kept last time
+    capsys.readouterr()
+    assert main(["--home", str(home), "watch", str(root), "--once"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "unchanged" and out["last_attempt"]["exit_code"] == 3
