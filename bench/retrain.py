@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from knowledge import Ctx, _assemble_gguf, _overrides  # noqa: E402  (the bench folder is not a package)
+from knowledge import Ctx, _assemble_gguf, _overrides
 
 CARRY = Path(".devcarry/retrain")
 V1, V2 = "email-v1", "email-v2"
@@ -53,9 +53,9 @@ def scripted_change(root: Path) -> list[str]:
     """Rename a function, add a parameter, add a class, delete a module; returns what it did."""
     utils = root / "utils.py"
     text = utils.read_text(encoding="utf-8")
-    text, renamed = re.subn(r"^def formatdate\(", "def format_date(", text, count=1, flags=re.M)
+    text, renamed = re.subn(r"^def formatdate\(", "def format_date(", text, count=1, flags=re.MULTILINE)
     text, added = re.subn(r"^def parseaddr\(addr(, \*, strict=True)?\):",  # 3.11; 3.12.x added `strict`
-                          lambda m: f"def parseaddr(addr{m[1] or ''}, max_length=None):", text, count=1, flags=re.M)
+                          lambda m: f"def parseaddr(addr{m[1] or ''}, max_length=None):", text, count=1, flags=re.MULTILINE)
     assert renamed == 1 and added == 1, "email/utils.py changed upstream: update the scripted change"
     utils.write_text(text + ADDRESS_BOOK, encoding="utf-8")
     (root / "encoders.py").unlink()

@@ -137,7 +137,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
-    from graphtune.tools.training.retrain import DEFAULT_MAX_OLD_DROP_POINTS, DEFAULT_MIN_NEW_ACCURACY
+    from graphtune.tools.training.retrain import (
+        DEFAULT_MAX_OLD_DROP_POINTS,
+        DEFAULT_MIN_NEW_ACCURACY,
+    )
 
     p.add_argument("--base", default="current", help="model or alias to continue from (default: current)")
     p.add_argument("--min-new-accuracy", type=float, default=DEFAULT_MIN_NEW_ACCURACY,

@@ -25,7 +25,7 @@ def test_durations() -> None:
 
 
 @pytest.fixture
-def shop_model(tmp_path):  # noqa: ANN201
+def shop_model(tmp_path):
     """A code base `shop` ingested, its knowledge dataset, and a model on it that is `current`."""
     home = tmp_path / "home"
     settings = Settings(home=home)

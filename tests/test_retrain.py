@@ -90,7 +90,7 @@ def train_v1(services: Services, root: Path, tmp_path: Path) -> str:
     return "pkg-v1"
 
 
-async def _retrain(client, services: Services, **policy: float) -> list:  # noqa: ANN001
+async def _retrain(client, services: Services, **policy: float) -> list:
     started = await client.call_tool("retrain", {"codebase": "pkg", **policy})
     assert not started.is_error, started.content[0].text
     chain = started.structured_content
@@ -112,7 +112,7 @@ async def test_retrain_after_code_changes_keeps_or_moves_current_by_policy(clien
     change_to_v2(root)
 
     strict = await _retrain(client, services, min_new_accuracy=1.0)  # a tiny model after 2 steps knows nothing
-    ingest, extract, train, compare, promote = strict
+    ingest, _extract, train, compare, promote = strict
     diff = {c["entity"]: c for c in ingest.result["diff"]["changes"]}
     assert ingest.result["entities_changed"] == {"added": 2, "removed": 2, "changed": 1, "affected": 0}
     assert {e: c["change"] for e, c in diff.items()} == {

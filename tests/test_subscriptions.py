@@ -105,7 +105,7 @@ async def test_stdio_subprocess_subscriber_hears_a_job_end(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def http_server(tmp_path: Path):  # noqa: ANN201
+def http_server(tmp_path: Path):
     import uvicorn
     from graphtune.server.transports import http_app
     from test_http_security import _free_port
