@@ -20,6 +20,7 @@ from graphtune.server import __version__
 from graphtune.server.services import Services
 from graphtune.server.lean import CodedToolError, coded_validation_error, lean_tool
 from graphtune.server.settings import Settings
+from graphtune.server.subscriptions import ResourceWatcher
 from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
 from graphtune.tools.errors import GraphtuneError
 from mcp.server.mcpserver import MCPServer
@@ -33,7 +34,8 @@ MAINTENANCE_INTERVAL_S = 2.0
 INSTRUCTIONS = """graphtune turns a code knowledge graph into an instruction dataset and fine-tunes an open
 model on it with LoRA/QLoRA. Typical flow: validate_environment -> ingest_codebase (or use your
 Neo4j graph) -> extract_training_data -> start_fine_tuning. Long work returns a job id at once:
-poll get_training_status(job_id) every few seconds; cancel_job / resume_fine_tuning control it."""
+poll get_training_status(job_id) every few seconds (or subscribe to graphtune://jobs/{job_id});
+cancel_job / resume_fine_tuning control it. retrain updates a model to a changed code base."""
 
 
 def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
@@ -69,9 +71,14 @@ def bind(fn: Callable[..., Any], services: Services) -> Callable[..., Any]:
 
 
 def _annotations(spec: ToolSpec) -> ToolAnnotations:
-    """The hints, without a title (the name says it); openWorldHint only when false (MCP's default is true)."""
-    return ToolAnnotations(readOnlyHint=spec.read_only, destructiveHint=spec.destructive,
-                           idempotentHint=spec.idempotent, openWorldHint=None if spec.open_world else False)
+    """The hints, without a title (the name says it), as few as say it all (`tools/list` is paid for in
+    every session): openWorldHint only when false and idempotentHint only when true (MCP's defaults are
+    true and false); a read-only tool states readOnlyHint alone, since MCP defines destructiveHint and
+    idempotentHint only for tools that are not read-only."""
+    writes = not spec.read_only
+    return ToolAnnotations(readOnlyHint=spec.read_only, destructiveHint=spec.destructive if writes else None,
+                           idempotentHint=True if writes and spec.idempotent else None,
+                           openWorldHint=None if spec.open_world else False)
 
 
 def summary(fn: Callable[..., Any]) -> str:
@@ -140,15 +147,20 @@ def create_app(settings: Settings, services: Services | None = None, *, http_url
     if interrupted:
         log.warning("marked %d orphaned job(s) interrupted: %s", len(interrupted), interrupted)
 
+    watcher = ResourceWatcher(services.store)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Services]:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_maintenance_loop, services)
+            tg.start_soon(watcher.run)
             yield services
             tg.cancel_scope.cancel()
 
     app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
-                    lifespan=lifespan, tools=build_tools(settings, services), **_auth_kwargs(settings, http_url))
+                    lifespan=lifespan, tools=build_tools(settings, services), subscriptions=watcher.bus,
+                    **_auth_kwargs(settings, http_url))
     register_resources(app, services)
+    watcher.install(app)
     app.services = services  # type: ignore[attr-defined]  # handy for tests and transports
     return app

@@ -51,3 +51,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.set_defaults(func=cmd_datasets)
 
     add_training_commands(sub, add_job_command, wait_flag)
+
+    from graphtune.server.cli_retrain import add_retrain_commands
+
+    add_retrain_commands(sub, wait_flag)

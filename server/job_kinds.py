@@ -89,6 +89,11 @@ def compare_resources(params: dict[str, Any], settings: Any) -> Resources:
     return Resources(reads=reads + ((f"dataset:{params['dataset_name']}",) if params.get("dataset_name") else ()))
 
 
+def promote_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads the retrained model (and writes its retrain.json); the alias is one SQL row."""
+    return Resources(reads=(f"model:{params['model_b']}",))
+
+
 def sleep_resources(params: dict[str, Any], settings: Any) -> Resources:
     """The sleep kinds take their resources from their params (tests of the claims)."""
     return Resources(writes=tuple(params.get("writes", ())), reads=tuple(params.get("reads", ())),
@@ -126,6 +131,8 @@ KINDS: dict[str, JobKind] = {
                 ask_resources),
         JobKind("compare", "graphtune.tools.training.compare_job:run_compare_job", True,
                 "Two models on the same probes, per fact type (A/B).", compare_resources),
+        JobKind("promote", "graphtune.tools.training.retrain:run_promote_job", False,
+                "A retrain's last step: move the alias to the new model if the policy holds.", promote_resources),
     )
 }
 
@@ -153,5 +160,7 @@ def run_sleep_job(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         ctx.progress(step, steps, "steps", f"step {step}")
         time.sleep(step_s)
         ctx.event("metrics", {"step": step + 1})
+    if params.get("fail"):
+        raise ConfigError("this test job was told to fail.", field="fail")
     ctx.progress(steps, steps, "steps", "done")
-    return {"steps": steps}
+    return {"steps": steps, "parent_result": ctx.parent_result()} if params.get("echo_parent") else {"steps": steps}

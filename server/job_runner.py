@@ -30,12 +30,34 @@ class JobRunner:
 
     def submit(self, kind: str, params: dict[str, Any]) -> JobRecord:
         """Queue a job (validated params) and start it now if the limits allow."""
-        job_kind = get_kind(kind, include_test_kinds=self.settings.enable_test_job_kinds)
-        res = job_kind.resources(params, self.settings)
-        job = self.store.create(kind, params, heavy=job_kind.heavy, writes=res.writes, reads=res.reads,
-                                creates=res.creates)
+        job = self._create(kind, params)
         self.dispatch()
         return self.store.get(job.id)
+
+    def _create(self, kind: str, params: dict[str, Any], depends_on: str | None = None,
+                chain: str | None = None) -> JobRecord:
+        job_kind = get_kind(kind, include_test_kinds=self.settings.enable_test_job_kinds)
+        res = job_kind.resources(params, self.settings)
+        return self.store.create(kind, params, heavy=job_kind.heavy, writes=res.writes, reads=res.reads,
+                                 creates=res.creates, depends_on=depends_on, chain=chain)
+
+    def submit_chain(self, steps: list[tuple[str, dict[str, Any]]]) -> list[JobRecord]:
+        """Queue jobs that run one after the other: each waits for the one before it and ends
+        (failed/cancelled, with the reason) when that one does not succeed. All or nothing:
+        a step refused at submit cancels the steps already queued."""
+        jobs: list[JobRecord] = []
+        try:
+            for kind, params in steps:
+                jobs.append(self._create(kind, params, depends_on=jobs[-1].id if jobs else None,
+                                         chain=jobs[0].id if jobs else None))
+                if len(jobs) == 1:  # the first job is the chain's id: mark it a member too
+                    self.store.set_chain(jobs[0].id, jobs[0].id)
+        except BaseException:
+            if jobs:
+                self.store.request_cancel(jobs[0].id)
+            raise
+        self.dispatch()
+        return [self.store.get(job.id) for job in jobs]
 
     def dispatch(self) -> list[JobRecord]:
         """Start what may start. Dead holders are reconciled first, so a killed worker's

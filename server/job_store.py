@@ -39,6 +39,10 @@ from pydantic import BaseModel
 JOB_ID_PATTERN = re.compile(r"^job_[0-9a-f]{12}$")
 
 
+def new_job_id() -> str:
+    return "job_" + uuid.uuid4().hex[:12]
+
+
 class JobStatus(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -77,6 +81,8 @@ class JobRecord(BaseModel):
     reads: list[str] = []
     waiting_for: str | None = None  # a queued job: the job it waits for (None: waits for a free slot)
     wait_reason: str | None = None  # a queued job: why it has not started yet
+    depends_on: str | None = None  # starts only once this job succeeded; ends with it otherwise
+    chain: str | None = None  # the jobs of one retrain: the first job's id (cancelled together)
 
 
 class EventRecord(BaseModel):
@@ -248,18 +254,21 @@ class JobStore:
     def create(
         self, kind: str, params: dict[str, Any], *, heavy: bool, writes: tuple[str, ...] | list[str] = (),
         reads: tuple[str, ...] | list[str] = (), creates: tuple[str, ...] | list[str] = (),
+        depends_on: str | None = None, chain: str | None = None,
     ) -> JobRecord:
         """Queue a job. `creates` (a subset of writes): refused with JobStateConflict when an active
-        job already writes one of them -- only one of the two could ever publish it."""
-        job_id = "job_" + uuid.uuid4().hex[:12]
+        job already writes one of them -- only one of the two could ever publish it.
+        `depends_on`: the job starts only after that one succeeded (see `_end_dependents`)."""
+        job_id = new_job_id()
         now = time.time()
         with self._immediate() as conn:
             if creates:
                 self._refuse_second_creator(set(creates))
             conn.execute(
-                "INSERT INTO jobs(id, kind, status, heavy, params, created_at, writes, reads) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO jobs(id, kind, status, heavy, params, created_at, writes, reads, depends_on, chain)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (job_id, kind, JobStatus.QUEUED.value, int(heavy), json.dumps(params), now,
-                 json.dumps(sorted(set(writes))), json.dumps(sorted(set(reads)))),
+                 json.dumps(sorted(set(writes))), json.dumps(sorted(set(reads))), depends_on, chain),
             )
             self.add_event(job_id, "state", {"status": "queued"})
         return self.get(job_id)
@@ -314,7 +323,7 @@ class JobStore:
         claimed: list[str] = []
         waits: list[tuple[str, str | None, str]] = []
         now = time.time()
-        cols = "id, kind, heavy, writes, reads, waiting_for, wait_reason"
+        cols = "id, kind, heavy, writes, reads, waiting_for, wait_reason, depends_on"
         with self._immediate() as conn:
             claims = _Claims()
             running = [_resource_row(r) for r in self._query(f"SELECT {cols} FROM jobs WHERE status='running'")]
@@ -323,7 +332,16 @@ class JobStore:
             heavy_ids = [job["id"] for job in running if job["heavy"]]
             total = len(running)
             queued = self._query(f"SELECT {cols} FROM jobs WHERE status='queued' ORDER BY created_at, id")
+            orphans: list[str] = []
             for job in map(_resource_row, queued):
+                parent = self._parent_state(job)
+                if parent is not None and parent["status"] != "succeeded":  # a chain step waits, reserving nothing
+                    if parent["status"] in ("queued", "running"):
+                        self._note_wait(job, parent["id"], f"waiting for {parent['id']} ({parent['kind']}), "
+                                        "the step before it in its chain", waits)
+                    else:
+                        orphans.append(parent["id"])
+                    continue
                 blocker, reason = claims.blocker(job)
                 if reason is None and job["heavy"] and len(heavy_ids) >= max_heavy:
                     blocker = heavy_ids[0]
@@ -333,10 +351,7 @@ class JobStore:
                     reason = f"waiting for a free job slot (max_concurrent_jobs={max_jobs})"
                 if reason is not None:
                     claims.reserve(job)
-                    if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):
-                        conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?",
-                                     (blocker, reason, job["id"]))
-                        waits.append((job["id"], blocker, reason))
+                    self._note_wait(job, blocker, reason, waits)
                     continue
                 conn.execute(
                     "UPDATE jobs SET status='running', started_at=coalesce(started_at, ?), heartbeat_at=?,"
@@ -348,6 +363,8 @@ class JobStore:
                 if job["heavy"]:
                     heavy_ids.append(job["id"])
                 claimed.append(job["id"])
+        for parent_id in orphans:  # normally ended by finish(); this also heals older rows
+            self._end_dependents(parent_id)
         for job_id, blocker, reason in waits:
             self.add_event(job_id, "waiting", {"waiting_for": blocker, "reason": reason})
         for job_id in claimed:
@@ -422,11 +439,52 @@ class JobStore:
             if error:
                 payload["error"] = error
             self.add_event(job_id, "state", payload)
+            if status is not JobStatus.SUCCEEDED:
+                self._end_dependents(job_id)
         return bool(cursor.rowcount)
+
+    def _note_wait(self, job: dict[str, Any], blocker: str | None, reason: str,
+                   waits: list[tuple[str, str | None, str]]) -> None:
+        """Record why a queued job waits (inside the claim transaction), when that changed."""
+        if (blocker, reason) != (job["waiting_for"], job["wait_reason"]):
+            self.conn.execute("UPDATE jobs SET waiting_for=?, wait_reason=? WHERE id=?", (blocker, reason, job["id"]))
+            waits.append((job["id"], blocker, reason))
+
+    def _parent_state(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        if not job.get("depends_on"):
+            return None
+        rows = self._query("SELECT id, kind, status FROM jobs WHERE id = ?", [job["depends_on"]])
+        return rows[0] if rows else {"id": job["depends_on"], "kind": "?", "status": "failed"}
+
+    @_locked
+    def _end_dependents(self, job_id: str) -> None:
+        """A job ended without success: the queued jobs waiting for it end too, saying why (and theirs, in turn)."""
+        parent = self.get(job_id)
+        cancelled = parent.status is JobStatus.CANCELLED
+        why = (parent.error or {}).get("message") or parent.status.value
+        for row in self._query("SELECT id FROM jobs WHERE depends_on = ? AND status = 'queued'", [job_id]):
+            self.finish(row["id"], JobStatus.CANCELLED if cancelled else JobStatus.FAILED, error={
+                "code": "parent_cancelled" if cancelled else "parent_failed", "field": None,
+                "message": f"job `{job_id}` ({parent.kind}) before it in its chain ended `{parent.status.value}`: {why}",
+                "hint": None if cancelled else f"See get_training_status(`{job_id}`); fix the cause and start again."})
 
     @_locked
     def request_cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job; any job of a chain (even one that already ended) cancels the unfinished
+        jobs of its chain."""
         job = self.get(job_id)
+        rows = self._query("SELECT id FROM jobs WHERE chain = ? AND status IN ('queued', 'running') "
+                           "ORDER BY created_at DESC", [job.chain]) if job.chain else []
+        if not rows:
+            return self._cancel_one(job)
+        for row in rows:  # the last steps first: none of them starts while the earlier ones stop
+            other = self.get(row["id"])
+            if not other.status.is_final:  # a cascade may have ended it already
+                self._cancel_one(other)
+        return self.get(job_id)
+
+    def _cancel_one(self, job: JobRecord) -> JobRecord:
+        job_id = job.id
         if job.status.is_final:
             raise JobStateConflict(
                 f"job `{job_id}` already ended with status `{job.status.value}`; nothing to cancel.",
@@ -441,6 +499,15 @@ class JobStore:
             )
             self.add_event(job_id, "log", {"message": "cancel requested; stopping at the next safe point"})
         return self.get(job_id)
+
+    @_locked
+    def set_chain(self, job_id: str, chain: str) -> None:
+        self.conn.execute("UPDATE jobs SET chain=? WHERE id=?", (chain, job_id))
+
+    @_locked
+    def chain_jobs(self, chain: str) -> list[JobRecord]:
+        """The jobs of one chain, in order."""
+        return [_decode(r) for r in self._query("SELECT * FROM jobs WHERE chain = ? ORDER BY created_at, id", [chain])]
 
     @_locked
     def cancel_requested(self, job_id: str) -> bool:
@@ -481,6 +548,24 @@ class JobStore:
             ):
                 interrupted.append(job.id)
         return interrupted
+
+    @_locked
+    def changes_since(self, event_id: int | None) -> tuple[int, list[str]]:
+        """(newest event id, ids of jobs whose state changed after `event_id`); None: just the newest id."""
+        newest = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        if event_id is None:
+            return newest, []
+        rows = self.conn.execute("SELECT job_id FROM events WHERE id > ? AND id <= ? AND type = 'state' ORDER BY id",
+                                 (event_id, newest)).fetchall()
+        return newest, [row[0] for row in rows]
+
+    @_locked
+    def registry_fingerprint(self) -> tuple[Any, ...]:
+        """Changes whenever a model is registered, re-evaluated or deleted, or an alias moves."""
+        models = self.conn.execute("SELECT count(*), total(created_at), group_concat(length(metrics)) FROM models")
+        aliases = self.conn.execute("SELECT group_concat(alias || '=' || model_name || '@' || updated_at) "
+                                    "FROM model_aliases")
+        return (*models.fetchone(), aliases.fetchone()[0])
 
     # -- model registry -------------------------------------------------------------
     @_locked

@@ -5,8 +5,8 @@ signature is trimmed once, when the app is built (see `create_app`):
 
 - input schemas keep names, types, ranges, enums, real defaults and the short description;
   pydantic's titles go, `$defs` are inlined, an enum carries no redundant `type`, and an
-  optional parameter whose default is null (or a boolean defaulting to false) is advertised
-  without the default (leave it out to get it; an explicit null is still accepted);
+  optional parameter whose default is null (or a boolean defaulting to false, or a paging
+  offset defaulting to its minimum 0) is advertised without the default (leave it out to get it; an explicit null is still accepted);
 - output schemas are generic (`{"type": "object"}`): `structuredContent` is still returned and
   validated against the full pydantic model, but its shape lives in README and docs/tools.md
   instead of being re-sent every session (it was over half of the 73.5k characters);
@@ -56,10 +56,11 @@ def _untyped_enums(node: Any) -> Any:
 
 
 def _lean_property(prop: dict[str, Any]) -> dict[str, Any]:
-    """A boolean defaulting to false and an optional parameter defaulting to null are advertised
-    without their default (null is still accepted)."""
+    """A boolean defaulting to false, an integer defaulting to its minimum 0 (offsets) and an optional
+    parameter defaulting to null are advertised without their default (null is still accepted)."""
     prop = _untyped_enums(prop)
-    if prop.get("type") == "boolean" and prop.get("default") is False:
+    zero_floor = prop.get("type") == "integer" and prop.get("default") == 0 and prop.get("minimum") == 0
+    if (prop.get("type") == "boolean" and prop.get("default") is False) or zero_floor:
         prop = {k: v for k, v in prop.items() if k != "default"}
     if "default" not in prop or prop["default"] is not None:
         return prop

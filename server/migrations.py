@@ -68,6 +68,15 @@ def m004_model_aliases(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX model_aliases_model ON model_aliases(model_name)")
 
 
+@migration
+def m005_job_dependencies(conn: sqlite3.Connection) -> None:
+    """A job may wait for another (`depends_on`: starts once it succeeded, ends with it otherwise);
+    the jobs of one retrain share a `chain` id (the first job's id), cancelled together."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN depends_on TEXT")
+    conn.execute("ALTER TABLE jobs ADD COLUMN chain TEXT")
+    conn.execute("CREATE INDEX jobs_depends_on ON jobs(depends_on)")
+
+
 def applied(conn: sqlite3.Connection) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]

@@ -57,6 +57,7 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("compare_models", read_only=False, destructive=False,
              idempotent=True),
     ToolSpec("promote_model", read_only=False, destructive=False, idempotent=True),
+    ToolSpec("retrain", read_only=False, destructive=False, idempotent=False, open_world=True),
     ToolSpec("delete_model", read_only=False, destructive=True, idempotent=False),
     ToolSpec("merge_adapter", read_only=False, destructive=False,
              idempotent=False),

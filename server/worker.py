@@ -46,6 +46,13 @@ class WorkerContext:
     def register_model(self, row: dict[str, Any]) -> None:
         self.store.register_model(row)
 
+    def parent_result(self) -> dict[str, Any] | None:
+        parent = self.store.get(self.job_id).depends_on
+        return self.store.get(parent).result if parent else None
+
+    def set_alias(self, alias: str, model_name: str) -> str | None:
+        return self.store.set_alias(alias, model_name)
+
     def event(self, type_: str, data: dict[str, Any]) -> None:
         self.store.add_event(self.job_id, type_, data)
 

@@ -21,10 +21,13 @@ def cancel_job(
     A queued job is cancelled at once. A running job stops at its next safe point (training
     saves a checkpoint first, so `resume_fine_tuning` can continue it); if it has not stopped
     within the grace period it is killed. Poll get_training_status to see it end `cancelled`.
+    A step of a chain (retrain) cancels the whole chain; `force` kills its running step.
     """
     job = services.store.request_cancel(job_id)
-    if force and job.status.value == "running":
-        services.runner.kill(job)
+    if force:
+        for member in services.store.chain_jobs(job.chain) if job.chain else [job]:
+            if member.status.value == "running":
+                services.runner.kill(member)
     if services.store.get(job_id).status.is_final:
         services.runner.dispatch()  # what waited behind it (its graph, dataset or model) starts now
     return job_view(services.store, job_id)

@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(CompareRequest)
 def compare_models(services: ToolServices, request: CompareRequest) -> JobView:
-    """A/B two models on the same probes before promoting (job).
+    """A/B two models on the same probes (job).
 
     Ask two models the same closed-book probes and compare accuracy per fact type (and per
     new/changed/unchanged status for a delta dataset): an A/B table, as a job. Poll

@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(EvaluateRequest)
 def evaluate_model(services: ToolServices, request: EvaluateRequest) -> JobView:
-    """Score a model closed-book on a dataset's probes (job).
+    """Score a model closed-book on probes (job).
 
     Ask a knowledge dataset's held-out probe questions closed-book, base vs tuned, as a job.
 

@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(ExtractRequest)
 def extract_training_data(services: ToolServices, request: ExtractRequest) -> JobView:
-    """Build a training dataset from the code graph (job).
+    """Build a training dataset from the graph (job).
 
     Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 

@@ -15,7 +15,7 @@ def get_training_status(
     detail: Annotated[bool, Field(description="Full result.")] = False,
     after_event_id: Annotated[int, Field(ge=0, description="Events after this id.")] = 0,
 ) -> JobView:
-    """Poll a job: status, progress, ETA, metrics, events.
+    """Poll a job's status, progress, ETA and events.
 
     Get a job's status, progress, ETA, latest metrics (loss, tokens/s...) and recent events.
 

@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(IngestRequest)
 def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
-    """Parse a Python code base into the code graph (job).
+    """Parse a Python code base into the graph (job).
 
     Build or update the code graph from a Python code base (files, classes, functions, methods,
     parameters, imports, calls, inheritance, detected patterns).

@@ -35,3 +35,9 @@ class JobContext(Protocol):
 
     def register_model(self, row: dict[str, Any]) -> None:
         """Record a finished model in the registry (list_models)."""
+
+    def parent_result(self) -> dict[str, Any] | None:
+        """The result of the job this one waited for (a chain step's predecessor), else None."""
+
+    def set_alias(self, alias: str, model_name: str) -> str | None:
+        """Point a model alias at `model_name`; returns the model it pointed to before."""

@@ -45,6 +45,9 @@ class JobView(BaseModel):
     waiting_for: str | None = Field(None, description="A queued job: the job it waits for (a writer or reader of "
                                     "the same graph/dataset/model, or an earlier job); null when none.")
     wait_reason: str | None = Field(None, description="A queued job: why it has not started yet.")
+    depends_on: str | None = Field(None, description="A chain step: the job it starts after (and ends with, "
+                                   "if that one fails or is cancelled).")
+    chain: str | None = Field(None, description="A chain step (retrain): the chain's id, its first job.")
     latest_metrics: dict[str, Any] | None = None
     recent_events: list[EventView] = []
     result: dict[str, Any] | None = None
@@ -119,6 +122,7 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
         cancel_requested=bool(job.cancel_requested_at),
         **waiting(job),
+        depends_on=job.depends_on, chain=job.chain,
         latest_metrics=metrics[0].data if metrics else None,
         recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
         result=job.result if detail else _concise_result(job.result),

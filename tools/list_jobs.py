@@ -31,12 +31,12 @@ def list_jobs(
     services: ToolServices,
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
                       Field(description="Filter.")] = None,
-    kind: Annotated[Literal["ingest", "extract", "train", "merge", "evaluate", "ask", "compare"] | None,
+    kind: Annotated[Literal["ingest", "extract", "train", "merge", "evaluate", "ask", "compare", "promote"] | None,
                     Field(description="Filter.")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> JobList:
-    """List jobs, newest first, by status or kind (paged).
+    """List jobs, newest first, filtered (paged).
 
     List jobs, newest first, optionally filtered by status or kind. Paginated."""
     jobs, total = services.store.list(status=status, kind=kind, limit=limit, offset=offset)

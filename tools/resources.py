@@ -34,6 +34,14 @@ def register(app: "MCPServer", services: ToolServices) -> None:
     def samples(name: str) -> str:
         return json.dumps(preview(settings, name, "train", 0, 5)[0], indent=1)
 
+    @app.resource("graphtune://jobs/{job_id}", name="job", mime_type="application/json",
+                  description="A job's status (as get_training_status); subscribe to hear when its state changes.")
+    @coded
+    def job(job_id: str) -> str:
+        from graphtune.tools.jobs import job_view
+
+        return job_view(services.store, job_id).model_dump_json(indent=1)
+
     from graphtune.tools.training.registry_resources import register_model_resources
 
     register_model_resources(app, services)

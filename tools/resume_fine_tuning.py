@@ -15,7 +15,7 @@ def resume_fine_tuning(
     job_id: Annotated[str, Field(description="Training job id.")],
     gpus: Annotated[int | Literal["auto"] | None, Field(description="Change GPU count.")] = None,
 ) -> JobView:
-    """Resume a stopped training job from its last checkpoint.
+    """Resume a stopped training job from its checkpoint.
 
     Resume a stopped training job from its newest complete checkpoint (same job id).
 

@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(TrainRequest)
 def start_fine_tuning(services: ToolServices, request: TrainRequest) -> JobView:
-    """Fine-tune a model with LoRA/QLoRA (job); dry_run estimates.
+    """LoRA/QLoRA fine-tuning (job); dry_run estimates.
 
     Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
 

@@ -7,7 +7,7 @@ from graphtune.tools.services import ToolServices
 
 
 async def validate_environment(services: ToolServices) -> EnvironmentReport:
-    """Check this machine first: packages, devices, graph, disk.
+    """Check packages, devices, graph and disk first.
 
     Check that graphtune can work here: packages, GPU/MPS/CPU, QLoRA support, graph store, disk,
     and which base models load offline (compact; list_base_models has the detail).

@@ -144,7 +144,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         shas = writer.file_shas()
     finally:
         writer.close()
-    version = record_codebase_version(params.write_to, settings, codebase, shas, ctx)
+    version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
     return {
@@ -163,7 +163,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
 
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
-                            ctx: JobContext | None) -> dict[str, Any]:
+                            ctx: JobContext | None, root: str | None = None) -> dict[str, Any]:
     """Record the code base's graph version (see graph/versions.py) and diff it with the previous one."""
     from graphtune.tools.graph.versions import codebase_version, read_snapshot_from_graph, record_version
 
@@ -172,7 +172,8 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
     version = codebase_version(shas, codebase)
     try:
         return record_version(settings, store, codebase, version,
-                              lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None)
+                              lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None,
+                              root)
     except (GraphtuneError, OSError, ValueError) as exc:  # the graph is written: report, never fail the ingest
         if ctx:
             ctx.log(f"graph version not recorded: {exc}")

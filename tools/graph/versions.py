@@ -159,6 +159,12 @@ def current_version(settings: Any, backend: str, codebase: str) -> str | None:
     return index[-1]["version"] if index else None
 
 
+def ingested_root(settings: Any, backend: str, codebase: str) -> str | None:
+    """The folder (or file) the code base was last ingested from, as its version index records it."""
+    roots = [v["root"] for v in read_index(settings, backend, codebase) if v.get("root")]
+    return roots[-1] if roots else None
+
+
 def load_snapshot(settings: Any, backend: str, codebase: str, version: str) -> dict[str, Any]:
     import re
 
@@ -194,7 +200,7 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def record_version(settings: Any, backend: str, codebase: str, version: str, snapshot_fn: Any,
-                   job_id: str | None = None) -> dict[str, Any]:
+                   job_id: str | None = None, root: str | None = None) -> dict[str, Any]:
     """Record `version` as this code base's current one (snapshot made by `snapshot_fn()` unless
     it is already the latest); return the diff from the previous version: counts + first page."""
     folder = codebase_dir(settings, backend, codebase)
@@ -214,7 +220,7 @@ def record_version(settings: Any, backend: str, codebase: str, version: str, sna
             _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), mtime=0))
             previous = latest
             index.append({"version": version, "previous": latest, "created_at": snap["created_at"],
-                          "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"]})
+                          "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"], "root": root})
             _write_atomic(folder / "index.json", json.dumps(index, indent=1).encode())
     return {"graph_version": version, "previous_graph_version": previous, **diff["counts"],
             "changes": diff["changes"][:FIRST_PAGE],

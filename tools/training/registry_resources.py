@@ -14,7 +14,7 @@ def register_model_resources(app: Any, services: ToolServices) -> None:
     settings = services.settings
 
     @app.resource("graphtune://models", name="models", mime_type="application/json",
-                  description="All fine-tuned models, newest first.")
+                  description="All fine-tuned models, newest first; subscribe to hear of promotions.")
     @coded
     def models() -> str:
         return json.dumps([m.model_dump() for m in list_all(services.store, settings)], indent=1)

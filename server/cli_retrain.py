@@ -1,0 +1,178 @@
+"""CLI subcommands for the model registry and retraining: diff, promote, compare, delete-model,
+retrain and watch (scheduled retraining, for a terminal, cron or CI). Each calls the MCP tool of
+the same name; `watch` adds only the schedule and the "did the code change?" check.
+
+`watch` exit codes (with --once): 0 promoted or nothing changed, 3 the policy kept the old
+model (the reason is printed), 1 a step of the chain failed. Code the policy already judged
+(kept) is not retrained again until it changes (state: <data dir>/.graphtune/watch/<codebase>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from graphtune.server.cli_common import call_tool, follow, output, settings_from
+
+EXIT_KEPT = 3
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """'90', '30s', '15m', '1h', '1d' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match or float(match[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 15m, 1h or 1d")
+    return float(match[1]) * UNITS[match[2] or "s"]
+
+
+def disk_version(root: Path, codebase: str) -> str:
+    """The graph version the code on disk would have after an ingest (content hashes, no parsing)."""
+    from graphtune.tools.graph.discovery import discover
+    from graphtune.tools.graph.python_parser import sha_of
+    from graphtune.tools.graph.versions import codebase_version
+
+    files = discover(root, [])
+    return codebase_version({f.rel_path: sha_of(Path(f.abs_path).read_bytes()) for f in files}, codebase)
+
+
+def trained_version(settings: Any, base: str, codebase: str) -> str | None:
+    """The graph version of `codebase` the base model's dataset was built from (None: unknown)."""
+    import json
+
+    from graphtune.tools.graph.versions import dataset_versions
+    from graphtune.tools.training.registry import read_model_metadata
+
+    dataset = (read_model_metadata(settings, base).get("dataset") or {}).get("name")
+    path = settings.datasets_dir / str(dataset) / "metadata.json"
+    if not dataset or not path.is_file():
+        return None
+    return dataset_versions(json.loads(path.read_text(encoding="utf-8")), settings, settings.graph_backend).get(codebase)
+
+
+def _show(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
+    output(args, call_tool(args, tool, **kwargs))
+    return 0
+
+
+def retrain_once(args: argparse.Namespace, *, quiet: bool = False) -> int:
+    """Queue the retrain chain, follow it to its end, print the decision; returns the exit code."""
+    chain = call_tool(args, "retrain", codebase=args.codebase, base=args.base,
+                      min_new_accuracy=args.min_new_accuracy, max_old_drop=args.max_old_drop)
+    if not getattr(args, "wait", True):
+        output(args, chain)
+        return 0
+    for step in chain.jobs:
+        final = follow(args, step["job_id"], quiet=quiet)
+        if final["status"] != "succeeded":
+            error = final.get("error") or {}
+            if "nothing to teach" in str(error.get("message")):
+                output(args, {"codebase": args.codebase, "outcome": "unchanged", "detail": error.get("message")})
+                return 0
+            output(args, {"codebase": args.codebase, "outcome": final["status"], "failed_step": step, "error": error})
+            return 1
+    decision = final["result"]
+    output(args, {"codebase": args.codebase, "outcome": "promoted" if decision["promoted"] else "kept", **decision})
+    return 0 if decision["promoted"] else EXIT_KEPT
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    return retrain_once(args)
+
+
+def _watch_round(args: argparse.Namespace, root: Path) -> int | None:
+    """One check: retrain when the code differs from what `base` was trained on; None: unchanged."""
+    from graphtune.tools.errors import ConfigError
+    from graphtune.tools.graph.versions import ingested_root
+    from graphtune.tools.training.registry import model_dir
+
+    settings = settings_from(args)
+    recorded = ingested_root(settings, settings.graph_backend, args.codebase)
+    if recorded != str(root):
+        raise ConfigError(f"code base `{args.codebase}` was last ingested from {recorded or 'nowhere'}, not {root}.",
+                          field="codebase", hint=f"Ingest it once: graphtune ingest {root} --codebase "
+                          f"{args.codebase} (then extract, train and promote a first model).")
+    base = model_dir(settings, args.base, "base").name
+    version = disk_version(root, args.codebase)
+    state = settings.db_path.parent / "watch" / f"{args.codebase}.json"
+    tried = json.loads(state.read_text()) if state.is_file() else {}
+    if version in (trained_version(settings, base, args.codebase), tried.get("version")):
+        output(args, {"codebase": args.codebase, "outcome": "unchanged", "model": base,
+               "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               **({"last_attempt": tried} if version == tried.get("version") else {})})
+        return None
+    code = retrain_once(args, quiet=args.quiet)
+    if code in (0, EXIT_KEPT):  # the same code is not retrained again; a failed chain is retried next round
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"version": version, "model": base, "exit_code": code,
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    return code
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from graphtune.tools.graph.discovery import default_codebase, resolve_root
+
+    root = resolve_root(args.path, None)
+    args.codebase = args.codebase or default_codebase(root, None)
+    while True:
+        code = _watch_round(args, root)
+        if args.once:
+            return code or 0
+        print(f"next check in {args.every:.0f}s", file=sys.stderr, flush=True)
+        time.sleep(args.every)
+
+
+def _policy_flags(p: argparse.ArgumentParser) -> None:
+    from graphtune.tools.training.retrain import (
+        DEFAULT_MAX_OLD_DROP_POINTS,
+        DEFAULT_MIN_NEW_ACCURACY,
+    )
+
+    p.add_argument("--base", default="current", help="model or alias to continue from (default: current)")
+    p.add_argument("--min-new-accuracy", type=float, default=DEFAULT_MIN_NEW_ACCURACY,
+                   help=f"promote only if new/changed facts reach this accuracy, 0..1 (default {DEFAULT_MIN_NEW_ACCURACY})")
+    p.add_argument("--max-old-drop", type=float, default=DEFAULT_MAX_OLD_DROP_POINTS,
+                   help="... and unchanged facts drop at most this many points vs the base model "
+                   f"(default {DEFAULT_MAX_OLD_DROP_POINTS:g})")
+
+
+def add_retrain_commands(sub: Any, wait_flag: Any) -> None:
+    p = sub.add_parser("diff", help="what changed in a code base since a graph version or dataset")
+    p.add_argument("codebase")
+    p.add_argument("--since", help="graph version or dataset name (default: the previous version)")
+    p.add_argument("--change", choices=["all", "added", "removed", "changed", "affected"], default="all")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.set_defaults(func=lambda a: _show(a, "graph_diff", codebase=a.codebase, since=a.since, change=a.change,
+                                        limit=a.limit, offset=a.offset))
+
+    p = sub.add_parser("promote", help="point an alias (default: current) at a model")
+    p.add_argument("model_name")
+    p.add_argument("--alias", default="current")
+    p.set_defaults(func=lambda a: _show(a, "promote_model", model_name=a.model_name, alias=a.alias))
+
+    p = sub.add_parser("delete-model", help="delete a fine-tuned model (refuses an aliased one without --force)")
+    p.add_argument("model_name")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=lambda a: _show(a, "delete_model", model_name=a.model_name, force=a.force))
+
+    p = sub.add_parser("retrain", help="re-ingest, delta-train, compare, promote if the policy holds (job chain)")
+    p.add_argument("codebase")
+    _policy_flags(p)
+    wait_flag(p)
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("watch", help="retrain on a schedule when the code changed (cron/CI: --once)")
+    p.add_argument("path", help="the code base's folder (ingested before, with a model trained on it)")
+    p.add_argument("--codebase", help="code base name (default: the folder's name)")
+    p.add_argument("--every", type=duration, default=3600.0, help="check interval: 30s, 15m, 1h (default), 1d")
+    p.add_argument("--once", action="store_true", help="check once and exit (cron, CI): 0 promoted or unchanged, "
+                   "3 kept by the policy, 1 failed")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    _policy_flags(p)
+    p.set_defaults(func=cmd_watch)

@@ -1,0 +1,92 @@
+"""CLI for the registry and retraining (issue 9 part 6): diff, promote, delete-model, retrain
+and `watch` (scheduled retraining; --once for cron/CI): the change check and its exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+import pytest
+from graphtune.server.cli import main
+from graphtune.server.cli_retrain import duration
+from graphtune.server.settings import Settings
+from graphtune.tools.dataset.extract import run_extract
+from graphtune.tools.dataset.params import ExtractParams
+from graphtune.tools.graph.ingest import IngestParams, run_ingest
+from test_graph_versions import OTHER, V1, V2
+from test_model_registry import fake_model
+
+
+def test_durations() -> None:
+    assert [duration(t) for t in ("90", "30s", "15m", "1h", "1d")] == [90, 30, 900, 3600, 86400]
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration("soon")
+
+
+@pytest.fixture
+def shop_model(tmp_path):
+    """A code base `shop` ingested, its knowledge dataset, and a model on it that is `current`."""
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    settings.ensure_dirs()
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "cart.py").write_text(textwrap.dedent(V1))
+    (root / "other.py").write_text(textwrap.dedent(OTHER))
+    run_ingest(IngestParams(path=str(root), codebase="shop"), settings)
+    run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge"), settings)
+    fake_model(settings, "shop-m1", dataset="shop-v1")
+    assert main(["--home", str(home), "promote", "shop-m1"]) == 0
+    return home, root
+
+
+def test_watch_once_does_nothing_while_the_code_is_what_the_model_learned(shop_model, capsys) -> None:
+    home, root = shop_model
+    capsys.readouterr()
+    assert main(["--home", str(home), "watch", str(root), "--once"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "unchanged"
+
+
+def test_watch_once_retrains_when_the_code_changed(shop_model, capsys) -> None:
+    home, root = shop_model
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    code = main(["--home", str(home), "watch", str(root), "--once", "--min-new-accuracy", "0.5"])
+    # the change is seen and `retrain` is called; this fake model has no training recipe to continue
+    assert code == 2 and "records no training config" in capsys.readouterr().err
+
+
+def test_watch_refuses_a_folder_that_was_never_ingested(tmp_path, capsys) -> None:
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    (folder / "a.py").write_text("def f():\n    return 1\n")
+    assert main(["--home", str(tmp_path / "home"), "watch", str(folder), "--once"]) == 2
+    assert "graphtune ingest" in capsys.readouterr().err
+
+
+def test_diff_promote_and_delete_commands(shop_model, capsys) -> None:
+    home, root = shop_model
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    run_ingest(IngestParams(path=str(root), codebase="shop"), Settings(home=home))
+    capsys.readouterr()
+    assert main(["--home", str(home), "diff", "shop", "--since", "shop-v1", "--change", "added"]) == 0
+    assert [c["entity"] for c in json.loads(capsys.readouterr().out)["changes"]] == ["shop.cart.fresh"]
+    assert main(["--home", str(home), "delete-model", "shop-m1"]) == 2  # aliased: refused without --force
+    assert "force" in capsys.readouterr().err
+    assert main(["--home", str(home), "delete-model", "shop-m1", "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["aliases_removed"] == ["current"]
+
+
+def test_watch_does_not_retrain_code_the_policy_already_judged(shop_model, capsys) -> None:
+    from graphtune.server.cli_retrain import disk_version
+
+    home, root = shop_model
+    (root / "cart.py").write_text(textwrap.dedent(V2))
+    state = home / ".graphtune" / "watch" / "shop.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"version": disk_version(root, "shop"), "exit_code": 3}))  # kept last time
+    capsys.readouterr()
+    assert main(["--home", str(home), "watch", str(root), "--once"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "unchanged" and out["last_attempt"]["exit_code"] == 3

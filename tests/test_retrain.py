@@ -1,0 +1,191 @@
+"""One-call retrain (issue 9 part 4) end to end on CPU with a tiny model: v1 -> train ->
+change the code (rename a function, add a parameter, add a class, delete a module) -> retrain
+-> the diff names exactly those changes, the delta holds their facts plus replay, lineage
+v1 -> v2, and `current` moves only when the policy holds (else the reason is recorded)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import wait_final
+from graphtune.server.job_store import JobStatus
+from graphtune.server.services import Services
+from graphtune.tools.dataset.extract import run_extract
+from graphtune.tools.dataset.params import ExtractParams
+from graphtune.tools.graph.ingest import IngestParams, run_ingest
+
+CORE_V1 = '''
+def greet(name):
+    """Say hello to someone."""
+    return "hi " + name
+
+def area(width, height):
+    """Area of a rectangle."""
+    return width * height
+
+class Box:
+    """A box that holds things."""
+    def size(self):
+        """How many things fit."""
+        return 1
+'''
+CORE_V2 = '''
+def welcome(name):
+    """Say hello to someone."""
+    return "hi " + name
+
+def area(width, height, depth=1):
+    """Area of a rectangle."""
+    return width * height
+
+class Box:
+    """A box that holds things."""
+    def size(self):
+        """How many things fit."""
+        return 1
+
+class Crate:
+    """A wooden crate."""
+'''
+EXTRA = '''
+def legacy(value):
+    """An old helper."""
+    return value
+'''
+UTIL = "".join(f'def tool{i}(a, b):\n    """Tool number {i}."""\n    return a\n\n' for i in range(10))
+
+
+def write_v1(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "__init__.py").write_text("")
+    (root / "core.py").write_text(textwrap.dedent(CORE_V1))
+    (root / "extra.py").write_text(textwrap.dedent(EXTRA))
+    (root / "util.py").write_text(UTIL)
+
+
+def change_to_v2(root: Path) -> None:
+    (root / "core.py").write_text(textwrap.dedent(CORE_V2))
+    (root / "extra.py").unlink()
+
+
+def train_v1(services: Services, root: Path, tmp_path: Path) -> str:
+    """Ingest v1, extract its knowledge dataset, train a tiny model a few steps, make it `current`."""
+    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+
+    settings = services.settings
+    run_ingest(IngestParams(path=str(root), codebase="pkg"), settings)
+    run_extract(ExtractParams(dataset_name="pkg-v1", objective="knowledge", augmentation_factor=2), settings)
+    tiny = create_tiny_model(tmp_path / "tiny", texts_from_jsonl(settings.datasets_dir / "pkg-v1" / "train.jsonl"),
+                             vocab_size=400, hidden=32)
+    job = submit_training(services, {"dataset_name": "pkg-v1", "base_model": str(tiny), "output_name": "pkg-v1",
+                                     "max_steps": 2, "batch_size": 4, "device": "cpu", "lora_rank": 4,
+                                     "lora_alpha": 8, "evaluate_probes": False, "max_probes": 10, "warmup": 0})
+    done = wait_final(services.store, job.id, timeout=300)
+    assert done.status is JobStatus.SUCCEEDED, done.error
+    services.store.set_alias("current", "pkg-v1")
+    return "pkg-v1"
+
+
+async def _retrain(client, services: Services, **policy: float) -> list:
+    started = await client.call_tool("retrain", {"codebase": "pkg", **policy})
+    assert not started.is_error, started.content[0].text
+    chain = started.structured_content
+    assert [j["kind"] for j in chain["jobs"]] == ["ingest", "extract", "train", "compare", "promote"]
+    assert chain["base_model"] == "pkg-v1" and chain["since_dataset"] == "pkg-v1"
+    wait_final(services.store, chain["job_id"], timeout=600)
+    jobs = services.store.chain_jobs(chain["chain_id"])
+    assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 5, [j.error for j in jobs]
+    return jobs
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_retrain_after_code_changes_keeps_or_moves_current_by_policy(client, services, tmp_path) -> None:
+    settings = services.settings
+    root = tmp_path / "pkg"
+    write_v1(root)
+    train_v1(services, root, tmp_path)
+    change_to_v2(root)
+
+    strict = await _retrain(client, services, min_new_accuracy=1.0)  # a tiny model after 2 steps knows nothing
+    ingest, _extract, train, compare, promote = strict
+    diff = {c["entity"]: c for c in ingest.result["diff"]["changes"]}
+    assert ingest.result["entities_changed"] == {"added": 2, "removed": 2, "changed": 1, "affected": 0}
+    assert {e: c["change"] for e, c in diff.items()} == {
+        "pkg.core.welcome": "added", "pkg.core.Crate": "added", "pkg.core.greet": "removed",
+        "pkg.extra.legacy": "removed", "pkg.core.area": "changed"}
+    assert "signature" in diff["pkg.core.area"]["aspects"]
+    assert ingest.result["diff"]["modules"]["removed"] == 1
+    name = train.params["config"]["output_name"]
+    meta = json.loads((settings.datasets_dir / name / "metadata.json").read_text())
+    assert meta["parent"]["dataset"] == "pkg-v1"
+    delta = meta["delta"]
+    assert sorted(delta["added_entities"]) == ["pkg.core.Crate", "pkg.core.welcome"]
+    assert sorted(delta["removed_entities"]) == ["pkg.core.greet", "pkg.extra.legacy"]
+    assert delta["changed_entities"] == ["pkg.core.area"] and delta["facts"]["replayed"] > 0
+    rows = [json.loads(line)["meta"] for line in (settings.datasets_dir / name / "train.jsonl").open()]
+    taught = {(r["entity"], r["task"]): r["delta"] for r in rows}
+    assert taught[("pkg.core.welcome", "location")] == taught[("pkg.core.Crate", "location")] == "new"
+    assert taught[("pkg.core.area", "parameters")] == "changed"
+    assert "replay" in taught.values() and not any(e in ("pkg.core.greet", "pkg.extra.legacy") for e, _ in taught)
+    assert train.params["config"]["init_adapter"] == "pkg-v1" and compare.result["model_b"] == name
+    assert promote.result["promoted"] is False and "kept on `pkg-v1`" in promote.result["reason"]
+    assert "< 100.0% required" in promote.result["reason"]
+    assert services.store.aliases() == {"current": "pkg-v1"}
+    assert json.loads((settings.models_dir / name / "retrain.json").read_text())["promoted"] is False
+
+    lenient = await _retrain(client, services, min_new_accuracy=0.0, max_old_drop=100.0)
+    v2 = lenient[-1].result["model_name"]
+    assert lenient[-1].result["promoted"] is True and services.store.aliases() == {"current": v2}
+    assert lenient[0].result["entities_changed"] == {"added": 0, "removed": 0, "changed": 0, "affected": 0}
+    models = {m["name"]: m for m in (await client.call_tool("list_models", {})).structured_content["models"]}
+    assert models[v2]["parent_model"] == "pkg-v1" and models[v2]["aliases"] == ["current"]
+    assert models[v2]["stale"] is False and models["pkg-v1"]["stale"] is True
+
+
+@pytest.mark.anyio
+async def test_retrain_refuses_bad_inputs_before_queueing(client, services, tmp_path) -> None:
+    from test_model_registry import fake_model
+
+    unknown = await client.call_tool("retrain", {"codebase": "pkg"})  # no `current` yet
+    assert unknown.is_error and "base" in unknown.content[0].text
+    fake_model(services.settings, "skills-model", dataset="nope")
+    services.store.set_alias("current", "skills-model")
+    not_knowledge = await client.call_tool("retrain", {"codebase": "pkg"})
+    assert not_knowledge.is_error and "knowledge" in not_knowledge.content[0].text
+    bad_policy = await client.call_tool("retrain", {"codebase": "pkg", "min_new_accuracy": 2})
+    assert bad_policy.is_error and "min_new_accuracy" in bad_policy.content[0].text
+    assert services.store.list()[1] == 0  # nothing queued
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_retrain_by_its_chain_id_leaves_no_step_behind(client, services, tmp_path) -> None:
+    from conftest import wait_for
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.tiny_model import create_tiny_model
+
+    settings = services.settings
+    root = tmp_path / "pkg"
+    write_v1(root)
+    run_ingest(IngestParams(path=str(root), codebase="pkg"), settings)
+    run_extract(ExtractParams(dataset_name="pkg-v1", objective="knowledge", augmentation_factor=2), settings)
+    tiny = create_tiny_model(tmp_path / "tiny", ["def greet(name): return name"] * 20, vocab_size=300, hidden=32)
+    folder = settings.models_dir / "pkg-v1"  # a v1 model as the train job leaves it (weights never loaded here)
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    recipe = LoraJobConfig(base_model=str(tiny), dataset_name="pkg-v1", output_name="pkg-v1", device="cpu")
+    (folder / "training_metadata.json").write_text(json.dumps({"base_model": str(tiny), "config": recipe.to_dict(),
+                                                               "dataset": {"name": "pkg-v1"}}))
+    services.store.set_alias("current", "pkg-v1")
+    change_to_v2(root)
+    chain = (await client.call_tool("retrain", {"codebase": "pkg"})).structured_content
+    cancelled = await client.call_tool("cancel_job", {"job_id": chain["chain_id"], "force": True})
+    assert not cancelled.is_error, cancelled.content[0].text
+    wait_for(lambda: all(j.status.is_final for j in services.store.chain_jobs(chain["chain_id"])), timeout=60)
+    statuses = [j.status for j in services.store.chain_jobs(chain["chain_id"])]
+    assert statuses[0] in (JobStatus.CANCELLED, JobStatus.SUCCEEDED) and statuses[1:] == [JobStatus.CANCELLED] * 4
+    assert services.store.aliases() == {"current": "pkg-v1"}

@@ -1,0 +1,53 @@
+"""MCP tool `retrain`: update a model to a changed code base in one call (a chain of jobs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from graphtune.tools.training.retrain import (
+    DEFAULT_MAX_OLD_DROP_POINTS,
+    DEFAULT_MIN_NEW_ACCURACY,
+    RetrainPolicy,
+    plan_retrain,
+)
+from graphtune.tools.services import ToolServices
+from pydantic import BaseModel, Field
+
+
+class RetrainChain(BaseModel):
+    chain_id: str = Field(description="The first job's id; cancel_job on any step cancels the chain.")
+    job_id: str = Field(description="The last step (promote): its result says promoted or kept, and why.")
+    jobs: list[dict[str, Any]] = Field(description="Each step: job_id, kind, status.")
+    base_model: str
+    new_model: str
+    dataset_name: str
+    since_dataset: str
+    codebase: str
+    path: str
+    policy: dict[str, Any]
+
+
+def retrain(
+    services: ToolServices,
+    codebase: Annotated[str, Field(description="Code base name.")],
+    base: Annotated[str, Field(description="Model or alias.")] = "current",
+    min_new_accuracy: Annotated[float, Field(ge=0, le=1, description="Promote if new facts >=.")]
+    = DEFAULT_MIN_NEW_ACCURACY,
+    max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
+    = DEFAULT_MAX_OLD_DROP_POINTS,
+) -> RetrainChain:
+    """Retrain on code changes; promote if better (job chain).
+
+    One call for a changed code base: a chain of jobs ingest -> delta dataset since the base
+    model's dataset -> continue training from the base model (same recipe) -> compare base vs
+    new on new/changed and unchanged facts -> promote the alias (`current`, or the alias `base`
+    names) only if new-fact accuracy >= `min_new_accuracy` and unchanged facts drop at most
+    `max_old_drop` points; otherwise the alias stays and the last job's result says why.
+    Poll get_training_status(job_id) or subscribe to graphtune://jobs/{job_id}.
+    """
+    alias = base if base in services.store.aliases() else "current"
+    policy = RetrainPolicy(min_new_accuracy=min_new_accuracy, max_old_drop_points=max_old_drop, alias=alias)
+    steps, summary = plan_retrain(services.settings, codebase, base, policy)
+    jobs = services.runner.submit_chain(steps)
+    return RetrainChain(chain_id=jobs[0].id, job_id=jobs[-1].id,
+                        jobs=[{"job_id": j.id, "kind": j.kind, "status": j.status.value} for j in jobs], **summary)

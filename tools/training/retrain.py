@@ -1,0 +1,167 @@
+"""One-call retrain (issue 9): a chain of jobs that updates a model to a changed code base.
+
+    ingest -> extract (delta since the base model's dataset) -> train (continue from the base
+    model, same recipe) -> compare (base vs new on the delta's probes: new/changed facts and a
+    sample of unchanged ones) -> promote (move the alias only if the policy holds)
+
+Each step is an ordinary job; the job store starts a step once the one before it succeeded
+and ends the rest of the chain, with the reason, when one does not (see JobStore). The
+`promote` step records its decision (promoted, or kept and why) in its job result and in
+`retrain.json` beside the new model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from graphtune.tools.errors import ConfigError
+from graphtune.tools.job_context import JobContext
+from graphtune.tools.training.registry import model_dir, read_model_metadata
+
+DEFAULT_MIN_NEW_ACCURACY = 0.6  # the GPU goal of issue 9: >= 60 % on changed facts
+DEFAULT_MAX_OLD_DROP_POINTS = 5.0  # ... and unchanged facts within 5 points of the previous model
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When a retrained model replaces the aliased one."""
+
+    min_new_accuracy: float = DEFAULT_MIN_NEW_ACCURACY  # accuracy on new/changed-fact probes, 0..1
+    max_old_drop_points: float = DEFAULT_MAX_OLD_DROP_POINTS  # unchanged-fact accuracy may drop this much (points)
+    alias: str = "current"
+
+
+def _fresh_name(settings: Any, codebase: str) -> str:
+    """`<codebase>-<utc stamp>`, free as both a model and a dataset name."""
+    stem = re.sub(r"[^a-z0-9_.-]", "-", codebase.lower()).strip("-.")[:40] or "model"
+    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
+    name, n = base, 1
+    while (settings.models_dir / name).exists() or (settings.datasets_dir / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _parent_dataset(settings: Any, base_name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    name = (meta.get("dataset") or {}).get("name")
+    path = settings.datasets_dir / str(name) / "metadata.json" if name else None
+    data = json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else {}
+    if data.get("objective") != "knowledge" and (data.get("config") or {}).get("objective") != "knowledge":
+        raise ConfigError(f"model `{base_name}` was not trained on a graphtune knowledge dataset "
+                          f"(its dataset: {name!r}), so there is no 'since' to build a delta from.", field="base",
+                          hint="Retrain a model trained with extract_training_data(objective='knowledge'); "
+                          "or build one with extract_training_data + start_fine_tuning first.")
+    return data
+
+
+def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str) -> dict[str, Any]:
+    from graphtune.tools.dataset.params import ExtractParams
+    from graphtune.tools.graph.versions import delta_bases
+
+    cfg = parent.get("config") or {}
+    keep = ("augmentation_factor", "include_private", "eval_fraction", "seed", "output_format", "system_prompt",
+            "codebases", "replay_fraction", "near_duplicate_threshold")
+    params = ExtractParams(dataset_name=new, objective="knowledge", since=parent["name"], source=backend,
+                           **{k: cfg[k] for k in keep if cfg.get(k) is not None})
+    delta_bases(settings, backend, params.codebases, parent["name"])  # fail fast: no recorded graph version
+    return params.model_dump(mode="json", exclude_none=True)
+
+
+def _train_step(settings: Any, base_name: str, meta: dict[str, Any], new: str) -> dict[str, Any]:
+    from graphtune.tools.training.base_models import check_base_model
+    from graphtune.tools.training.config import LoraJobConfig
+
+    recipe = {**(meta.get("config") or {}), "dataset_name": new, "init_adapter": base_name, "output_name": new,
+              "dry_run": False, "evaluate_probes": False}  # the compare step asks the probes
+    recipe.pop("resume", None)
+    if not recipe.get("base_model"):
+        raise ConfigError(f"model `{base_name}` records no training config.", field="base",
+                          hint="Retrain a model trained by graphtune (its training_metadata.json has `config`).")
+    cfg = LoraJobConfig.from_dict(recipe)
+    cfg.base_model = check_base_model(cfg.base_model, settings)
+    return {"config": cfg.to_dict()}
+
+
+def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
+                 path: str | None = None) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """The chain's (kind, params) steps and a summary; every input is checked before anything is queued."""
+    from graphtune.tools.graph.ingest import IngestParams, check_root
+    from graphtune.tools.graph.versions import ingested_root
+
+    backend = settings.graph_backend
+    base_name = model_dir(settings, base, "base").name
+    meta = read_model_metadata(settings, base_name)
+    parent = _parent_dataset(settings, base_name, meta)
+    root = path or ingested_root(settings, backend, codebase)
+    if not root:
+        raise ConfigError(f"code base `{codebase}` has no recorded ingest to repeat.", field="codebase",
+                          hint="Ingest it once with ingest_codebase(path=..., codebase=...), or pass its folder.")
+    ingest = IngestParams(path=root, codebase=codebase, write_to=backend)
+    check_root(ingest)
+    new = _fresh_name(settings, codebase)
+    train = _train_step(settings, base_name, meta, new)
+    steps = [("ingest", ingest.model_dump()), ("extract", _extract_step(settings, backend, parent, new)),
+             ("train", train),
+             ("compare", {"model_a": base_name, "model_b": new, "dataset_name": new,
+                          "max_probes": train["config"]["max_probes"], "device": train["config"]["device"]}),
+             ("promote", {"model_a": base_name, "model_b": new, "codebase": codebase, **asdict(policy)})]
+    return steps, {"base_model": base_name, "new_model": new, "dataset_name": new, "since_dataset": parent["name"],
+                   "codebase": codebase, "path": root, "policy": asdict(policy)}
+
+
+def _accuracy(table: list[dict[str, Any]], statuses: set[str], column: str) -> tuple[float | None, int]:
+    rows = [r for r in table if r.get("status") in statuses and r.get(column) is not None]
+    n = sum(r["probes"] for r in rows)
+    return (round(sum(r[column] * r["probes"] for r in rows) / n, 4) if n else None), n
+
+
+def judge(compare: dict[str, Any], policy: RetrainPolicy) -> dict[str, Any]:
+    """Apply the policy to a compare result (A = the aliased model, B = the retrained one)."""
+    table = compare.get("by_status") or []
+    new_acc, n_new = _accuracy(table, {"new", "changed"}, "b")
+    old_a, n_old = _accuracy(table, {"unchanged"}, "a")
+    old_b, _ = _accuracy(table, {"unchanged"}, "b")
+    drop = round(100 * (old_a - old_b), 2) if old_a is not None and old_b is not None else None
+    failed = []
+    if new_acc is None:
+        failed.append("the delta has no probes of new or changed facts to judge by")
+    elif new_acc < policy.min_new_accuracy:
+        failed.append(f"new/changed facts {100 * new_acc:.1f}% < {100 * policy.min_new_accuracy:.1f}% required")
+    if drop is not None and drop > policy.max_old_drop_points:
+        failed.append(f"unchanged facts dropped {drop:.1f} points ({100 * old_a:.1f}% -> {100 * old_b:.1f}%), "
+                      f"more than the {policy.max_old_drop_points:g} allowed")
+    return {"policy_holds": not failed, "failed_checks": failed, "new_facts_accuracy": new_acc,
+            "new_fact_probes": n_new, "unchanged_facts_accuracy": {"before": old_a, "after": old_b},
+            "unchanged_fact_probes": n_old, "unchanged_drop_points": drop}
+
+
+def run_promote_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """The chain's last step: promote `model_b` to the alias if the policy holds, else keep it and say why."""
+    policy = RetrainPolicy(**{k: params[k] for k in ("min_new_accuracy", "max_old_drop_points", "alias")})
+    compare = ctx.parent_result() or {}
+    verdict = judge(compare, policy)
+    new, old = params["model_b"], params["model_a"]
+    if verdict["policy_holds"]:
+        previous = ctx.set_alias(policy.alias, new)
+        reason = (f"`{policy.alias}` moved from `{previous or old}` to `{new}`: new/changed facts "
+                  f"{100 * verdict['new_facts_accuracy']:.1f}% >= {100 * policy.min_new_accuracy:.1f}%"
+                  + (f", unchanged facts {verdict['unchanged_drop_points']:+.1f} points drop (limit "
+                     f"{policy.max_old_drop_points:g})" if verdict["unchanged_drop_points"] is not None else ""))
+    else:
+        previous = None
+        reason = f"`{policy.alias}` kept on `{old}`: " + "; ".join(verdict["failed_checks"])
+    result = {"promoted": verdict["policy_holds"], "alias": policy.alias, "model_name": new, "previous_model": old,
+              "reason": reason, **verdict, "policy": asdict(policy), "codebase": params.get("codebase"),
+              "decided_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    folder = model_dir(ctx.settings, new)
+    tmp = folder / ".retrain.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    os.replace(tmp, folder / "retrain.json")
+    ctx.log(reason)
+    return result
