@@ -1,4 +1,7 @@
-"""Ingest a Python code base into the graph (the `ingest` job kind).
+"""Ingest a code base (Python, TypeScript/JavaScript, Go, Java, Rust) into the graph (the `ingest` job kind).
+
+Python files go through the `ast` parser, the others through tree-sitter (languages.py); all
+produce the same FileGraph rows, so storing, resolving and the datasets are shared.
 
 Scoped: every ingest belongs to one named code base (`codebase`, default derived from the
 package / folder / file name) and adds, updates and removes only that code base's nodes;
@@ -17,6 +20,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -29,10 +33,11 @@ from graphtune.tools.graph.discovery import (
     SourceFile,
     default_codebase,
     discover,
-    has_python_files,
-    no_python_error,
+    has_source_files,
+    no_source_error,
     resolve_root,
 )
+from graphtune.tools.graph.languages import LANGUAGES
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.graph.schema import CODEBASE_NAME
@@ -55,6 +60,21 @@ class IngestParams(BaseModel):
     workers: int = Field(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
     codebase: str | None = Field(None, description="Name of the code base this ingest adds to, updates or "
                                  "replaces; default: the package's import name, the folder's name or the file's stem.")
+    languages: list[str] | None = Field(None, description=f"Languages to read, of {', '.join(LANGUAGES)}; "
+                                        "None: all of them.")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [name for name in value if name not in LANGUAGES]
+        if unknown or not value:
+            raise ConfigError(f"`languages`={value!r} names {'unknown ' + repr(unknown) if unknown else 'none'}; "
+                              f"graphtune reads {', '.join(LANGUAGES)}.", field="languages",
+                              hint="Pass some of those names, e.g. languages=['typescript'], or omit `languages` "
+                              "to read them all.")
+        return list(dict.fromkeys(value))
 
     @field_validator("codebase")
     @classmethod
@@ -68,10 +88,10 @@ class IngestParams(BaseModel):
 
 def check_root(params: IngestParams) -> tuple[Path, str]:
     """The root to ingest and its code base name; a coded error (graph untouched) for a path
-    that does not exist or holds no Python file."""
+    that does not exist or holds no source file of the chosen languages."""
     root = resolve_root(params.path, params.package)
-    if not has_python_files(root):
-        raise no_python_error(root, "path" if params.path else "package")
+    if not has_source_files(root, params.languages):
+        raise no_source_error(root, "path" if params.path else "package")
     return root, params.codebase or default_codebase(root, params.package)
 
 
@@ -83,10 +103,28 @@ def _parse_one(item: SourceFile, prepared: bool = True, codebase: str = "") -> P
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
+        if item.language == "python":
+            graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
+        else:
+            graph = _parse_other(item, data, codebase)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
     return prepare(graph) if prepared else graph
+
+
+def _parse_other(item: SourceFile, data: bytes, codebase: str) -> FileGraph:
+    """A tree-sitter parse; any failure on odd input (also a gap in a parser) becomes the file's
+    reported failure (ValueError), never the job's."""
+    from graphtune.tools.graph.languages import parse_source
+
+    try:
+        graph = parse_source(item.rel_path, item.module_name, data, item.language)
+    except (ValueError, RecursionError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (one odd file must not fail an ingest of thousands)
+        raise ValueError(f"{item.language} parser failed: {type(exc).__name__}: {exc}") from exc
+    graph.codebase = codebase
+    return graph
 
 
 def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
@@ -130,9 +168,9 @@ def plan_changes(
 def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     root, codebase = check_root(params)
-    all_files = discover(root, params.exclude)
+    all_files = discover(root, params.exclude, params.languages)
     if not all_files:
-        raise no_python_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
+        raise no_source_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files if f not in files]
     writer = open_writer(params.write_to, settings, ctx, codebase)
@@ -184,7 +222,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
-        "added": added,
+        "added": added, "languages": dict(sorted(Counter(f.language for f in all_files).items())),
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
         "graph_counts": counts, "graph_fingerprint": fingerprint,
