@@ -30,6 +30,7 @@ class PreparedFile:
     counts: dict[str, int]
     patterns: list[tuple[str, str]]  # (pattern name, an example qualified name)
     chunks: dict[Any, str] = field(default_factory=dict)  # table or rel key -> CSV body (no header)
+    names: list[str] = field(default_factory=list)  # qualified names of its classes, functions, methods
 
 
 def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
@@ -123,7 +124,8 @@ def prepare(f: FileGraph) -> PreparedFile:
     for qn, _label, name in f.patterns:
         examples.setdefault(name, qn)
     counts = {"classes": len(f.classes), "functions": len(f.functions), "methods": len(f.methods)}
-    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks)
+    names = [r["qualified_name"] for rows in (f.classes, f.functions, f.methods) for r in rows]
+    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names)
 
 
 def join_chunks(files: list[PreparedFile], key: Any) -> Iterator[str]:

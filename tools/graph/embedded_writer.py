@@ -51,6 +51,11 @@ class EmbeddedWriter:
     def fingerprint(self) -> str:
         return self.graph.fingerprint()
 
+    def qualified_names(self) -> set[str]:
+        """Qualified names of this code base's classes, functions and methods (unique per code base)."""
+        return {row[0] for label in ("Class", "Function", "Method") for row in self.graph.rows(
+            f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name", {"cb": self.codebase})}
+
     def delete_files(self, paths: list[str]) -> None:
         self.graph.delete_files(self.codebase, paths)
 

@@ -189,7 +189,10 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         batch: list[Parsed] = []
         parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
         stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
+        taken = _NameRegistry(writer, to_parse)
         for i, result in enumerate(stream, 1):
+            if not isinstance(result, tuple):
+                result = taken.claim(result, codebase, params.write_to == "embedded")
             if isinstance(result, tuple):
                 failures.append(result)
             else:
@@ -222,7 +225,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
-        "added": added, "languages": dict(sorted(Counter(f.language for f in all_files).items())),
+        "names_left_out": taken.left_out[:MAX_REPORTED_FAILURES], "added": added, "languages": dict(sorted(Counter(f.language for f in all_files).items())),
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
         "graph_counts": counts, "graph_fingerprint": fingerprint,
@@ -250,6 +253,42 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
         return {"graph_version": version, "previous_graph_version": None, "added": None, "removed": None,
                 "changed": None, "affected": None, "error": f"graph version not recorded ({exc}); the next ingest "
                 "diffs against the last recorded version"}
+
+
+class _NameRegistry:
+    """Qualified names must be unique in a code base. Python modules are files, so they are;
+    a Go or Java package spans files, and two Rust files may implement `fmt` for one type: a
+    definition whose name another file of the code base already holds is left out (first file
+    in path order wins; an unchanged stored file wins over a re-parsed one), and the file is
+    listed in `names_left_out`, instead of failing the whole load."""
+
+    def __init__(self, writer: Any, to_parse: list[SourceFile]) -> None:
+        self.by_path = {f.rel_path: f for f in to_parse}
+        self.left_out: list[dict[str, str]] = []
+        self.names: set[str] | None = None
+        if any(f.language != "python" for f in to_parse):
+            self.names = writer.qualified_names()
+
+    def claim(self, result: Parsed, codebase: str, prepared: bool) -> Parsed | tuple[str, str]:
+        item = self.by_path.get(result.path)
+        if self.names is None or item is None or item.language == "python":
+            return result
+        names = result.names if isinstance(result, PreparedFile) else \
+            [r["qualified_name"] for rows in (result.classes, result.functions, result.methods) for r in rows]
+        clash = self.names.intersection(names)
+        self.names.update(names)
+        if not clash:
+            return result
+        with open(item.abs_path, "rb") as handle:
+            graph = _parse_other(item, handle.read(), codebase)
+        for store in ("classes", "functions", "methods"):
+            setattr(graph, store, [r for r in getattr(graph, store) if r["qualified_name"] not in clash])
+        graph.parameters = [p for p in graph.parameters if p["owner"] not in clash]
+        graph.calls = [c for c in graph.calls if c[0] not in clash]
+        if graph.defines is not None:
+            graph.defines = [qn for qn in graph.defines if qn not in clash]
+        self.left_out.append({"path": result.path, "names": sorted(clash)[:20]})
+        return prepare(graph) if prepared else graph
 
 
 def _count(parsed: Parsed, kind: str) -> int:

@@ -7,12 +7,15 @@ What counts (the independent count in tests mirrors it):
   which may live in another file of the package) and every method of an interface type.
 - Bases (INHERITS): embedded struct fields and embedded interfaces.
 - Calls: `f()`, `pkg.F()`, `recv.M()` (as `self.M`, the receiver's own method).
+- Files `go build` leaves out on linux/amd64 (`x_windows.go`, `//go:build js`) are stored
+  without definitions: they repeat the names of the files that are built.
 - Module: the package's import path (go.mod's `module` + folder), so `import "m/sub"` and
   `sub.F()` resolve to `m/sub.F`; GoDoc comments (`//` lines right above) are docstrings.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph
@@ -20,11 +23,48 @@ from graphtune.tools.graph.ts_common import FileBuilder, line_docs_before, param
 
 CALLS = "(call_expression) @call"
 KINDS = {"struct_type": "struct", "interface_type": "interface"}
+GOOS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl", "netbsd",
+        "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"}
+GOARCH = {"386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64", "ppc64le",
+          "riscv64", "s390x", "sparc64", "wasm"}
+TARGET = {"linux", "amd64", "unix", "gc", "cgo"}  # the one build a package's files are read for
+_BUILD = re.compile(rb"^//go:build (.+)$", re.M)
+
+
+def excluded(path: str, data: bytes) -> str | None:
+    """Why `go build` on linux/amd64 would leave the file out (`_windows.go`, `//go:build js`),
+    or None. Such files repeat names of the included ones (one per platform): reading them
+    would put two definitions under one qualified name."""
+    parts = path.rsplit("/", 1)[-1].removesuffix(".go").removesuffix("_test").split("_")[1:]
+    for tag in parts[-2:]:
+        if (tag in GOOS or tag in GOARCH) and tag not in TARGET:
+            return f"file name targets {tag}"
+    header = data[: data.find(b"\npackage ") + 1] if b"\npackage " in data else data[:2000]
+    match = _BUILD.search(header)
+    if match:
+        expr = match.group(1).decode("ascii", "replace")
+        if not _satisfied(expr):
+            return f"//go:build {expr.strip()}"
+    return None
+
+
+def _satisfied(expr: str) -> bool:
+    tokens = re.findall(r"&&|\|\||!|\(|\)|[A-Za-z0-9_.]+", expr)
+    words = {"&&": " and ", "||": " or ", "!": " not ", "(": "(", ")": ")"}
+    text = "".join(words.get(t, " True " if t in TARGET or t.startswith("go1.") else " False ") for t in tokens)
+    try:
+        return bool(eval(text, {"__builtins__": {}}))  # noqa: S307 (only True/False/and/or/not/parens)
+    except SyntaxError:
+        return True
 
 
 def parse(path: str, module: str, data: bytes, language: str = "go") -> FileGraph:
-    root = parse_tree("go", data).root_node
     b = FileBuilder(path, module, data, language, ("go", CALLS))
+    reason = excluded(path, data)
+    if reason:
+        b.graph.description = f"Not part of the linux/amd64 build ({reason}); its definitions are not read."
+        return b.finish()
+    root = parse_tree("go", data).root_node
     b.index_calls(root, _raw_call)
     for node in root.named_children:
         if node.type == "package_clause":

@@ -128,6 +128,11 @@ class Neo4jWriter:
         return {r["path"]: r["sha"] for r in self._read(
             "MATCH (f:CodeFile {codebase: $cb}) RETURN f.path AS path, f.sha AS sha", {"cb": self.codebase})}
 
+    def qualified_names(self) -> set[str]:
+        """Qualified names of this code base's classes, functions and methods (unique per code base)."""
+        return {r["q"] for label in ("Class", "Function", "Method") for r in self._read(
+            f"MATCH (n:{label} {{codebase: $cb}}) RETURN n.qualified_name AS q", {"cb": self.codebase})}
+
     def delete_files(self, delete: list[str]) -> None:
         if delete:
             params = {"p": delete, "cb": self.codebase}
