@@ -70,7 +70,7 @@ def test_typescript_fixture_edges_docs_and_kinds(settings: Settings) -> None:
     assert kinds == {"Shape": "interface", "Named": "interface", "Color": "enum", "Base": "class",
                      "Circle": "class", "Runner": "class"}
     docs = dict(_rows(settings, "MATCH (f:Function) RETURN f.name, f.docstring"))
-    assert docs["clamp"] == "Clamp a value into a range." and docs["main"] == "Entry point."
+    assert docs["clamp"] == "Clamp a value into a range.\n@param value the number" and docs["main"] == "Entry point."
     langs = dict(_rows(settings, "MATCH (f:CodeFile) RETURN f.path, f.language"))
     assert langs["src/geo/util.ts"] == "typescript" and langs["src/app.js"] == "javascript"
     params = sorted(_rows(settings, "MATCH (:Function {name: 'clamp'})-[:HAS_PARAMETER]->(p) "

@@ -2,8 +2,8 @@
 // (node + the `typescript` npm package), for tests/test_language_ingest.py.
 // Rules as documented in tools/graph/lang_typescript.py: top-level class/interface/enum
 // declarations; top-level function declarations with a body and `const f = () => ...`;
-// class methods with a body, abstract methods, constructors and accessors, interface method
-// signatures; one per name. Usage: node ts_count.js TYPESCRIPT_MODULE ROOT FILE...
+// class methods with a body, abstract methods, constructors, accessors and fields holding an
+// (arrow) function; interface method signatures; one per name. Usage: node ts_count.js TYPESCRIPT_MODULE ROOT FILE...
 const ts = require(process.argv[2]);
 const fs = require("fs");
 const path = require("path");
@@ -33,10 +33,12 @@ for (const rel of process.argv.slice(4)) {
           ? ts.isMethodSignature(member)
           : (ts.isMethodDeclaration(member) && (member.body || (member.modifiers || []).some((m) => m.kind === ts.SyntaxKind.AbstractKeyword)))
             || (ts.isConstructorDeclaration(member) && member.body) || ts.isGetAccessor(member) || ts.isSetAccessor(member);
-        if (!isMethod) continue;
+        const fieldFn = ts.isPropertyDeclaration(member) && member.initializer &&
+          (ts.isArrowFunction(member.initializer) || ts.isFunctionExpression(member.initializer)) ? member.initializer : null;
+        if (!isMethod && !fieldFn) continue;
         const name = ts.isConstructorDeclaration(member) ? "constructor" : nameOf(member);
         methods.add(`${cls}.${name}`);
-        methodParams.set(`${cls}.${name}`, countParams(member));
+        methodParams.set(`${cls}.${name}`, countParams(fieldFn || member));
       }
     } else if (ts.isFunctionDeclaration(stmt) && stmt.body && stmt.name) {
       functions.add(`${rel}:${nameOf(stmt)}`);

@@ -6,7 +6,8 @@ What counts (the TypeScript compiler API count in tests mirrors it):
 - Function: top-level `function`/`function*` declarations with a body, and top-level
   `const|let|var name = (arrow) function` declarators.
 - Method: a class's methods with a body, abstract methods, the constructor (named
-  `constructor`), getters/setters; an interface's method signatures. Overloads: one method.
+  `constructor`), getters/setters, fields holding an (arrow) function (`produce = () => ...`);
+  an interface's method signatures. Overloads: one method.
 - Bases: `extends` and `implements` (interfaces: `extends`), type arguments dropped.
 - Calls: `f()`, `a.b.f()`, `this.f()` (as `self.f`), `new C()` (as `C.constructor`).
 - Imports: ES `import` and `require()`; relative specifiers resolve to the module of that
@@ -89,6 +90,11 @@ def _add_class(b: FileBuilder, node: Any, outer: Any) -> None:
     for member in body.named_children if body is not None else ():
         if member.type in METHODS or (kind == "interface" and member.type == "method_signature"):
             _add_method(b, member, qn)
+        elif member.type in ("public_field_definition", "field_definition"):
+            value = member.child_by_field_name("value")
+            name = member.child_by_field_name("name") or member.child_by_field_name("property")
+            if value is not None and name is not None and value.type in FUNCTION_VALUES:
+                _add_field_method(b, member, value, name, qn)
 
 
 def _bases(b: FileBuilder, node: Any) -> list[str]:
@@ -119,6 +125,14 @@ def _add_method(b: FileBuilder, node: Any, class_qn: str) -> None:
     b.add_callable(node, f"{class_qn}.{name}", name, class_qn=class_qn, params=_params(b, node),
                    signature=_signature(b, node, body), return_type=_return(b, node), doc=doc_before(b, node),
                    body=body, is_async=_is_async(node))
+
+
+def _add_field_method(b: FileBuilder, member: Any, fn: Any, name_node: Any, class_qn: str) -> None:
+    """`produce = (base, recipe) => {...}` in a class body: a method bound to the instance."""
+    name, body = b.text(name_node), fn.child_by_field_name("body")
+    b.add_callable(member, f"{class_qn}.{name}", name, class_qn=class_qn, params=_params(b, fn),
+                   signature=_signature(b, member, body), return_type=_return(b, fn), doc=doc_before(b, member),
+                   body=body, is_async=_is_async(fn))
 
 
 def _add_function(b: FileBuilder, fn: Any, outer: Any, name_node: Any, start: Any, keyword: str) -> None:

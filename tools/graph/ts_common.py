@@ -92,15 +92,10 @@ def strip_generics(text: str) -> str:
 
 
 def clean_block_doc(text: str) -> str:
-    """`/** ... */` (JSDoc, Javadoc) -> its text, without the comment markers and `@tag` lines."""
+    """`/** ... */` (JSDoc, Javadoc) -> its text without the comment markers; `@param` and
+    `@returns` lines stay, as a Python docstring's Args/Returns sections do."""
     body = text[3:-2] if text.startswith("/**") else text
-    lines = [re.sub(r"^\s*\*\s?", "", line).rstrip() for line in body.splitlines()]
-    kept = []
-    for line in lines:
-        if line.lstrip().startswith("@"):
-            break
-        kept.append(line)
-    return "\n".join(kept).strip()
+    return "\n".join(re.sub(r"^\s*\*\s?", "", line).rstrip() for line in body.splitlines()).strip()
 
 
 def clean_line_doc(lines: list[str], marker: str) -> str:
