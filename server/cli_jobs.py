@@ -20,7 +20,7 @@ def _start(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     return _start(args, "ingest_codebase", path=args.path, package=args.package, exclude=args.exclude or None,
-                  write_to=args.write_to, codebase=args.codebase)
+                  write_to=args.write_to, codebase=args.codebase, languages=args.languages)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -47,13 +47,16 @@ def _wait_flag(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("ingest", help="parse a Python code base into the graph (job)")
-    p.add_argument("path", nargs="?", help="folder or .py file")
+    p = sub.add_parser("ingest", help="parse a code base (Python, TypeScript/JavaScript, Go, Java, Rust) into the "
+                       "graph (job)")
+    p.add_argument("path", nargs="?", help="folder or source file")
     p.add_argument("--package", help="installed package import name instead of a path")
     p.add_argument("--exclude", action="append", help="glob of relative paths to skip (repeatable)")
     p.add_argument("--write-to", choices=["embedded", "neo4j"], default="embedded")
     p.add_argument("--codebase", help="code base name (default: package import name, folder name or file stem); "
                    "an ingest only adds, updates and removes nodes of its own code base")
+    p.add_argument("--languages", nargs="+", help="only these languages: python typescript javascript go java rust "
+                   "(default: all)")
     _wait_flag(p)
     p.set_defaults(func=cmd_ingest)
 

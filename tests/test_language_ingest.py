@@ -242,3 +242,22 @@ def test_duplicate_names_across_files_are_left_out_not_fatal(settings: Settings,
     result = _ingest(settings, tmp_path / "dup")
     assert result["names_left_out"] == [{"path": "src/b.rs", "names": ["crate.V.fmt"]}]
     assert result["graph_counts"]["Method"] == 1 and result["graph_counts"]["HAS_METHOD"] == 1
+
+
+@pytest.mark.anyio
+async def test_ingest_tool_takes_languages(client, services) -> None:
+    bad = await client.call_tool("ingest_codebase", {"path": str(LANGS / "go"), "languages": ["cobol"]})
+    text = bad.content[0].text
+    assert bad.is_error and text.startswith("[invalid_argument] `languages`") and "Hint:" in text
+    assert services.store.list()[1] == 0  # nothing was queued
+    none = await client.call_tool("ingest_codebase", {"path": str(LANGS / "go"), "languages": ["rust"]})
+    assert none.is_error and "holds no source files of the chosen languages" in none.content[0].text
+    ok = await client.call_tool("ingest_codebase", {"path": str(LANGS), "languages": ["go", "java"]})
+    assert not ok.is_error
+    assert services.store.list()[0][0].params["languages"] == ["go", "java"]
+
+
+def test_server_start_does_not_import_tree_sitter() -> None:
+    code = ("import sys; from graphtune.server.app import create_app; import graphtune.tools.graph.ingest; "
+            "import graphtune.tools.dataset.knowledge; assert not [m for m in sys.modules if m.startswith('tree_sitter')]")
+    subprocess.run([os.sys.executable, "-c", code], check=True, timeout=120)

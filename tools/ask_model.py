@@ -74,7 +74,7 @@ def _target(services: "Services", model: str, compare: bool) -> dict[str, Any]:
 async def ask_model(
     services: "Services",
     prompt: Annotated[str, Field(min_length=1, max_length=20000, description="Question.")],
-    model: Annotated[str, Field(description="Model name or id.")],
+    model: Annotated[str, Field(description="Name or id.")],
     compare: Annotated[bool, Field(description="Ask its base too.")] = False,
     system_prompt: Annotated[str | None, Field(max_length=4000, description="System message.")] = None,
     max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, description="Token cap.")] = 128,

@@ -20,7 +20,7 @@ NodeType = Literal["Method", "Class", "Function", "Pattern", "CodeFile"]
 
 def extract_training_data(
     services: "Services",
-    dataset_name: Annotated[str, Field(description="New dataset (slug).")],
+    dataset_name: Annotated[str, Field(description="New name (slug).")],
     node_types: Annotated[list[NodeType] | None, Field(description="Default all.")] = None,
     max_records: Annotated[int, Field(ge=100, le=100000, description="Keep the best N.")] = 10000,
     quality_threshold: Annotated[float, Field(ge=0.0, le=1.0, description="skills: min score.")] = 0.8,
@@ -37,7 +37,7 @@ def extract_training_data(
     since: Annotated[str | None, Field(description="Delta since.")] = None,
     replay_fraction: Annotated[float, Field(ge=0.0, le=0.9, description="Delta: replayed share.")] = 0.2,
 ) -> JobView:
-    """Build a training dataset from the code graph (job).
+    """Build a training dataset from the graph (job).
 
     Extract a chat-format instruction dataset (train/eval JSONL + metadata) from the code graph.
 

@@ -1,4 +1,5 @@
-"""MCP tool `ingest_codebase`: parse a Python code base into the graph, as a background job."""
+"""MCP tool `ingest_codebase`: parse a code base (Python, TypeScript/JavaScript, Go, Java, Rust)
+into the graph, as a background job."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ if TYPE_CHECKING:
 
 def ingest_codebase(
     services: "Services",
-    path: Annotated[str | None, Field(description="Folder or .py file.")] = None,
-    package: Annotated[str | None, Field(description="Or an installed package.")] = None,
+    path: Annotated[str | None, Field(description="Folder or file.")] = None,
+    package: Annotated[str | None, Field(description="Or installed package.")] = None,
     exclude: Annotated[list[str] | None, Field(description="Globs to skip.")] = None,
     write_to: Annotated[Literal["embedded", "neo4j"], Field(description="Graph store.")] = "embedded",
     codebase: Annotated[str | None, Field(description="Code base name.")] = None,
+    languages: Annotated[list[str] | None, Field(description="Default all.")] = None,
 ) -> JobView:
-    """Parse a Python code base into the code graph (job).
+    """Parse a code base into the code graph (job).
 
-    Build or update the code graph from a Python code base (files, classes, functions, methods,
-    parameters, imports, calls, inheritance, detected patterns).
+    Build or update the code graph from a code base in Python, TypeScript/JavaScript, Go, Java
+    or Rust, told apart by file extension (files, classes/interfaces/structs/traits/enums,
+    functions, methods, parameters, imports, calls, inheritance, detected Python patterns).
+    `languages` (python, typescript, javascript, go, java, rust) keeps only some of them;
+    node_modules, vendor, target, dist and build folders are skipped.
 
     Each ingest is scoped to one named code base: several code bases live side by side, and
     an ingest adds, updates and removes only its own. Returns a job id at once; poll
@@ -32,8 +37,9 @@ def ingest_codebase(
     at once (also from other servers on the same data dir): the graph has one writer at a
     time, so the others wait `queued` and start by themselves.
     """
-    params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to, codebase=codebase)
-    root, name = check_root(params)  # fail fast, before queueing: missing path, no Python file
+    params = IngestParams(path=path, package=package, exclude=exclude or [], write_to=write_to, codebase=codebase,
+                          languages=languages)
+    root, name = check_root(params)  # fail fast, before queueing: missing path, no source file
     if params.write_to == "neo4j":
         from graphtune.tools.graph.neo4j_writer import check_neo4j_writable
 

@@ -38,7 +38,7 @@ def list_jobs(
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> JobList:
-    """List jobs, newest first, by status or kind (paged).
+    """List jobs, newest first, by status/kind (paged).
 
     List jobs, newest first, optionally filtered by status or kind. Paginated."""
     jobs, total = services.store.list(status=status, kind=kind, limit=limit, offset=offset)

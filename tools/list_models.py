@@ -23,7 +23,7 @@ def list_models(
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
 ) -> ModelList:
-    """List fine-tuned models with scores and aliases (paged).
+    """List fine-tuned models, scores, aliases (paged).
 
     List fine-tuned models (adapters), newest first, with eval loss before/after. Paginated."""
     chunk, total, next_offset = page(list_all(services.store, services.settings), limit, offset)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def merge_adapter(
     services: "Services",
     model_name: Annotated[str, Field(description="Model or alias.")],
-    output_name: Annotated[str | None, Field(description="New model name.")] = None,
+    output_name: Annotated[str | None, Field(description="New name.")] = None,
 ) -> JobView:
     """Merge an adapter into its base model (job).
 

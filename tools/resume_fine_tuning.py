@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def resume_fine_tuning(
     services: "Services",
-    job_id: Annotated[str, Field(description="Training job id.")],
+    job_id: Annotated[str, Field(description="Job id.")],
 ) -> JobView:
     """Resume a stopped training job from its last checkpoint.
 

@@ -45,7 +45,7 @@ def start_fine_tuning(
     evaluate_probes: Annotated[bool, Field(description="Probe after training.")] = True,
     max_probes: Annotated[int | None, Field(ge=1, le=100000, description="Default 600.")] = None,
 ) -> JobView:
-    """Fine-tune a model with LoRA/QLoRA (job); dry_run estimates.
+    """Fine-tune with LoRA/QLoRA (job); dry_run estimates.
 
     Fine-tune a causal LM on a dataset with LoRA or QLoRA, as a background job.
 
