@@ -125,17 +125,7 @@ class EmbeddedWriter:
             class_files[qn] = path
             bases += [(qn, raw, path) for raw in decode_list(raw_bases)]
         classes = set(class_files)
-        callables: dict[str, str] = {}
-        calls: list[tuple[str, str, str | None, str]] = []
-        methods: list[tuple[str, str, str]] = []
-        for label in ("Function", "Method"):
-            owner = "n.class_name" if label == "Method" else "''"
-            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
-            for qn, path, raw_calls, cls in g.rows(query, params):
-                callables[qn] = label
-                calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
-                if cls:
-                    methods.append((qn, cls, path))
+        callables, calls, methods = self._callables()
 
         def scoped(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
             return sorted((uid(cb, a), uid(cb, b)) for a, b in pairs)
@@ -145,6 +135,21 @@ class EmbeddedWriter:
         g.copy_rels("INHERITS", "Class", "Class", scoped(resolve_bases(bases, classes, file_info)), s)
         g.copy_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules, class_files)), s)
         g.copy_rels("HAS_METHOD", "Class", "Method", scoped(cross_file_methods(methods, class_files)), s)
+
+    def _callables(self) -> tuple[dict[str, str], list[tuple[str, str, str | None, str]], list[tuple[str, str, str]]]:
+        """Functions and methods of this code base: qn -> label, raw calls, (method, class, path)."""
+        callables: dict[str, str] = {}
+        calls: list[tuple[str, str, str | None, str]] = []
+        methods: list[tuple[str, str, str]] = []
+        for label in ("Function", "Method"):
+            owner = "n.class_name" if label == "Method" else "''"
+            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
+            for qn, path, raw_calls, cls in self.graph.rows(query, {"cb": self.codebase}):
+                callables[qn] = label
+                calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
+                if cls:
+                    methods.append((qn, cls, path))
+        return callables, calls, methods
 
 
 def _json(text: str | None) -> Any:

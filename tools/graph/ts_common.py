@@ -29,6 +29,7 @@ _GRAMMARS = {  # language -> (wheel module, function returning the grammar)
     "rust": ("tree_sitter_rust", "language"),
 }
 _GENERIC = re.compile(r"<.*>", re.S)
+_STARS = re.compile(r"^[ \t]*\*?[ \t]?|[ \t]+$", re.M)  # leading ` * ` of comment lines, trailing blanks
 
 
 @lru_cache(maxsize=None)
@@ -95,7 +96,7 @@ def clean_block_doc(text: str) -> str:
     """`/** ... */` (JSDoc, Javadoc) -> its text without the comment markers; `@param` and
     `@returns` lines stay, as a Python docstring's Args/Returns sections do."""
     body = text[3:-2] if text.startswith("/**") else text
-    return "\n".join(re.sub(r"^\s*\*\s?", "", line).rstrip() for line in body.splitlines()).strip()
+    return _STARS.sub("", body).strip()  # one regex over the comment: this runs for every documented member
 
 
 def clean_line_doc(lines: list[str], marker: str) -> str:
