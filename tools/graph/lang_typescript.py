@@ -84,6 +84,8 @@ def _add_declarators(b: FileBuilder, node: Any, outer: Any) -> None:
 
 def _add_class(b: FileBuilder, node: Any, outer: Any) -> None:
     name = b.text(node.child_by_field_name("name"))
+    if not name:
+        return  # `export default class extends X {}`: nothing to name it by
     qn, kind = f"{b.graph.module_name}.{name}", CLASS_KINDS[node.type]
     b.add_class(outer, qn, name, kind, _bases(b, node), doc_before(b, outer))
     body = node.child_by_field_name("body")
@@ -139,7 +141,7 @@ def _add_function(b: FileBuilder, fn: Any, outer: Any, name_node: Any, start: An
     """A function declaration, or `keyword name = function/arrow` (keyword: const, let or var)."""
     name = b.text(name_node)
     body = fn.child_by_field_name("body")
-    if body is None:
+    if body is None or not name:
         return
     head = b.text(start)[: body.start_byte - start.start_byte].rstrip().removesuffix("=>").rstrip()
     signature = f"{keyword} {head}" if keyword else head
