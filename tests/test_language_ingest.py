@@ -110,13 +110,13 @@ def test_java_fixture_nested_types_constructors_and_imports(settings: Settings) 
 
 def test_rust_fixture_impls_traits_and_modules(settings: Settings) -> None:
     _ingest(settings, LANGS / "rust")
-    m = "crate.zoo.animal"
+    m = "pets.zoo.animal"  # the crate is named `pets` in its Cargo.toml
     assert _edges(settings, "INHERITS") == {(f"{m}.Animal", f"{m}.Named"), (f"{m}.Dog", f"{m}.Named"),
-                                            (f"{m}.Dog", f"{m}.Animal"), ("crate.zoo.Pen", f"{m}.Named")}
+                                            (f"{m}.Dog", f"{m}.Animal"), ("pets.zoo.Pen", f"{m}.Named")}
     calls = _edges(settings, "CALLS")
-    assert ("crate.tests.it_works", "crate.bark_twice") in calls and (f"{m}.Dog.rename", f"{m}.Dog.new") in calls
+    assert ("pets.tests.it_works", "pets.bark_twice") in calls and (f"{m}.Dog.rename", f"{m}.Dog.new") in calls
     # calls inside macro invocations (`format!(...)`) are token trees to tree-sitter: not seen
-    assert not any(a == "crate.bark_twice" for a, _ in calls)
+    assert not any(a == "pets.bark_twice" for a, _ in calls)
     kinds = dict(_rows(settings, "MATCH (c:Class) RETURN c.name, c.kind"))
     assert kinds == {"Named": "trait", "Animal": "trait", "Dog": "struct", "Pen": "enum"}
     docs = dict(_rows(settings, "MATCH (c:Class) RETURN c.name, c.docstring"))
@@ -231,6 +231,16 @@ def test_bad_languages_are_coded_errors() -> None:
     assert info.value.code == "invalid_argument" and info.value.field == "languages"
     with pytest.raises(ConfigError):
         IngestParams(path="/x", languages=[])
+
+
+def test_crates_of_a_workspace_keep_their_names_apart(settings: Settings, tmp_path: Path) -> None:
+    for crate in ("alpha", "beta-two"):
+        (tmp_path / "ws" / crate / "src").mkdir(parents=True)
+        (tmp_path / "ws" / crate / "Cargo.toml").write_text(f'[package]\nname = "{crate}"\n\n[dependencies]\nname = "x"\n')
+        (tmp_path / "ws" / crate / "src" / "lib.rs").write_text("pub fn helper() {}\npub fn run() { crate::helper(); }\n")
+    result = _ingest(settings, tmp_path / "ws")
+    assert result["names_left_out"] == [] and result["graph_counts"]["Function"] == 4
+    assert _edges(settings, "CALLS") == {("alpha.run", "alpha.helper"), ("beta_two.run", "beta_two.helper")}
 
 
 def test_duplicate_names_across_files_are_left_out_not_fatal(settings: Settings, tmp_path: Path) -> None:

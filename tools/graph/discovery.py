@@ -75,12 +75,15 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
                            root.stat().st_size, language)]  # type: ignore[arg-type]
     base = root.parent if (root / "__init__.py").exists() else root
     go_modules: dict[str, str] = {}  # folder (relative to base) -> go.mod module path
+    crates: dict[str, str] = {}  # folder (relative to base) -> Cargo.toml package name
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
         if "go.mod" in filenames and "go" in wanted:
             go_modules[rel_dir] = _go_module(os.path.join(dirpath, "go.mod")) or rel_dir
+        if "Cargo.toml" in filenames and "rust" in wanted:
+            crates[rel_dir] = _crate_name(os.path.join(dirpath, "Cargo.toml")) or "crate"
         for name in sorted(filenames):
             language = language_of(name)
             if language not in wanted:
@@ -89,8 +92,9 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
             rel = os.path.relpath(full, base).replace(os.sep, "/")
             if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude) or not os.path.isfile(full):
                 continue
-            found.append(SourceFile(full, rel, _module_for(language, rel, root.name, go_modules),  # type: ignore[arg-type]
-                                    name == "__init__.py", os.path.getsize(full), language))  # type: ignore[arg-type]
+            module = _module_for(language, rel, root.name, go_modules, crates)  # type: ignore[arg-type]
+            found.append(SourceFile(full, rel, module, name == "__init__.py", os.path.getsize(full),
+                                    language))  # type: ignore[arg-type]
     return found
 
 
@@ -124,33 +128,61 @@ def default_codebase(root: Path, package: str | None = None) -> str:
     return name or "codebase"
 
 
-def _module_for(language: str, rel: str, root_name: str, go_modules: dict[str, str]) -> str:
+def _module_for(language: str, rel: str, root_name: str, go_modules: dict[str, str],
+                crates: dict[str, str] | None = None) -> str:
     if language == "python":
         return _module_name(rel)
     if language in ("typescript", "javascript"):
         from graphtune.tools.graph.lang_typescript import module_name
 
         return module_name(rel)
+    folder = rel.rpartition("/")[0]
     if language == "rust":
         from graphtune.tools.graph.lang_rust import module_name
 
-        return module_name(rel)
-    folder = rel.rpartition("/")[0]
+        home = _nearest(folder, crates or {})
+        if home is None:
+            return module_name(rel)
+        return module_name(rel[len(home) + 1:] if home not in (".", "") else rel, (crates or {})[home])
     if language == "go":
         return _go_package(folder, go_modules) or folder or root_name
     return folder.replace("/", ".") or root_name  # java: the parser takes the `package` declaration
 
 
-def _go_package(folder: str, go_modules: dict[str, str]) -> str | None:
-    """`m/sub` for folder `x/sub` under the go.mod of `x` whose module is `m` (nearest go.mod wins)."""
+def _nearest(folder: str, marked: dict[str, str]) -> str | None:
+    """The closest folder at or above `folder` that `marked` knows (a go.mod's, a Cargo.toml's)."""
     probe = folder or "."
     while True:
-        if probe in go_modules:
-            rest = folder[len(probe):].lstrip("/") if probe != "." else folder
-            return f"{go_modules[probe]}/{rest}" if rest else go_modules[probe]
+        if probe in marked:
+            return probe
         if probe in (".", ""):
             return None
         probe = probe.rpartition("/")[0] or "."
+
+
+def _go_package(folder: str, go_modules: dict[str, str]) -> str | None:
+    """`m/sub` for folder `x/sub` under the go.mod of `x` whose module is `m` (nearest go.mod wins)."""
+    probe = _nearest(folder, go_modules)
+    if probe is None:
+        return None
+    rest = folder[len(probe):].lstrip("/") if probe != "." else folder
+    return f"{go_modules[probe]}/{rest}" if rest else go_modules[probe]
+
+
+def _crate_name(path: str) -> str | None:
+    """`name` of the `[package]` table, as Rust code names the crate (`-` becomes `_`)."""
+    section = ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line
+                elif section == "[package]" and line.startswith("name") and "=" in line:
+                    return line.split("=", 1)[1].strip().strip('"\'').replace("-", "_") or None
+    except OSError:
+        return None
+    return None
 
 
 def _go_module(path: str) -> str | None:

@@ -9,8 +9,8 @@ What counts (the independent count in tests mirrors it):
 - Bases (INHERITS): supertraits (`trait A: B`) and `impl Trait for Type` (Type -> Trait).
 - Calls: `f()`, `a::b::f()` (`crate::`, `self::`, `super::` made absolute), `Self::f()` and
   `self.f()` (as `self.f`), `x.f()`.
-- Module: the crate-relative path (`src/a/b.rs` -> `crate.a.b`; `mod.rs`/`lib.rs`/`main.rs`
-  name their folder); `use` declarations give aliases and imports. rustdoc (`///`, `//!`) docstrings.
+- Module: the crate's name (Cargo.toml) and the path in it (`src/a/b.rs` -> `semver.a.b`;
+  `mod.rs`/`lib.rs`/`main.rs` name their folder; `crate.a.b` without a Cargo.toml); `use` declarations give aliases and imports. rustdoc (`///`, `//!`) docstrings.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ KINDS = {"struct_item": "struct", "enum_item": "enum", "union_item": "union", "t
 SKIP = ("attribute_item",)
 
 
-def module_name(rel_path: str) -> str:
+def module_name(rel_path: str, crate: str = "crate") -> str:
+    """`src/a/b.rs` of crate `semver` -> `semver.a.b` (`crate` when there is no Cargo.toml);
+    `rel_path` is relative to the crate's folder. The crate's name heads every module, so the
+    crates of a workspace never share qualified names; `crate::` paths resolve to it."""
     parts = rel_path.removesuffix(".rs").split("/")
-    if "src" in parts:
-        parts = ["crate", *parts[parts.index("src") + 1:]]
+    parts = [crate, *parts[parts.index("src") + 1:]] if "src" in parts else [crate, *parts]
     if parts[-1] in ("mod", "lib", "main") and len(parts) > 1:
         parts = parts[:-1]
     return ".".join(parts)
@@ -106,7 +108,7 @@ def _absolute(b: FileBuilder, name: str, scope: str) -> str:
     if head in b.graph.aliases:
         return b.graph.aliases[head] + dot + tail
     if head == "crate":
-        return name
+        return ".".join([scope.split(".")[0], tail]) if tail else name
     return f"{scope}.{name}"
 
 
@@ -160,6 +162,8 @@ def _path(text: str, module: str) -> str | None:
         return None
     if parts[0] == "Self":
         return ".".join(["self", *parts[1:]])
+    if parts[0] == "crate":
+        return ".".join([module.split(".")[0], *parts[1:]])
     if parts[0] == "self":
         return ".".join([module, *parts[1:]])
     if parts[0] == "super":
