@@ -26,7 +26,7 @@ REAL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real"
 DEFAULT = {"typescript": REAL / "immer", "go": REAL / "uuid", "java": REAL / "rnfs", "rust": REAL / "semver"}
 
 
-def bare_parse(files: list, grammar_of) -> tuple[float, int]:  # noqa: ANN001
+def bare_parse(files: list, grammar_of) -> tuple[float, int]:
     from graphtune.tools.graph.ts_common import parser_for
 
     started, lines = time.perf_counter(), 0
@@ -51,7 +51,7 @@ def graphtune_parse(files: list) -> tuple[float, int]:
     return time.perf_counter() - started, lines
 
 
-def grammar_of(item) -> str:  # noqa: ANN001
+def grammar_of(item) -> str:
     if item.language in ("typescript", "javascript"):
         from graphtune.tools.graph.lang_typescript import grammar_for
 

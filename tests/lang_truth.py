@@ -47,7 +47,7 @@ GO_Q = """
 (source_file (method_declaration receiver: (parameter_list (parameter_declaration type: (_) @recv)) name: (field_identifier) @method))
 (source_file (type_declaration (type_spec name: (type_identifier) @iface type: (interface_type (method_elem name: (field_identifier) @imethod)))))
 """
-_GO_SKIP = re.compile(r"^//go:build (js|windows|darwin|wasm|plan9)\s*$", re.M)
+_GO_SKIP = re.compile(r"^//go:build (js|windows|darwin|wasm|plan9)\s*$", re.MULTILINE)
 
 
 def count_go(root: Path) -> dict[str, int]:
@@ -109,7 +109,7 @@ def count_java(root: Path) -> dict[str, int]:
     classes, methods = set(), set()
     for path in sorted(root.rglob("*.java")):
         tree = parser.parse(path.read_bytes())
-        package = re.search(rb"^package\s+([\w.]+)\s*;", path.read_bytes(), re.M)
+        package = re.search(rb"^package\s+([\w.]+)\s*;", path.read_bytes(), re.MULTILINE)
         pkg = package.group(1).decode() if package else ""
         caps = _captures(lang, JAVA_Q, tree.root_node)
         for name in caps.get("class", []):

@@ -141,8 +141,8 @@ def _typescript_module() -> str | None:
         return None
     candidates = [os.environ.get("TS_COMPILER_MODULE", ""), "typescript"]
     for candidate in filter(None, candidates):
-        probe = subprocess.run(["node", "-e", f"const ts=require({json.dumps(candidate)});"
-                                "process.stdout.write(typeof ts.createSourceFile)"],
+        script = f"const ts=require({json.dumps(candidate)}); process.stdout.write(typeof ts.createSourceFile)"
+        probe = subprocess.run(["node", "-e", script],
                                capture_output=True, text=True, timeout=60, check=False)
         if probe.stdout == "function":
             return candidate

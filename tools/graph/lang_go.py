@@ -19,7 +19,13 @@ import re
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph
-from graphtune.tools.graph.ts_common import FileBuilder, line_docs_before, param, parse_tree, strip_generics
+from graphtune.tools.graph.ts_common import (
+    FileBuilder,
+    line_docs_before,
+    param,
+    parse_tree,
+    strip_generics,
+)
 
 CALLS = "(call_expression) @call"
 KINDS = {"struct_type": "struct", "interface_type": "interface"}
@@ -28,7 +34,8 @@ GOOS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "
 GOARCH = {"386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64", "ppc64le",
           "riscv64", "s390x", "sparc64", "wasm"}
 TARGET = {"linux", "amd64", "unix", "gc", "cgo"}  # the one build a package's files are read for
-_BUILD = re.compile(rb"^//go:build (.+)$", re.M)
+_BUILD = re.compile(rb"^//go:build (.+)$", re.MULTILINE)
+_OLD_BUILD = re.compile(rb"^// \+build (.+)$", re.MULTILINE)
 
 
 def excluded(path: str, data: bytes) -> str | None:
@@ -45,6 +52,11 @@ def excluded(path: str, data: bytes) -> str | None:
         expr = match.group(1).decode("ascii", "replace")
         if not _satisfied(expr):
             return f"//go:build {expr.strip()}"
+        return None
+    for line in _OLD_BUILD.findall(header):  # pre-1.17 `// +build a,b c`: lines AND, spaces OR, commas AND
+        expr = " || ".join("(" + " && ".join(option.split(",")) + ")" for option in line.decode("ascii", "replace").split())
+        if not _satisfied(expr):
+            return f"// +build {line.decode('ascii', 'replace').strip()}"
     return None
 
 
@@ -53,7 +65,7 @@ def _satisfied(expr: str) -> bool:
     words = {"&&": " and ", "||": " or ", "!": " not ", "(": "(", ")": ")"}
     text = "".join(words.get(t, " True " if t in TARGET or t.startswith("go1.") else " False ") for t in tokens)
     try:
-        return bool(eval(text, {"__builtins__": {}}))  # noqa: S307 (only True/False/and/or/not/parens)
+        return bool(eval(text, {"__builtins__": {}}))
     except SyntaxError:
         return True
 

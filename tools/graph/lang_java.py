@@ -16,7 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph
-from graphtune.tools.graph.ts_common import FileBuilder, doc_before, param, parse_tree, strip_generics
+from graphtune.tools.graph.ts_common import (
+    FileBuilder,
+    doc_before,
+    param,
+    parse_tree,
+    strip_generics,
+)
 
 CALLS = "(method_invocation) @call (object_creation_expression) @call"
 KINDS = {"class_declaration": "class", "interface_declaration": "interface", "enum_declaration": "enum",

@@ -18,7 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph
-from graphtune.tools.graph.ts_common import FileBuilder, clean_line_doc, line_docs_before, param, parse_tree, strip_generics
+from graphtune.tools.graph.ts_common import (
+    FileBuilder,
+    clean_line_doc,
+    line_docs_before,
+    param,
+    parse_tree,
+    strip_generics,
+)
 
 CALLS = "(call_expression) @call"
 KINDS = {"struct_item": "struct", "enum_item": "enum", "union_item": "union", "trait_item": "trait"}

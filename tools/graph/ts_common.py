@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from graphtune.tools.graph.python_parser import FileGraph, sha_of
@@ -28,11 +28,11 @@ _GRAMMARS = {  # language -> (wheel module, function returning the grammar)
     "java": ("tree_sitter_java", "language"),
     "rust": ("tree_sitter_rust", "language"),
 }
-_GENERIC = re.compile(r"<.*>", re.S)
-_STARS = re.compile(r"^[ \t]*\*?[ \t]?|[ \t]+$", re.M)  # leading ` * ` of comment lines, trailing blanks
+_GENERIC = re.compile(r"<.*>", re.DOTALL)
+_STARS = re.compile(r"^[ \t]*\*?[ \t]?|[ \t]+$", re.MULTILINE)  # leading ` * ` of comment lines, trailing blanks
 
 
-@lru_cache(maxsize=None)
+@cache
 def grammar(name: str) -> Any:
     """The tree-sitter Language for a grammar name (imported on first use, then cached)."""
     import importlib
@@ -43,14 +43,14 @@ def grammar(name: str) -> Any:
     return tree_sitter.Language(getattr(importlib.import_module(module), function)())
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser_for(name: str) -> Any:
     import tree_sitter
 
     return tree_sitter.Parser(grammar(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def query(name: str, source: str) -> Any:
     import tree_sitter
 
