@@ -13,8 +13,11 @@ from graphtune.tools.services import ToolServices
 def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
     """Parse a Python code base into the graph (job).
 
-    Build or update the code graph from a Python code base (files, classes, functions, methods,
-    parameters, imports, calls, inheritance, detected patterns).
+    Build or update the code graph from a code base in Python, TypeScript/JavaScript, Go, Java
+    or Rust, told apart by file extension (files, classes/interfaces/structs/traits/enums,
+    functions, methods, parameters, imports, calls, inheritance, detected Python patterns).
+    `languages` (python, typescript, javascript, go, java, rust) keeps only some of them;
+    node_modules, vendor, target, dist and build folders are skipped.
 
     Each ingest is scoped to one named code base: several code bases live side by side, and
     an ingest adds, updates and removes only its own. Returns a job id at once; poll

@@ -13,9 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.graph.languages import language_of
 
-_PARAM = re.compile(r"^(?P<stars>\*{0,2})(?P<name>\w+)\s*(?::\s*(?P<type>.+?))?\s*(?:=\s*(?P<default>.+))?$")
+_PARAM = re.compile(r"^(?P<stars>\*{0,2}|\.{3})(?P<name>\w+)\s*(?::\s*(?P<type>.+?))?\s*(?:=\s*(?P<default>.+))?$")
 SKIP_PARAMS = {"self", "cls"}
+CONSTRUCTORS = {"python": "__init__", "typescript": "constructor", "javascript": "constructor"}  # Java: the class name
 MAX_NAMES = 30  # longest name list in one answer (a class's methods, a function's callers)
 
 
@@ -66,6 +68,7 @@ class Entity:
     decorators: list[str] = field(default_factory=list)
     summary: str = ""
     ambiguous: bool = False  # the short name is shared with another entity: always qualify it
+    language: str = "python"  # by the file's extension: answers say "package" for Go/Java, no `object` base
 
     @property
     def public(self) -> bool:
@@ -80,6 +83,7 @@ class ModuleFacts:
     functions: list[str]
     imports: list[str]
     summary: str = ""
+    language: str = "python"
 
 
 def first_sentence(doc: str, limit: int = 200) -> str:
@@ -118,9 +122,10 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
     for record in by_type["Class"]:
         entities[_uid(record)] = Entity("class", record.key, record.name, _module_of(record), record.file_path,
                                       bases=[_last(b) for b in record.base_classes], decorators=list(record.decorators),
-                                      summary=first_sentence(record.docstring) if record.docstring else "")
+                                      summary=first_sentence(record.docstring) if record.docstring else "",
+                                      language=_language(record))
     for record in by_type["Function"] + by_type["Method"]:
-        if record.node_type == "Method" and record.name == "__init__" and record.class_name:
+        if record.node_type == "Method" and record.class_name and _constructor(record.name, record):
             constructors[_uid(record, record.class_name)] = record
             continue
         method = record.node_type == "Method" and bool(record.class_name)
@@ -132,10 +137,12 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             params=params, has_params_fact=bool(record.signature), signature=record.signature,
             return_type=record.return_type, is_async=record.is_async, decorators=list(record.decorators),
             summary=first_sentence(record.docstring) if record.docstring else "",
-            calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by])
+            calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by],
+            language=_language(record))
     for record in by_type["Class"]:
         cls = entities[_uid(record)]
-        cls.methods = sorted({m for m in record.members if not m.startswith("_") or include_private and m != "__init__"})
+        cls.methods = sorted({m for m in record.members if (not m.startswith("_") or include_private)
+                              and not _constructor(m, record)})
         init = constructors.get(_uid(record))
         if init is not None:
             cls.params = [p for p in map(parse_param, init.parameters) if p and p.name not in SKIP_PARAMS]
@@ -164,9 +171,22 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
                            classes=sorted({_last(e.qualified) for e in chosen if e.kind == "class" and e.module == r.name}),
                            functions=sorted({e.short for e in chosen if e.kind == "function" and e.module == r.name}),
                            imports=sorted(set(r.imports))[:MAX_NAMES],
-                           summary=first_sentence(r.description) if r.description else "")
+                           summary=first_sentence(r.description) if r.description else "", language=_language(r))
                for r in by_type["CodeFile"]]
     return sorted(chosen, key=lambda e: e.qualified), modules
+
+
+def _constructor(method: str, record: CodeRecord) -> bool:
+    """Whether `method` is the constructor of its class (`record`: the method or the class):
+    its parameters become the class's; it is no method of its own in answers."""
+    language = _language(record)
+    if language == "java":
+        return method == _last(record.class_name or record.key)
+    return method == CONSTRUCTORS.get(language)
+
+
+def _language(record: CodeRecord) -> str:
+    return language_of(record.file_path) or "python"
 
 
 def _uid(record: CodeRecord, key: str | None = None) -> str:

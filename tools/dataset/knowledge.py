@@ -17,6 +17,7 @@ from typing import Any
 
 from graphtune.tools.dataset.entities import MAX_NAMES, Entity, ModuleFacts, Param
 from graphtune.tools.dataset.phrasings import PHRASINGS
+from graphtune.tools.graph.languages import UNIT
 
 
 @dataclass(slots=True)
@@ -64,7 +65,7 @@ def _param_list(params: list[Param]) -> str:
 
 def entity_facts(e: Entity) -> list[Fact]:
     ref, kind, facts = _ref(e), e.kind, []
-    where = f"the module {_tick(e.module)} (file {_tick(e.file_path)})"
+    where = f"the {UNIT[e.language]} {_tick(e.module)} (file {_tick(e.file_path)})"
     if kind == "method":
         owner = f"a method of class {_tick(e.class_short)}"
         location = [f"{ref} is {owner}, defined in {where}.",
@@ -88,9 +89,12 @@ def entity_facts(e: Entity) -> list[Fact]:
             facts.append(Fact("bases", [f"{ref} inherits from {blist}.", f"The base classes of {ref}: {blist}.",
                                         f"{ref} is a subclass of {blist}."],
                               {"kind": "names", "names": e.bases, "required": len(e.bases)}))
-        else:
+        elif e.language == "python":
             facts.append(Fact("bases", [f"{ref} has no base class other than `object`.",
                                         f"{ref} inherits directly from `object`."]))
+        else:
+            facts.append(Fact("bases", [f"{ref} extends or implements no other type.",
+                                        f"{ref} has no base type."]))
         if e.subclasses:
             slist = join_names(e.subclasses)
             facts.append(Fact("subclasses", [f"These classes inherit from {ref}: {slist}.",
@@ -137,7 +141,7 @@ def _required_params(n: int) -> int:
 
 
 def module_facts(m: ModuleFacts) -> list[Fact]:
-    ref, facts = _tick(m.module), []
+    ref, facts, unit = _tick(m.module), [], UNIT[m.language]
     parts = []
     if m.classes:
         parts.append(f"the {'class' if len(m.classes) == 1 else 'classes'} {join_names(m.classes)}")
@@ -146,11 +150,11 @@ def module_facts(m: ModuleFacts) -> list[Fact]:
     if parts:
         body = " and ".join(parts)
         names = m.classes + m.functions
-        facts.append(Fact("module_members", [f"The module {ref} defines {body}.", f"{ref} contains {body}."],
+        facts.append(Fact("module_members", [f"The {unit} {ref} defines {body}.", f"{ref} contains {body}."],
                           {"kind": "names", "names": names, "required": min(2, len(names))}))
     if m.imports:
         ilist = join_names(m.imports)
-        facts.append(Fact("module_imports", [f"{ref} imports {ilist}.", f"The module {ref} depends on {ilist}."],
+        facts.append(Fact("module_imports", [f"{ref} imports {ilist}.", f"The {unit} {ref} depends on {ilist}."],
                           {"kind": "names", "names": m.imports, "required": min(2, len(m.imports))}))
     return facts
 
@@ -174,6 +178,11 @@ def _offset(*parts: str) -> int:
     return int.from_bytes(hashlib.blake2b("\0".join(parts).encode(), digest_size=4).digest(), "big")
 
 
+def _in_words_of(question: str, unit: str) -> str:
+    """Questions say "package" for Go and Java (the templates say "module")."""
+    return question if unit == "module" else question.replace("module", unit)
+
+
 @dataclass
 class KnowledgeBuild:
     train: list[tuple[str, str, dict[str, Any]]]  # (question, answer, meta)
@@ -191,12 +200,12 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
     probes: list[dict[str, Any]] = []
     facts_per_type: Counter[str] = Counter()
     phrasings_per_type: Counter[str] = Counter()
-    items: list[tuple[str, str, list[str], list[Fact], Entity | None]] = []
+    items: list[tuple[str, str, list[str], list[Fact], Entity | None, str]] = []
     for e in entities:
-        items.append((e.qualified, e.kind, name_styles(e), entity_facts(e), e))
+        items.append((e.qualified, e.kind, name_styles(e), entity_facts(e), e, UNIT[e.language]))
     for m in modules:
-        items.append((m.module, "module", [_tick(m.module)], module_facts(m), None))
-    for key, kind, styles, facts, entity in items:
+        items.append((m.module, "module", [_tick(m.module)], module_facts(m), None, UNIT[m.language]))
+    for key, kind, styles, facts, entity, unit in items:
         for fact in facts:
             facts_per_type[fact.fact_type] += 1
             templates = PHRASINGS[fact.fact_type]
@@ -207,7 +216,7 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
                     break
                 template = templates.train[(start + j) % len(templates.train)]
                 name = styles[(start // 7 + j) % len(styles)]
-                question = template.format(name=name, kind=kind)
+                question = _in_words_of(template.format(name=name, kind=kind), unit)
                 if question in seen:
                     continue
                 seen.add(question)
@@ -219,7 +228,7 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
                 template = templates.probe[start % len(templates.probe)]
                 name = probe_styles[(start // 5) % len(probe_styles)]
                 probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": key,
-                               "kind": kind, "question": template.format(name=name, kind=kind),
+                               "kind": kind, "question": _in_words_of(template.format(name=name, kind=kind), unit),
                                "reference": fact.answers[0], "gold": fact.gold})
         if entity is not None and profiles_per_entity:
             sentences = profile_sentences(entity, facts)

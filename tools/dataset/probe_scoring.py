@@ -36,11 +36,13 @@ def score_answer(answer: str, gold: dict[str, Any]) -> tuple[bool, float]:
     if gold["kind"] == "module":
         dotted = set(_IDENT.findall(answer))
         paths = {_module_of_path(p) for p in _PATH.findall(answer)}
-        hit = gold["module"] in dotted or gold["module"] in paths or gold.get("file", "\0") in answer
+        hit = gold["module"] in dotted or gold["module"] in paths or gold.get("file", "\0") in answer or (
+            "/" in gold["module"] and gold["module"] in answer)  # a Go package's import path
         return hit, 1.0 if hit else 0.0
     names = list(dict.fromkeys(gold["names"]))
     found = identifiers(answer)
-    hits = sum(1 for name in names if name in found or name.rsplit(".", 1)[-1] in found)
+    hits = sum(1 for name in names if name in found or name.rsplit(".", 1)[-1] in found
+               or (not _IDENT.fullmatch(name) and name in answer))  # a type such as `Draft<T>` or `list[str]`
     required = max(1, min(gold.get("required", len(names)), len(names)))
     return hits >= required, hits / len(names) if names else 0.0
 

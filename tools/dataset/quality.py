@@ -41,7 +41,7 @@ def docstring_factor(doc: str) -> float:
 def _param_names(record: CodeRecord) -> list[str]:
     names = []
     for text in record.parameters:
-        name = text.lstrip("*").split(":")[0].split("=")[0].strip()
+        name = text.lstrip("*.").split(":")[0].split("=")[0].strip()
         if name and name not in SKIP_PARAMS:
             names.append(name)
     return names

@@ -12,15 +12,22 @@ import textwrap
 from collections.abc import Callable
 
 from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.graph.languages import DISPLAY, FENCES, UNIT, language_of
 
 Task = tuple[str, str, str]  # (task name, user prompt, assistant answer)
 MAX_SOURCE_CHARS = 6000
 MAX_LIST = 25
 
 
-def _code(source: str) -> str:
-    text = source if len(source) <= MAX_SOURCE_CHARS else source[:MAX_SOURCE_CHARS] + "\n# ... (truncated)"
-    return f"```python\n{text}\n```"
+def _lang(r: CodeRecord) -> str:
+    """The record's language by its file's extension (graphs from elsewhere: Python)."""
+    return language_of(r.file_path) or "python"
+
+
+def _code(source: str, language: str = "python") -> str:
+    marker = "#" if language == "python" else "//"
+    text = source if len(source) <= MAX_SOURCE_CHARS else source[:MAX_SOURCE_CHARS] + f"\n{marker} ... (truncated)"
+    return f"```{FENCES[language]}\n{text}\n```"
 
 
 def _bullets(items: list[str]) -> str:
@@ -66,14 +73,16 @@ def _params_answer(r: CodeRecord) -> str:
 
 def _callable_tasks(r: CodeRecord) -> list[Task]:
     kind, where = _kind(r), f" of class `{r.class_name}`" if r.class_name else ""
+    lang = _lang(r)
+    name = DISPLAY[lang]
     tasks: list[Task] = []
     if r.docstring:
-        tasks.append(("explain", f"Explain what the Python {kind} `{r.key}`{where} does.\n\n{_code(r.source)}",
+        tasks.append(("explain", f"Explain what the {name} {kind} `{r.key}`{where} does.\n\n{_code(r.source, lang)}",
                       r.docstring))
         summary = r.docstring.strip().split("\n\n")[0]
-        tasks.append(("implement", f"Write the Python {kind} `{r.signature}`{where}. It should do the following:\n\n"
-                      f"{summary}", _code(r.source)))
-        body = _strip_docstring(r.source, r.docstring)
+        tasks.append(("implement", f"Write the {name} {kind} `{r.signature}`{where}. It should do the following:\n\n"
+                      f"{summary}", _code(r.source, lang)))
+        body = _strip_docstring(r.source, r.docstring) if lang == "python" else r.source
         if body != r.source:
             tasks.append(("document", f"Write a docstring for this Python {kind}.\n\n{_code(body)}", r.docstring))
     if r.signature:
@@ -85,17 +94,18 @@ def _callable_tasks(r: CodeRecord) -> list[Task]:
         tasks.append(("callers", f"Which functions or methods of this code base call `{r.key}`?",
                       f"`{r.key}` is called by:\n{_bullets(r.called_by)}"))
     if r.file_path:
-        owner = f" as a method of class `{r.class_name}`" if r.class_name else " at module level"
+        owner = f" as a method of class `{r.class_name}`" if r.class_name else f" at {UNIT[lang]} level"
         tasks.append(("locate", f"Where is `{r.name}` (`{r.key}`) defined?",
                       f"`{r.key}` is defined in `{r.file_path}`{owner}."))
     return tasks
 
 
 def _class_tasks(r: CodeRecord) -> list[Task]:
+    lang = _lang(r)
     tasks: list[Task] = []
     if r.docstring:
-        tasks.append(("explain", f"Explain the purpose of the Python class `{r.key}`.", r.docstring))
-        body = _strip_docstring(r.source, r.docstring)
+        tasks.append(("explain", f"Explain the purpose of the {DISPLAY[lang]} class `{r.key}`.", r.docstring))
+        body = _strip_docstring(r.source, r.docstring) if lang == "python" else r.source
         if body != r.source and len(r.source) <= MAX_SOURCE_CHARS:
             tasks.append(("document", f"Write a class docstring for this Python class.\n\n{_code(body)}", r.docstring))
     if r.members:
@@ -105,19 +115,20 @@ def _class_tasks(r: CodeRecord) -> list[Task]:
         tasks.append(("inheritance", f"Which classes does `{r.key}` inherit from?",
                       f"`{r.key}` inherits from:\n{_bullets(r.base_classes)}"))
     if r.docstring and r.source and len(r.source) <= MAX_SOURCE_CHARS:
-        tasks.append(("implement", f"Implement the Python class `{r.name}`:\n\n{r.docstring.split(chr(10) * 2)[0]}",
-                      _code(r.source)))
+        tasks.append(("implement", f"Implement the {DISPLAY[lang]} class `{r.name}`:\n\n"
+                      f"{r.docstring.split(chr(10) * 2)[0]}", _code(r.source, lang)))
     return tasks
 
 
 def _file_tasks(r: CodeRecord) -> list[Task]:
+    unit = UNIT[_lang(r)]
     tasks: list[Task] = []
     if r.description or r.members:
         answer = (r.description + "\n\n" if r.description else "") + (
             f"It defines:\n{_bullets(r.members)}" if r.members else "")
-        tasks.append(("summarize", f"What does the module `{r.name}` (`{r.file_path}`) provide?", answer.strip()))
+        tasks.append(("summarize", f"What does the {unit} `{r.name}` (`{r.file_path}`) provide?", answer.strip()))
     if r.imports:
-        tasks.append(("imports", f"Which modules of this code base does `{r.name}` import?",
+        tasks.append(("imports", f"Which {unit}s of this code base does `{r.name}` import?",
                       f"`{r.name}` imports:\n{_bullets(r.imports)}"))
     return tasks
 

@@ -30,6 +30,7 @@ class PreparedFile:
     counts: dict[str, int]
     patterns: list[tuple[str, str]]  # (pattern name, an example qualified name)
     chunks: dict[Any, str] = field(default_factory=dict)  # table or rel key -> CSV body (no header)
+    names: list[str] = field(default_factory=list)  # qualified names of its classes, functions, methods
 
 
 def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
@@ -43,9 +44,10 @@ def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
 
     return {
         "CodeFile": [scoped({"path": f.path, "module_name": f.module_name, "description": f.description,
-                             "language": "python", "sha": f.sha, "lines": f.lines, "aliases": f.aliases,
-                             "imports": sorted(set(f.imports))}, "path")],
-        "Class": (scoped(r, "qualified_name") for r in f.classes),
+                             "language": f.language, "sha": f.sha, "lines": f.lines, "aliases": f.aliases,
+                             "imports": sorted(set(f.imports)), "inherits": [f"{a} {b}" for a, b in f.foreign_bases]},
+                            "path")],
+        "Class": (scoped(r, "qualified_name", kind=r.get("kind", "class")) for r in f.classes),
         "Function": (scoped(r, "qualified_name", raw_calls=calls.get(r["qualified_name"], [])) for r in f.functions),
         "Method": (scoped(r, "qualified_name", raw_calls=calls.get(r["qualified_name"], [])) for r in f.methods),
         "Parameter": (scoped(p, "id", file_path=f.path) for p in f.parameters),
@@ -56,6 +58,10 @@ def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, st
     """Edges of one file as (from uid, to uid) pairs."""
     depth = f.module_name.count(".") + 1
     methods = {r["qualified_name"] for r in f.methods}
+    local = {c["qualified_name"] for c in f.classes}  # a Go/Rust method's type may live in another file:
+    # that HAS_METHOD edge is derived (embedded_writer.rebuild_derived_edges)
+    defines = set(f.defines) if f.defines is not None else {
+        c["qualified_name"] for c in f.classes if c["qualified_name"].count(".") == depth}
     cb = f.codebase
 
     def u(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -63,9 +69,10 @@ def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, st
 
     return {
         ("DEFINES", "CodeFile", "Class"): u((f.path, c["qualified_name"]) for c in f.classes
-                                            if c["qualified_name"].count(".") == depth),
+                                            if c["qualified_name"] in defines),
         ("DEFINES", "CodeFile", "Function"): u((f.path, r["qualified_name"]) for r in f.functions),
-        ("HAS_METHOD", "Class", "Method"): u((r["class_name"], r["qualified_name"]) for r in f.methods),
+        ("HAS_METHOD", "Class", "Method"): u((r["class_name"], r["qualified_name"]) for r in f.methods
+                                             if r["class_name"] in local),
         ("HAS_PARAMETER", "Function", "Parameter"): u((p["owner"], p["id"]) for p in f.parameters
                                                       if p["owner"] not in methods),
         ("HAS_PARAMETER", "Method", "Parameter"): u((p["owner"], p["id"]) for p in f.parameters
@@ -117,7 +124,8 @@ def prepare(f: FileGraph) -> PreparedFile:
     for qn, _label, name in f.patterns:
         examples.setdefault(name, qn)
     counts = {"classes": len(f.classes), "functions": len(f.functions), "methods": len(f.methods)}
-    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks)
+    names = [r["qualified_name"] for rows in (f.classes, f.functions, f.methods) for r in rows]
+    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names)
 
 
 def join_chunks(files: list[PreparedFile], key: Any) -> Iterator[str]:

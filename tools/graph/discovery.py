@@ -1,4 +1,10 @@
-"""Find the Python files of a code base (a folder or an installed package) without importing it."""
+"""Find the source files of a code base (a folder or an installed package) without importing it.
+
+Languages are told apart by extension (languages.py); vendored and generated folders
+(node_modules, vendor, target, dist, build, ...) are skipped. Each file gets the module name
+its language's imports use: dotted paths for Python and TypeScript/JavaScript, the import path
+(go.mod `module` + folder) for Go, the folder for Java (the parser takes the `package`), the
+crate path (`crate.a.b`) for Rust."""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.graph.languages import LANGUAGES, language_of
 
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".tox", ".mypy_cache",
-             ".pytest_cache", "site-packages", "build", "dist"}
+             ".pytest_cache", "site-packages", "build", "dist", "vendor", "target", "bower_components"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class SourceFile:
     module_name: str  # e.g. "json.decoder"
     is_package: bool  # an __init__.py
     size: int
+    language: str = "python"
 
 
 def resolve_root(path: str | None, package: str | None) -> Path:
@@ -51,44 +59,64 @@ def resolve_root(path: str | None, package: str | None) -> Path:
     return root.resolve()
 
 
-def discover(root: Path, exclude: list[str]) -> list[SourceFile]:
-    """All .py files under root, sorted; symlinked folders are not followed (no loops)."""
+def _wanted(languages: list[str] | None) -> set[str]:
+    return set(languages) if languages else set(LANGUAGES)
+
+
+def discover(root: Path, exclude: list[str], languages: list[str] | None = None) -> list[SourceFile]:
+    """All source files of the `languages` (None: all) under root, sorted; symlinked folders are
+    not followed (no loops)."""
+    wanted = _wanted(languages)
     if root.is_file():
-        if root.suffix != ".py":
+        language = language_of(root.name)
+        if language not in wanted:
             return []
-        return [SourceFile(str(root), root.name, root.stem, False, root.stat().st_size)]
+        return [SourceFile(str(root), root.name, _module_for(language, root.name, root.name, {}), False,
+                           root.stat().st_size, language)]  # type: ignore[arg-type]
     base = root.parent if (root / "__init__.py").exists() else root
+    go_modules: dict[str, str] = {}  # folder (relative to base) -> go.mod module path
+    crates: dict[str, str] = {}  # folder (relative to base) -> Cargo.toml package name
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        if "go.mod" in filenames and "go" in wanted:
+            go_modules[rel_dir] = _go_module(os.path.join(dirpath, "go.mod")) or rel_dir
+        if "Cargo.toml" in filenames and "rust" in wanted:
+            crates[rel_dir] = _crate_name(os.path.join(dirpath, "Cargo.toml")) or "crate"
         for name in sorted(filenames):
-            if not name.endswith(".py"):
+            language = language_of(name)
+            if language not in wanted:
                 continue
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, base).replace(os.sep, "/")
             if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude) or not os.path.isfile(full):
                 continue
-            found.append(SourceFile(full, rel, _module_name(rel), name == "__init__.py", os.path.getsize(full)))
+            module = _module_for(language, rel, root.name, go_modules, crates)  # type: ignore[arg-type]
+            found.append(SourceFile(full, rel, module, name == "__init__.py", os.path.getsize(full),
+                                    language))  # type: ignore[arg-type]
     return found
 
 
-def has_python_files(root: Path) -> bool:
-    """Whether discover() can find anything under root (stops at the first .py file; cheap)."""
+def has_source_files(root: Path, languages: list[str] | None = None) -> bool:
+    """Whether discover() can find anything under root (stops at the first source file; cheap)."""
+    wanted = _wanted(languages)
     if root.is_file():
-        return root.suffix == ".py"
+        return language_of(root.name) in wanted
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
-        if any(name.endswith(".py") for name in filenames):
+        if any(language_of(name) in wanted for name in filenames):
             return True
     return False
 
 
-def no_python_error(root: Path, field: str, excluded: bool = False) -> ConfigError:
-    what = "is not a Python file" if root.is_file() else "holds no .py files" + (
-        " (after `exclude`)" if excluded else "")
+def no_source_error(root: Path, field: str, excluded: bool = False) -> ConfigError:
+    what = "is not a Python file or another supported source file" if root.is_file() else \
+        "holds no source files of the chosen languages" + (" (after `exclude`)" if excluded else "")
     return ConfigError(f"`{field}` {root} {what}; nothing was ingested and the graph is unchanged.", field=field,
-                       hint="Point `path` at a folder of Python sources or a .py file (or `package` at an "
-                       "installed package with .py sources); check `exclude`.")
+                       hint="Point `path` at a folder or file of Python, TypeScript/JavaScript, Go, Java or Rust "
+                       "sources (or `package` at an installed package with .py sources); check `exclude` and "
+                       "`languages`.")
 
 
 def default_codebase(root: Path, package: str | None = None) -> str:
@@ -100,6 +128,74 @@ def default_codebase(root: Path, package: str | None = None) -> str:
     return name or "codebase"
 
 
+def _module_for(language: str, rel: str, root_name: str, go_modules: dict[str, str],
+                crates: dict[str, str] | None = None) -> str:
+    if language == "python":
+        return _module_name(rel)
+    if language in ("typescript", "javascript"):
+        from graphtune.tools.graph.lang_typescript import module_name
+
+        return module_name(rel)
+    folder = rel.rpartition("/")[0]
+    if language == "rust":
+        from graphtune.tools.graph.lang_rust import module_name
+
+        home = _nearest(folder, crates or {})
+        if home is None:
+            return module_name(rel)
+        return module_name(rel[len(home) + 1:] if home not in (".", "") else rel, (crates or {})[home])
+    if language == "go":
+        return _go_package(folder, go_modules) or folder or root_name
+    return folder.replace("/", ".") or root_name  # java: the parser takes the `package` declaration
+
+
+def _nearest(folder: str, marked: dict[str, str]) -> str | None:
+    """The closest folder at or above `folder` that `marked` knows (a go.mod's, a Cargo.toml's)."""
+    probe = folder or "."
+    while True:
+        if probe in marked:
+            return probe
+        if probe in (".", ""):
+            return None
+        probe = probe.rpartition("/")[0] or "."
+
+
+def _go_package(folder: str, go_modules: dict[str, str]) -> str | None:
+    """`m/sub` for folder `x/sub` under the go.mod of `x` whose module is `m` (nearest go.mod wins)."""
+    probe = _nearest(folder, go_modules)
+    if probe is None:
+        return None
+    rest = folder[len(probe):].lstrip("/") if probe != "." else folder
+    return f"{go_modules[probe]}/{rest}" if rest else go_modules[probe]
+
+
+def _crate_name(path: str) -> str | None:
+    """`name` of the `[package]` table, as Rust code names the crate (`-` becomes `_`)."""
+    section = ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line
+                elif section == "[package]" and line.startswith("name") and "=" in line:
+                    return line.split("=", 1)[1].strip().strip('"\'').replace("-", "_") or None
+    except OSError:
+        return None
+    return None
+
+
+def _go_module(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("module "):
+                    return line.split()[1].strip('"')
+    except OSError:
+        return None
+    return None
+
+
 def _module_name(rel: str) -> str:
     parts = rel[:-3].split("/")
     if parts[-1] == "__init__":
@@ -107,10 +203,11 @@ def _module_name(rel: str) -> str:
     return ".".join(parts) or "__init__"
 
 
-def check_root(path: str | None, package: str | None, codebase: str | None = None) -> tuple[Path, str]:
+def check_root(path: str | None, package: str | None, codebase: str | None = None,
+               languages: list[str] | None = None) -> tuple[Path, str]:
     """The root to ingest and its code base name; a coded error (graph untouched) for a path
-    that does not exist or holds no Python file."""
+    that does not exist or holds no source file of the chosen languages."""
     root = resolve_root(path, package)
-    if not has_python_files(root):
-        raise no_python_error(root, "path" if path else "package")
+    if not has_source_files(root, languages):
+        raise no_source_error(root, "path" if path else "package")
     return root, codebase or default_codebase(root, package)

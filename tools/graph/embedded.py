@@ -75,6 +75,7 @@ class EmbeddedGraph:
             if not read_only:
                 for statement in ddl():
                     self.conn.execute(statement)
+                self._add_new_columns()
         except BaseException:
             self.close()
             raise
@@ -92,6 +93,16 @@ class EmbeddedGraph:
                 "existed; it cannot hold several code bases side by side.", field="graph",
                 hint=f"Nothing was changed. Move or delete the folder {self.path} (e.g. `rm -r '{self.path}'`), "
                 "then ingest each code base again (`ingest_codebase` / `graphtune ingest`, one call per code base).")
+
+    def _add_new_columns(self) -> None:
+        """Columns added since a store was created (Class.kind, CodeFile.inherits with the
+        tree-sitter languages) are appended in place: the store keeps its nodes, and new columns
+        come last in NODE_TABLES, so bulk loads line up."""
+        for table, columns in NODE_TABLES.items():
+            present = {row[0] for row in self.rows(f"CALL table_info('{table}') RETURN name")}
+            for name, kind in columns:
+                if name not in present:
+                    self.conn.execute(f"ALTER TABLE {table} ADD `{name}` {kind}")
 
     @staticmethod
     def _open(ladybug: Any, path: Path, read_only: bool) -> Any:

@@ -13,7 +13,13 @@ from graphtune.tools.graph.csv_rows import (
     join_chunks,
 )
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
-from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
+from graphtune.tools.graph.resolve import (
+    cross_file_methods,
+    foreign_bases,
+    resolve_bases,
+    resolve_calls,
+    resolve_imports,
+)
 from graphtune.tools.graph.schema import DERIVED_RELS, uid
 
 
@@ -44,6 +50,11 @@ class EmbeddedWriter:
 
     def fingerprint(self) -> str:
         return self.graph.fingerprint()
+
+    def qualified_names(self) -> set[str]:
+        """Qualified names of this code base's classes, functions and methods (unique per code base)."""
+        return {row[0] for label in ("Class", "Function", "Method") for row in self.graph.rows(
+            f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name", {"cb": self.codebase})}
 
     def delete_files(self, paths: list[str]) -> None:
         self.graph.delete_files(self.codebase, paths)
@@ -98,25 +109,23 @@ class EmbeddedWriter:
         params = {"cb": cb}
         for rel in DERIVED_RELS:
             g.execute(f"MATCH (a)-[r:{rel}]->() WHERE a.codebase = $cb DELETE r", params)
-        file_info, modules, imports = {}, {}, []
-        for path, module, aliases, imported in g.rows(
-                "MATCH (f:CodeFile) WHERE f.codebase = $cb RETURN f.path, f.module_name, f.aliases, f.imports", params):
+        g.execute("MATCH (c:Class)-[r:HAS_METHOD]->(m:Method) WHERE c.codebase = $cb AND c.file_path <> m.file_path "
+                  "DELETE r", params)
+        file_info, modules, imports, inherits = {}, {}, [], []
+        for path, module, aliases, imported, extra in g.rows(
+                "MATCH (f:CodeFile) WHERE f.codebase = $cb RETURN f.path, f.module_name, f.aliases, f.imports, "
+                "f.inherits", params):
             file_info[path] = (module, _json(aliases))
-            modules[module] = path
+            modules.setdefault(module, []).append(path)
             imports += [(path, name) for name in decode_list(imported)]
-        classes, bases = set(), []
+            inherits.append((path, decode_list(extra)))
+        class_files, bases = {}, foreign_bases(inherits)
         for qn, path, raw_bases in g.rows(
                 "MATCH (c:Class) WHERE c.codebase = $cb RETURN c.qualified_name, c.file_path, c.base_classes", params):
-            classes.add(qn)
+            class_files[qn] = path
             bases += [(qn, raw, path) for raw in decode_list(raw_bases)]
-        callables: dict[str, str] = {}
-        calls: list[tuple[str, str, str | None, str]] = []
-        for label in ("Function", "Method"):
-            owner = "n.class_name" if label == "Method" else "''"
-            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
-            for qn, path, raw_calls, cls in g.rows(query, params):
-                callables[qn] = label
-                calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
+        classes = set(class_files)
+        callables, calls, methods = self._callables()
 
         def scoped(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
             return sorted((uid(cb, a), uid(cb, b)) for a, b in pairs)
@@ -124,7 +133,23 @@ class EmbeddedWriter:
         for (src, dst), pairs in resolve_calls(calls, callables, classes, file_info).items():
             g.copy_rels("CALLS", src, dst, scoped(pairs), s)
         g.copy_rels("INHERITS", "Class", "Class", scoped(resolve_bases(bases, classes, file_info)), s)
-        g.copy_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules)), s)
+        g.copy_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules, class_files)), s)
+        g.copy_rels("HAS_METHOD", "Class", "Method", scoped(cross_file_methods(methods, class_files)), s)
+
+    def _callables(self) -> tuple[dict[str, str], list[tuple[str, str, str | None, str]], list[tuple[str, str, str]]]:
+        """Functions and methods of this code base: qn -> label, raw calls, (method, class, path)."""
+        callables: dict[str, str] = {}
+        calls: list[tuple[str, str, str | None, str]] = []
+        methods: list[tuple[str, str, str]] = []
+        for label in ("Function", "Method"):
+            owner = "n.class_name" if label == "Method" else "''"
+            query = f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name, n.file_path, n.raw_calls, {owner}"
+            for qn, path, raw_calls, cls in self.graph.rows(query, {"cb": self.codebase}):
+                callables[qn] = label
+                calls += [(qn, raw, cls or None, path) for raw in decode_list(raw_calls)]
+                if cls:
+                    methods.append((qn, cls, path))
+        return callables, calls, methods
 
 
 def _json(text: str | None) -> Any:

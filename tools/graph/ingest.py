@@ -1,4 +1,7 @@
-"""Ingest a Python code base into the graph (the `ingest` job kind).
+"""Ingest a code base (Python, TypeScript/JavaScript, Go, Java, Rust) into the graph (the `ingest` job kind).
+
+Python files go through the `ast` parser, the others through tree-sitter (languages.py); all
+produce the same FileGraph rows, so storing, resolving and the datasets are shared.
 
 Scoped: every ingest belongs to one named code base (`codebase`, default derived from the
 package / folder / file name) and adds, updates and removes only that code base's nodes;
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -27,7 +31,7 @@ from graphtune.tools.graph.discovery import (
     SourceFile,
     check_root,
     discover,
-    no_python_error,
+    no_source_error,
 )
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
@@ -50,10 +54,28 @@ def _parse_one(item: SourceFile, prepared: bool = True, codebase: str = "") -> P
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
+        if item.language == "python":
+            graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
+        else:
+            graph = _parse_other(item, data, codebase)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
     return prepare(graph) if prepared else graph
+
+
+def _parse_other(item: SourceFile, data: bytes, codebase: str) -> FileGraph:
+    """A tree-sitter parse; any failure on odd input (also a gap in a parser) becomes the file's
+    reported failure (ValueError), never the job's."""
+    from graphtune.tools.graph.languages import parse_source
+
+    try:
+        graph = parse_source(item.rel_path, item.module_name, data, item.language)
+    except (ValueError, RecursionError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (one odd file must not fail an ingest of thousands)
+        raise ValueError(f"{item.language} parser failed: {type(exc).__name__}: {exc}") from exc
+    graph.codebase = codebase
+    return graph
 
 
 def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
@@ -96,10 +118,10 @@ def plan_changes(
 
 def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    root, codebase = check_root(params.path, params.package, params.codebase)
-    all_files = discover(root, params.exclude)
+    root, codebase = check_root(params.path, params.package, params.codebase, params.languages)
+    all_files = discover(root, params.exclude, params.languages)
     if not all_files:
-        raise no_python_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
+        raise no_source_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files if f not in files]
     writer = open_writer(params.write_to, settings, ctx, codebase)
@@ -118,7 +140,10 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         batch: list[Parsed] = []
         parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
         stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
+        taken = _NameRegistry(writer, to_parse)
         for i, result in enumerate(stream, 1):
+            if not isinstance(result, tuple):
+                result = taken.claim(result, codebase, params.write_to == "embedded")
             if isinstance(result, tuple):
                 failures.append(result)
             else:
@@ -151,7 +176,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
-        "added": added,
+        "names_left_out": taken.left_out[:MAX_REPORTED_FAILURES], "added": added, "languages": dict(sorted(Counter(f.language for f in all_files).items())),
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
         "graph_counts": counts, "graph_fingerprint": fingerprint,
@@ -180,6 +205,42 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
         return {"graph_version": version, "previous_graph_version": None, "added": None, "removed": None,
                 "changed": None, "affected": None, "error": f"graph version not recorded ({exc}); the next ingest "
                 "diffs against the last recorded version"}
+
+
+class _NameRegistry:
+    """Qualified names must be unique in a code base. Python modules are files, so they are;
+    a Go or Java package spans files, and two Rust files may implement `fmt` for one type: a
+    definition whose name another file of the code base already holds is left out (first file
+    in path order wins; an unchanged stored file wins over a re-parsed one), and the file is
+    listed in `names_left_out`, instead of failing the whole load."""
+
+    def __init__(self, writer: Any, to_parse: list[SourceFile]) -> None:
+        self.by_path = {f.rel_path: f for f in to_parse}
+        self.left_out: list[dict[str, str]] = []
+        self.names: set[str] | None = None
+        if any(f.language != "python" for f in to_parse):
+            self.names = writer.qualified_names()
+
+    def claim(self, result: Parsed, codebase: str, prepared: bool) -> Parsed | tuple[str, str]:
+        item = self.by_path.get(result.path)
+        if self.names is None or item is None or item.language == "python":
+            return result
+        names = result.names if isinstance(result, PreparedFile) else \
+            [r["qualified_name"] for rows in (result.classes, result.functions, result.methods) for r in rows]
+        clash = self.names.intersection(names)
+        self.names.update(names)
+        if not clash:
+            return result
+        with open(item.abs_path, "rb") as handle:
+            graph = _parse_other(item, handle.read(), codebase)
+        for store in ("classes", "functions", "methods"):
+            setattr(graph, store, [r for r in getattr(graph, store) if r["qualified_name"] not in clash])
+        graph.parameters = [p for p in graph.parameters if p["owner"] not in clash]
+        graph.calls = [c for c in graph.calls if c[0] not in clash]
+        if graph.defines is not None:
+            graph.defines = [qn for qn in graph.defines if qn not in clash]
+        self.left_out.append({"path": result.path, "names": sorted(clash)[:20]})
+        return prepare(graph) if prepared else graph
 
 
 def _count(parsed: Parsed, kind: str) -> int:

@@ -18,7 +18,13 @@ from graphtune.tools.errors import GraphUnavailable, SchemaMismatch
 from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, node_rows, rel_pairs
 from graphtune.tools.graph.neo4j_store import make_driver, map_neo4j_errors
 from graphtune.tools.graph.python_parser import FileGraph
-from graphtune.tools.graph.resolve import resolve_bases, resolve_calls, resolve_imports
+from graphtune.tools.graph.resolve import (
+    cross_file_methods,
+    foreign_bases,
+    resolve_bases,
+    resolve_calls,
+    resolve_imports,
+)
 from graphtune.tools.graph.schema import (
     DERIVED_RELS,
     NATURAL_KEYS,
@@ -122,6 +128,11 @@ class Neo4jWriter:
         return {r["path"]: r["sha"] for r in self._read(
             "MATCH (f:CodeFile {codebase: $cb}) RETURN f.path AS path, f.sha AS sha", {"cb": self.codebase})}
 
+    def qualified_names(self) -> set[str]:
+        """Qualified names of this code base's classes, functions and methods (unique per code base)."""
+        return {r["q"] for label in ("Class", "Function", "Method") for r in self._read(
+            f"MATCH (n:{label} {{codebase: $cb}}) RETURN n.qualified_name AS q", {"cb": self.codebase})}
+
     def delete_files(self, delete: list[str]) -> None:
         if delete:
             params = {"p": delete, "cb": self.codebase}
@@ -170,21 +181,29 @@ class Neo4jWriter:
         params = {"cb": cb}
         for rel in DERIVED_RELS:
             self._write(f"MATCH (a)-[r:{rel}]->() WHERE a.codebase = $cb DELETE r", params)
+        self._write("MATCH (c:Class {codebase: $cb})-[r:HAS_METHOD]->(m:Method) WHERE c.file_path <> m.file_path "
+                    "DELETE r", params)
         files = self._read("MATCH (f:CodeFile {codebase: $cb}) RETURN f.path AS p, f.module_name AS m, "
-                           "f.aliases AS a, f.imports AS i", params)
+                           "f.aliases AS a, f.imports AS i, f.inherits AS x", params)
         file_info = {f["p"]: (f["m"], json.loads(f["a"] or "{}")) for f in files}
-        modules = {f["m"]: f["p"] for f in files}
+        modules: dict[str, list[str]] = {}
+        for f in files:
+            modules.setdefault(f["m"], []).append(f["p"])
         imports = [(f["p"], name) for f in files for name in (f["i"] or [])]
         cls_rows = self._read("MATCH (c:Class {codebase: $cb}) RETURN c.qualified_name AS q, c.file_path AS p, "
                               "c.base_classes AS b", params)
-        classes = {c["q"] for c in cls_rows}
+        class_files = {c["q"]: c["p"] for c in cls_rows}
+        classes = set(class_files)
         bases = [(c["q"], b, c["p"]) for c in cls_rows for b in (c["b"] or [])]
-        callables, calls = {}, []
+        bases += foreign_bases((f["p"], f["x"] or []) for f in files)
+        callables, calls, methods = {}, [], []
         for label in ("Function", "Method"):
             for row in self._read(f"MATCH (n:{label} {{codebase: $cb}}) RETURN n.qualified_name AS q, "
                                   "n.file_path AS p, n.raw_calls AS c, n.class_name AS k", params):
                 callables[row["q"]] = label
                 calls += [(row["q"], raw, row["k"], row["p"]) for raw in (row["c"] or [])]
+                if row["k"]:
+                    methods.append((row["q"], row["k"], row["p"]))
 
         def scoped(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
             return sorted((uid(cb, a), uid(cb, b)) for a, b in pairs)
@@ -192,7 +211,8 @@ class Neo4jWriter:
         for (src, dst), pairs in resolve_calls(calls, callables, classes, file_info).items():
             self._merge_rels("CALLS", src, dst, scoped(pairs))
         self._merge_rels("INHERITS", "Class", "Class", scoped(resolve_bases(bases, classes, file_info)))
-        self._merge_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules)))
+        self._merge_rels("IMPORTS", "CodeFile", "CodeFile", scoped(resolve_imports(imports, modules, class_files)))
+        self._merge_rels("HAS_METHOD", "Class", "Method", scoped(cross_file_methods(methods, class_files)))
 
     def counts(self) -> dict[str, int]:
         return {label: self._read(f"MATCH (n:{label}) RETURN count(n) AS c")[0]["c"] for label in LABELS}

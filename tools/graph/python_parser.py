@@ -47,6 +47,10 @@ class FileGraph:
     calls: list[tuple[str, str, str | None]] = field(default_factory=list)  # (caller qn, raw callee, class qn)
     patterns: list[tuple[str, str, str]] = field(default_factory=list)  # (owner qn, owner label, pattern name)
     codebase: str = ""  # the code base the file belongs to (prefix of every node's uid)
+    language: str = "python"
+    defines: list[str] | None = None  # classes the file DEFINES; None: the top-level ones by qualified-name depth
+    foreign_bases: list[tuple[str, str]] = field(default_factory=list)  # (class qn, raw base) for classes of
+    # other files: Rust `impl Trait for T` and the like, resolved with the code base's derived edges
 
 
 def sha_of(data: bytes) -> str:

@@ -54,12 +54,33 @@ def resolve_bases(
         scope = class_qn.rpartition(".")[0]
         candidates = resolve_name(raw, module, aliases, None) + [f"{scope}.{raw}"]
         for candidate in candidates:
-            if candidate in classes and candidate != class_qn:
+            if candidate in classes and candidate != class_qn and class_qn in classes:
                 edges.add((class_qn, candidate))
                 break
     return edges
 
 
-def resolve_imports(imports: Iterable[tuple[str, str]], modules: dict[str, str]) -> set[tuple[str, str]]:
-    """imports: (file path, imported module) -> IMPORTS pairs between files in the graph."""
-    return {(path, modules[name]) for path, name in imports if name in modules and modules[name] != path}
+def resolve_imports(imports: Iterable[tuple[str, str]], modules: dict[str, list[str]],
+                    class_files: dict[str, str] | None = None) -> set[tuple[str, str]]:
+    """imports: (file path, imported name) -> IMPORTS pairs between files in the graph.
+
+    A name is a module (every file of it: a Go or Java package has several) or, failing that,
+    a class (Java's `import a.b.C` imports the file that defines `C`)."""
+    class_files = class_files or {}
+    pairs = set()
+    for path, name in imports:
+        targets = modules.get(name) or ([class_files[name]] if name in class_files else [])
+        pairs.update((path, target) for target in targets if target != path)
+    return pairs
+
+
+def foreign_bases(files: Iterable[tuple[str, list[str]]]) -> list[tuple[str, str, str]]:
+    """CodeFile.inherits entries ("class base", e.g. a Rust `impl Trait for T` in another file
+    than T) -> (class qn, raw base, path of the file that declared it), as resolve_bases takes them."""
+    return [(qn, base, path) for path, entries in files for qn, _, base in (e.partition(" ") for e in entries)]
+
+
+def cross_file_methods(methods: Iterable[tuple[str, str, str]], class_files: dict[str, str]) -> set[tuple[str, str]]:
+    """methods: (method qn, class qn, path) -> HAS_METHOD pairs for methods declared in another
+    file than their type (Go methods, Rust impl blocks); same-file pairs are loaded with the file."""
+    return {(cls, qn) for qn, cls, path in methods if cls in class_files and class_files[cls] != path}

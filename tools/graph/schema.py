@@ -16,10 +16,11 @@ SCHEMA_VERSION = 2  # 1: one global code base keyed by qualified name (before co
 KEY = [("uid", "STRING"), ("codebase", "STRING")]
 NODE_TABLES: dict[str, list[tuple[str, str]]] = {
     "CodeFile": [("path", "STRING"), ("module_name", "STRING"), ("description", "STRING"), ("language", "STRING"),
-                 ("sha", "STRING"), ("lines", "INT64"), ("aliases", "STRING"), ("imports", "STRING")],
+                 ("sha", "STRING"), ("lines", "INT64"), ("aliases", "STRING"), ("imports", "STRING"),
+                 ("inherits", "STRING")],  # inherits: [class, raw base] of classes of other files (Rust impls)
     "Class": [("qualified_name", "STRING"), ("name", "STRING"), ("file_path", "STRING"), ("docstring", "STRING"),
               ("base_classes", "STRING"), ("decorators", "STRING"), ("start_line", "INT64"), ("end_line", "INT64"),
-              ("source", "STRING")],
+              ("source", "STRING"), ("kind", "STRING")],  # kind: class/interface/struct/trait/enum/...
     "Function": [("qualified_name", "STRING"), ("name", "STRING"), ("file_path", "STRING"), ("docstring", "STRING"),
                  ("signature", "STRING"), ("parameters", "STRING"), ("return_type", "STRING"), ("is_async", "BOOLEAN"),
                  ("decorators", "STRING"), ("start_line", "INT64"), ("end_line", "INT64"), ("source", "STRING"),
@@ -45,7 +46,7 @@ REL_TABLES: dict[str, list[tuple[str, str]]] = {
     "CALLS": [("Function", "Function"), ("Function", "Method"), ("Method", "Function"), ("Method", "Method")],
     "IMPLEMENTS_PATTERN": [("Class", "Pattern"), ("Function", "Pattern"), ("Method", "Pattern")],
 }
-JSON_LIST_PROPS = {"base_classes", "decorators", "parameters", "raw_calls", "imports"}
+JSON_LIST_PROPS = {"base_classes", "decorators", "parameters", "raw_calls", "imports", "inherits"}
 DERIVED_RELS = ("CALLS", "INHERITS", "IMPORTS")  # recomputed for a code base after each of its ingests
 CODEBASE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -18,13 +18,13 @@ __all__ = ["IngestRequest"]
 
 
 class IngestRequest(JobRequest):
-    """Parse a Python code base into the graph (stored in the job row as it is)."""
+    """Parse a code base (Python, TypeScript/JavaScript, Go, Java, Rust) into the graph (stored in the job row)."""
 
     kind: ClassVar[str] = "ingest"
     internal: ClassVar[frozenset[str]] = frozenset({"max_file_bytes", "workers"})
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
-    path: str | None = param(None, description="Folder or .py file.", cli_help="Folder (or .py file) to ingest.")
+    path: str | None = param(None, description="Folder or file.", cli_help="Folder (or .py file) to ingest.")
     package: str | None = param(None, description="Or an installed package.",
                                 cli_help="Installed package to ingest by import name instead of a path, e.g. 'json'.")
     exclude: list[str] | None = param(None, description="Globs to skip.", validate_default=True,
@@ -34,6 +34,8 @@ class IngestRequest(JobRequest):
     codebase: str | None = param(None, description="Code base name.", cli_help=(
         "Name of the code base this ingest adds to, updates or replaces (default: the package's import name, the "
         "folder's name or the file's stem); an ingest only touches nodes of its own code base."))
+    languages: list[str] | None = param(None, description="Default all.", cli_help=(
+        "Only these languages: python typescript javascript go java rust (default: all)."))
     # --- not offered to agents or the CLI (tests and benchmarks set them) ---------------------
     max_file_bytes: int = param(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")
     workers: int = param(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
@@ -42,6 +44,21 @@ class IngestRequest(JobRequest):
     @classmethod
     def _exclude(cls, value: list[str] | None) -> list[str]:
         return value or []
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str] | None) -> list[str] | None:
+        from graphtune.tools.graph.languages import LANGUAGES
+
+        if value is None:
+            return None
+        unknown = [name for name in value if name not in LANGUAGES]
+        if unknown or not value:
+            raise ConfigError(f"`languages`={value!r} names {'unknown ' + repr(unknown) if unknown else 'none'}; "
+                              f"graphtune reads {', '.join(LANGUAGES)}.", field="languages",
+                              hint="Pass some of those names, e.g. languages=['typescript'], or omit `languages` "
+                              "to read them all.")
+        return list(dict.fromkeys(value))
 
     @field_validator("codebase")
     @classmethod
@@ -55,7 +72,7 @@ class IngestRequest(JobRequest):
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """The path exists and holds Python; a Neo4j target answers within its timeout. The job gets
         the resolved path (and a package's import name as its code base: the job only sees the path)."""
-        root, name = check_root(self.path, self.package, self.codebase)
+        root, name = check_root(self.path, self.package, self.codebase, self.languages)
         if self.write_to == "neo4j":
             from graphtune.tools.graph.neo4j_writer import check_neo4j_writable
 
