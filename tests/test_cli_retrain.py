@@ -45,14 +45,14 @@ def shop_model(tmp_path):
 def test_watch_once_does_nothing_while_the_code_is_what_the_model_learned(shop_model, capsys) -> None:
     home, root = shop_model
     capsys.readouterr()
-    assert main(["--home", str(home), "watch", str(root), "--once"]) == 0
+    assert main(["--json", "--home", str(home), "watch", str(root), "--once"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"] == "unchanged"
 
 
 def test_watch_once_retrains_when_the_code_changed(shop_model, capsys) -> None:
     home, root = shop_model
     (root / "cart.py").write_text(textwrap.dedent(V2))
-    code = main(["--home", str(home), "watch", str(root), "--once", "--min-new-accuracy", "0.5"])
+    code = main(["--json", "--home", str(home), "watch", str(root), "--once", "--min-new-accuracy", "0.5"])
     # the change is seen and `retrain` is called; this fake model has no training recipe to continue
     assert code == 2 and "records no training config" in capsys.readouterr().err
 
@@ -70,11 +70,11 @@ def test_diff_promote_and_delete_commands(shop_model, capsys) -> None:
     (root / "cart.py").write_text(textwrap.dedent(V2))
     run_ingest(IngestParams(path=str(root), codebase="shop"), Settings(home=home))
     capsys.readouterr()
-    assert main(["--home", str(home), "diff", "shop", "--since", "shop-v1", "--change", "added"]) == 0
+    assert main(["--json", "--home", str(home), "diff", "shop", "--since", "shop-v1", "--change", "added"]) == 0
     assert [c["entity"] for c in json.loads(capsys.readouterr().out)["changes"]] == ["shop.cart.fresh"]
     assert main(["--home", str(home), "delete-model", "shop-m1"]) == 2  # aliased: refused without --force
     assert "force" in capsys.readouterr().err
-    assert main(["--home", str(home), "delete-model", "shop-m1", "--force"]) == 0
+    assert main(["--json", "--home", str(home), "delete-model", "shop-m1", "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["aliases_removed"] == ["current"]
 
 
@@ -87,6 +87,6 @@ def test_watch_does_not_retrain_code_the_policy_already_judged(shop_model, capsy
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"version": disk_version(root, "shop"), "exit_code": 3}))  # kept last time
     capsys.readouterr()
-    assert main(["--home", str(home), "watch", str(root), "--once"]) == 0
+    assert main(["--json", "--home", str(home), "watch", str(root), "--once"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "unchanged" and out["last_attempt"]["exit_code"] == 3

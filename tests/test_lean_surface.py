@@ -17,7 +17,9 @@ CODED = re.compile(r"^\[invalid_argument\] .+ \(field `(?P<field>[a-z_]+)`\) Hin
 
 async def test_tools_list_is_lean_and_keeps_structured_output(client) -> None:
     tools = (await client.list_tools()).tools
-    size = len(json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools]))
+    # what the client receives: the tools as the server serializes them (camelCase, no null fields, compact JSON)
+    size = len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools],
+                          separators=(",", ":")))
     assert size <= TOOLS_LIST_BUDGET, f"tools/list is {size} characters (budget {TOOLS_LIST_BUDGET})"
     for tool in tools:
         assert tool.output_schema is not None, tool.name  # structured output kept

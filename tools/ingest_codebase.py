@@ -11,7 +11,7 @@ from graphtune.tools.services import ToolServices
 
 @request_tool(IngestRequest)
 def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
-    """Parse a Python code base into the graph (job).
+    """Parse a code base into the graph (job).
 
     Build or update the code graph from a code base in Python, TypeScript/JavaScript, Go, Java
     or Rust, told apart by file extension (files, classes/interfaces/structs/traits/enums,

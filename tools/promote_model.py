@@ -24,7 +24,7 @@ def promote_model(
     alias: Annotated[str, Field(description="Alias.")]
     = "current",
 ) -> Promotion:
-    """Point an alias such as 'current' at a model.
+    """Point an alias (e.g. current) at a model.
 
     Point an alias at a model, e.g. make a retrained model `current` once compare_models shows
     it is better. Every tool taking a model name (evaluate_model, merge_adapter, compare_models,

@@ -12,8 +12,8 @@ from pydantic import Field
 
 def resume_fine_tuning(
     services: ToolServices,
-    job_id: Annotated[str, Field(description="Training job id.")],
-    gpus: Annotated[int | Literal["auto"] | None, Field(description="Change GPU count.")] = None,
+    job_id: Annotated[str, Field(description="Job id.")],
+    gpus: Annotated[int | Literal["auto"] | None, Field(description="New GPU count.")] = None,
 ) -> JobView:
     """Resume a stopped training job from its checkpoint.
 

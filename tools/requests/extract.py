@@ -29,7 +29,7 @@ class ExtractRequest(JobRequest):
     internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping"})
     positional: ClassVar[tuple[str, ...]] = ("dataset_name",)
 
-    dataset_name: str = param(description="New dataset (slug).", cli_help="Name of the dataset folder to create "
+    dataset_name: str = param(description="New name (slug).", cli_help="Name of the dataset folder to create "
                               "under datasets/ (a slug).")
     node_types: list[NodeType] | None = param(None, description="Default all.", validate_default=True,
                                               cli_help="Which node types become records.")
@@ -38,7 +38,7 @@ class ExtractRequest(JobRequest):
     objective: Literal["skills", "knowledge"] = param("skills", description="Tasks or facts+probes.", cli_help=(
         "skills: tasks from code and docstrings (explain, implement, document...); knowledge: every fact of every "
         "entity in many phrasings, with held-out probes for closed-book evaluation."))
-    augmentation_factor: int | None = param(None, ge=1, le=20, description="Tasks/phrasings per item.", cli_help=(
+    augmentation_factor: int | None = param(None, ge=1, le=20, description="Variants per item.", cli_help=(
         "skills: up to N distinct tasks per record (default 3); knowledge: phrasings per fact (default 8)."))
     include_private: bool = param(False, description="_names too.",
                                   cli_help="knowledge: also teach _private functions, methods and classes.")
@@ -53,7 +53,7 @@ class ExtractRequest(JobRequest):
                                         "ingest_codebase / validate_environment); default: all.")
     since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
                               "changed since this dataset (name) or graph version.")
-    replay_fraction: float = param(0.2, ge=0.0, le=0.9, description="Delta: replayed share.", cli_help=(
+    replay_fraction: float = param(0.2, ge=0.0, le=0.9, description="Delta replay share.", cli_help=(
         "knowledge delta: share of the dataset's facts that are unchanged facts replayed (provisional default)."))
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")

@@ -25,7 +25,7 @@ class IngestRequest(JobRequest):
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
     path: str | None = param(None, description="Folder or file.", cli_help="Folder (or .py file) to ingest.")
-    package: str | None = param(None, description="Or an installed package.",
+    package: str | None = param(None, description="Installed package.",
                                 cli_help="Installed package to ingest by import name instead of a path, e.g. 'json'.")
     exclude: list[str] | None = param(None, description="Globs to skip.", validate_default=True,
                                       cli_help="Glob patterns of relative paths to skip.")

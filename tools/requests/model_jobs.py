@@ -31,7 +31,7 @@ class MergeRequest(JobRequest):
     positional: ClassVar[tuple[str, ...]] = ("model_name",)
 
     model_name: str = param(description="Model or alias.", cli_help="Fine-tuned model name or alias (models).")
-    output_name: str | None = param(None, description="New model name.", cli_help="Default: <model_name>-merged.")
+    output_name: str | None = param(None, description="New name.", cli_help="Default: <model_name>-merged.")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """The model exists (an alias resolves to it); the output name is a free slug."""
@@ -107,7 +107,7 @@ class AskRequest(JobRequest):
     positional: ClassVar[tuple[str, ...]] = ("model", "prompt")
 
     prompt: str = param(min_length=1, max_length=20000, description="Question.")
-    model: str = param(description="Model name or id.",
+    model: str = param(description="Name or id.",
                        cli_help="Fine-tuned model (models), merged model or base model (base-models).")
     compare: bool = param(False, description="Ask its base too.",
                           cli_help="Also answer with the fine-tuned model's base.")

@@ -56,7 +56,7 @@ class TrainRequest(JobRequest):
     save_steps: int | None = param(None, ge=1, description="Default 50.")
     seed: int = param(42, description="Seed.")
     device: Device = param("auto", description="Device.")
-    gpus: int | Literal["auto"] = param("auto", description="Ranks (torchrun).", cli_help=(
+    gpus: int | Literal["auto"] = param("auto", description="GPU count.", cli_help=(
         "'auto' (every visible GPU; 1 on CPU/MPS) or a count; torchrun starts one rank per GPU."))
     strategy: Literal["auto", "ddp", "fsdp"] = param("auto", description="Multi-GPU.", cli_help=(
         "DDP when the model fits one card, else FSDP (auto)."))
@@ -66,7 +66,7 @@ class TrainRequest(JobRequest):
                                      cli_help="Continue training a finished model on this dataset (not resume).")
     dry_run: bool = param(False, description="Estimate only.",
                           cli_help="Validate, tokenize and estimate steps, memory and time; do not train.")
-    evaluate_probes: bool = param(True, description="Probe after training.")
+    evaluate_probes: bool = param(True, description="Probe at end.")
     max_probes: int | None = param(None, ge=1, le=100000, description="Default 600.")
 
     @field_validator("target_modules", mode="before")
