@@ -103,7 +103,7 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
         raise ConfigError(f"code base `{codebase}` has no recorded ingest to repeat.", field="codebase",
                           hint="Ingest it once with ingest_codebase(path=..., codebase=...), or pass its folder.")
     ingest = IngestParams(path=root, codebase=codebase, write_to=backend)
-    check_root(ingest)
+    check_root(ingest.path, ingest.package, ingest.codebase, ingest.languages)
     new = _fresh_name(settings, codebase)
     train = _train_step(settings, base_name, meta, new)
     steps = [("ingest", ingest.model_dump()), ("extract", _extract_step(settings, backend, parent, new)),
