@@ -61,8 +61,25 @@ def test_two_ranks_train_and_save_one_adapter(services, memo_dataset, tiny_model
     assert not _rank_pids(job.id)
 
 
-def test_cancel_on_two_ranks_then_resume_on_one_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
-    cfg = _train_cfg(tiny_model, gpus=2, num_epochs=10, batch_size=1)
+@pytest.fixture
+def long_memo(services, memo_dataset) -> str:
+    """The memo facts five times over (30 examples): 150 two-rank steps, so a cancel always lands
+    mid-run however busy the machine is."""
+    import json
+
+    from conftest import FACTS, _chat
+
+    folder = services.settings.datasets_dir / "long-memo"
+    folder.mkdir(parents=True)
+    rows = [_chat(f"{q} ({i})", a) for i in range(5) for q, a in FACTS]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (folder / "metadata.json").write_text(json.dumps({"name": "long-memo", "created_at": "2026-01-01T00:00:00Z"}))
+    return "long-memo"
+
+
+def test_cancel_on_two_ranks_then_resume_on_one_matches_an_uninterrupted_run(services, long_memo, tiny_model):
+    cfg = _train_cfg(tiny_model, gpus=2, num_epochs=10, batch_size=1, dataset_name=long_memo)
     straight = submit_training(services, {**cfg, "output_name": "straight"})
     straight_final = wait_final(services.store, straight.id, timeout=300)
     assert straight_final.status is JobStatus.SUCCEEDED, straight_final.error
