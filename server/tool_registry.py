@@ -2,7 +2,7 @@
 
 What an agent reads in `tools/list` is the first paragraph of the tool function's docstring
 (one line: when to use it) and its parameters' short `Field(description=...)`; keep both terse
-(tests/test_lean_surface.py holds tools/list to 15,000 characters). Details go in the rest of the
+(tests/integration/mcp/test_lean_surface.py holds tools/list to 15,000 characters). Details go in the rest of the
 docstring, README and docs/tools.md.
 
 Tool modules are imported when the app is built; they import only pydantic and graphtune's

@@ -1,7 +1,7 @@
 """graphtune's version, for metadata written by the domain code (datasets, models).
 
 It lives in tools/ so that domain modules never import from server/ (imports flow
-server -> tools -> domain; tests/test_import_direction.py checks it)."""
+server -> tools -> domain; tests/unit/test_import_direction.py checks it)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

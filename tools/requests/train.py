@@ -2,7 +2,7 @@
 
 Settings left out (None) take the preset's value (graphtune.tools.training.presets) and then
 `LoraJobConfig`'s default: the request is what a user may ask for, the config what the job runs.
-tests/test_request_models.py checks that both agree on every bound.
+tests/unit/requests/test_request_models.py checks that both agree on every bound.
 """
 
 from __future__ import annotations

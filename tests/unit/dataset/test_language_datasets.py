@@ -14,7 +14,7 @@ from graphtune.tools.dataset.phrasings import PHRASINGS
 from graphtune.tools.dataset.probe_scoring import score_answer
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # tests/fixtures
 
 
 def _read(path: Path) -> list[dict]:
@@ -33,7 +33,7 @@ def test_knowledge_from_a_typescript_package_has_every_fact_type(settings: Setti
     run_extract(ExtractParams(dataset_name="ts", objective="knowledge"), settings)
     folder = settings.datasets_dir / "ts"
     meta = json.loads((folder / "metadata.json").read_text())
-    python_fact_types = set(PHRASINGS) - {"profile"}  # what a Python code base yields (tests/test_knowledge.py)
+    python_fact_types = set(PHRASINGS) - {"profile"}  # what a Python code base yields (tests/unit/dataset/test_knowledge.py)
     assert set(meta["facts_by_type"]) == python_fact_types
     probes = _read(folder / "probes.jsonl")
     assert {p["fact_type"] for p in probes} >= {"location", "parameters", "returns", "bases", "calls", "callers"}

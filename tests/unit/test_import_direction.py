@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools"
 PACKAGES = {"graphtune.server": ROOT / "server", "graphtune.tools": TOOLS}
 

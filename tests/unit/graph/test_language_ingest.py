@@ -17,7 +17,7 @@ from graphtune.tools.graph.embedded import EmbeddedGraph
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from lang_truth import count_go, count_java, count_rust
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2]  # tests/: fixtures/ and ts_count.js
 LANGS = HERE / "fixtures" / "langs"
 REAL = HERE / "fixtures" / "real"
 NODES = ("CodeFile", "Class", "Function", "Method", "Parameter")

@@ -1,6 +1,6 @@
 """Base-model resolution, list_base_models, ask_model refusals and the generation module (tiny model).
 
-Fast: no real model here (tests/test_real_model.py converts the real GGUF once per session)."""
+Fast: no real model here (tests/integration/training/test_real_model.py converts the real GGUF once per session)."""
 
 from __future__ import annotations
 
