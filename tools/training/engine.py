@@ -285,7 +285,13 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
     )
     # CUDA: every packed row padded to the token budget, so each step has one shape (measured 5-13 % faster:
     # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)
-    pad_to = plan.tokens_per_batch if device == "cuda" and cfg.packing else None
+    # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
+    # fails to compile for some shapes (and the start-up check probes a block-aligned row)
+    pad_to = -(-plan.tokens_per_batch // 128) * 128 if device == "cuda" and cfg.packing else None
+    if device == "cuda" and not ranks.distributed:
+        _ = args.device  # resolve devices first, then: one process, one GPU. With several GPUs visible,
+        args._n_gpu = 1  # Trainer would wrap the model in nn.DataParallel (a replica copy per step, and a
+        # loss scaled by the GPU count); more GPUs are used through torchrun ranks instead (launch.py)
     trainer = _Trainer(model=model, args=args, train_dataset=PackedDataset(plan.batches, cfg.packing, pad_id, pad_to),
                        data_collator=lambda items: items[0], callbacks=[_Callback()])
     from transformers.trainer_callback import PrinterCallback

@@ -100,8 +100,9 @@ def ensure_attention_works(model: Any, device: str, vocab_size: int) -> str:
         return current
     import torch
 
-    ids = torch.randint(0, max(2, vocab_size), (1, 96), device="cuda")
-    pos = torch.cat([torch.arange(64), torch.arange(32)]).unsqueeze(0).to("cuda")
+    # two packed documents on the 128-token block grid, like the training rows (padded to a block multiple)
+    ids = torch.randint(0, max(2, vocab_size), (1, 256), device="cuda")
+    pos = torch.cat([torch.arange(160), torch.arange(96)]).unsqueeze(0).to("cuda")
     try:
         model.train()
         out = model(input_ids=ids, position_ids=pos, labels=ids, use_cache=False)
