@@ -19,7 +19,7 @@ MAX_NEW_TOKENS = 1024
 
 
 def _check_device(device: str) -> None:
-    from graphtune.tools.training.submit import check_device
+    from graphtune.tools.training.preflight import check_device
 
     check_device(device)  # before anything is queued
 

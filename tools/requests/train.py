@@ -44,16 +44,16 @@ class TrainRequest(JobRequest):
                                    cli_help="Default: as many as fit tokens_per_batch.")
     gradient_accumulation_steps: int = param(1, ge=1, le=64, description="Micro-batches/step.")
     num_epochs: int | None = param(None, ge=1, le=10, description="Default 3.", cli_help="Knowledge preset: 10.")
-    max_steps: int | None = param(None, ge=1, description="Step cap.")
+    max_steps: int | None = param(None, ge=1, le=10_000_000, description="Step cap.")
     max_seq_length: int | None = param(None, ge=32, le=32768, description="Default 2048.",
                                        cli_help="Knowledge preset: 512.")
-    warmup: float | None = param(None, ge=0, description="Ratio or steps.")
+    warmup: float | None = param(None, ge=0, le=100_000, description="Ratio or steps.")
     tokens_per_batch: int | None = param(None, ge=64, le=262144, description="Micro-batch tokens.", cli_help=(
         "Default 8192 on CUDA, 4096 on CPU/MPS."))
-    max_memory_gib: float | None = param(None, ge=1, description="GPU memory cap.")
+    max_memory_gib: float | None = param(None, ge=1, le=4096, description="GPU memory cap.")
     gradient_checkpointing: Literal["auto", "on", "off"] = param("auto", description="Memory saving.")
-    eval_steps: int | None = param(None, ge=1, description="Default: per epoch.")
-    save_steps: int | None = param(None, ge=1, description="Default 50.")
+    eval_steps: int | None = param(None, ge=1, le=1_000_000, description="Default: per epoch.")
+    save_steps: int | None = param(None, ge=1, le=1_000_000, description="Default 50.")
     seed: int = param(42, description="Seed.")
     device: Device = param("auto", description="Device.")
     gpus: int | Literal["auto"] = param("auto", description="GPU count.", cli_help=(
@@ -76,7 +76,7 @@ class TrainRequest(JobRequest):
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """Dataset lines, base model, device, free name and disk; the job stores the resolved config."""
-        from graphtune.tools.training.submit import validate_request
+        from graphtune.tools.training.preflight import validate_request
 
         config = validate_request(services, self.model_dump(exclude_none=True))
         return {"config": config.to_dict()}

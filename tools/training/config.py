@@ -1,7 +1,10 @@
-"""`LoraJobConfig`: every training setting, its range, its default and why — validated once.
+"""`LoraJobConfig`: what a training job runs — every setting resolved (preset, defaults) and why.
 
-A plain dataclass (no pydantic) so the training worker and the GPU benchmark can import it
-without the server's dependencies. Stored as JSON in the job row: any job can be re-run.
+The settings users give are declared once, in graphtune.tools.requests.train.TrainRequest
+(description, bounds, choices), and checked there before anything is queued (submit_training
+and start_fine_tuning alike); this config adds the engine-only settings (packing, weight decay,
+logging) with their ranges. A plain dataclass stored as JSON in the job
+row: any job can be re-run, and the GPU benchmark builds one directly.
 """
 
 from __future__ import annotations
@@ -39,41 +42,35 @@ class LoraJobConfig:
         "Multi-GPU strategy: auto (DDP when the model fits one card, else FSDP) | ddp | fsdp.",
         choices=["auto", "ddp", "fsdp"]))
     # --- LoRA ---------------------------------------------------------------------
-    lora_rank: int = field(default=16, metadata=_help("LoRA rank r (4..64).", range=(4, 64)))
-    lora_alpha: float = field(default=32.0, metadata=_help("LoRA alpha (1..128).", range=(1, 128)))
-    lora_dropout: float = field(default=0.0, metadata=_help("Dropout on the LoRA input (0..0.5); 0 is fastest.",
-                                                            range=(0.0, 0.5)))
+    lora_rank: int = field(default=16, metadata=_help("LoRA rank r (4..64)."))
+    lora_alpha: float = field(default=32.0, metadata=_help("LoRA alpha (1..128)."))
+    lora_dropout: float = field(default=0.0, metadata=_help("Dropout on the LoRA input (0..0.5); 0 is fastest."))
     target_modules: list[str] | str = field(default_factory=lambda: list(DEFAULT_TARGETS),
                                             metadata=_help("Module names to adapt, or 'all-linear'."))
     # --- schedule -----------------------------------------------------------------
-    learning_rate: float = field(default=2e-4, metadata=_help("Peak learning rate (1e-6..1e-2).", range=(1e-6, 1e-2)))
+    learning_rate: float = field(default=2e-4, metadata=_help("Peak learning rate (1e-6..1e-2)."))
     batch_size: int | None = field(default=None, metadata=_help(
         "Max examples per micro-batch (1..1024); default: as many as fit tokens_per_batch when packing, 8 without "
-        "packing.", range=(1, 1024)))
-    gradient_accumulation_steps: int = field(default=1, metadata=_help("Micro-batches per optimizer step (1..64).",
-                                                                       range=(1, 64)))
-    num_epochs: int = field(default=3, metadata=_help("Passes over the training split (1..10).", range=(1, 10)))
+        "packing."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("Micro-batches per optimizer step (1..64)."))
+    num_epochs: int = field(default=3, metadata=_help("Passes over the training split (1..10)."))
     max_steps: int | None = field(default=None, metadata=_help("Stop after this many optimizer steps (overrides "
-                                                               "epochs when smaller).", range=(1, 10_000_000)))
-    max_seq_length: int = field(default=2048, metadata=_help("Examples longer than this are truncated (32..32768).",
-                                                             range=(32, 32768)))
+                                                               "epochs when smaller)."))
+    max_seq_length: int = field(default=2048, metadata=_help("Examples longer than this are truncated (32..32768)."))
     tokens_per_batch: int | None = field(default=None, metadata=_help(
         "Token budget of a packed micro-batch; default 8192 on CUDA, 4096 on CPU/MPS (never above "
-        "batch_size*max_seq_length).", range=(64, 262144)))
-    warmup: float = field(default=0.03, metadata=_help("Warm-up: a ratio < 1 of all steps, or a step count.",
-                                                       range=(0, 100000)))
+        "batch_size*max_seq_length)."))
+    warmup: float = field(default=0.03, metadata=_help("Warm-up: a ratio < 1 of all steps, or a step count."))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay.", range=(0.0, 1.0)))
     logging_steps: int = field(default=1, metadata=_help("Metrics event every N steps.", range=(1, 100000)))
-    eval_steps: int | None = field(default=None, metadata=_help("Eval loss every N steps (default: once per epoch).",
-                                                                range=(1, 1000000)))
+    eval_steps: int | None = field(default=None, metadata=_help("Eval loss every N steps (default: once per epoch)."))
     save_steps: int | None = field(default=None, metadata=_help("Checkpoint every N steps (default: every 50 steps "
-                                                                "and at cancel).", range=(1, 1000000)))
+                                                                "and at cancel)."))
     seed: int = field(default=42, metadata=_help("Seed for data order, LoRA init and dropout."))
     gradient_checkpointing: str = field(default="auto", metadata=_help(
         "auto (only when memory needs it) | on | off.", choices=["auto", "on", "off"]))
     max_memory_gib: float | None = field(default=None, metadata=_help(
-        "GPU memory ceiling: auto checkpointing covers just enough layers to stay under it (default 90% of the GPU).",
-        range=(1.0, 4096.0)))
+        "GPU memory ceiling: auto checkpointing covers just enough layers to stay under it (default 90% of the GPU)."))
     packing: bool = field(default=True, metadata=_help("Padding-free packing with per-document attention."))
     init_adapter: str | None = field(default=None, metadata=_help(
         "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))
@@ -84,14 +81,15 @@ class LoraJobConfig:
     evaluate_probes: bool = field(default=True, metadata=_help(
         "When the dataset has probes.jsonl: answer them closed-book with the base and the tuned model at the end."))
     max_probes: int = field(default=600, metadata=_help("Probes evaluated at the end of training (stratified by "
-                                                        "fact type).", range=(1, 100000)))
+                                                        "fact type)."))
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in fields(self):  # engine-only settings; what users set is bounded by TrainRequest
             bounds = f.metadata.get("range")
             value = getattr(self, f.name)
-            if bounds and value is not None and not (bounds[0] <= value <= bounds[1]):
-                raise TrainingConfigError(f"`{f.name}`={value!r} is outside {bounds[0]}..{bounds[1]}.", field=f.name,
+            low, high = bounds or (None, None)
+            if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+                raise TrainingConfigError(f"`{f.name}`={value!r} is outside {low}..{high}.", field=f.name,
                                           hint=f.metadata["help"])
             choices = f.metadata.get("choices")
             if choices and value not in choices:

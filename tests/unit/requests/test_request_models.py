@@ -29,9 +29,6 @@ JOB_COMMANDS = {"ingest": IngestRequest, "extract-data": ExtractRequest, "train"
                 "merge": MergeRequest, "evaluate": EvaluateRequest, "compare": CompareRequest, "ask": AskRequest}
 CODED = re.compile(r"^\[(?P<code>[a-z_]+)\] (?P<message>.+?) Hint: .+", re.S)
 # upper caps only the job config holds (kept out of tools/list, which is held to 15k characters)
-CONFIG_ONLY_CAPS = {"max_steps", "warmup", "eval_steps", "save_steps", "max_memory_gib"}
-
-
 def _coded(text: str) -> tuple[str, str] | None:
     """(code, field) of a coded error: the field is named as "(field `x`)" or, first, in the message."""
     match = CODED.match(text)
@@ -71,19 +68,20 @@ def test_cli_flags_are_the_request_models() -> None:
     assert "--objective {skills,knowledge}" in help_text
 
 
-def test_training_bounds_agree_with_the_job_config() -> None:
+def test_training_bounds_are_declared_once_and_every_submit_path_enforces_them(services) -> None:
+    from graphtune.tools.errors import ConfigError
     from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.submit import submit_training
 
-    for field in dataclasses.fields(LoraJobConfig):
-        bounds = field.metadata.get("range")
-        if not bounds or field.name not in TrainRequest.model_fields:
-            continue
-        request = TrainRequest.model_fields[field.name]
-        assert _bound(request, "ge") == bounds[0], field.name
-        if field.name in CONFIG_ONLY_CAPS:
-            assert _bound(request, "le") is None, field.name
-        else:
-            assert _bound(request, "le") == bounds[1], field.name
+    shared = [f for f in dataclasses.fields(LoraJobConfig) if f.name in TrainRequest.model_fields]
+    assert not [f.name for f in shared if f.metadata.get("range")]  # no second declaration of a bound
+    for f in shared:
+        request = TrainRequest.model_fields[f.name]
+        low, high = _bound(request, "ge"), _bound(request, "le")
+        for bad in ([low - 1] if low is not None and low >= 1 else []) + ([high * 2] if high is not None else []):
+            with pytest.raises(ConfigError) as err:  # Python callers get the request model's coded error too
+                submit_training(services, {"dataset_name": "d", "base_model": "org/model", f.name: bad})
+            assert err.value.field == f.name, (f.name, bad, str(err.value))
 
 
 def test_request_parse_is_coded_and_runs_cross_field_checks() -> None:
