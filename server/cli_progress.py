@@ -11,8 +11,8 @@ from typing import Any
 __all__ = ["progress_line", "reporter"]
 
 
-def progress_line(view: dict[str, Any]) -> str:
-    """One line: kind, job, status, progress, wait reason, loss and ETA."""
+def progress_line(view: dict[str, Any], *, eta: bool = True) -> str:
+    """One line: kind, job, status, progress, wait reason, loss and (unless eta=False) ETA."""
     prog = view["progress"]
     parts = [f"[{view['kind']} {view['job_id']}] {view['status']}"]
     if prog.get("total"):
@@ -22,9 +22,9 @@ def progress_line(view: dict[str, Any]) -> str:
     if view.get("wait_reason"):
         parts.append(view["wait_reason"])
     metrics = view.get("latest_metrics") or {}
-    if "loss" in metrics:
+    if "loss" in metrics and "loss" not in (prog.get("message") or ""):
         parts.append(f"loss={metrics['loss']:.4f}")
-    if view.get("eta_seconds"):
+    if eta and view.get("eta_seconds"):
         parts.append(f"eta={view['eta_seconds']:.0f}s")
     return "  ".join(parts)
 
@@ -42,10 +42,10 @@ class LineReporter:
         return None
 
     def update(self, view: dict[str, Any]) -> None:
-        line = progress_line(view)
-        if line != self.last and not self.quiet:
-            print(line, file=sys.stderr, flush=True)
-        self.last = line
+        key = progress_line(view, eta=False)  # a new line when the job moves, not each time its ETA ticks
+        if key != self.last and not self.quiet:
+            print(progress_line(view), file=sys.stderr, flush=True)
+        self.last = key
 
 
 class BarReporter:

@@ -116,3 +116,19 @@ def test_cli_starts_without_rich_or_the_server(tmp_path) -> None:
             "print(loaded); sys.exit(1 if loaded else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_line_progress_prints_when_the_job_moves_not_when_its_eta_ticks(capsys) -> None:
+    from graphtune.server.cli_progress import LineReporter
+
+    def view(step: int, eta: float) -> dict:
+        return {"kind": "train", "job_id": "job_1", "status": "running", "eta_seconds": eta,
+                "progress": {"current": step, "total": 48, "unit": "steps", "message": "loss 1.0343"},
+                "latest_metrics": {"loss": 1.0343}}
+
+    reporter = LineReporter()
+    for step, eta in [(5, 2282), (5, 2291), (5, 2299), (6, 1979), (6, 1986)]:
+        reporter.update(view(step, eta))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["[train job_1] running  5/48 steps  loss 1.0343  eta=2282s",
+                     "[train job_1] running  6/48 steps  loss 1.0343  eta=1979s"]
