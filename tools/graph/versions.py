@@ -66,8 +66,18 @@ def codebase_version(file_shas: dict[str, str], codebase: str) -> str:
     return graph_fingerprint({uid(codebase, path): sha for path, sha in file_shas.items()})
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+_STRING = json.encoder.encode_basestring  # C-accelerated; what _ENCODER writes for a str
+
+
 def _h(*parts: Any) -> str:
-    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    """A short hash of the JSON text of `parts` (stored in snapshots: the text must never change).
+    One shared encoder, and a single string (a source or docstring, most calls) written
+    directly: this runs several times per entity of every ingest."""
+    if len(parts) == 1 and parts[0].__class__ is str:
+        text = "[" + _STRING(parts[0]) + "]"
+    else:
+        text = _ENCODER.encode(parts)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
@@ -130,11 +140,13 @@ def snapshot_from_records(records: Iterable[Any]) -> dict[str, Any]:
     return {"format": SNAPSHOT_FORMAT, "entities": entities, "modules": modules}
 
 
-def read_snapshot_from_graph(settings: Any, backend: str, codebase: str) -> dict[str, Any]:
-    """Read one code base's entities from the graph (read-only) and hash them."""
-    from graphtune.tools.graph.sources import open_source
+def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None) -> dict[str, Any]:
+    """Read one code base's entities from the graph (read-only) and hash them. `graph`: the
+    embedded store the ingest still holds open (saves reopening it), else the store is opened."""
+    from graphtune.tools.graph.sources import EmbeddedSource, open_source
 
-    source = open_source(backend, settings, None, [codebase])
+    source = EmbeddedSource(settings, [codebase], graph=graph) if graph is not None else \
+        open_source(backend, settings, None, [codebase])
     try:
         records: list[Any] = []
         for node_type in ("Class", "Function", "Method", "CodeFile"):
@@ -217,7 +229,7 @@ def record_version(settings: Any, backend: str, codebase: str, version: str, sna
             diff = diff_snapshots(old, snap)
             snap = {**snap, "codebase": codebase, "version": version,
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), mtime=0))
+            _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), compresslevel=6, mtime=0))
             previous = latest
             index.append({"version": version, "previous": latest, "created_at": snap["created_at"],
                           "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"], "root": root})
