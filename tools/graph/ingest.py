@@ -123,7 +123,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     if not all_files:
         raise no_source_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
-    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files if f not in files]
+    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
+               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
     writer = open_writer(params.write_to, settings, ctx, codebase)
     graph = None
     try:
