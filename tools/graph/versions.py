@@ -72,13 +72,34 @@ _STRING = json.encoder.encode_basestring  # C-accelerated; what _ENCODER writes 
 
 def _h(*parts: Any) -> str:
     """A short hash of the JSON text of `parts` (stored in snapshots: the text must never change).
-    One shared encoder, and a single string (a source or docstring, most calls) written
-    directly: this runs several times per entity of every ingest."""
-    if len(parts) == 1 and parts[0].__class__ is str:
-        text = "[" + _STRING(parts[0]) + "]"
-    else:
+    This runs several times per entity of every ingest, so the shapes it gets (strings, lists
+    of strings, None, booleans) are written directly, exactly as `json.dumps` writes them;
+    anything else goes through one shared encoder."""
+    text = _fast_json(parts)
+    if text is None:
         text = _ENCODER.encode(parts)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+def _fast_json(parts: tuple[Any, ...]) -> str | None:
+    """`json.dumps(parts, ensure_ascii=False)` for strings, lists of strings, None and booleans
+    (None for any other value: the caller falls back to the encoder)."""
+    out = []
+    for part in parts:
+        cls = part.__class__
+        if cls is str:
+            out.append(_STRING(part))
+        elif cls is list:
+            if not all(item.__class__ is str for item in part):
+                return None
+            out.append("[" + ", ".join(map(_STRING, part)) + "]")
+        elif part is None:
+            out.append("null")
+        elif part is True or part is False:
+            out.append("true" if part else "false")
+        else:
+            return None
+    return "[" + ", ".join(out) + "]"
 
 
 def _last(name: str) -> str:
