@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,22 @@ class EmbeddedGraph:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a group of writes (the COPYs of a batch, the edge rebuild) as one transaction:
+        each auto-committed statement pays its own commit (measured ~40 ms apiece, the fixed
+        cost that dominated small ingests); on an error nothing of the group is kept."""
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            try:
+                self.execute("ROLLBACK")
+            except QueryFailed:
+                log.warning("rollback of the embedded graph transaction failed", exc_info=True)
+            raise
+        self.execute("COMMIT")
+
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Stream result rows as lists (the cheap form; callers zip with column names)."""
         try:
@@ -213,4 +230,5 @@ class EmbeddedGraph:
 
 
 def decode_list(text: str | None) -> list[Any]:
-    return json.loads(text) if text else []
+    """A JSON list property back; most are empty (no calls, bases, decorators): no parse for those."""
+    return json.loads(text) if text and text != "[]" else []

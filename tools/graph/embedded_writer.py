@@ -64,11 +64,12 @@ class EmbeddedWriter:
         if not files:
             return
         g, s = self.graph, self.scratch
-        for table in NODE_KEYS:
-            g.copy_csv(table, join_chunks(files, table), s)
-        self._ensure_patterns(files, patterns)
-        for key in REL_KEYS:
-            g.copy_csv(key, join_chunks(files, key), s)
+        with g.transaction():
+            for table in NODE_KEYS:
+                g.copy_csv(table, join_chunks(files, table), s)
+            self._ensure_patterns(files, patterns)
+            for key in REL_KEYS:
+                g.copy_csv(key, join_chunks(files, key), s)
 
     def _ensure_patterns(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         existing = {row[0] for row in self.graph.rows("MATCH (p:Pattern) WHERE p.codebase = $cb RETURN p.name",
@@ -104,7 +105,11 @@ class EmbeddedWriter:
 
     def rebuild_derived_edges(self) -> None:
         """Recompute CALLS / INHERITS / IMPORTS of this code base, resolving names only against
-        its own nodes (edges never cross code bases)."""
+        its own nodes (edges never cross code bases); one transaction (see EmbeddedGraph.transaction)."""
+        with self.graph.transaction():
+            self._rebuild_derived_edges()
+
+    def _rebuild_derived_edges(self) -> None:
         g, s, cb = self.graph, self.scratch, self.codebase
         params = {"cb": cb}
         for rel in DERIVED_RELS:

@@ -123,8 +123,10 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     if not all_files:
         raise no_source_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
-    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files if f not in files]
+    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
+               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
     writer = open_writer(params.write_to, settings, ctx, codebase)
+    graph = None
     try:
         stored_root = writer.codebase_root()
         named = params.codebase is not None or params.package is not None  # a package's import name is its identity
@@ -167,9 +169,13 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         codebases = writer.codebases()
         fingerprint = writer.fingerprint()
         shas = writer.file_shas()
+        graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
+        if graph is not None:
+            version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph)
     finally:
         writer.close()
-    version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
+    if graph is None:
+        version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
     return {
@@ -188,17 +194,23 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
 
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
-                            ctx: JobContext | None, root: str | None = None) -> dict[str, Any]:
-    """Record the code base's graph version (see graph/versions.py) and diff it with the previous one."""
-    from graphtune.tools.graph.versions import codebase_version, read_snapshot_from_graph, record_version
+                            ctx: JobContext | None, root: str | None = None, graph: Any = None) -> dict[str, Any]:
+    """Record the code base's graph version (see graph/versions.py) and diff it with the previous one.
+    `graph`: the embedded store the ingest still holds open, read through instead of reopened."""
+    from graphtune.tools.graph import versions
 
     if ctx:
         ctx.progress(None, None, "entities", "recording the graph version and its diff", safe_point=False)
-    version = codebase_version(shas, codebase)
+    version = versions.codebase_version(shas, codebase)
+
+    def snapshot() -> dict[str, Any]:
+        if graph is None:
+            return versions.read_snapshot_from_graph(settings, store, codebase)
+        return versions.read_snapshot_from_graph(settings, store, codebase, graph)
+
     try:
-        return record_version(settings, store, codebase, version,
-                              lambda: read_snapshot_from_graph(settings, store, codebase), ctx.job_id if ctx else None,
-                              root)
+        return versions.record_version(settings, store, codebase, version, snapshot, ctx.job_id if ctx else None,
+                                       root)
     except (GraphtuneError, OSError, ValueError) as exc:  # the graph is written: report, never fail the ingest
         if ctx:
             ctx.log(f"graph version not recorded: {exc}")

@@ -44,14 +44,20 @@ class EmbeddedSource:
     """Reads graphtune's own schema from the embedded LadybugDB store (read-only), optionally
     only some code bases."""
 
-    def __init__(self, settings: Any, codebases: list[str] | None = None, lock_wait_s: float | None = None) -> None:
-        wait = getattr(settings, "graph_lock_wait_s", 0.0) if lock_wait_s is None else lock_wait_s
-        self.graph = EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=wait)
+    def __init__(self, settings: Any, codebases: list[str] | None = None, lock_wait_s: float | None = None,
+                 graph: EmbeddedGraph | None = None) -> None:
+        """`graph`: an already open store (the ingest's writer) to read through, left open by
+        close(); the ingest snapshots its graph version this way instead of reopening the store."""
+        self._owned = graph is None
+        if graph is None:
+            wait = getattr(settings, "graph_lock_wait_s", 0.0) if lock_wait_s is None else lock_wait_s
+            graph = EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=wait)
+        self.graph = graph
         self.missing: Counter[str] = Counter()
         try:
             self.codebases = check_codebases(codebases, self.known_codebases())
         except BaseException:
-            self.graph.close()
+            self.close()
             raise
         self.params = {"cbs": self.codebases} if self.codebases is not None else {}
 
@@ -63,7 +69,8 @@ class EmbeddedSource:
                       | {row[0] for row in self.graph.rows("MATCH (f:CodeFile) RETURN DISTINCT f.codebase")})
 
     def close(self) -> None:
-        self.graph.close()
+        if self._owned:
+            self.graph.close()
 
     def fingerprint(self) -> str:
         return self.graph.fingerprint(self.codebases)

@@ -96,7 +96,19 @@ def clean_block_doc(text: str) -> str:
     """`/** ... */` (JSDoc, Javadoc) -> its text without the comment markers; `@param` and
     `@returns` lines stay, as a Python docstring's Args/Returns sections do."""
     body = text[3:-2] if text.startswith("/**") else text
-    return _STARS.sub("", body).strip()  # one regex over the comment: this runs for every documented member
+    return "\n".join(map(_clean_doc_line, body.split("\n"))).strip()
+
+
+def _clean_doc_line(line: str) -> str:
+    """One comment line without its leading `[ \t]*\*?[ \t]?` and trailing blanks, with str
+    methods: the same text as the MULTILINE regex `^[ \t]*\*?[ \t]?|[ \t]+$` (kept in _STARS
+    for reference, tested equal), ~5x faster on Javadoc, which runs for every documented member."""
+    line = line.lstrip(" \t")
+    if line[:1] == "*":
+        line = line[1:]
+        if line[:1] in (" ", "\t"):
+            line = line[1:]
+    return line.rstrip(" \t")
 
 
 def clean_line_doc(lines: list[str], marker: str) -> str:
@@ -110,6 +122,7 @@ class FileBuilder:
 
     def __init__(self, path: str, module_name: str, data: bytes, language: str, call_query: tuple[str, str]) -> None:
         self.data = data
+        self.ascii = data.decode("ascii") if data.isascii() else None
         self.graph = FileGraph(path=path, module_name=module_name, sha=sha_of(data),
                                lines=data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1))
         self.graph.language = language
@@ -119,7 +132,11 @@ class FileBuilder:
         self.call_pos: list[int] = []
 
     def text(self, node: Any) -> str:
-        return self.data[node.start_byte:node.end_byte].decode("utf-8", "replace") if node is not None else ""
+        if node is None:
+            return ""
+        if self.ascii is not None:  # byte offsets are str offsets: slice, no decode per node
+            return self.ascii[node.start_byte:node.end_byte]
+        return self.data[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
     def index_calls(self, root: Any, raw_name: Any) -> None:
         """Every call in the file (one C query), as (start byte, raw callee name) sorted by position."""

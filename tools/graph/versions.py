@@ -66,9 +66,40 @@ def codebase_version(file_shas: dict[str, str], codebase: str) -> str:
     return graph_fingerprint({uid(codebase, path): sha for path, sha in file_shas.items()})
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+_STRING = json.encoder.encode_basestring  # C-accelerated; what _ENCODER writes for a str
+
+
 def _h(*parts: Any) -> str:
-    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    """A short hash of the JSON text of `parts` (stored in snapshots: the text must never change).
+    This runs several times per entity of every ingest, so the shapes it gets (strings, lists
+    of strings, None, booleans) are written directly, exactly as `json.dumps` writes them;
+    anything else goes through one shared encoder."""
+    text = _fast_json(parts)
+    if text is None:
+        text = _ENCODER.encode(parts)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+def _fast_json(parts: tuple[Any, ...]) -> str | None:
+    """`json.dumps(parts, ensure_ascii=False)` for strings, lists of strings, None and booleans
+    (None for any other value: the caller falls back to the encoder)."""
+    out = []
+    for part in parts:
+        cls = part.__class__
+        if cls is str:
+            out.append(_STRING(part))
+        elif cls is list:
+            if not all(item.__class__ is str for item in part):
+                return None
+            out.append("[" + ", ".join(map(_STRING, part)) + "]")
+        elif part is None:
+            out.append("null")
+        elif part is True or part is False:
+            out.append("true" if part else "false")
+        else:
+            return None
+    return "[" + ", ".join(out) + "]"
 
 
 def _last(name: str) -> str:
@@ -130,11 +161,13 @@ def snapshot_from_records(records: Iterable[Any]) -> dict[str, Any]:
     return {"format": SNAPSHOT_FORMAT, "entities": entities, "modules": modules}
 
 
-def read_snapshot_from_graph(settings: Any, backend: str, codebase: str) -> dict[str, Any]:
-    """Read one code base's entities from the graph (read-only) and hash them."""
-    from graphtune.tools.graph.sources import open_source
+def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None) -> dict[str, Any]:
+    """Read one code base's entities from the graph (read-only) and hash them. `graph`: the
+    embedded store the ingest still holds open (saves reopening it), else the store is opened."""
+    from graphtune.tools.graph.sources import EmbeddedSource, open_source
 
-    source = open_source(backend, settings, None, [codebase])
+    source = EmbeddedSource(settings, [codebase], graph=graph) if graph is not None else \
+        open_source(backend, settings, None, [codebase])
     try:
         records: list[Any] = []
         for node_type in ("Class", "Function", "Method", "CodeFile"):
@@ -217,7 +250,7 @@ def record_version(settings: Any, backend: str, codebase: str, version: str, sna
             diff = diff_snapshots(old, snap)
             snap = {**snap, "codebase": codebase, "version": version,
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), mtime=0))
+            _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), compresslevel=6, mtime=0))
             previous = latest
             index.append({"version": version, "previous": latest, "created_at": snap["created_at"],
                           "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"], "root": root})
