@@ -9,10 +9,13 @@ retrained SmolLM2-135M-Instruct know the changed facts without forgetting the re
                                      # marked new/changed/unchanged); stage the GGUF like knowledge.py
     python bench/retrain.py run      # GPU: graphtune's job handlers as the retrain chain runs them:
                                      # train v1 (knowledge preset), continue it on the delta (v2,
-                                     # init_adapter=v1, same recipe), compare v1 vs v2 on the delta's
+                                     # init_adapter=v1, 0.3x lr as retrain), compare v1 vs v2 on the delta's
                                      # probes, apply the default retrain policy
     python bench/retrain.py smoke    # CPU check of the mechanics: prep + run with a tiny
                                      # config-built model, a few steps, 20 probes (minutes)
+    python bench/retrain.py cpu      # CPU, real model, small synthetic package `geom`: train v1
+                                     # once, continue it with each recipe of CPU_RECIPES, score
+                                     # changed and unchanged facts (how retrain's defaults were chosen)
 
 Goals (issue 9): accuracy on changed (new + changed) facts >= 60 %; on unchanged facts within
 5 points of the previous model. Any LoraJobConfig field can be overridden as KEY=VALUE (run).
@@ -142,7 +145,7 @@ def unchanged_probe_set(home: Path) -> str:
 
 
 def run_chain(home: Path, base_model: str, extra: dict, max_probes: int) -> dict:
-    """train v1 -> train v2 from v1 on the delta (same recipe) -> compare -> the policy's verdict."""
+    """train v1 -> train v2 from v1 on the delta (retrain's continued recipe) -> compare -> the policy's verdict."""
     from graphtune.tools.training.compare_job import run_compare_job
     from graphtune.tools.training.presets import apply_preset
     from graphtune.tools.training.retrain import RetrainPolicy, continued_recipe, judge

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from graphtune.server.settings import Settings
-from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
