@@ -212,86 +212,45 @@ def smoke() -> int:
 
 
 # --- CPU, small scope, real model: compare continued-training recipes (issue 9's forgetting) -----------
-GEOM_V1 = {  # a small synthetic package: 16 entities, ~60 facts, teachable on 2 CPU cores in minutes
+GEOM_V1 = {  # a small synthetic package (7 functions): teachable on 2 busy CPU cores in minutes
     "__init__.py": '"""Small plane-geometry helpers."""\n',
-    "points.py": '''"""Points in the plane."""
+    "points.py": '''"""Points in the plane, as (x, y) tuples."""
 
 import math
-
-
-class Point:
-    """A point with x and y coordinates."""
-
-    def __init__(self, x, y):
-        self.x = x
-        self.y = y
-
-    def norm(self):
-        """Distance of the point from the origin."""
-        return math.hypot(self.x, self.y)
-
-    def translate(self, dx, dy):
-        """A new point moved by dx and dy."""
-        return Point(self.x + dx, self.y + dy)
 
 
 def distance(a, b):
     """Euclidean distance between two points."""
-    return math.hypot(a.x - b.x, a.y - b.y)
+    return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
 def midpoint(a, b):
     """The point halfway between a and b."""
-    return Point((a.x + b.x) / 2, (a.y + b.y) / 2)
+    return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
 
 
 def scale_point(p, factor):
     """The point p with both coordinates multiplied by factor."""
-    return Point(p.x * factor, p.y * factor)
+    return (p[0] * factor, p[1] * factor)
+
+
+def norm(p):
+    """Distance of the point p from the origin."""
+    return math.hypot(p[0], p[1])
 ''',
-    "shapes.py": '''"""Shapes with an area."""
+    "shapes.py": '''"""Areas of simple shapes."""
 
 import math
 
 
-class Shape:
-    """Base class of every shape."""
-
-    def area(self):
-        """The area enclosed by the shape."""
-        raise NotImplementedError
+def circle_area(radius):
+    """Pi times the radius squared."""
+    return math.pi * radius ** 2
 
 
-class Circle(Shape):
-    """A circle given by its radius."""
-
-    def __init__(self, radius):
-        self.radius = radius
-
-    def area(self):
-        """Pi times the radius squared."""
-        return math.pi * self.radius ** 2
-
-    def circumference(self):
-        """Two pi times the radius."""
-        return 2 * math.pi * self.radius
-
-
-class Rectangle(Shape):
-    """An axis-aligned rectangle."""
-
-    def __init__(self, width, height):
-        self.width = width
-        self.height = height
-
-    def area(self):
-        """Width times height."""
-        return self.width * self.height
-
-
-def total_area(shapes):
-    """The sum of the areas of all shapes."""
-    return sum(s.area() for s in shapes)
+def rect_area(width, height):
+    """Width times height."""
+    return width * height
 ''',
     "units.py": '''"""Angle unit conversions."""
 
@@ -301,28 +260,13 @@ import math
 def to_radians(degrees):
     """Convert an angle from degrees to radians."""
     return degrees * math.pi / 180
-
-
-def to_degrees(radians):
-    """Convert an angle from radians to degrees."""
-    return radians * 180 / math.pi
 ''',
 }
-POLYGON = '''
+ROTATE = '''
 
-class Polygon(Shape):
-    """A closed shape given by its vertices."""
-
-    def __init__(self):
-        self.vertices = []
-
-    def add_vertex(self, point):
-        """Append a vertex to the outline."""
-        self.vertices.append(point)
-
-    def vertex_count(self):
-        """How many vertices the outline has."""
-        return len(self.vertices)
+def rotate(p, angle):
+    """The point p turned by angle radians around the origin."""
+    return (p[0] * math.cos(angle) - p[1] * math.sin(angle), p[0] * math.sin(angle) + p[1] * math.cos(angle))
 '''
 # (name, replay_fraction, train overrides on top of v1's recipe): today's default first
 CPU_RECIPES = [
@@ -337,12 +281,11 @@ def geom_change(root: Path) -> list[str]:
     """The same kinds of change as `scripted_change`, on the synthetic package."""
     points = root / "points.py"
     text = points.read_text(encoding="utf-8").replace("def midpoint(", "def center_of(")
-    points.write_text(text.replace("def distance(a, b):", "def distance(a, b, squared=False):"), encoding="utf-8")
-    shapes = root / "shapes.py"
-    shapes.write_text(shapes.read_text(encoding="utf-8") + POLYGON, encoding="utf-8")
+    text = text.replace("def distance(a, b):", "def distance(a, b, squared=False):")
+    points.write_text(text + ROTATE, encoding="utf-8")
     (root / "units.py").unlink()
     return ["renamed geom.points.midpoint -> center_of", "added parameter squared to geom.points.distance",
-            "added class geom.shapes.Polygon (add_vertex, vertex_count)", "deleted module geom.units"]
+            "added function geom.points.rotate", "deleted module geom.units"]
 
 
 def _cpu_datasets(home: Path, fractions: set[float], phrasings: int) -> dict:
@@ -429,11 +372,11 @@ def cpu() -> int:
     home = Path(os.environ.get("RETRAIN_CPU_HOME") or tempfile.mkdtemp())
     home.mkdir(parents=True, exist_ok=True)
     prep_report = _cpu_datasets(home, {r[1] for r in CPU_RECIPES} | {r[2] for r in recipes},
-                                int(os.environ.get("PHRASINGS", "4")))
+                                int(os.environ.get("PHRASINGS", "3")))
     (home / "models").mkdir(exist_ok=True)
     v1_cfg = apply_preset({"dataset_name": "geom-v1", "base_model": "smollm2-135m-instruct", "output_name": "geom-v1",
-                           "device": "cpu", "num_epochs": int(os.environ.get("V1_EPOCHS", "4")),
-                           "max_seq_length": 256, "tokens_per_batch": 512, "save_steps": 100000,
+                           "device": "cpu", "num_epochs": int(os.environ.get("V1_EPOCHS", "3")),
+                           "max_seq_length": 256, "tokens_per_batch": 1024, "save_steps": 100000,
                            "evaluate_probes": False}, "knowledge")
     report: dict = {"prep": prep_report, "v1_recipe": {k: v1_cfg[k] for k in (
         "lora_rank", "lora_alpha", "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length")}}
