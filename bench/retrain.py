@@ -273,7 +273,8 @@ CPU_RECIPES = [
     ("baseline: replay 0.2, v1 recipe", 0.2, {}),
     ("replay 0.8, v1 recipe", 0.8, {}),
     ("replay 0.8, lr 3e-4", 0.8, {"learning_rate": 3e-4}),
-    ("replay 0.5, lr 3e-4, half the epochs", 0.5, {"learning_rate": 3e-4, "num_epochs": 2}),
+    ("replay 0.5, lr 3e-4, 2 epochs", 0.5, {"learning_rate": 3e-4, "num_epochs": 2}),
+    ("replay 0.2, lr 3e-4", 0.2, {"learning_rate": 3e-4}),
 ]
 
 

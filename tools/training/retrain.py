@@ -53,9 +53,13 @@ class ContinuedTraining:
     remedy: `replay_fraction` 0.8 replays four unchanged facts per new/changed one (all of
     them when there are fewer), so the delta looks like the data the base model learned from, and
     the learning rate is CONTINUED_LR_FACTOR x the base model's (the adapter already holds the old
-    facts; a smaller step learns the few new ones without overwriting them). Epochs, rank and the
-    rest of the recipe are the base model's. Measured on CPU (real model, small synthetic package):
-    see bench/RESULTS.md.
+    facts; a smaller step learns the few new ones while moving the weights less, which protects the
+    unchanged facts a sampled replay leaves out). Epochs, rank and the rest of the recipe are the
+    base model's. Measured on CPU with the real model on a small synthetic package (bench/RESULTS.md,
+    "CPU, small scope"), changed facts / unchanged facts before -> after:
+    replay 0.2 + base lr 100 % / 90 -> 60 %; replay 0.2 + 0.3x lr 83 % / 90 -> 70 %;
+    replay 0.5 + 0.3x lr + fewer epochs 33 % / 90 -> 90 %; replay 0.8 + base lr 100 % / 90 -> 90 %;
+    replay 0.8 + 0.3x lr (this default) 83 % / 90 -> 100 %.
     """
 
     replay_fraction: float | None = None  # share of the delta's facts that are replayed unchanged facts
