@@ -62,8 +62,10 @@ def _show(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
 
 def retrain_once(args: argparse.Namespace, *, quiet: bool = False) -> int:
     """Queue the retrain chain, follow it to its end, print the decision; returns the exit code."""
+    recipe = {k: getattr(args, k, None) for k in ("replay_fraction", "learning_rate", "num_epochs")}
     chain = call_tool(args, "retrain", codebase=args.codebase, base=args.base,
-                      min_new_accuracy=args.min_new_accuracy, max_old_drop=args.max_old_drop)
+                      min_new_accuracy=args.min_new_accuracy, max_old_drop=args.max_old_drop,
+                      **{k: v for k, v in recipe.items() if v is not None})
     if not getattr(args, "wait", True):
         output(args, chain)
         return 0
@@ -129,8 +131,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
     from graphtune.tools.training.retrain import (
+        CONTINUED_LR_FACTOR,
         DEFAULT_MAX_OLD_DROP_POINTS,
         DEFAULT_MIN_NEW_ACCURACY,
+        DEFAULT_RETRAIN_REPLAY_FRACTION,
     )
 
     p.add_argument("--base", default="current", help="model or alias to continue from (default: current)")
@@ -139,6 +143,12 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-old-drop", type=float, default=DEFAULT_MAX_OLD_DROP_POINTS,
                    help="... and unchanged facts drop at most this many points vs the base model "
                    f"(default {DEFAULT_MAX_OLD_DROP_POINTS:g})")
+    p.add_argument("--replay-fraction", type=float, help="share of the delta's facts that are replayed unchanged "
+                   f"facts, against forgetting (default {DEFAULT_RETRAIN_REPLAY_FRACTION:g})")
+    p.add_argument("--learning-rate", type=float, help="continued training's learning rate (default "
+                   f"{CONTINUED_LR_FACTOR:g}x the base model's)")
+    p.add_argument("--epochs", dest="num_epochs", type=int, help="continued training's epochs (default: the base "
+                   "model's)")
 
 
 def add_retrain_commands(sub: Any, wait_flag: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from graphtune.tools.training.retrain import (
     DEFAULT_MAX_OLD_DROP_POINTS,
     DEFAULT_MIN_NEW_ACCURACY,
+    ContinuedTraining,
     RetrainPolicy,
     plan_retrain,
 )
@@ -25,6 +26,7 @@ class RetrainChain(BaseModel):
     codebase: str
     path: str
     policy: dict[str, Any]
+    continued_training: dict[str, Any] = Field(description="The delta step's replay share, learning rate, epochs.")
 
 
 def retrain(
@@ -35,19 +37,25 @@ def retrain(
     = DEFAULT_MIN_NEW_ACCURACY,
     max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
     = DEFAULT_MAX_OLD_DROP_POINTS,
+    replay_fraction: Annotated[float | None, Field(ge=0, le=0.9, description="Replay share; default 0.8.")] = None,
+    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 0.3x base's.")] = None,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default: base's.")] = None,
 ) -> RetrainChain:
     """Retrain on code changes; promote if better (job chain).
 
     One call for a changed code base: a chain of jobs ingest -> delta dataset since the base
-    model's dataset -> continue training from the base model (same recipe) -> compare base vs
+    model's dataset -> continue training from the base model (its recipe, lower lr) -> compare base vs
     new on new/changed and unchanged facts -> promote the alias (`current`, or the alias `base`
     names) only if new-fact accuracy >= `min_new_accuracy` and unchanged facts drop at most
     `max_old_drop` points; otherwise the alias stays and the last job's result says why.
+    Against forgetting, the delta replays unchanged facts (`replay_fraction`, default 0.8) and
+    training continues at 0.3x the base model's learning rate (measured: bench/RESULTS.md).
     Poll get_training_status(job_id) or subscribe to graphtune://jobs/{job_id}.
     """
     alias = base if base in services.store.aliases() else "current"
     policy = RetrainPolicy(min_new_accuracy=min_new_accuracy, max_old_drop_points=max_old_drop, alias=alias)
-    steps, summary = plan_retrain(services.settings, codebase, base, policy)
+    continued = ContinuedTraining(replay_fraction=replay_fraction, learning_rate=learning_rate, num_epochs=num_epochs)
+    steps, summary = plan_retrain(services.settings, codebase, base, policy, continued=continued)
     jobs = services.runner.submit_chain(steps)
     return RetrainChain(chain_id=jobs[0].id, job_id=jobs[-1].id,
                         jobs=[{"job_id": j.id, "kind": j.kind, "status": j.status.value} for j in jobs], **summary)

@@ -8,7 +8,10 @@ current graph (knowledge.build), then keeps
   status `changed`; a profile paragraph for each entity with a new or changed fact;
 - a replay sample of the unchanged facts, all their phrasings (status `replay`), so that
   continuing from the parent model rehearses what it knew: `replay_fraction` is the share of
-  the delta dataset's facts that are replayed (0.2: one replayed fact per four new/changed).
+  the delta dataset's facts that are replayed (0.8, the default: four replayed facts per
+  new/changed one, or every unchanged fact when there are fewer). Chosen by measurement
+  (bench/RESULTS.md, "Retraining after a code change"): with 0.2, continuing with the parent's
+  recipe learned the changed facts and forgot most of the old ones.
 Facts of removed entities are absent (the graph no longer has them) and counted.
 Probes: every new/changed probe, plus as many unchanged ones (at least MIN_UNCHANGED_PROBES),
 each marked `status` so evaluation reports new/changed vs unchanged accuracy.
@@ -23,8 +26,8 @@ from typing import Any
 
 from graphtune.tools.errors import DatasetError
 
-# Provisional: not yet chosen by measurement (see docs/dataset.md, "Delta datasets").
-DEFAULT_REPLAY_FRACTION = 0.2
+# Chosen by measurement (bench/RESULTS.md, "Retraining after a code change"; docs/dataset.md, "Delta datasets").
+DEFAULT_REPLAY_FRACTION = 0.8
 MIN_UNCHANGED_PROBES = 20
 MAX_LISTED = 200
 FACT_ASPECT: dict[str, str | None] = {
@@ -156,8 +159,8 @@ def _report(plan: DeltaPlan, facts: dict[tuple[str, str], str], delta: set[tuple
         "facts": {"new": statuses.get("new", 0), "changed": statuses.get("changed", 0), "removed": removed_facts,
                   "replayed": len(replayed), "unchanged": len(unchanged)},
         "replay_fraction": replay_fraction,
-        "replay_fraction_note": "provisional default, not yet chosen by measurement: the share of this dataset's "
-                                "facts that are unchanged facts replayed against forgetting",
+        "replay_fraction_note": "the share of this dataset's facts that are unchanged facts replayed against "
+                                "forgetting (capped by the unchanged facts there are)",
         "removed_entities": removed[:MAX_LISTED], "added_entities": added[:MAX_LISTED],
         "changed_entities": changed[:MAX_LISTED],
     }

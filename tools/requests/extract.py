@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
@@ -53,8 +54,9 @@ class ExtractRequest(JobRequest):
                                         "ingest_codebase / validate_environment); default: all.")
     since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
                               "changed since this dataset (name) or graph version.")
-    replay_fraction: float = param(0.2, ge=0.0, le=0.9, description="Delta replay share.", cli_help=(
-        "knowledge delta: share of the dataset's facts that are unchanged facts replayed (provisional default)."))
+    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=0.9, description="Delta replay share.",
+                                   cli_help="knowledge delta: share of the dataset's facts that are unchanged facts "
+                                   "replayed against forgetting (default chosen by measurement).")
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")

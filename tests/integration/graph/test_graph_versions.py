@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from graphtune.server.settings import Settings
+from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
@@ -183,7 +184,11 @@ def test_delta_replay_share_default_and_errors(shop) -> None:
     delta = json.loads((settings.datasets_dir / "d" / "metadata.json").read_text())["delta"]
     taught = delta["facts"]["new"] + delta["facts"]["changed"]
     share = delta["facts"]["replayed"] / (taught + delta["facts"]["replayed"])
-    assert delta["replay_fraction"] == 0.2 and abs(share - 0.2) < 0.5 / taught + 0.01
+    assert delta["replay_fraction"] == DEFAULT_REPLAY_FRACTION == 0.8
+    wanted = round(0.8 / 0.2 * taught)  # four replayed facts per new/changed one, capped by the unchanged facts
+    assert delta["facts"]["replayed"] == min(wanted, delta["facts"]["unchanged"]) > 0
+    if wanted <= delta["facts"]["unchanged"]:
+        assert abs(share - 0.8) < 0.5 / taught + 0.01
     with pytest.raises(VersionNotFound):
         run_extract(ExtractParams(dataset_name="e", objective="knowledge", since="0123456789abcdef"), settings)
     current = read_index(settings, "embedded", "shop")[-1]["version"]

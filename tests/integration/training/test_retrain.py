@@ -189,3 +189,72 @@ async def test_cancelling_a_retrain_by_its_chain_id_leaves_no_step_behind(client
     statuses = [j.status for j in services.store.chain_jobs(chain["chain_id"])]
     assert statuses[0] in (JobStatus.CANCELLED, JobStatus.SUCCEEDED) and statuses[1:] == [JobStatus.CANCELLED] * 4
     assert services.store.aliases() == {"current": "pkg-v1"}
+
+
+def _fake_v1(services: Services, tmp_path: Path, **recipe: object) -> None:
+    """pkg v1 ingested and extracted, a v1 model folder as the train job leaves it (never loaded), `current`."""
+    from graphtune.tools.training.config import LoraJobConfig
+
+    settings = services.settings
+    root = tmp_path / "pkg"
+    write_v1(root)
+    run_ingest(IngestParams(path=str(root), codebase="pkg"), settings)
+    run_extract(ExtractParams(dataset_name="pkg-v1", objective="knowledge", augmentation_factor=2), settings)
+    folder = settings.models_dir / "pkg-v1"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    config = LoraJobConfig(base_model=str(tmp_path / "base"), dataset_name="pkg-v1", output_name="pkg-v1",
+                           device="cpu", **recipe)
+    (folder / "training_metadata.json").write_text(json.dumps({"base_model": config.base_model,
+                                                               "config": config.to_dict(),
+                                                               "dataset": {"name": "pkg-v1"}}))
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "config.json").write_text("{}")
+    services.store.set_alias("current", "pkg-v1")
+    change_to_v2(root)
+
+
+def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(services, tmp_path) -> None:
+    """The measured defaults against forgetting (bench/RESULTS.md, retrain on CPU) reach the chain's
+    extract and train steps; every one of them can be overridden."""
+    from graphtune.tools.training.retrain import (
+        CONTINUED_LR_FACTOR,
+        DEFAULT_RETRAIN_REPLAY_FRACTION,
+        ContinuedTraining,
+        RetrainPolicy,
+        plan_retrain,
+    )
+
+    _fake_v1(services, tmp_path, learning_rate=1e-3, num_epochs=10, lora_rank=64, lora_alpha=128.0)
+    steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy())
+    params = dict(steps)
+    assert params["extract"]["replay_fraction"] == DEFAULT_RETRAIN_REPLAY_FRACTION == 0.8
+    train = params["train"]["config"]
+    assert train["learning_rate"] == pytest.approx(CONTINUED_LR_FACTOR * 1e-3) == pytest.approx(3e-4)
+    assert (train["num_epochs"], train["lora_rank"], train["lora_alpha"]) == (10, 64, 128.0)  # the rest: v1's
+    assert train["init_adapter"] == "pkg-v1"
+    assert summary["continued_training"] == {"replay_fraction": 0.8, "learning_rate": train["learning_rate"],
+                                             "num_epochs": 10}
+
+    steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy(),
+                                  continued=ContinuedTraining(replay_fraction=0.2, learning_rate=1e-3, num_epochs=3))
+    params = dict(steps)
+    assert params["extract"]["replay_fraction"] == 0.2
+    assert (params["train"]["config"]["learning_rate"], params["train"]["config"]["num_epochs"]) == (1e-3, 3)
+    assert summary["continued_training"] == {"replay_fraction": 0.2, "learning_rate": 1e-3, "num_epochs": 3}
+
+
+@pytest.mark.anyio
+async def test_retrain_tool_takes_the_continued_training_overrides(client, services, tmp_path) -> None:
+    from conftest import wait_for
+
+    _fake_v1(services, tmp_path, learning_rate=1e-3)
+    bad = await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 0.95})
+    assert bad.is_error and "replay_fraction" in bad.content[0].text
+    chain = (await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 0.5, "learning_rate": 2e-4,
+                                                "num_epochs": 2})).structured_content
+    assert chain["continued_training"] == {"replay_fraction": 0.5, "learning_rate": 2e-4, "num_epochs": 2}
+    await client.call_tool("cancel_job", {"job_id": chain["chain_id"], "force": True})
+    wait_for(lambda: all(j.status.is_final for j in services.store.chain_jobs(chain["chain_id"])), timeout=60)
+    extract, train = services.store.chain_jobs(chain["chain_id"])[1:3]
+    assert extract.params["replay_fraction"] == 0.5 and train.params["config"]["learning_rate"] == 2e-4
