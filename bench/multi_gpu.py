@@ -24,37 +24,25 @@ import sys
 import time
 from pathlib import Path
 
+from train_throughput import SHAPES as THROUGHPUT_SHAPES
+
 ROOT = Path(os.environ.get("BENCH_DIR", "/tmp/gt-bench"))
-SHAPES = {  # same as bench/train_throughput.py and the HF baseline
-    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192, tie_word_embeddings=False),
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192, tie_word_embeddings=True),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,  # CPU smoke
-                 num_key_value_heads=2, vocab_size=8192, max_position_embeddings=4096, tie_word_embeddings=True),
-}
+SHAPES = {**THROUGHPUT_SHAPES,  # the 8b/1b Llama shapes of the engine benchmark and the HF baseline
+          "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,  # CPU smoke
+                       num_key_value_heads=2, vocab_size=8192, max_position_embeddings=4096, tie_word_embeddings=True)}
 WORDS = [f"w{i}" for i in range(3000)]
 
 
 def make(shape: str) -> Path:
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
+    from graphtune.tools.training.tiny_model import train_tokenizer
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     folder = ROOT / f"base-{shape}"
     if (folder / "config.json").exists():
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
-    trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=special,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([" ".join(random.Random(i).choices(WORDS, k=200)) for i in range(400)], trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
-                                   bos_token="<|endoftext|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"])
-    fast.save_pretrained(folder)
+    fast = train_tokenizer(folder, [" ".join(random.Random(i).choices(WORDS, k=200)) for i in range(400)],
+                           vocab_size=8000)
     cfg = LlamaConfig(**SHAPES[shape], rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
                       bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):

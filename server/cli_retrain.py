@@ -43,8 +43,6 @@ def disk_version(root: Path, codebase: str) -> str:
 
 def trained_version(settings: Any, base: str, codebase: str) -> str | None:
     """The graph version of `codebase` the base model's dataset was built from (None: unknown)."""
-    import json
-
     from graphtune.tools.graph.versions import dataset_versions
     from graphtune.tools.training.registry import read_model_metadata
 

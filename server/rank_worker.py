@@ -19,6 +19,7 @@ from typing import Any
 
 from graphtune.server.job_store import JobStore
 from graphtune.server.settings import Settings
+from graphtune.server.worker import WorkerContext
 from graphtune.tools.errors import GraphtuneError, JobCancelled
 from graphtune.tools.training.distributed import OUTCOME_FILE, STOP_FILE, rank_info, shutdown
 from graphtune.tools.training.launch import WORKER_PID_ENV, set_parent_death_signal
@@ -26,52 +27,38 @@ from graphtune.tools.training.launch import WORKER_PID_ENV, set_parent_death_sig
 log = logging.getLogger("graphtune.rank")
 
 
-class RankContext:
-    """The JobContext of one rank: stop requests come from the job folder's `stop` file (and this
-    rank's SIGTERM); rank 0 records events and progress, the other ranks stay silent."""
+class _SilentStore:
+    """The job-store calls a rank other than 0 makes: none reach the database (rank 0 reports)."""
 
-    def __init__(self, job_id: str, settings: Settings, is_main: bool) -> None:
-        self.job_id, self.settings, self.is_main = job_id, settings, is_main
-        self.work_dir = settings.work_dir / job_id
-        self.store = JobStore(settings.db_path) if is_main else None
-        self.interrupt_requested = False
-        self._checked_at = 0.0
-        self._stop: str | None = None
+    def set_progress(self, *args: Any) -> None:
+        return None
 
-    def progress(self, current: float | None, total: float | None = None, unit: str | None = None,
-                 message: str | None = None, *, safe_point: bool = True) -> None:
-        if self.store:
-            self.store.set_progress(self.job_id, current, total, unit, message)
-        if safe_point:
-            self.check_cancel()
-
-    def event(self, type_: str, data: dict[str, Any]) -> None:
-        if self.store:
-            self.store.add_event(self.job_id, type_, data)
-
-    def log(self, message: str, **extra: Any) -> None:
-        self.event("log", {"message": message, **extra})
+    def add_event(self, *args: Any) -> None:
+        return None
 
     def register_model(self, row: dict[str, Any]) -> None:
-        if self.store:
-            self.store.register_model(row)
+        return None
+
+
+class RankContext(WorkerContext):
+    """The worker's JobContext, run by one rank: stop requests come from the job folder's `stop`
+    file (and this rank's SIGTERM) instead of the job row; rank 0 records events and progress,
+    the other ranks stay silent."""
+
+    def __init__(self, job_id: str, settings: Settings, is_main: bool) -> None:
+        super().__init__(JobStore(settings.db_path) if is_main else _SilentStore(), job_id, settings)  # type: ignore[arg-type]
 
     def should_stop(self) -> str | None:
         if self.interrupt_requested:
             return "interrupt"
         now = time.monotonic()
-        if self._stop is None and now - self._checked_at > 0.5:
-            self._checked_at = now
+        if not self._cancelled and now - self._cancel_checked_at > 0.5:
+            self._cancel_checked_at = now
             path = self.work_dir / STOP_FILE
             if path.exists():
-                self._stop = "interrupt" if path.read_text().strip() == "interrupt" else "cancel"
-        return self._stop
-
-    def check_cancel(self) -> None:
-        reason = self.should_stop()
-        if reason:
-            raise JobCancelled("stopped on request; resumable" if reason == "interrupt" else "cancelled on request",
-                               interrupted=reason == "interrupt")
+                self.interrupt_requested = path.read_text().strip() == "interrupt"
+                self._cancelled = not self.interrupt_requested
+        return "interrupt" if self.interrupt_requested else "cancel" if self._cancelled else None
 
 
 def _write(path: Any, data: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 
@@ -23,11 +24,10 @@ def texts_from_jsonl(path: Path) -> list[str]:
     return out
 
 
-def create_tiny_model(folder: Path, texts: Iterable[str], *, vocab_size: int = 1024, hidden: int = 64,
-                      layers: int = 2, seed: int = 0) -> Path:
-    import torch
+def train_tokenizer(folder: Path, texts: Iterable[str], *, vocab_size: int = 1024) -> Any:
+    """A byte-level BPE tokenizer trained on `texts`, with chat special tokens, saved to `folder`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())
@@ -39,6 +39,15 @@ def create_tiny_model(folder: Path, texts: Iterable[str], *, vocab_size: int = 1
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
                                    bos_token="<|endoftext|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"])
     fast.save_pretrained(folder)
+    return fast
+
+
+def create_tiny_model(folder: Path, texts: Iterable[str], *, vocab_size: int = 1024, hidden: int = 64,
+                      layers: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fast = train_tokenizer(folder, texts, vocab_size=vocab_size)
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,

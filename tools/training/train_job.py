@@ -110,8 +110,7 @@ def _eval_batches(examples: list[Any], cfg: LoraJobConfig, device: str) -> list[
 def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], plan: engine.Plan,
              world: int = 1, strategy: str = "single") -> dict[str, Any]:
     shape = model_shape(base)
-    lora_params = shape["layers"] * len(cfg.target_modules if isinstance(cfg.target_modules, list) else range(7)) \
-        * cfg.lora_rank * 2 * shape["hidden"]
+    lora_params = lora_parameter_count(cfg, shape)
     weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30
     ckpt = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, weights_bytes=weights)
     report = data["report"]
@@ -126,6 +125,7 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
 
 
 def lora_parameter_count(cfg: LoraJobConfig, shape: dict[str, Any]) -> int:
+    """Trainable LoRA parameters, estimated (all-linear counts 7 projections per layer)."""
     per_layer = len(cfg.target_modules) if isinstance(cfg.target_modules, list) else 7
     return shape["layers"] * per_layer * cfg.lora_rank * 2 * shape["hidden"]
 

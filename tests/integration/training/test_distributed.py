@@ -16,9 +16,9 @@ from test_training import _metrics, _train_cfg
 pytestmark = pytest.mark.slow
 
 
-def _rank_pids(job_id: str) -> list[int]:
-    """Live processes of this job's ranks or torchrun (by command line)."""
-    pids = []
+def _job_processes(job_id: str) -> dict[int, str]:
+    """Live (not zombie) processes of this job's ranks or torchrun: pid -> command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -28,14 +28,17 @@ def _rank_pids(job_id: str) -> list[int]:
         except OSError:
             continue
         if job_id in cmd and ("rank_worker" in cmd or "torch.distributed.run" in cmd) and state != "Z":
-            pids.append(int(entry.name))
-    return pids
+            found[int(entry.name)] = cmd
+    return found
+
+
+def _rank_pids(job_id: str) -> list[int]:
+    return list(_job_processes(job_id))
 
 
 def _rank_workers(job_id: str) -> list[int]:
-    return [p for p in _rank_pids(job_id) if "rank_worker" in Path(f"/proc/{p}/cmdline").read_bytes().decode(
-        errors="replace") and "torch.distributed.run" not in Path(f"/proc/{p}/cmdline").read_bytes().decode(
-        errors="replace")]
+    """The ranks alone (not torchrun, whose command line names the rank module too)."""
+    return [pid for pid, cmd in _job_processes(job_id).items() if "torch.distributed.run" not in cmd]
 
 
 @pytest.fixture(autouse=True)
