@@ -74,7 +74,6 @@ def build_datasets(home: Path, augmentation_factor: int | None = None) -> dict:
     from graphtune.tools.dataset.extract import run_extract
     from graphtune.tools.dataset.params import ExtractParams
     from graphtune.tools.graph.ingest import IngestParams, run_ingest
-    from graphtune.tools.training.retrain import DEFAULT_RETRAIN_REPLAY_FRACTION
 
     settings = Settings(home=home)
     settings.ensure_dirs()
@@ -86,14 +85,33 @@ def build_datasets(home: Path, augmentation_factor: int | None = None) -> dict:
                 settings)
     done = scripted_change(src)
     second = run_ingest(ingest, settings)
-    delta = run_extract(ExtractParams(dataset_name=V2, objective="knowledge", since=V1,
-                                      augmentation_factor=augmentation_factor,
-                                      replay_fraction=float(os.environ.get("REPLAY_FRACTION",
-                                                                           DEFAULT_RETRAIN_REPLAY_FRACTION))), settings)
-    meta = json.loads((settings.datasets_dir / V2 / "metadata.json").read_text())
-    return {"change": done, "diff": second["diff"], "entities_changed": second["entities_changed"],
-            "delta": {k: meta["delta"][k] for k in ("entities", "facts", "probes_by_status", "replay_fraction")},
-            "delta_train_examples": delta["train_examples"]}
+    report = {"change": done, "diff": second["diff"], "entities_changed": second["entities_changed"], "variants": {}}
+    for variant in v2_variants():
+        name = variant_dataset(variant)
+        delta = run_extract(ExtractParams(dataset_name=name, objective="knowledge", since=V1,
+                                          augmentation_factor=augmentation_factor,
+                                          replay_fraction=variant["replay_fraction"],
+                                          delta_repeats=variant["delta_repeats"]), settings)
+        meta = json.loads((settings.datasets_dir / name / "metadata.json").read_text())
+        report["variants"][variant["name"]] = {
+            "dataset": name, "delta_train_examples": delta["train_examples"],
+            "delta": {k: meta["delta"][k] for k in ("entities", "facts", "probes_by_status", "replay_fraction",
+                                                    "delta_repeats")}}
+    return report
+
+
+def v2_variants() -> list[dict]:
+    """The continued-training recipes to compare: `retrain`'s defaults, or V2_VARIANTS (experiments: a JSON
+    list of {"name", "replay_fraction", "delta_repeats", "train": {LoraJobConfig overrides}})."""
+    from graphtune.tools.training.retrain import ContinuedTraining
+
+    default = ContinuedTraining()
+    variants = json.loads(os.environ.get("V2_VARIANTS", "null")) or [{"name": "default"}]
+    return [{"replay_fraction": default.replay, "delta_repeats": default.repeats, "train": {}, **v} for v in variants]
+
+
+def variant_dataset(variant: dict) -> str:
+    return V2 if variant["name"] == "default" else f"{V2}-{variant['name']}"
 
 
 def prep() -> int:
@@ -103,9 +121,10 @@ def prep() -> int:
     report = build_datasets(home)
     shutil.rmtree(CARRY, ignore_errors=True)
     (CARRY / "datasets").mkdir(parents=True)
-    for name in (V1, V2):
+    for name in (V1, *(v["dataset"] for v in report["variants"].values())):
         shutil.copytree(home / "datasets" / name, CARRY / "datasets" / name)
     (CARRY / "prep.json").write_text(json.dumps(report, indent=1))
+    (CARRY / "variants.json").write_text(json.dumps(v2_variants()))
     gguf1, gguf2 = Path(".devcarry/gguf1/part1"), Path(".devcarry/gguf2/part2")
     if not (gguf1.is_file() and gguf2.is_file()):  # same staging as bench/knowledge.py prep
         data = Path(BUILTINS["smollm2-135m-instruct"].path()).read_bytes()
@@ -127,12 +146,12 @@ def _train(home: Path, cfg: dict, label: str) -> dict:
             "eval_loss": result.get("eval_loss")}
 
 
-def unchanged_probe_set(home: Path) -> str:
+def unchanged_probe_set(home: Path, delta_dataset: str) -> str:
     """A probes-only dataset of v1's probes about entities the change did not touch (nor their parents):
     the wide check of forgetting (the delta's own sample of unchanged probes is small)."""
-    delta = json.loads((home / "datasets" / V2 / "metadata.json").read_text())["delta"]
+    delta = json.loads((home / "datasets" / delta_dataset / "metadata.json").read_text())["delta"]
     touched = set(delta["added_entities"] + delta["changed_entities"] + delta["removed_entities"])
-    touched |= {json.loads(line)["entity"] for line in (home / "datasets" / V2 / "probes.jsonl").open()
+    touched |= {json.loads(line)["entity"] for line in (home / "datasets" / delta_dataset / "probes.jsonl").open()
                 if json.loads(line)["status"] != "unchanged"}
     parents = {".".join(name.split(".")[:i]) for name in touched for i in range(1, name.count(".") + 1)}
     name = "email-v1-untouched"
@@ -144,11 +163,10 @@ def unchanged_probe_set(home: Path) -> str:
     return name
 
 
-def run_chain(home: Path, base_model: str, extra: dict, max_probes: int) -> dict:
-    """train v1 -> train v2 from v1 on the delta (retrain's continued recipe) -> compare -> the policy's verdict."""
-    from graphtune.tools.training.compare_job import run_compare_job
+def run_chain(home: Path, base_model: str, extra: dict, max_probes: int, variants: list[dict]) -> dict:
+    """train v1 -> per variant: train v2 from v1 on its delta (retrain's continued recipe) -> compare -> the
+    policy's verdict."""
     from graphtune.tools.training.presets import apply_preset
-    from graphtune.tools.training.retrain import RetrainPolicy, continued_recipe, judge
 
     (home / "models").mkdir(exist_ok=True)
     recipe = apply_preset({"dataset_name": V1, "base_model": base_model, "output_name": V1, "save_steps": 100000,
@@ -156,20 +174,32 @@ def run_chain(home: Path, base_model: str, extra: dict, max_probes: int) -> dict
     out = {"recipe": {k: recipe.get(k) for k in ("lora_rank", "lora_alpha", "learning_rate", "num_epochs",
                                                   "max_steps", "tokens_per_batch", "device")}}
     out["train_v1"] = _train(home, recipe, V1)
-    v2_extra = json.loads(os.environ.get("V2_OVERRIDES", "{}"))  # experiments only, on top of retrain's recipe
-    v2 = continued_recipe({**recipe, "dataset_name": V2, "output_name": V2, "init_adapter": V1})  # as `retrain`
-    out["recipe_v2"] = {k: {**v2, **v2_extra}.get(k) for k in ("learning_rate", "num_epochs")}
-    out["train_v2"] = _train(home, {**v2, **v2_extra}, V2)
-    if v2_extra:
-        out["v2_overrides"] = v2_extra
+    wide_set = unchanged_probe_set(home, variant_dataset(variants[0]))
+    out["variants"] = {v["name"]: continue_and_compare(home, recipe, v, i, wide_set, max_probes)
+                       for i, v in enumerate(variants)}
+    return out
+
+
+def continue_and_compare(home: Path, recipe: dict, variant: dict, index: int, wide_set: str, max_probes: int) -> dict:
+    """v2 from v1 on the variant's delta (retrain's continued recipe + the variant's overrides), compared
+    with v1 on the delta's probes (the policy's verdict) and on the wide sample of untouched entities."""
+    from graphtune.tools.training.compare_job import run_compare_job
+    from graphtune.tools.training.retrain import RetrainPolicy, continued_recipe, judge
+
+    dataset = variant_dataset(variant)
+    out: dict = {"dataset": dataset}
+    v2 = continued_recipe({**recipe, "dataset_name": dataset, "output_name": dataset, "init_adapter": V1})
+    v2 = {**v2, **variant.get("train", {})}
+    out["recipe_v2"] = {k: v2.get(k) for k in ("learning_rate", "num_epochs")}
+    out["train_v2"] = _train(home, v2, f"v2{index:02d}")
     started = time.perf_counter()
-    compare = run_compare_job({"model_a": V1, "model_b": V2, "dataset_name": V2, "max_probes": max_probes,
-                               "device": recipe.get("device", "auto")}, Ctx(home, "job_compare00000"))
+    compare = run_compare_job({"model_a": V1, "model_b": dataset, "dataset_name": dataset, "max_probes": max_probes,
+                               "device": recipe.get("device", "auto")}, Ctx(home, f"job_compare{2 * index:04d}"))
     out["compare_seconds"] = round(time.perf_counter() - started, 1)
     verdict = judge(compare, RetrainPolicy())
-    wide = run_compare_job({"model_a": V1, "model_b": V2, "dataset_name": unchanged_probe_set(home),
+    wide = run_compare_job({"model_a": V1, "model_b": dataset, "dataset_name": wide_set,
                             "max_probes": max_probes, "device": recipe.get("device", "auto")},
-                           Ctx(home, "job_compare00001"))
+                           Ctx(home, f"job_compare{2 * index + 1:04d}"))
     a, b = wide["a"]["accuracy"], wide["b"]["accuracy"]
     out["unchanged_wide"] = {"probes": wide["probes"], "before": a, "after": b,
                              "drop_points": round(100 * (a - b), 2) if a is not None and b is not None else None,
@@ -188,7 +218,8 @@ def run(args: list[str]) -> int:
     home = Path(tempfile.mkdtemp())
     shutil.copytree(CARRY / "datasets", home / "datasets")
     report = {"prep": json.loads((CARRY / "prep.json").read_text()),
-              **run_chain(home, str(_assemble_gguf(home)), _overrides(args), int(os.environ.get("MAX_PROBES", "600")))}
+              **run_chain(home, str(_assemble_gguf(home)), _overrides(args), int(os.environ.get("MAX_PROBES", "600")),
+                         json.loads((CARRY / "variants.json").read_text()))}
     text = json.dumps(report, indent=1)
     print(text)
     if os.environ.get("OUT"):
@@ -205,9 +236,10 @@ def smoke() -> int:
     tiny = create_tiny_model(home / "tiny", texts_from_jsonl(home / "datasets" / V1 / "train.jsonl")[:4000],
                              vocab_size=400, hidden=32)
     report = {"prep": prep_report, **run_chain(home, str(tiny), {"max_steps": 3, "device": "cpu", "lora_rank": 4,
-                                                                 "lora_alpha": 8, "warmup": 0}, 20)}
+                                                                 "lora_alpha": 8, "warmup": 0}, 20, v2_variants())}
     print(json.dumps(report, indent=1))
-    assert report["by_status"] and report["verdict"]["new_fact_probes"] > 0, "the delta's probes were not compared"
+    for variant in report["variants"].values():
+        assert variant["by_status"] and variant["verdict"]["new_fact_probes"] > 0, "the delta's probes were not compared"
     return 0
 
 

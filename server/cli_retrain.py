@@ -129,6 +129,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
     from graphtune.tools.training.retrain import (
+        CONTINUED_EPOCHS,
         CONTINUED_LR_FACTOR,
         DEFAULT_MAX_OLD_DROP_POINTS,
         DEFAULT_MIN_NEW_ACCURACY,
@@ -142,11 +143,11 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
                    help="... and unchanged facts drop at most this many points vs the base model "
                    f"(default {DEFAULT_MAX_OLD_DROP_POINTS:g})")
     p.add_argument("--replay-fraction", type=float, help="share of the delta's facts that are replayed unchanged "
-                   f"facts, against forgetting (default {DEFAULT_RETRAIN_REPLAY_FRACTION:g})")
+                   f"facts, against forgetting (default {DEFAULT_RETRAIN_REPLAY_FRACTION:g}: all of them)")
     p.add_argument("--learning-rate", type=float, help="continued training's learning rate (default "
                    f"{CONTINUED_LR_FACTOR:g}x the base model's)")
-    p.add_argument("--epochs", dest="num_epochs", type=int, help="continued training's epochs (default: the base "
-                   "model's)")
+    p.add_argument("--epochs", dest="num_epochs", type=int, help="continued training's epochs (default "
+                   f"{CONTINUED_EPOCHS})")
 
 
 def add_retrain_commands(sub: Any, wait_flag: Any) -> None:

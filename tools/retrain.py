@@ -37,9 +37,9 @@ def retrain(
     = DEFAULT_MIN_NEW_ACCURACY,
     max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
     = DEFAULT_MAX_OLD_DROP_POINTS,
-    replay_fraction: Annotated[float | None, Field(ge=0, le=0.9, description="Replay share; default 0.8.")] = None,
+    replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Replay share; default 1 (all).")] = None,
     learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 0.3x base's.")] = None,
-    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default: base's.")] = None,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default 3.")] = None,
 ) -> RetrainChain:
     """Retrain on code changes; promote if better (job chain).
 
@@ -48,8 +48,9 @@ def retrain(
     new on new/changed and unchanged facts -> promote the alias (`current`, or the alias `base`
     names) only if new-fact accuracy >= `min_new_accuracy` and unchanged facts drop at most
     `max_old_drop` points; otherwise the alias stays and the last job's result says why.
-    Against forgetting, the delta replays unchanged facts (`replay_fraction`, default 0.8) and
-    training continues at 0.3x the base model's learning rate (measured: bench/RESULTS.md).
+    Against forgetting, the delta replays every unchanged fact (`replay_fraction`, default 1) with
+    the new/changed ones repeated, and training continues 3 epochs at 0.3x the base model's
+    learning rate (measured: bench/RESULTS.md).
     Poll get_training_status(job_id) or subscribe to graphtune://jobs/{job_id}.
     """
     alias = base if base in services.store.aliases() else "current"

@@ -77,7 +77,8 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
                           delta_bases(settings, source_name, params.codebases or sorted(versions) or None, params.since))
         built.train, built.probes, delta = select_delta(
             plan, built.train, built.probes, replay_fraction=params.replay_fraction,
-            include_private=params.include_private, seed=params.seed, since=params.since)
+            include_private=params.include_private, seed=params.seed, since=params.since,
+            delta_repeats=params.delta_repeats)
     rng = random.Random(params.seed)
     train_rows = [_chat(q, a, m, params) for q, a, m in built.train]
     rng.shuffle(train_rows)
@@ -123,5 +124,6 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
                                         "facts_by_type", "probes_by_type", "phrasings_per_fact", "records_read",
                                         "missing_properties", "seconds")},
             "graph_fingerprint": fingerprint, "graph_versions": versions,
-            **({"delta": {k: delta[k] for k in ("entities", "facts", "replay_fraction", "probes_by_status")}}
+            **({"delta": {k: delta[k] for k in ("entities", "facts", "replay_fraction", "delta_repeats",
+                                                        "probes_by_status")}}
                if delta else {})}

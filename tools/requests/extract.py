@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
@@ -27,7 +27,7 @@ class ExtractRequest(JobRequest):
     """Build an instruction dataset from the code graph (stored in the job row as it is)."""
 
     kind: ClassVar[str] = "extract"
-    internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping"})
+    internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping", "delta_repeats"})
     positional: ClassVar[tuple[str, ...]] = ("dataset_name",)
 
     dataset_name: str = param(description="New name (slug).", cli_help="Name of the dataset folder to create "
@@ -54,10 +54,12 @@ class ExtractRequest(JobRequest):
                                         "ingest_codebase / validate_environment); default: all.")
     since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
                               "changed since this dataset (name) or graph version.")
-    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=0.9, description="Delta replay share.",
+    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description="Delta replay share; 1 = all.",
                                    cli_help="knowledge delta: share of the dataset's facts that are unchanged facts "
-                                   "replayed against forgetting (default chosen by measurement).")
+                                   "replayed against forgetting; 1 (default, chosen by measurement) replays all.")
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
+    delta_repeats: int = param(DEFAULT_DELTA_REPEATS, ge=1, le=64, description="Copies of each new/changed row in a "
+                               "delta dataset (retrain sets it with its replay share).")
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = param(None, description="Label/property names of a non-graphtune Neo4j graph.")

@@ -32,7 +32,12 @@ def liger_available() -> bool:
 
 def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
     """The PEFT model on `device` (on the CPU when FSDP will shard it onto the GPUs) and a dict
-    describing what was switched on (recorded in metadata)."""
+    describing what was switched on (recorded in metadata).
+
+    QLoRA quantizes on the GPU, so each rank loads the 4-bit model onto its own card; under FSDP
+    (keep_on_cpu) the packed 4-bit weights are stored as bf16 (`bnb_4bit_quant_storage`, the
+    FSDP-QLoRA recipe of bitsandbytes/PEFT): FSDP shards only floating tensors and needs one dtype
+    per shard group, and bitsandbytes restores each layer's quant state after FSDP's all-gather."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -45,7 +50,8 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            **({"bnb_4bit_quant_storage": torch.bfloat16} if keep_on_cpu else {}))
         kwargs["device_map"] = {"": torch.cuda.current_device()}  # this rank's GPU
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora" and not keep_on_cpu:

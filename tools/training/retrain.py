@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.registry import model_dir, read_model_metadata
@@ -31,7 +31,9 @@ DEFAULT_MAX_OLD_DROP_POINTS = 5.0  # ... and unchanged facts within 5 points of 
 # Continued training on the delta, chosen by measurement (bench/RESULTS.md, "Retraining after a code change",
 # "CPU, small scope"; ContinuedTraining says why).
 DEFAULT_RETRAIN_REPLAY_FRACTION = DEFAULT_REPLAY_FRACTION  # 0.8 (tools/dataset/delta.py)
+DEFAULT_RETRAIN_DELTA_REPEATS = DEFAULT_DELTA_REPEATS
 CONTINUED_LR_FACTOR = 0.3
+CONTINUED_EPOCHS = 3  # over the whole replay: the old facts are known, the repeated new rows are learned
 
 
 @dataclass(frozen=True)
@@ -48,27 +50,31 @@ class ContinuedTraining:
     """How the chain's delta step trains; None = the measured default.
 
     Continuing the base model with its own recipe on a delta that is mostly new facts forgets
-    the old ones: on the GPU (SmolLM2-135M x `email`, knowledge preset, replay 0.2) unchanged
-    facts fell from 85 % to 30 % while the changed ones reached 100 %. Rehearsal is the standard
-    remedy: `replay_fraction` 0.8 replays four unchanged facts per new/changed one (all of
-    them when there are fewer), so the delta looks like the data the base model learned from, and
-    the learning rate is CONTINUED_LR_FACTOR x the base model's (the adapter already holds the old
-    facts; a smaller step learns the few new ones while moving the weights less, which protects the
-    unchanged facts a sampled replay leaves out). Epochs, rank and the rest of the recipe are the
-    base model's. Measured on CPU with the real model on a small synthetic package (bench/RESULTS.md,
-    "CPU, small scope"), changed facts / unchanged facts before -> after:
-    replay 0.2 + base lr 100 % / 90 -> 60 %; replay 0.2 + 0.3x lr 83 % / 90 -> 70 %;
-    replay 0.5 + 0.3x lr + fewer epochs 33 % / 90 -> 90 %; replay 0.8 + base lr 100 % / 90 -> 90 %;
-    replay 0.8 + 0.3x lr (this default) 83 % / 90 -> 100 %.
+    the old ones. Rehearsal is the standard remedy, and how much of it decides the outcome.
+    Measured on the GPU (bench/RESULTS.md, "Retraining after a code change": SmolLM2-135M x stdlib
+    `email`, knowledge preset v1, scripted change; new/changed-fact accuracy, then the change in
+    accuracy on 600 probes about untouched entities):
+    replay 0.2, base recipe: 100 %, -77 points; replay 0.8, 0.3x lr, 10 epochs: 94 %, -19;
+    replay 0.9, 0.1x lr: 94 %, -4; every unchanged fact + new rows x4, base lr, 2 epochs: 88 %, -3;
+    **every unchanged fact + new/changed rows x8 (DEFAULT_DELTA_REPEATS), 3 epochs (CONTINUED_EPOCHS)
+    at CONTINUED_LR_FACTOR (0.3) x the base's lr: 94 %, -0.7 (this default)**. A sampled replay leaves
+    most old facts unrehearsed, and they drift however small the step; a full replay costs about a
+    third of the base's training here (3 of its 10 epochs), and rank and the rest of the recipe are
+    the base model's.
     """
 
     replay_fraction: float | None = None  # share of the delta's facts that are replayed unchanged facts
     learning_rate: float | None = None  # default: CONTINUED_LR_FACTOR x the base model's learning rate
-    num_epochs: int | None = None  # default: the base model's
+    num_epochs: int | None = None  # default: CONTINUED_EPOCHS
+    delta_repeats: int | None = None  # copies of each new/changed row; default DEFAULT_RETRAIN_DELTA_REPEATS
 
     @property
     def replay(self) -> float:
         return DEFAULT_RETRAIN_REPLAY_FRACTION if self.replay_fraction is None else self.replay_fraction
+
+    @property
+    def repeats(self) -> int:
+        return DEFAULT_RETRAIN_DELTA_REPEATS if self.delta_repeats is None else self.delta_repeats
 
 
 def _fresh_name(settings: Any, codebase: str) -> str:
@@ -106,6 +112,7 @@ def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str,
             "codebases", "near_duplicate_threshold")
     params = ExtractParams(dataset_name=new, objective="knowledge", since=parent["name"], source=backend,
                            replay_fraction=(recipe or ContinuedTraining()).replay,
+                           delta_repeats=(recipe or ContinuedTraining()).repeats,
                            **{k: cfg[k] for k in keep if cfg.get(k) is not None})
     delta_bases(settings, backend, params.codebases, parent["name"])  # fail fast: no recorded graph version
     return params.model_dump(mode="json", exclude_none=True)
@@ -113,15 +120,14 @@ def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str,
 
 def continued_recipe(recipe: dict[str, Any], continued: ContinuedTraining | None = None) -> dict[str, Any]:
     """The base model's training config as the delta step runs it: learning rate CONTINUED_LR_FACTOR x
-    the base's (or `continued.learning_rate`), epochs the base's (or `continued.num_epochs`)."""
+    the base's (or `continued.learning_rate`), CONTINUED_EPOCHS epochs (or `continued.num_epochs`)."""
     continued = continued or ContinuedTraining()
     out = dict(recipe)
     if continued.learning_rate is not None:
         out["learning_rate"] = continued.learning_rate
     elif out.get("learning_rate"):
         out["learning_rate"] = float(f"{CONTINUED_LR_FACTOR * float(out['learning_rate']):.3g}")
-    if continued.num_epochs is not None:
-        out["num_epochs"] = continued.num_epochs
+    out["num_epochs"] = CONTINUED_EPOCHS if continued.num_epochs is None else continued.num_epochs
     return out
 
 
@@ -172,6 +178,7 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
     return steps, {"base_model": base_name, "new_model": new, "dataset_name": new, "since_dataset": parent["name"],
                    "codebase": codebase, "path": root, "policy": asdict(policy),
                    "continued_training": {"replay_fraction": extract["replay_fraction"],
+                                          "delta_repeats": extract["delta_repeats"],
                                           "learning_rate": train["config"]["learning_rate"],
                                           "num_epochs": train["config"]["num_epochs"]}}
 

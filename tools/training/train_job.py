@@ -153,10 +153,6 @@ def choose_strategy(cfg: LoraJobConfig, device: str, base: str, world: int) -> s
     if strategy == "fsdp" and device != "cuda":
         raise TrainingConfigError(f"`strategy`='fsdp' shards weights over CUDA GPUs; this job runs on {device}.",
                                   field="strategy", hint="Use strategy='ddp' (or 'auto') off CUDA.")
-    if strategy == "fsdp" and cfg.method == "qlora":
-        raise TrainingConfigError("QLoRA with FSDP (4-bit weights sharded over GPUs) is not implemented yet.",
-                                  field="strategy", hint="Use strategy='ddp' when the 4-bit model fits one GPU, "
-                                  "or method='lora' with strategy='fsdp'.")
     return strategy
 
 
@@ -204,7 +200,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
         state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
         if ranks.is_main:
             state_file.write_text(json.dumps(state))
-        keep_on_cpu = strategy == "fsdp"  # FSDP moves each rank's shard to its GPU
+        keep_on_cpu = strategy == "fsdp"  # FSDP moves each rank's shard to its GPU (QLoRA: quantized on it)
         model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu) if not cfg.init_adapter \
             else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu)
         sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \

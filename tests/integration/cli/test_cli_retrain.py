@@ -95,5 +95,5 @@ def test_watch_does_not_retrain_code_the_policy_already_judged(shop_model, capsy
 def test_retrain_passes_the_continued_training_flags_to_the_tool(shop_model, capsys) -> None:
     home, _root = shop_model
     capsys.readouterr()
-    code = main(["--json", "--home", str(home), "retrain", "shop", "--replay-fraction", "0.95"])
+    code = main(["--json", "--home", str(home), "retrain", "shop", "--replay-fraction", "1.5"])
     assert code == 2 and "replay_fraction" in capsys.readouterr().err  # refused by the tool, nothing queued

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from graphtune.server.settings import Settings
-from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
@@ -144,7 +145,7 @@ def test_delta_dataset_keeps_new_and_changed_facts_drops_removed_and_replays_a_s
     (root / "cart.py").write_text(textwrap.dedent(V2))
     _ingest(settings, root)
     result = run_extract(ExtractParams(dataset_name="shop-v2", objective="knowledge", since="shop-v1",
-                                       replay_fraction=0.5), settings)
+                                       replay_fraction=0.5, delta_repeats=1), settings)
     folder = settings.datasets_dir / "shop-v2"
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["parent"]["dataset"] == "shop-v1" and result["delta"]["replay_fraction"] == 0.5
@@ -176,6 +177,8 @@ def test_delta_dataset_keeps_new_and_changed_facts_drops_removed_and_replays_a_s
 
 
 def test_delta_replay_share_default_and_errors(shop) -> None:
+    """Default: every unchanged fact replayed once, each new/changed row written DEFAULT_DELTA_REPEATS
+    times; a share below 1 samples len(taught) x share / (1 - share) unchanged facts."""
     settings, root = shop
     first = _ingest(settings, root)
     (root / "cart.py").write_text(textwrap.dedent(V2))
@@ -183,8 +186,18 @@ def test_delta_replay_share_default_and_errors(shop) -> None:
     run_extract(ExtractParams(dataset_name="d", objective="knowledge", since=first["graph_version"]), settings)
     delta = json.loads((settings.datasets_dir / "d" / "metadata.json").read_text())["delta"]
     taught = delta["facts"]["new"] + delta["facts"]["changed"]
+    assert delta["replay_fraction"] == DEFAULT_REPLAY_FRACTION == 1.0
+    assert delta["delta_repeats"] == DEFAULT_DELTA_REPEATS == 8
+    assert delta["facts"]["replayed"] == delta["facts"]["unchanged"] > 0
+    rows = Counter((r["meta"]["delta"], json.dumps(r["messages"])) for r in _jsonl(settings.datasets_dir / "d" /
+                                                                                   "train.jsonl"))
+    assert {n for (status, _), n in rows.items() if status != "replay"} == {8}
+    assert {n for (status, _), n in rows.items() if status == "replay"} == {1}
+
+    run_extract(ExtractParams(dataset_name="d8", objective="knowledge", since=first["graph_version"],
+                              replay_fraction=0.8, delta_repeats=1), settings)
+    delta = json.loads((settings.datasets_dir / "d8" / "metadata.json").read_text())["delta"]
     share = delta["facts"]["replayed"] / (taught + delta["facts"]["replayed"])
-    assert delta["replay_fraction"] == DEFAULT_REPLAY_FRACTION == 0.8
     wanted = round(0.8 / 0.2 * taught)  # four replayed facts per new/changed one, capped by the unchanged facts
     assert delta["facts"]["replayed"] == min(wanted, delta["facts"]["unchanged"]) > 0
     if wanted <= delta["facts"]["unchanged"]:

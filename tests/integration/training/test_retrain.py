@@ -215,10 +215,12 @@ def _fake_v1(services: Services, tmp_path: Path, **recipe: object) -> None:
 
 
 def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(services, tmp_path) -> None:
-    """The measured defaults against forgetting (bench/RESULTS.md, retrain on CPU) reach the chain's
+    """The measured defaults against forgetting (bench/RESULTS.md, retrain on the GPU) reach the chain's
     extract and train steps; every one of them can be overridden."""
     from graphtune.tools.training.retrain import (
+        CONTINUED_EPOCHS,
         CONTINUED_LR_FACTOR,
+        DEFAULT_RETRAIN_DELTA_REPEATS,
         DEFAULT_RETRAIN_REPLAY_FRACTION,
         ContinuedTraining,
         RetrainPolicy,
@@ -228,20 +230,23 @@ def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(
     _fake_v1(services, tmp_path, learning_rate=1e-3, num_epochs=10, lora_rank=64, lora_alpha=128.0)
     steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy())
     params = dict(steps)
-    assert params["extract"]["replay_fraction"] == DEFAULT_RETRAIN_REPLAY_FRACTION == 0.8
+    assert params["extract"]["replay_fraction"] == DEFAULT_RETRAIN_REPLAY_FRACTION == 1.0
+    assert params["extract"]["delta_repeats"] == DEFAULT_RETRAIN_DELTA_REPEATS == 8
     train = params["train"]["config"]
     assert train["learning_rate"] == pytest.approx(CONTINUED_LR_FACTOR * 1e-3) == pytest.approx(3e-4)
-    assert (train["num_epochs"], train["lora_rank"], train["lora_alpha"]) == (10, 64, 128.0)  # the rest: v1's
+    assert (train["num_epochs"], train["lora_rank"], train["lora_alpha"]) == (CONTINUED_EPOCHS, 64, 128.0) == \
+        (3, 64, 128.0)  # the rest: v1's
     assert train["init_adapter"] == "pkg-v1"
-    assert summary["continued_training"] == {"replay_fraction": 0.8, "learning_rate": train["learning_rate"],
-                                             "num_epochs": 10}
+    assert summary["continued_training"] == {"replay_fraction": 1.0, "delta_repeats": 8,
+                                             "learning_rate": train["learning_rate"], "num_epochs": 3}
 
     steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy(),
                                   continued=ContinuedTraining(replay_fraction=0.2, learning_rate=1e-3, num_epochs=3))
     params = dict(steps)
     assert params["extract"]["replay_fraction"] == 0.2
     assert (params["train"]["config"]["learning_rate"], params["train"]["config"]["num_epochs"]) == (1e-3, 3)
-    assert summary["continued_training"] == {"replay_fraction": 0.2, "learning_rate": 1e-3, "num_epochs": 3}
+    assert summary["continued_training"] == {"replay_fraction": 0.2, "delta_repeats": 8, "learning_rate": 1e-3,
+                                             "num_epochs": 3}
 
 
 @pytest.mark.anyio
@@ -249,11 +254,12 @@ async def test_retrain_tool_takes_the_continued_training_overrides(client, servi
     from conftest import wait_for
 
     _fake_v1(services, tmp_path, learning_rate=1e-3)
-    bad = await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 0.95})
+    bad = await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 1.5})
     assert bad.is_error and "replay_fraction" in bad.content[0].text
     chain = (await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 0.5, "learning_rate": 2e-4,
                                                 "num_epochs": 2})).structured_content
-    assert chain["continued_training"] == {"replay_fraction": 0.5, "learning_rate": 2e-4, "num_epochs": 2}
+    assert chain["continued_training"] == {"replay_fraction": 0.5, "delta_repeats": 8, "learning_rate": 2e-4,
+                                           "num_epochs": 2}
     await client.call_tool("cancel_job", {"job_id": chain["chain_id"], "force": True})
     wait_for(lambda: all(j.status.is_final for j in services.store.chain_jobs(chain["chain_id"])), timeout=60)
     extract, train = services.store.chain_jobs(chain["chain_id"])[1:3]
