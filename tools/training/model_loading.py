@@ -46,12 +46,7 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
     attn = "flex_attention" if cuda else "sdpa"
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn}
     if cfg.method == "qlora":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-            **({"bnb_4bit_quant_storage": torch.bfloat16} if keep_on_cpu else {}))
+        kwargs["quantization_config"] = quantization_config(sharded=keep_on_cpu)
         kwargs["device_map"] = {"": torch.cuda.current_device()}  # this rank's GPU
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora" and not keep_on_cpu:
@@ -59,6 +54,17 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
     model = prepare_model(model, cfg, device, fused_kernels=not keep_on_cpu)
     attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
+
+
+def quantization_config(*, sharded: bool) -> Any:
+    """QLoRA's 4-bit NF4 (double-quantized, bf16 compute). Sharded (FSDP): the packed weights are
+    stored as bf16 so that FSDP can shard them beside the bf16 layers (uint8 storage cannot be)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16,
+                              **({"bnb_4bit_quant_storage": torch.bfloat16} if sharded else {}))
 
 
 def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None,

@@ -172,6 +172,19 @@ def test_split_to_multiple_keeps_every_example_in_order():
     assert same == batches
 
 
+def test_qlora_is_planned_under_fsdp_with_its_4bit_weights_stored_for_sharding():
+    """QLoRA + FSDP (the bitsandbytes/PEFT recipe): the strategy is accepted and the packed 4-bit
+    weights are stored as bf16, which FSDP can shard; a single-GPU QLoRA keeps uint8 storage.
+    The GPU run (8B, 2 H100s) is in bench/RESULTS.md."""
+    import torch
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.model_loading import quantization_config
+    from graphtune.tools.training.train_job import choose_strategy
+
+    cfg = LoraJobConfig.from_dict({"dataset_name": "d", "base_model": "m", "method": "qlora", "strategy": "fsdp"})
+    assert choose_strategy(cfg, "cuda", "m", world=2) == "fsdp"
+    assert quantization_config(sharded=True).bnb_4bit_quant_storage == torch.bfloat16
+    assert quantization_config(sharded=False).bnb_4bit_quant_storage == torch.uint8
 
 
 def test_fsdp_off_cuda_is_refused_with_a_hint(services, memo_dataset, tiny_model):
