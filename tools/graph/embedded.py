@@ -230,5 +230,13 @@ class EmbeddedGraph:
 
 
 def decode_list(text: str | None) -> list[Any]:
-    """A JSON list property back; most are empty (no calls, bases, decorators): no parse for those."""
-    return json.loads(text) if text and text != "[]" else []
+    """A JSON list property back; most are empty (no calls, bases, decorators): no parse for those.
+    A list of plain strings as json.dumps writes it (no escapes: then every `"` delimits an item)
+    is split without the JSON parser, ~5x faster; anything else goes through json.loads."""
+    if not text or text == "[]":
+        return []
+    if "\\" not in text and text.startswith('["') and text.endswith('"]'):
+        items = text[2:-2].split('", "')
+        if text.count('"') == 2 * len(items):
+            return items
+    return json.loads(text)

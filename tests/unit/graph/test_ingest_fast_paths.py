@@ -83,3 +83,18 @@ def test_entity_hash_equals_json_dumps() -> None:
         for parts in [(s,), (s, [s, _text(rng)], None, True), (s, [], _text(rng), False), ([],), (),
                       (s, {"b": 1, "a": s}), (s, [1, s]), (s, 3), (1.5,), ([s, None],)]:
             assert _h(*parts) == reference(*parts), parts
+
+
+def test_decode_list_fast_path_equals_json_loads() -> None:
+    """Plain string lists are split without the JSON parser; anything else must still go through it."""
+    import json
+
+    from graphtune.tools.graph.embedded import decode_list
+
+    lists = [["a"], ["a", "b: int = 3"], ['x="1"'], ["a, b", "c"], ["é"], [], ["a\\b"], ["", ""], ['a", "b'],
+             ["]"], [" "], ["*args", "**kwargs"]]
+    for value in lists:
+        assert decode_list(json.dumps(value)) == value
+    for text in ['["a", 1, "b"]', "[1, 2]", '["a", ["b"]]', '["a", {"k": "v"}, "c"]', '["a",  "b"]']:
+        assert decode_list(text) == json.loads(text)
+    assert decode_list(None) == decode_list("") == decode_list("[]") == []
