@@ -344,7 +344,8 @@ def _cpu_datasets(home: Path, fractions: set[float], phrasings: int) -> dict:
     for fraction in sorted(fractions):
         name = f"geom-v2-r{round(100 * fraction)}"
         out = run_extract(ExtractParams(dataset_name=name, objective="knowledge", since="geom-v1",
-                                        augmentation_factor=phrasings, replay_fraction=fraction), settings)
+                                        augmentation_factor=phrasings, replay_fraction=fraction,
+                                        delta_repeats=1), settings)  # as recorded: before repeats existed
         meta = json.loads((settings.datasets_dir / name / "metadata.json").read_text())
         report["deltas"][name] = {"train_examples": out["train_examples"], "facts": meta["delta"]["facts"]}
     (home / "prep.json").write_text(json.dumps(report, indent=1))
