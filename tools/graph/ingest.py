@@ -17,11 +17,9 @@ skipped; the job still succeeds.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -33,6 +31,7 @@ from graphtune.tools.graph.discovery import (
     discover,
     no_source_error,
 )
+from graphtune.tools.graph.parse_pool import ordered_map
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.job_context import JobContext
@@ -87,11 +86,7 @@ def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
     if workers == 1 or len(files) < 64:
         yield from map(parse, files)
         return
-    import multiprocessing
-
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        yield from pool.map(parse, files, chunksize=16)
+    yield from ordered_map(parse, files, [f.size for f in files], workers)
 
 
 def plan_changes(
