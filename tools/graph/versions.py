@@ -143,9 +143,10 @@ def _complete(source: Any, own: OwnHashes, records: list[Any]) -> OwnHashes:
     redo, read = stale(own, callables, [r for r in records if r.node_type == "Class"])
     if not redo:
         return own
-    names = sorted({key for _, key in read})
-    full = {label: [r for r in source.iter_records(label, names=names) if (label, r.key) in read]
-            for label in ("Function", "Method", "Class")}
+    full: dict[str, list[Any]] = {}
+    for label in ("Function", "Method", "Class"):
+        names = sorted(key for kind, key in read if kind == label)
+        full[label] = list(source.iter_records(label, names=names)) if names else []
     fresh = own_hashes(full["Function"] + full["Method"], full["Class"])
     return {**own, **{key: fresh[key] for key in redo}}
 
