@@ -56,6 +56,7 @@ class EmbeddedGraph:
             raise GraphUnavailable(f"no embedded graph at {path} yet.", field="source",
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_transactions = 0
         started, delay, retried = time.monotonic(), 0.1, False
         while True:
             try:
@@ -139,8 +140,17 @@ class EmbeddedGraph:
     def transaction(self) -> Iterator[None]:
         """Run a group of writes (the COPYs of a batch, the edge rebuild) as one transaction:
         each auto-committed statement pays its own commit (measured ~40 ms apiece, the fixed
-        cost that dominated small ingests); on an error nothing of the group is kept."""
+        cost that dominated small ingests); on an error nothing of the group is kept. Inside
+        another transaction it joins that one (one commit for the ingest's last steps)."""
+        if self._open_transactions:
+            self._open_transactions += 1
+            try:
+                yield
+            finally:
+                self._open_transactions -= 1
+            return
         self.execute("BEGIN TRANSACTION")
+        self._open_transactions = 1
         try:
             yield
         except BaseException:
@@ -149,6 +159,8 @@ class EmbeddedGraph:
             except QueryFailed:
                 log.warning("rollback of the embedded graph transaction failed", exc_info=True)
             raise
+        finally:
+            self._open_transactions = 0
         self.execute("COMMIT")
 
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:

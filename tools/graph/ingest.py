@@ -157,13 +157,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
                 batch = []
             if ctx and i % 50 == 0:
                 ctx.progress(i, len(to_parse), "files", "parsing and loading")
-        writer.load(batch, PATTERNS)
-        if ctx:
-            ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
-        if gone or changed or parsed:
-            writer.rebuild_derived_edges()
-            writer.prune_patterns()
-        writer.record_codebase(str(root))
+        with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
+            writer.load(batch, PATTERNS)
+            if ctx:
+                ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
+            if gone or changed or parsed:
+                writer.rebuild_derived_edges()
+                writer.prune_patterns()
+            writer.record_codebase(str(root))
         counts = writer.counts()
         codebases = writer.codebases()
         fingerprint = writer.fingerprint()
