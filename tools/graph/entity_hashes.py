@@ -30,7 +30,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
 _STRING = json.encoder.encode_basestring  # C-accelerated; what _ENCODER writes for a str
 
 
-def _h(*parts: Any) -> str:
+def short_hash(*parts: Any) -> str:
     """A short hash of the JSON text of `parts` (stored in snapshots: the text must never change).
     This runs several times per entity of every ingest, so the shapes it gets (strings, lists
     of strings, None, booleans) are written directly, exactly as `json.dumps` writes them;
@@ -79,21 +79,26 @@ def own_hashes(callables: list[Any], classes: list[Any]) -> OwnHashes:
             nested[owner].append(record.source)
     out: OwnHashes = {}
     for r in callables:
-        out[(r.node_type, r.key)] = (r.file_path, _h(r.signature, list(r.parameters), r.return_type, bool(r.is_async)),
-                                     _h(r.docstring) if r.docstring else None, _h(r.source) if r.source else None)
+        out[(r.node_type, r.key)] = (
+            r.file_path, short_hash(r.signature, list(r.parameters), r.return_type, bool(r.is_async)),
+            short_hash(r.docstring) if r.docstring else None, short_hash(r.source) if r.source else None)
     for r in classes:
         own = r.source or ""
         for inner in nested.get(r.key, ()):
             own = own.replace(inner, "", 1)
         init = inits.get(r.key)
         out[("Class", r.key)] = (
-            r.file_path, _h(init.signature if init else "", list(init.parameters) if init else [], list(r.decorators)),
-            _h(r.docstring) if r.docstring else None, _h(own) if own else None,
-            _h(list(r.base_classes)) if r.base_classes else None)
+            r.file_path,
+            short_hash(init.signature if init else "", list(init.parameters) if init else [], list(r.decorators)),
+            short_hash(r.docstring) if r.docstring else None, short_hash(own) if own else None,
+            short_hash(list(r.base_classes)) if r.base_classes else None)
     return out
 
 
-def stale(own: OwnHashes, callables: list[Any], classes: list[Any]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+Keys = set[tuple[str, str]]  # (node type, qualified name)
+
+
+def stale(own: OwnHashes, callables: list[Any], classes: list[Any]) -> tuple[Keys, Keys]:
     """Which hashes made per parsed file cannot answer for these stored records (text-less
     ones will do), and which records to read in full to redo them: (redo, read).
 
@@ -102,7 +107,7 @@ def stale(own: OwnHashes, callables: list[Any], classes: list[Any]) -> tuple[set
     Rust impls) or on an entity to redo. Read: those, and every entity such a class owns (its
     body is its source without theirs), so `own_hashes` over them repeats the snapshot's walk."""
     class_files = {r.key: r.file_path for r in classes}
-    redo: set[tuple[str, str]] = set()
+    redo: Keys = set()
     for r in (*callables, *classes):
         got = own.get((r.node_type, r.key))
         owner = _owner(r)

@@ -72,7 +72,7 @@ def _parse_other(item: SourceFile, data: bytes, codebase: str) -> FileGraph:
         graph = parse_source(item.rel_path, item.module_name, data, item.language)
     except (ValueError, RecursionError, MemoryError):
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (one odd file must not fail an ingest of thousands)
         raise ValueError(f"{item.language} parser failed: {type(exc).__name__}: {exc}") from exc
     graph.codebase = codebase
     return graph

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.tools.errors import ConfigError, VersionNotFound
-from graphtune.tools.graph.entity_hashes import OwnHashes, _h, own_hashes, stale
+from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stale
+from graphtune.tools.graph.entity_hashes import short_hash as _h
 from graphtune.tools.graph.schema import CODEBASE_NAME, graph_fingerprint, uid
 
 SNAPSHOT_FORMAT = 1
