@@ -1,7 +1,8 @@
 """Turn one parsed file into CSV text for LadybugDB's bulk `COPY FROM`.
 
 Runs inside the parser processes, so formatting rows costs no time in the process that
-writes the store, and only compact strings travel back between processes.
+writes the store, and only compact strings travel back between processes; the graph version's
+own-aspect hashes of the file's entities are made here too (entity_hashes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stored_records
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, uid
 
@@ -29,6 +31,7 @@ class PreparedFile:
     patterns: list[tuple[str, str]]  # (pattern name, an example qualified name)
     chunks: dict[Any, str] = field(default_factory=dict)  # table or rel key -> CSV body (no header)
     names: list[str] = field(default_factory=list)  # qualified names of its classes, functions, methods
+    own: OwnHashes = field(default_factory=dict)  # its entities' own-aspect hashes for the graph version
 
 
 def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
@@ -136,7 +139,7 @@ def prepare(f: FileGraph) -> PreparedFile:
         examples.setdefault(name, qn)
     counts = {"classes": len(f.classes), "functions": len(f.functions), "methods": len(f.methods)}
     names = [r["qualified_name"] for rows in (f.classes, f.functions, f.methods) for r in rows]
-    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names)
+    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names, own_hashes(*stored_records(f)))
 
 
 def join_chunks(files: list[PreparedFile], key: Any) -> Iterator[str]:

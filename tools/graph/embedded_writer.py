@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ class EmbeddedWriter:
 
     def close(self) -> None:
         self.graph.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One transaction (one commit) around several steps; the steps' own transactions join it."""
+        return self.graph.transaction()
 
     def codebase_root(self) -> str | None:
         rows = list(self.graph.rows("MATCH (c:CodeBase) WHERE c.name = $cb RETURN c.root", {"cb": self.codebase}))

@@ -17,11 +17,9 @@ skipped; the job still succeeds.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -33,6 +31,8 @@ from graphtune.tools.graph.discovery import (
     discover,
     no_source_error,
 )
+from graphtune.tools.graph.entity_hashes import OwnHashes
+from graphtune.tools.graph.parse_pool import ordered_map
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.job_context import JobContext
@@ -87,11 +87,7 @@ def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
     if workers == 1 or len(files) < 64:
         yield from map(parse, files)
         return
-    import multiprocessing
-
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        yield from pool.map(parse, files, chunksize=16)
+    yield from ordered_map(parse, files, [f.size for f in files], workers)
 
 
 def plan_changes(
@@ -141,6 +137,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         failures: list[tuple[str, str]] = list(too_big)
         batch: list[Parsed] = []
         parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
+        own: OwnHashes = {}  # the graph version's own-aspect hashes, made by the parser processes
         stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
         taken = _NameRegistry(writer, to_parse)
         for i, result in enumerate(stream, 1):
@@ -151,6 +148,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
             else:
                 batch.append(result)
                 parsed, lines = parsed + 1, lines + result.lines
+                if isinstance(result, PreparedFile):
+                    own.update(result.own)
                 for kind in added:
                     added[kind] += _count(result, kind)
             if len(batch) >= WRITE_BATCH_FILES:
@@ -158,20 +157,22 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
                 batch = []
             if ctx and i % 50 == 0:
                 ctx.progress(i, len(to_parse), "files", "parsing and loading")
-        writer.load(batch, PATTERNS)
-        if ctx:
-            ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
-        if gone or changed or parsed:
-            writer.rebuild_derived_edges()
-            writer.prune_patterns()
-        writer.record_codebase(str(root))
+        with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
+            writer.load(batch, PATTERNS)
+            if ctx:
+                ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
+            if gone or changed or parsed:
+                writer.rebuild_derived_edges()
+                writer.prune_patterns()
+            writer.record_codebase(str(root))
         counts = writer.counts()
         codebases = writer.codebases()
         fingerprint = writer.fingerprint()
         shas = writer.file_shas()
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
-        if graph is not None:
-            version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph)
+        if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
+            version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph,
+                                              None if unchanged else own)
     finally:
         writer.close()
     if graph is None:
@@ -194,9 +195,11 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
 
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
-                            ctx: JobContext | None, root: str | None = None, graph: Any = None) -> dict[str, Any]:
+                            ctx: JobContext | None, root: str | None = None, graph: Any = None,
+                            own: OwnHashes | None = None) -> dict[str, Any]:
     """Record the code base's graph version (see graph/versions.py) and diff it with the previous one.
-    `graph`: the embedded store the ingest still holds open, read through instead of reopened."""
+    `graph`: the embedded store the ingest still holds open, read through instead of reopened;
+    `own`: the own-aspect hashes of the entities parsed in this ingest (entity_hashes)."""
     from graphtune.tools.graph import versions
 
     if ctx:
@@ -206,7 +209,7 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
     def snapshot() -> dict[str, Any]:
         if graph is None:
             return versions.read_snapshot_from_graph(settings, store, codebase)
-        return versions.read_snapshot_from_graph(settings, store, codebase, graph)
+        return versions.read_snapshot_from_graph(settings, store, codebase, graph, own)
 
     try:
         return versions.record_version(settings, store, codebase, version, snapshot, ctx.job_id if ctx else None,
@@ -259,7 +262,7 @@ def _count(parsed: Parsed, kind: str) -> int:
     return parsed.counts[kind] if isinstance(parsed, PreparedFile) else len(getattr(parsed, kind))
 
 
-def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str):  # noqa: ANN201 (GraphWriter)
+def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str):
     if store == "neo4j":
         from graphtune.tools.graph.neo4j_writer import Neo4jWriter
 

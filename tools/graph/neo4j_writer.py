@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from graphtune.tools.errors import GraphUnavailable, SchemaMismatch
@@ -233,6 +234,10 @@ class Neo4jWriter:
     def fingerprint(self) -> str:
         return graph_fingerprint({uid(r["cb"], r["p"]): r["s"] for r in self._read(
             "MATCH (f:CodeFile) RETURN f.codebase AS cb, f.path AS p, f.sha AS s")})
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Neo4j writes commit per statement batch already: nothing to group."""
+        return nullcontext()
 
     def close(self) -> None:
         try:

@@ -186,8 +186,30 @@ _IMPORTS = (ast.Import, ast.ImportFrom)
 Pos = tuple[int, int]
 
 
+def _all_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node `ast.walk` yields, in another order (depth first), ~2x faster: one loop over
+    a list stack instead of three nested generators (ast.walk -> iter_child_nodes -> iter_fields)
+    per node. The index below sorts what it finds by position, so the order does not matter."""
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    pop, push, keep = stack.pop, stack.append, nodes.append
+    node_type = ast.AST
+    while stack:
+        node = pop()
+        keep(node)
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+            elif isinstance(value, node_type):
+                push(value)
+    return nodes
+
+
 class _BodyIndex:
-    """One `ast.walk` over the whole module, recording calls, yields, imports and nested
+    """One walk over the whole module, recording calls, yields, imports and nested
     definitions by source position; each function then takes what lies inside its body.
 
     This is ingest's hot loop: a walk per function plus per-node bookkeeping cost ~1.8x a bare
@@ -198,7 +220,7 @@ class _BodyIndex:
         yields: list[Pos] = []
         imports: list[tuple[Pos, ast.Import | ast.ImportFrom]] = []
         defs: list[tuple[Pos, Pos]] = []
-        for node in ast.walk(tree):
+        for node in _all_nodes(tree):
             kind = type(node)
             if kind is ast.Call:
                 name = _raw_call_name(node.func)  # type: ignore[attr-defined]

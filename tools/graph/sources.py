@@ -27,12 +27,11 @@ class GraphSource(Protocol):
 
 
 # {where}: "" or a code base filter on n; records carry n.codebase, the key stays the readable name.
-_CALLABLE_Q = """MATCH (n:{label}) {where} RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.signature,
- n.parameters, n.return_type, n.source, n.is_async, {owner}, n.codebase"""
+_CALLABLE_Q = """MATCH (n:{label}) {where} RETURN n.qualified_name, n.name, n.file_path, {text}, {owner}, n.codebase"""
+_CALLABLE_TEXT = "n.docstring, n.signature, n.parameters, n.return_type, n.source, n.is_async"
 _CALLS_Q = "MATCH (a)-[:CALLS]->(b) {where} RETURN a.codebase, a.qualified_name, b.qualified_name"
 _CLASS_Q = """MATCH (n:Class) {where} OPTIONAL MATCH (n)-[:HAS_METHOD]->(m) WITH n, collect(m.name) AS methods
-RETURN n.qualified_name, n.name, n.file_path, n.docstring, n.source, n.base_classes, n.decorators, methods,
- n.codebase"""
+RETURN n.qualified_name, n.name, n.file_path, {text}, n.base_classes, {decorators}, methods, n.codebase"""
 _FILE_Q = """MATCH (n:CodeFile) {where} OPTIONAL MATCH (n)-[:DEFINES]->(d) WITH n, collect(d.name) AS members
 OPTIONAL MATCH (n)-[:IMPORTS]->(i) RETURN n.path, n.module_name, n.description, members, collect(i.module_name),
  n.codebase"""
@@ -95,8 +94,16 @@ class EmbeddedSource:
         for key, record in wanted.items():
             record.calls, record.called_by = calls.get(key, ()), callers.get(key, ())
 
-    def iter_records(self, node_type: str) -> Iterator[CodeRecord]:
+    def iter_records(self, node_type: str, text: bool = True, names: list[str] | None = None) -> Iterator[CodeRecord]:
+        """`text=False`: code records without their text properties (docstring, signature,
+        parameters, return type, source, async, decorators), for a reader that has them hashed
+        already (the ingest's graph-version snapshot): most of the bytes a scan reads.
+        `names`: only the code records of these qualified names (in scan order, as without)."""
         where, params = self._where(), self.params
+        if names is not None:
+            where = f"{where} AND" if where else "WHERE"
+            where, params = f"{where} n.qualified_name IN $names", {**params, "names": names}
+        blank = "NULL" if not text else None
 
         def rows(query: str) -> Iterator[list[Any]]:
             return self.graph.rows(query, params)
@@ -104,11 +111,14 @@ class EmbeddedSource:
         if node_type in ("Function", "Method"):
             owner = "n.class_name" if node_type == "Method" else "''"
             for (qn, name, path, doc, sig, params_, ret, src, is_async, cls, cb) in rows(
-                    _CALLABLE_Q.format(label=node_type, owner=owner, where=where)):
+                    _CALLABLE_Q.format(label=node_type, owner=owner, where=where,
+                                       text=", ".join([blank] * 6) if blank else _CALLABLE_TEXT)):
                 yield CodeRecord(node_type, qn, name, path, doc or "", sig or "", decode_list(params_), ret or "",
                                  src or "", cls or "", is_async=bool(is_async), codebase=cb or "")
         elif node_type == "Class":
-            for qn, name, path, doc, src, bases, decos, methods, cb in rows(_CLASS_Q.format(where=where)):
+            query = _CLASS_Q.format(where=where, text=f"{blank}, {blank}" if blank else "n.docstring, n.source",
+                                    decorators=blank or "n.decorators")
+            for qn, name, path, doc, src, bases, decos, methods, cb in rows(query):
                 yield CodeRecord("Class", qn, name, path, doc or "", source=src or "", base_classes=decode_list(bases),
                                  decorators=decode_list(decos), members=methods, codebase=cb or "")
         elif node_type == "CodeFile":

@@ -25,7 +25,6 @@ whose own aspects changed is `changed`; one whose only change is derived is `aff
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.tools.errors import ConfigError, VersionNotFound
+from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stale
+from graphtune.tools.graph.entity_hashes import short_hash as _h
 from graphtune.tools.graph.schema import CODEBASE_NAME, graph_fingerprint, uid
 
 SNAPSHOT_FORMAT = 1
@@ -66,68 +67,28 @@ def codebase_version(file_shas: dict[str, str], codebase: str) -> str:
     return graph_fingerprint({uid(codebase, path): sha for path, sha in file_shas.items()})
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
-_STRING = json.encoder.encode_basestring  # C-accelerated; what _ENCODER writes for a str
-
-
-def _h(*parts: Any) -> str:
-    """A short hash of the JSON text of `parts` (stored in snapshots: the text must never change).
-    This runs several times per entity of every ingest, so the shapes it gets (strings, lists
-    of strings, None, booleans) are written directly, exactly as `json.dumps` writes them;
-    anything else goes through one shared encoder."""
-    text = _fast_json(parts)
-    if text is None:
-        text = _ENCODER.encode(parts)
-    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
-
-
-def _fast_json(parts: tuple[Any, ...]) -> str | None:
-    """`json.dumps(parts, ensure_ascii=False)` for strings, lists of strings, None and booleans
-    (None for any other value: the caller falls back to the encoder)."""
-    out = []
-    for part in parts:
-        cls = part.__class__
-        if cls is str:
-            out.append(_STRING(part))
-        elif cls is list:
-            if not all(item.__class__ is str for item in part):
-                return None
-            out.append("[" + ", ".join(map(_STRING, part)) + "]")
-        elif part is None:
-            out.append("null")
-        elif part is True or part is False:
-            out.append("true" if part else "false")
-        else:
-            return None
-    return "[" + ", ".join(out) + "]"
-
-
 def _last(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def snapshot_from_records(records: Iterable[Any]) -> dict[str, Any]:
+def snapshot_from_records(records: Iterable[Any], own: OwnHashes | None = None) -> dict[str, Any]:
     """{entities: {qualified name: {k: kind, f: file, h: {aspect: hash}}}, modules: {...}}.
 
     `records` are CodeRecords of one code base (Class, Function, Method, CodeFile) with calls
-    and callers filled in (GraphSource.enrich). Empty aspects are left out, so "a function
-    lost its return type" reads as a changed signature, "gained its first caller" as a new
-    `callers` aspect."""
+    and callers filled in (GraphSource.enrich). `own`: the own-aspect hashes made by the parser
+    processes (entity_hashes; the records may then lack their text), else hashed from the
+    records. Empty aspects are left out, so "a function lost its return type" reads as a
+    changed signature, "gained its first caller" as a new `callers` aspect."""
     by_type: dict[str, list[Any]] = defaultdict(list)
     for record in records:
         by_type[record.node_type].append(record)
     callables = by_type["Function"] + by_type["Method"]
-    inits = {r.class_name: r for r in by_type["Method"] if r.name == "__init__" and r.class_name}
-    nested: dict[str, list[str]] = defaultdict(list)  # class -> sources of its methods and nested classes
-    for record in callables + by_type["Class"]:
-        owner = record.class_name if record.node_type == "Method" else record.key.rpartition(".")[0]
-        if owner and record.source:
-            nested[owner].append(record.source)
+    if own is None:
+        own = own_hashes(callables, by_type["Class"])
     entities: dict[str, dict[str, Any]] = {}
     for r in callables:
-        aspects = {"signature": _h(r.signature, list(r.parameters), r.return_type, bool(r.is_async)),
-                   "docstring": _h(r.docstring) if r.docstring else None,
-                   "body": _h(r.source) if r.source else None,
+        _, signature, docstring, body = own[(r.node_type, r.key)]
+        aspects = {"signature": signature, "docstring": docstring, "body": body,
                    "calls": _h(sorted(set(r.calls))) if r.calls else None,
                    "callers": _h(sorted(set(r.called_by))) if r.called_by else None}
         kind = "method" if r.node_type == "Method" and r.class_name else "function"
@@ -141,15 +102,8 @@ def snapshot_from_records(records: Iterable[Any]) -> dict[str, Any]:
             for parent in by_short.get(_last(base), ()):
                 subclasses[parent].add(r.key)
     for r in by_type["Class"]:
-        own = r.source or ""
-        for inner in nested.get(r.key, ()):
-            own = own.replace(inner, "", 1)
-        init = inits.get(r.key)
-        aspects = {"signature": _h(init.signature if init else "", list(init.parameters) if init else [],
-                                   list(r.decorators)),
-                   "docstring": _h(r.docstring) if r.docstring else None,
-                   "body": _h(own) if own else None,
-                   "bases": _h(list(r.base_classes)) if r.base_classes else None,
+        _, signature, docstring, body, bases = own[("Class", r.key)]
+        aspects = {"signature": signature, "docstring": docstring, "body": body, "bases": bases,
                    "methods": _h(sorted(set(r.members))) if r.members else None,
                    "subclasses": _h(sorted(subclasses[r.key])) if subclasses.get(r.key) else None}
         entities[r.key] = {"k": "class", "f": r.file_path, "h": {k: v for k, v in aspects.items() if v}}
@@ -161,21 +115,41 @@ def snapshot_from_records(records: Iterable[Any]) -> dict[str, Any]:
     return {"format": SNAPSHOT_FORMAT, "entities": entities, "modules": modules}
 
 
-def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None) -> dict[str, Any]:
+def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None,
+                             own: OwnHashes | None = None) -> dict[str, Any]:
     """Read one code base's entities from the graph (read-only) and hash them. `graph`: the
-    embedded store the ingest still holds open (saves reopening it), else the store is opened."""
+    embedded store the ingest still holds open (saves reopening it), else the store is opened.
+    `own` (with `graph`): the ingest's own-aspect hashes of the files it parsed; the text
+    properties are then read back only for the entities they cannot answer for (entity_hashes.stale)."""
     from graphtune.tools.graph.sources import EmbeddedSource, open_source
 
     source = EmbeddedSource(settings, [codebase], graph=graph) if graph is not None else \
         open_source(backend, settings, None, [codebase])
+    own = own if graph is not None else None
     try:
         records: list[Any] = []
         for node_type in ("Class", "Function", "Method", "CodeFile"):
-            records += source.iter_records(node_type)
+            records += source.iter_records(node_type) if own is None else source.iter_records(node_type, text=False)
+        if own is not None:
+            own = _complete(source, own, records)
         source.enrich(records)
     finally:
         source.close()
-    return snapshot_from_records(records)
+    return snapshot_from_records(records, own)
+
+
+def _complete(source: Any, own: OwnHashes, records: list[Any]) -> OwnHashes:
+    """`own`, with the stale hashes redone from those entities' full records."""
+    callables = [r for r in records if r.node_type in ("Function", "Method")]
+    redo, read = stale(own, callables, [r for r in records if r.node_type == "Class"])
+    if not redo:
+        return own
+    full: dict[str, list[Any]] = {}
+    for label in ("Function", "Method", "Class"):
+        names = sorted(key for kind, key in read if kind == label)
+        full[label] = list(source.iter_records(label, names=names)) if names else []
+    fresh = own_hashes(full["Function"] + full["Method"], full["Class"])
+    return {**own, **{key: fresh[key] for key in redo}}
 
 
 # --- the version index -------------------------------------------------------------------

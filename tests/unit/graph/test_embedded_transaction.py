@@ -1,0 +1,29 @@
+"""EmbeddedGraph.transaction nests: an inner group joins the outer one, so the ingest's last
+steps (last batch, derived edges, CodeBase node) commit once, and fail as one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphtune.tools.graph.embedded import EmbeddedGraph
+
+
+def _names(graph: EmbeddedGraph) -> list[str]:
+    return sorted(row[0] for row in graph.rows("MATCH (c:CodeBase) RETURN c.name"))
+
+
+def test_an_inner_transaction_joins_the_outer_one(tmp_path: Path) -> None:
+    with EmbeddedGraph(tmp_path / "g", read_only=False) as graph:
+        with pytest.raises(RuntimeError), graph.transaction():
+            with graph.transaction():
+                graph.execute("CREATE (:CodeBase {name: 'inner'})")
+            assert _names(graph) == ["inner"]  # visible inside, not committed yet
+            raise RuntimeError("a later step fails")
+        assert _names(graph) == []  # the inner group went with the outer one
+        with graph.transaction():
+            with graph.transaction():
+                graph.execute("CREATE (:CodeBase {name: 'kept'})")
+            graph.execute("CREATE (:CodeBase {name: 'too'})")
+    with EmbeddedGraph(tmp_path / "g", read_only=True) as graph:
+        assert _names(graph) == ["kept", "too"]
