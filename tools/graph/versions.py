@@ -107,12 +107,26 @@ def snapshot_from_records(records: Iterable[Any], own: OwnHashes | None = None) 
                    "methods": _h(sorted(set(r.members))) if r.members else None,
                    "subclasses": _h(sorted(subclasses[r.key])) if subclasses.get(r.key) else None}
         entities[r.key] = {"k": "class", "f": r.file_path, "h": {k: v for k, v in aspects.items() if v}}
+    return {"format": SNAPSHOT_FORMAT, "entities": entities, "modules": _modules(by_type["CodeFile"])}
+
+
+def _modules(files: list[Any]) -> dict[str, dict[str, Any]]:
+    """Module aspects by module name. A module may span files (a Go package): its members and
+    imports are the union over its files and `f` its first file by path, so the entry does not
+    depend on the order the store returns the files in (it did: a re-ingest of an unchanged Go
+    code base reported changed packages)."""
+    by_name: dict[str, list[Any]] = defaultdict(list)
+    for r in files:
+        by_name[r.name].append(r)
     modules = {}
-    for r in by_type["CodeFile"]:
-        aspects = {"members": _h(sorted(set(r.members))) if r.members else None,
-                   "imports": _h(sorted(set(r.imports))) if r.imports else None}
-        modules[r.name] = {"k": "module", "f": r.file_path, "h": {k: v for k, v in aspects.items() if v}}
-    return {"format": SNAPSHOT_FORMAT, "entities": entities, "modules": modules}
+    for name, parts in by_name.items():
+        members = {m for r in parts for m in r.members}
+        imports = {i for r in parts for i in r.imports}
+        aspects = {"members": _h(sorted(members)) if members else None,
+                   "imports": _h(sorted(imports)) if imports else None}
+        modules[name] = {"k": "module", "f": min(r.file_path for r in parts),
+                         "h": {k: v for k, v in aspects.items() if v}}
+    return modules
 
 
 def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None,

@@ -257,3 +257,17 @@ async def test_ingest_job_through_mcp_reports_the_diff(client, services, shop) -
     assert [c["entity"] for c in job.result["diff"]["changes"]][:2] == ["shop.cart.fresh", "shop.cart.unused"]
     status = await client.call_tool("get_training_status", {"job_id": job.id})  # concise: the counts stay
     assert status.structured_content["result"]["entities_changed"]["changed"] == 2
+
+
+def test_a_module_spanning_files_has_one_snapshot_entry_whatever_the_file_order() -> None:
+    """A Go package spans files: its members/imports are the union over them, not the last file read."""
+    from graphtune.tools.dataset.records import CodeRecord
+    from graphtune.tools.graph.versions import snapshot_from_records
+
+    a = CodeRecord("CodeFile", "net/http/a.go", "net/http", "net/http/a.go", members=["Get"], imports=["io"])
+    b = CodeRecord("CodeFile", "net/http/b.go", "net/http", "net/http/b.go", members=["Post"], imports=["fmt", "io"])
+    one, other = snapshot_from_records([a, b])["modules"], snapshot_from_records([b, a])["modules"]
+    assert one == other and list(one) == ["net/http"] and one["net/http"]["f"] == "net/http/a.go"
+    alone = snapshot_from_records([CodeRecord("CodeFile", "m.go", "net/http", "m.go", members=["Get", "Post"],
+                                              imports=["fmt", "io"])])["modules"]
+    assert alone["net/http"]["h"] == one["net/http"]["h"]  # the union, hashed like one file holding it all
