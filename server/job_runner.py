@@ -17,7 +17,8 @@ import time
 from typing import Any
 
 from graphtune.server.job_kinds import get_kind
-from graphtune.server.job_store import JobRecord, JobStatus, JobStore, pid_alive
+from graphtune.server.job_store import JobRecord, JobStatus, JobStore
+from graphtune.server.process_liveness import pid_alive
 from graphtune.server.settings import Settings
 
 log = logging.getLogger(__name__)
