@@ -167,13 +167,29 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
         entity.subclasses = sorted(set(entity.subclasses))[:MAX_NAMES]
         entity.calls = sorted(set(entity.calls))[:MAX_NAMES]
         entity.called_by = sorted(set(entity.called_by))[:MAX_NAMES]
-    modules = [ModuleFacts(r.name, r.file_path,
-                           classes=sorted({_last(e.qualified) for e in chosen if e.kind == "class" and e.module == r.name}),
-                           functions=sorted({e.short for e in chosen if e.kind == "function" and e.module == r.name}),
-                           imports=sorted(set(r.imports))[:MAX_NAMES],
-                           summary=first_sentence(r.description) if r.description else "", language=_language(r))
-               for r in by_type["CodeFile"]]
+    classes: dict[str, set[str]] = defaultdict(set)
+    functions: dict[str, set[str]] = defaultdict(set)
+    for entity in chosen:
+        if entity.kind == "class":
+            classes[entity.module].add(_last(entity.qualified))
+        elif entity.kind == "function":
+            functions[entity.module].add(entity.short)
+    files: dict[str, list[CodeRecord]] = defaultdict(list)
+    for r in by_type["CodeFile"]:
+        files[r.name].append(r)
+    modules = [_module_facts(name, sorted(parts, key=lambda r: r.file_path), classes[name], functions[name])
+               for name, parts in files.items()]
     return sorted(chosen, key=lambda e: e.qualified), modules
+
+
+def _module_facts(name: str, files: list[CodeRecord], classes: set[str], functions: set[str]) -> ModuleFacts:
+    """One module's facts. A module may span files (a Go package): one fact set for all of them,
+    imports the union over its files, the summary the first doc comment by file path; one set per
+    file taught the same question with different answers."""
+    described = next((r.description for r in files if r.description), "")
+    return ModuleFacts(name, files[0].file_path, classes=sorted(classes), functions=sorted(functions),
+                       imports=sorted({i for r in files for i in r.imports})[:MAX_NAMES],
+                       summary=first_sentence(described) if described else "", language=_language(files[0]))
 
 
 def _constructor(method: str, record: CodeRecord) -> bool:

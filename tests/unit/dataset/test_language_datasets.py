@@ -81,3 +81,30 @@ def test_skill_tasks_use_the_language(settings: Settings, lang: str, fence: str,
     assert fence in text and "```python" not in text and "Python" not in text
     if lang != "java":  # Java's files define classes only: no file-level summary in this small fixture
         assert f"What does the {word} `" in text
+
+
+def test_a_go_package_spanning_files_gets_one_set_of_module_facts(settings: Settings, tmp_path: Path) -> None:
+    """A package in two files with different imports: one answer per question (imports: the union),
+    not one fact set per file teaching the same question with different answers."""
+    root = tmp_path / "geo"
+    (root / "calc").mkdir(parents=True)
+    (root / "go.mod").write_text("module example.com/geo\n\ngo 1.21\n")
+    for dep in ("show", "text"):
+        (root / dep).mkdir()
+        (root / dep / f"{dep}.go").write_text(f"package {dep}\n\n// Do does it.\nfunc Do(v string) string {{ return v }}\n")
+    (root / "calc" / "a.go").write_text('package calc\n\nimport "example.com/geo/show"\n\n// Show shows v.\n'
+                                        'func Show(v string) string { return show.Do(v) }\n')
+    (root / "calc" / "b.go").write_text('package calc\n\nimport "example.com/geo/text"\n\n// Upper upper-cases s.\n'
+                                        'func Upper(s string) string { return text.Do(s) }\n')
+    _graph(settings, root)
+    run_extract(ExtractParams(dataset_name="go", objective="knowledge", augmentation_factor=12), settings)
+    rows = [r for r in _read(settings.datasets_dir / "go" / "train.jsonl")
+            if r["meta"]["entity"] == "example.com/geo/calc" and r["meta"]["task"].startswith("module_")]
+    answers: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        answers.setdefault((row["meta"]["task"], row["messages"][0]["content"]), set()).add(row["messages"][1]["content"])
+    assert {task for task, _ in answers} == {"module_members", "module_imports"}
+    assert all(len(a) == 1 for a in answers.values()), answers
+    imports = next(iter(next(a for (task, _), a in answers.items() if task == "module_imports")))
+    members = next(iter(next(a for (task, _), a in answers.items() if task == "module_members")))
+    assert "show" in imports and "text" in imports and "`Show`" in members and "`Upper`" in members
