@@ -236,7 +236,8 @@ def smoke() -> int:
     tiny = create_tiny_model(home / "tiny", texts_from_jsonl(home / "datasets" / V1 / "train.jsonl")[:4000],
                              vocab_size=400, hidden=32)
     report = {"prep": prep_report, **run_chain(home, str(tiny), {"max_steps": 3, "device": "cpu", "lora_rank": 4,
-                                                                 "lora_alpha": 8, "warmup": 0}, 20, v2_variants())}
+                                                                 "lora_alpha": 8, "warmup": 0}, 20,
+                                        [{**v, "train": {**v["train"], "max_steps": 3}} for v in v2_variants()])}
     print(json.dumps(report, indent=1))
     for variant in report["variants"].values():
         assert variant["by_status"] and variant["verdict"]["new_fact_probes"] > 0, "the delta's probes were not compared"

@@ -31,7 +31,15 @@ from graphtune.tools.errors import DatasetError
 
 # Chosen by measurement (bench/RESULTS.md, "Retraining after a code change"; docs/dataset.md, "Delta datasets").
 DEFAULT_REPLAY_FRACTION = 1.0  # every unchanged fact
-DEFAULT_DELTA_REPEATS = 8
+DEFAULT_DELTA_REPEATS = 8  # with a full replay only: a sampled one already sets the new/replayed ratio
+
+
+def delta_repeats_for(replay_fraction: float, repeats: int | None = None) -> int:
+    """Copies of each new/changed row: `repeats` when given, else DEFAULT_DELTA_REPEATS with a full
+    replay (the measured recipe) and 1 with a sampled one (0.8 = four replayed facts per new one)."""
+    if repeats is not None:
+        return repeats
+    return DEFAULT_DELTA_REPEATS if replay_fraction >= 1 else 1
 MIN_UNCHANGED_PROBES = 20
 MAX_LISTED = 200
 FACT_ASPECT: dict[str, str | None] = {

@@ -70,7 +70,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
                   profiles_per_entity=max(1, params.phrasings // 4), seed=params.seed)
     delta = None
     if params.since:
-        from graphtune.tools.dataset.delta import plan_delta, select_delta
+        from graphtune.tools.dataset.delta import delta_repeats_for, plan_delta, select_delta
         from graphtune.tools.graph.versions import delta_bases
 
         plan = plan_delta(settings, source_name, records,
@@ -78,7 +78,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         built.train, built.probes, delta = select_delta(
             plan, built.train, built.probes, replay_fraction=params.replay_fraction,
             include_private=params.include_private, seed=params.seed, since=params.since,
-            delta_repeats=params.delta_repeats)
+            delta_repeats=delta_repeats_for(params.replay_fraction, params.delta_repeats))
     rng = random.Random(params.seed)
     train_rows = [_chat(q, a, m, params) for q, a, m in built.train]
     rng.shuffle(train_rows)

@@ -57,6 +57,7 @@ class EmbeddedGraph:
                                    hint="Build one with `ingest_codebase` (or `graphtune ingest PATH`).")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._open_transactions = 0
+        self._inner_failed = False
         started, delay, retried = time.monotonic(), 0.1, False
         while True:
             try:
@@ -146,13 +147,18 @@ class EmbeddedGraph:
             self._open_transactions += 1
             try:
                 yield
+            except BaseException:
+                self._inner_failed = True  # the outer transaction must not commit half a group
+                raise
             finally:
                 self._open_transactions -= 1
             return
         self.execute("BEGIN TRANSACTION")
-        self._open_transactions = 1
+        self._open_transactions, self._inner_failed = 1, False
         try:
             yield
+            if self._inner_failed:
+                raise QueryFailed("a nested group of writes failed inside this transaction; nothing of it is kept")
         except BaseException:
             try:
                 self.execute("ROLLBACK")

@@ -51,9 +51,12 @@ def plan_chunks(sizes: Sequence[int], workers: int) -> list[list[int]]:
 def ordered_map(fn: Callable[[Any], T], items: Sequence[Any], sizes: Sequence[int], workers: int) -> Iterator[T]:
     """`fn` over `items` in `workers` processes (fork where the platform has it), scheduled by
     plan_chunks per window, yielded in input order; a chunk's results are released once all are
-    yielded. Every chunk is queued up front (the pool runs them in that order), as `map` does."""
+    yielded. Every chunk is queued up front (the pool runs them in that order), as `map` does, so the
+    results parsed ahead of the consumer are not bounded; chunks not started when the consumer stops
+    early are cancelled."""
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    try:
         where: dict[int, tuple[Future[list[T]], int]] = {}
         pending: dict[Future[list[T]], int] = {}  # future -> results not yet yielded
         for start in range(0, len(items), WINDOW_FILES):
@@ -69,3 +72,5 @@ def ordered_map(fn: Callable[[Any], T], items: Sequence[Any], sizes: Sequence[in
             pending[future] -= 1
             if not pending[future]:
                 del pending[future]  # the chunk's results are all out: let them go
+    finally:  # a cancelled or failed ingest stops here: drop the queued chunks instead of parsing them all
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -114,7 +114,9 @@ def _modules(files: list[Any]) -> dict[str, dict[str, Any]]:
     """Module aspects by module name. A module may span files (a Go package): its members and
     imports are the union over its files and `f` its first file by path, so the entry does not
     depend on the order the store returns the files in (it did: a re-ingest of an unchanged Go
-    code base reported changed packages)."""
+    code base reported changed packages). Snapshots recorded before this held one file's aspects
+    for such a module, so the first diff against one may report it changed, once (single-file
+    modules hash as before)."""
     by_name: dict[str, list[Any]] = defaultdict(list)
     for r in files:
         by_name[r.name].append(r)

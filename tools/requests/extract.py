@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
@@ -58,8 +58,8 @@ class ExtractRequest(JobRequest):
                                    cli_help="knowledge delta: share of the dataset's facts that are unchanged facts "
                                    "replayed against forgetting; 1 (default, chosen by measurement) replays all.")
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
-    delta_repeats: int = param(DEFAULT_DELTA_REPEATS, ge=1, le=64, description="Copies of each new/changed row in a "
-                               "delta dataset (retrain sets it with its replay share).")
+    delta_repeats: int | None = param(None, ge=1, le=64, description="Copies of each new/changed row in a delta "
+                                      "dataset; default 8 with a full replay, else 1 (delta.delta_repeats_for).")
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = param(None, description="Label/property names of a non-graphtune Neo4j graph.")

@@ -30,9 +30,11 @@ def liger_available() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None and importlib.util.find_spec("triton") is not None
 
 
-def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
+def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool = False,
+               init_adapter: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The PEFT model on `device` (on the CPU when FSDP will shard it onto the GPUs) and a dict
-    describing what was switched on (recorded in metadata).
+    describing what was switched on (recorded in metadata). `init_adapter`: a finished adapter
+    to continue (trainable) instead of a fresh LoRA.
 
     QLoRA quantizes on the GPU, so each rank loads the 4-bit model onto its own card; under FSDP
     (keep_on_cpu) the packed 4-bit weights are stored as bf16 (`bnb_4bit_quant_storage`, the
@@ -51,7 +53,7 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora" and not keep_on_cpu:
         model.to(device)
-    model = prepare_model(model, cfg, device, fused_kernels=not keep_on_cpu)
+    model = prepare_model(model, cfg, device, init_adapter=init_adapter, fused_kernels=not keep_on_cpu)
     attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
 

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION, delta_repeats_for
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.registry import model_dir, read_model_metadata
@@ -31,7 +31,7 @@ DEFAULT_MAX_OLD_DROP_POINTS = 5.0  # ... and unchanged facts within 5 points of 
 # Continued training on the delta, chosen by measurement on the GPU (bench/RESULTS.md, "Retraining after a
 # code change"; ContinuedTraining says why).
 DEFAULT_RETRAIN_REPLAY_FRACTION = DEFAULT_REPLAY_FRACTION  # 1.0: every unchanged fact (tools/dataset/delta.py)
-DEFAULT_RETRAIN_DELTA_REPEATS = DEFAULT_DELTA_REPEATS  # 8 copies of each new/changed row
+DEFAULT_RETRAIN_DELTA_REPEATS = DEFAULT_DELTA_REPEATS  # 8 copies of each new/changed row (with the full replay)
 CONTINUED_LR_FACTOR = 0.3
 CONTINUED_EPOCHS = 3  # over the whole replay: the old facts are known, the repeated new rows are learned
 
@@ -66,7 +66,7 @@ class ContinuedTraining:
     replay_fraction: float | None = None  # share of the delta's facts that are replayed unchanged facts
     learning_rate: float | None = None  # default: CONTINUED_LR_FACTOR x the base model's learning rate
     num_epochs: int | None = None  # default: CONTINUED_EPOCHS
-    delta_repeats: int | None = None  # copies of each new/changed row; default DEFAULT_RETRAIN_DELTA_REPEATS
+    delta_repeats: int | None = None  # copies of each new/changed row; default: delta_repeats_for(replay)
 
     @property
     def replay(self) -> float:
@@ -74,7 +74,7 @@ class ContinuedTraining:
 
     @property
     def repeats(self) -> int:
-        return DEFAULT_RETRAIN_DELTA_REPEATS if self.delta_repeats is None else self.delta_repeats
+        return delta_repeats_for(self.replay, self.delta_repeats)
 
 
 def _fresh_name(settings: Any, codebase: str) -> str:
@@ -128,6 +128,7 @@ def continued_recipe(recipe: dict[str, Any], continued: ContinuedTraining | None
     elif out.get("learning_rate"):
         out["learning_rate"] = float(f"{CONTINUED_LR_FACTOR * float(out['learning_rate']):.3g}")
     out["num_epochs"] = CONTINUED_EPOCHS if continued.num_epochs is None else continued.num_epochs
+    out.pop("max_steps", None)  # the base's step cap was for its own dataset: the delta (full replay) is larger
     return out
 
 

@@ -35,7 +35,6 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
     enable_checkpointing,
     load_model,
     load_tokenizer,
-    prepare_model,
 )
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 
@@ -273,20 +272,11 @@ def _gather_adapter(model: Any) -> dict[str, Any]:
 
 def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext, *,
                        keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    adapter = ctx.settings.models_dir / cfg.init_adapter
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype,
-                                                 attn_implementation="flex_attention" if device == "cuda" else "sdpa")
-    if not keep_on_cpu:
-        model.to(device)
-    model = prepare_model(model, cfg, device, init_adapter=str(adapter), fused_kernels=not keep_on_cpu)
-    from graphtune.tools.training.model_loading import ensure_attention_works
-
-    attn = ensure_attention_works(model, device if not keep_on_cpu else "cpu", model.config.vocab_size)
-    return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn, "init_adapter": str(adapter)}
+    """The base model loaded as for a fresh run (4-bit for QLoRA: the weights the adapter was
+    trained against), then the finished adapter `init_adapter` on it, trainable."""
+    adapter = str(ctx.settings.models_dir / cfg.init_adapter)
+    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, init_adapter=adapter)
+    return model, {**info, "init_adapter": adapter}
 
 
 def _evaluate_probes(cfg: LoraJobConfig, ctx: JobContext, model: Any, tokenizer: Any, data: dict[str, Any],

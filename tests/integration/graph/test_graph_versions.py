@@ -195,8 +195,9 @@ def test_delta_replay_share_default_and_errors(shop) -> None:
     assert {n for (status, _), n in rows.items() if status == "replay"} == {1}
 
     run_extract(ExtractParams(dataset_name="d8", objective="knowledge", since=first["graph_version"],
-                              replay_fraction=0.8, delta_repeats=1), settings)
+                              replay_fraction=0.8), settings)
     delta = json.loads((settings.datasets_dir / "d8" / "metadata.json").read_text())["delta"]
+    assert delta["delta_repeats"] == 1  # a sampled replay already sets the new/replayed ratio
     share = delta["facts"]["replayed"] / (taught + delta["facts"]["replayed"])
     wanted = round(0.8 / 0.2 * taught)  # four replayed facts per new/changed one, capped by the unchanged facts
     assert delta["facts"]["replayed"] == min(wanted, delta["facts"]["unchanged"]) > 0

@@ -227,7 +227,7 @@ def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(
         plan_retrain,
     )
 
-    _fake_v1(services, tmp_path, learning_rate=1e-3, num_epochs=10, lora_rank=64, lora_alpha=128.0)
+    _fake_v1(services, tmp_path, learning_rate=1e-3, num_epochs=10, lora_rank=64, lora_alpha=128.0, max_steps=200)
     steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy())
     params = dict(steps)
     assert params["extract"]["replay_fraction"] == DEFAULT_RETRAIN_REPLAY_FRACTION == 1.0
@@ -237,6 +237,7 @@ def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(
     assert (train["num_epochs"], train["lora_rank"], train["lora_alpha"]) == (CONTINUED_EPOCHS, 64, 128.0) == \
         (3, 64, 128.0)  # the rest: v1's
     assert train["init_adapter"] == "pkg-v1"
+    assert train.get("max_steps") is None  # v1's cap was for v1's data: the full-replay delta is larger
     assert summary["continued_training"] == {"replay_fraction": 1.0, "delta_repeats": 8,
                                              "learning_rate": train["learning_rate"], "num_epochs": 3}
 
@@ -245,8 +246,8 @@ def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(
     params = dict(steps)
     assert params["extract"]["replay_fraction"] == 0.2
     assert (params["train"]["config"]["learning_rate"], params["train"]["config"]["num_epochs"]) == (1e-3, 3)
-    assert summary["continued_training"] == {"replay_fraction": 0.2, "delta_repeats": 8, "learning_rate": 1e-3,
-                                             "num_epochs": 3}
+    assert summary["continued_training"] == {"replay_fraction": 0.2, "delta_repeats": 1, "learning_rate": 1e-3,
+                                             "num_epochs": 3}  # a sampled replay sets the ratio: no repeats
 
 
 @pytest.mark.anyio
@@ -258,7 +259,7 @@ async def test_retrain_tool_takes_the_continued_training_overrides(client, servi
     assert bad.is_error and "replay_fraction" in bad.content[0].text
     chain = (await client.call_tool("retrain", {"codebase": "pkg", "replay_fraction": 0.5, "learning_rate": 2e-4,
                                                 "num_epochs": 2})).structured_content
-    assert chain["continued_training"] == {"replay_fraction": 0.5, "delta_repeats": 8, "learning_rate": 2e-4,
+    assert chain["continued_training"] == {"replay_fraction": 0.5, "delta_repeats": 1, "learning_rate": 2e-4,
                                            "num_epochs": 2}
     await client.call_tool("cancel_job", {"job_id": chain["chain_id"], "force": True})
     wait_for(lambda: all(j.status.is_final for j in services.store.chain_jobs(chain["chain_id"])), timeout=60)

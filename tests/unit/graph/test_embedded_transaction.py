@@ -27,3 +27,20 @@ def test_an_inner_transaction_joins_the_outer_one(tmp_path: Path) -> None:
             graph.execute("CREATE (:CodeBase {name: 'too'})")
     with EmbeddedGraph(tmp_path / "g", read_only=True) as graph:
         assert _names(graph) == ["kept", "too"]
+
+
+def test_a_failed_inner_group_caught_inside_the_outer_one_is_not_committed(tmp_path: Path) -> None:
+    from graphtune.tools.errors import QueryFailed
+
+    with EmbeddedGraph(tmp_path / "g", read_only=False) as graph:
+        with pytest.raises(QueryFailed, match="nested group"), graph.transaction():
+            try:
+                with graph.transaction():
+                    graph.execute("CREATE (:CodeBase {name: 'half'})")
+                    raise RuntimeError("the inner group fails after a write")
+            except RuntimeError:
+                pass  # a caller that swallows it must not get half a group committed
+        assert _names(graph) == []
+        with graph.transaction():  # the store is usable afterwards
+            graph.execute("CREATE (:CodeBase {name: 'next'})")
+        assert _names(graph) == ["next"]
