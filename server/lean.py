@@ -122,9 +122,10 @@ class LeanTool(Tool):
         try:
             result = await super().run(arguments, context, convert_result=convert_result)
         except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):  # only argument validation raises it this way
-                coded = coded_validation_error(exc.__cause__, self.fn_metadata.arg_model.model_json_schema())
-                raise ToolError(str(coded)) from exc.__cause__
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError) and cause.title == self.fn_metadata.arg_model.__name__:
+                coded = coded_validation_error(cause, self.fn_metadata.arg_model.model_json_schema())
+                raise ToolError(str(coded)) from cause  # the caller's arguments: a coded invalid_argument
             if isinstance(exc.__cause__, CodedToolError):  # `[code] ...` without the SDK's "Error executing tool"
                 raise ToolError(str(exc.__cause__)) from exc.__cause__
             raise

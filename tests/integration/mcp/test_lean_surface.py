@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, ValidationError
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +159,32 @@ async def test_detailed_status_stays_small_with_fat_events(client, services) -> 
     paged = (await client.call_tool("get_training_status", {"job_id": job.id, "detail": True,
                                                             "after_event_id": first - 1})).structured_content
     assert paged["recent_events"][0]["id"] == first
+
+
+class LeanReply(BaseModel):
+    count: int
+
+
+def _good() -> LeanReply:
+    """Good."""
+    return LeanReply(count=1)
+
+
+def _bad() -> LeanReply:
+    """Bad."""
+    return {"count": "not a number"}  # type: ignore[return-value]
+
+
+async def test_a_lean_tool_still_validates_its_result_against_the_full_model() -> None:
+    """lean_tool skips the SDK's output-schema derivation, not the validation of results."""
+    from graphtune.server.lean import lean_tool
+
+    ok = lean_tool(_good, name="good", description="Good.", annotations=None)
+    assert ok.output_schema == {"type": "object"}
+    result = await ok.run({}, None, convert_result=True)
+    assert result.structured_content == {"count": 1} and json.loads(result.content[0].text) == {"count": 1}
+    broken = lean_tool(_bad, name="bad", description="Bad.", annotations=None)
+    with pytest.raises(ToolError) as err:
+        await broken.run({}, None, convert_result=True)
+    assert isinstance(err.value.__cause__, ValidationError)  # the result was checked against LeanReply ...
+    assert "invalid_argument" not in str(err.value)  # ... and a bad result is not blamed on the caller's arguments
