@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.dataset.records import CodeRecord, files_by_module
 from graphtune.tools.graph.languages import language_of
 
 _PARAM = re.compile(r"^(?P<stars>\*{0,2}|\.{3})(?P<name>\w+)\s*(?::\s*(?P<type>.+?))?\s*(?:=\s*(?P<default>.+))?$")
@@ -174,16 +174,14 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             classes[entity.module].add(_last(entity.qualified))
         elif entity.kind == "function":
             functions[entity.module].add(entity.short)
-    files: dict[str, list[CodeRecord]] = defaultdict(list)
-    for r in by_type["CodeFile"]:
-        files[r.name].append(r)
-    modules = [_module_facts(name, sorted(parts, key=lambda r: r.file_path), classes[name], functions[name])
-               for name, parts in files.items()]
+    modules = [_module_facts(name, parts, classes[name], functions[name])
+               for name, parts in files_by_module(by_type["CodeFile"]).items()]
     return sorted(chosen, key=lambda e: e.qualified), modules
 
 
 def _module_facts(name: str, files: list[CodeRecord], classes: set[str], functions: set[str]) -> ModuleFacts:
-    """One module's facts. A module may span files (a Go package): one fact set for all of them,
+    """One module's facts (`files`: its files by path, files_by_module). A module may span files
+    (a Go package): one fact set for all of them,
     imports the union over its files, the summary the first doc comment by file path; one set per
     file taught the same question with different answers."""
     described = next((r.description for r in files if r.description), "")

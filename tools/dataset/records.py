@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 NODE_TYPES = ("Method", "Class", "Function", "Pattern", "CodeFile")
@@ -36,3 +36,15 @@ class CodeRecord:
     best_practices: str = ""
     used_by: Sequence[str] = ()  # Pattern: code that implements it
     codebase: str = ""  # the code base the node belongs to ("" when the graph has none)
+
+
+def files_by_module(files: Iterable[CodeRecord]) -> dict[str, list[CodeRecord]]:
+    """CodeFile records grouped by module name (first-seen order), each group sorted by path.
+    A module may span files (a Go package): whatever reads module facts or hashes treats the
+    group as one module, independent of the order the store returns the files in."""
+    groups: dict[str, list[CodeRecord]] = {}
+    for record in files:
+        groups.setdefault(record.name, []).append(record)
+    for group in groups.values():
+        group.sort(key=lambda r: r.file_path)
+    return groups

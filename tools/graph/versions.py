@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.dataset.records import files_by_module
 from graphtune.tools.errors import ConfigError, VersionNotFound
 from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stale
 from graphtune.tools.graph.entity_hashes import short_hash as _h
@@ -117,16 +118,13 @@ def _modules(files: list[Any]) -> dict[str, dict[str, Any]]:
     code base reported changed packages). Snapshots recorded before this held one file's aspects
     for such a module, so the first diff against one may report it changed, once (single-file
     modules hash as before)."""
-    by_name: dict[str, list[Any]] = defaultdict(list)
-    for r in files:
-        by_name[r.name].append(r)
     modules = {}
-    for name, parts in by_name.items():
+    for name, parts in files_by_module(files).items():
         members = {m for r in parts for m in r.members}
         imports = {i for r in parts for i in r.imports}
         aspects = {"members": _h(sorted(members)) if members else None,
                    "imports": _h(sorted(imports)) if imports else None}
-        modules[name] = {"k": "module", "f": min(r.file_path for r in parts),
+        modules[name] = {"k": "module", "f": parts[0].file_path,
                          "h": {k: v for k, v in aspects.items() if v}}
     return modules
 
