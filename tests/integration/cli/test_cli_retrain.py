@@ -14,7 +14,7 @@ from graphtune.server.settings import Settings
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
-from test_graph_versions import OTHER, V1, V2
+from test_graph_versions import V2, write_shop
 from test_model_registry import fake_model
 
 
@@ -30,11 +30,7 @@ def shop_model(tmp_path):
     home = tmp_path / "home"
     settings = Settings(home=home)
     settings.ensure_dirs()
-    root = tmp_path / "shop"
-    root.mkdir()
-    (root / "__init__.py").write_text("")
-    (root / "cart.py").write_text(textwrap.dedent(V1))
-    (root / "other.py").write_text(textwrap.dedent(OTHER))
+    root = write_shop(tmp_path / "shop")
     run_ingest(IngestParams(path=str(root), codebase="shop"), settings)
     run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge"), settings)
     fake_model(settings, "shop-m1", dataset="shop-v1")

@@ -66,15 +66,19 @@ class Thing:
 ''' + "".join(f"def f{i}(a, b):\n    return a\n\n" for i in range(12))
 
 
-@pytest.fixture
-def shop(settings: Settings, tmp_path: Path) -> tuple[Settings, Path]:
-    settings.ensure_dirs()
-    root = tmp_path / "shop"
+def write_shop(root: Path) -> Path:
+    """The `shop` package at v1 (cart.py = V1, other.py = OTHER) in `root`; V2 is its changed cart.py."""
     root.mkdir()
     (root / "__init__.py").write_text("")
     (root / "cart.py").write_text(textwrap.dedent(V1))
     (root / "other.py").write_text(textwrap.dedent(OTHER))
-    return settings, root
+    return root
+
+
+@pytest.fixture
+def shop(settings: Settings, tmp_path: Path) -> tuple[Settings, Path]:
+    settings.ensure_dirs()
+    return settings, write_shop(tmp_path / "shop")
 
 
 def _ingest(settings: Settings, root: Path) -> dict:

@@ -15,7 +15,7 @@ from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from graphtune.tools.training.registry import model_dir, resolve_model_name
-from test_graph_versions import OTHER, V1, V2
+from test_graph_versions import V2, write_shop
 
 
 def fake_model(settings: Settings, name: str, dataset: str | None = None, parent: str | None = None) -> Path:
@@ -82,11 +82,7 @@ async def test_delete_refuses_a_model_a_queued_job_uses(client, services) -> Non
 @pytest.mark.anyio
 async def test_list_models_flags_a_model_stale_after_a_reingest_with_changes(client, services, tmp_path) -> None:
     settings = services.settings
-    root = tmp_path / "shop"
-    root.mkdir()
-    (root / "__init__.py").write_text("")
-    (root / "cart.py").write_text(textwrap.dedent(V1))
-    (root / "other.py").write_text(textwrap.dedent(OTHER))
+    root = write_shop(tmp_path / "shop")
     run_ingest(IngestParams(path=str(root), codebase="shop"), settings)
     run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge"), settings)
     fake_model(settings, "shop-model", dataset="shop-v1")
@@ -124,11 +120,7 @@ async def test_compare_models_on_two_tiny_models_through_mcp(client, services, t
     from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
 
     settings = services.settings
-    root = tmp_path / "shop"
-    root.mkdir()
-    (root / "__init__.py").write_text("")
-    (root / "cart.py").write_text(textwrap.dedent(V1))
-    (root / "other.py").write_text(textwrap.dedent(OTHER))
+    root = write_shop(tmp_path / "shop")
     run_ingest(IngestParams(path=str(root), codebase="shop"), settings)
     run_extract(ExtractParams(dataset_name="shop-v1", objective="knowledge", augmentation_factor=2), settings)
     (root / "cart.py").write_text(textwrap.dedent(V2))
