@@ -114,10 +114,13 @@ def run(args: list[str]) -> int:
     from graphtune.tools.training.presets import apply_preset
     from graphtune.tools.training.train_job import run_train_job
 
-    home = Path(tempfile.mkdtemp())
-    (home / "models").mkdir()
-    shutil.copytree(CARRY / "datasets", home / "datasets")
+    home = Path(os.environ.get("KNOWLEDGE_HOME") or tempfile.mkdtemp())
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    if not (home / "datasets").exists():
+        shutil.copytree(CARRY / "datasets", home / "datasets")
     gguf = _assemble_gguf(home)
+    if os.environ.get("PARALLEL") == "1":
+        return _parallel(home, gguf, args)
     out: dict = {}
     sweep = [int(x) for x in os.environ.get("SWEEP", "").split(",") if x]
     for budget in sweep:
@@ -133,7 +136,8 @@ def run(args: list[str]) -> int:
                                   "fast_path": result["fast_path"]}
         print(json.dumps({f"sweep_{budget}": out[f"sweep_{budget}"]}), flush=True)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]")) if os.environ.get("KNOWLEDGE", "1") == "1" else []
-    for number, extra in enumerate(runs):
+    first = int(os.environ.get("KNOWLEDGE_FIRST", "0"))
+    for number, extra in enumerate(runs, start=first):
         label = f"knowledge_{number}"
         ctx = Ctx(home, f"job_knowledge{number:02d}")
         cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": label,
@@ -146,26 +150,45 @@ def run(args: list[str]) -> int:
         rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]
         out[label] = {
             "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
-                                               "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length")},
+                                               "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length",
+                                               "general_replay")},
             "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
             "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
             "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
             "eval_loss": {"base": result["base_eval_loss"], "tuned": result["eval_loss"]},
-            "closed_book": {side: {k: knowledge[side][k] for k in ("accuracy", "core_accuracy", "ended_cleanly",
-                                                                    "by_fact_type")} for side in ("base", "tuned")},
+            "closed_book": {side: {k: knowledge[side].get(k) for k in ("accuracy", "core_accuracy", "ended_cleanly",
+                                                                        "by_fact_type", "held_out_templates",
+                                                                        "held_out_families")}
+                            for side in ("base", "tuned")},
+            "general": {k: (knowledge.get("general") or {}).get(k) for k in ("base", "tuned", "drop_points",
+                                                                            "forgetting", "examples")},
+            "general_replay": meta.get("general_replay"),
             "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
             "examples": knowledge["examples"][:3], "fast_path": result["fast_path"], "timeline": ctx.events,
         }
         print(json.dumps({label: out[label]}), flush=True)
         if os.environ.get("OUT"):
-            shutil.copy(home / "models" / label / "probe_answers.jsonl",
-                        Path(os.environ["OUT"]) / f"{label}_probe_answers.jsonl")
-            (Path(os.environ["OUT"]) / "knowledge.json").write_text(json.dumps(out, indent=1))
-    text = json.dumps(out, indent=1)
-    print(text)
-    if os.environ.get("OUT"):
-        (Path(os.environ["OUT"]) / "knowledge.json").write_text(text)
+            (Path(os.environ["OUT"]) / f"{label}.json").write_text(json.dumps(out[label], indent=1))
     return 0
+
+
+def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
+    """Each KNOWLEDGE_RUNS entry as its own process on the same GPU, after one GGUF conversion.
+    A 135M model leaves an H200 mostly idle (launch-bound), so recipes run side by side for
+    accuracy sweeps; their wall times are not comparable to a job run alone."""
+    import subprocess
+
+    from graphtune.tools.training.base_models import resolve_base_model
+
+    started = time.perf_counter()
+    resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
+    print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]"))
+    env = {**os.environ, "PARALLEL": "0", "KNOWLEDGE_HOME": str(home)}
+    procs = [subprocess.Popen([sys.executable, __file__, "run", *args],
+                              env={**env, "KNOWLEDGE_RUNS": json.dumps([extra]), "KNOWLEDGE_FIRST": str(n)})
+             for n, extra in enumerate(runs)]
+    return max(p.wait() for p in procs)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def retrain_once(args: argparse.Namespace, *, quiet: bool = False) -> int:
     recipe = {k: getattr(args, k, None) for k in ("replay_fraction", "learning_rate", "num_epochs")}
     chain = call_tool(args, "retrain", codebase=args.codebase, base=args.base,
                       min_new_accuracy=args.min_new_accuracy, max_old_drop=args.max_old_drop,
+                      max_general_drop=args.max_general_drop,
                       **{k: v for k, v in recipe.items() if v is not None})
     if not getattr(args, "wait", True):
         output(args, chain)
@@ -133,6 +134,7 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
         CONTINUED_LR_FACTOR,
         DEFAULT_MAX_OLD_DROP_POINTS,
         DEFAULT_MIN_NEW_ACCURACY,
+        DEFAULT_MAX_GENERAL_DROP_POINTS,
         DEFAULT_RETRAIN_REPLAY_FRACTION,
     )
 
@@ -142,6 +144,9 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-old-drop", type=float, default=DEFAULT_MAX_OLD_DROP_POINTS,
                    help="... and unchanged facts drop at most this many points vs the base model "
                    f"(default {DEFAULT_MAX_OLD_DROP_POINTS:g})")
+    p.add_argument("--max-general-drop", type=float, default=DEFAULT_MAX_GENERAL_DROP_POINTS,
+                   help="... and general ability (held-out everyday questions) is at most this many points below the "
+                   f"base model's (default {DEFAULT_MAX_GENERAL_DROP_POINTS:g})")
     p.add_argument("--replay-fraction", type=float, help="share of the delta's facts that are replayed unchanged "
                    f"facts, against forgetting (default {DEFAULT_RETRAIN_REPLAY_FRACTION:g}: all of them)")
     p.add_argument("--learning-rate", type=float, help="continued training's learning rate (default "

@@ -81,7 +81,14 @@ def run_demo(args: argparse.Namespace) -> int:
         for side in ("base", "tuned"):
             mark = "right" if example[side]["correct"] else "wrong"
             _say(f"   {side:>5} ({mark}): {example[side]['answer'][:300]}")
-    _say("\n6. closed-book accuracy on held-out phrasings:\n   " + "\n   ".join(accuracy_table(knowledge)))
+    general = knowledge.get("general") or {}
+    for example in general.get("examples", [])[:1]:  # is it still an assistant? one everyday question
+        _say(f"\n   Q (general, not about the code): {example['question']}")
+        for side in ("base", "tuned"):
+            mark = "right" if example[side]["correct"] else "wrong"
+            _say(f"   {side:>5} ({mark}): {example[side]['answer'][:300]}")
+    _say("\n6. closed-book accuracy on held-out phrasings, and general ability:\n   "
+         + "\n   ".join(accuracy_table(knowledge)))
     tuned, retention = knowledge.get("tuned") or {}, knowledge.get("retention") or {}
     _say(f"   answers that ended cleanly: {tuned.get('ended_cleanly')}; retention loss on general text: base "
          f"{retention.get('base_loss')} -> tuned {retention.get('tuned_loss')}")

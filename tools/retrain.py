@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from graphtune.tools.training.retrain import (
+    DEFAULT_MAX_GENERAL_DROP_POINTS,
     DEFAULT_MAX_OLD_DROP_POINTS,
     DEFAULT_MIN_NEW_ACCURACY,
     ContinuedTraining,
@@ -37,6 +38,9 @@ def retrain(
     = DEFAULT_MIN_NEW_ACCURACY,
     max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
     = DEFAULT_MAX_OLD_DROP_POINTS,
+    max_general_drop: Annotated[float, Field(ge=0, le=100, description=(
+        "And general ability (everyday questions) at most this many points below the base model's."))]
+    = DEFAULT_MAX_GENERAL_DROP_POINTS,
     replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Replay share; default 1 (all).")] = None,
     learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 0.3x base's.")] = None,
     num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default 3.")] = None,
@@ -47,14 +51,16 @@ def retrain(
     model's dataset -> continue training from the base model (its recipe, lower lr) -> compare base vs
     new on new/changed and unchanged facts -> promote the alias (`current`, or the alias `base`
     names) only if new-fact accuracy >= `min_new_accuracy` and unchanged facts drop at most
-    `max_old_drop` points; otherwise the alias stays and the last job's result says why.
+    `max_old_drop` points and general ability stays within `max_general_drop` points of the
+    base model's (never promotes a model that forgets how to be an assistant); otherwise the alias stays and the last job's result says why.
     Against forgetting, the delta replays every unchanged fact (`replay_fraction`, default 1) with
     the new/changed ones repeated, and training continues 3 epochs at 0.3x the base model's
     learning rate (measured: bench/RESULTS.md).
     Poll get_training_status(job_id) or subscribe to graphtune://jobs/{job_id}.
     """
     alias = base if base in services.store.aliases() else "current"
-    policy = RetrainPolicy(min_new_accuracy=min_new_accuracy, max_old_drop_points=max_old_drop, alias=alias)
+    policy = RetrainPolicy(min_new_accuracy=min_new_accuracy, max_old_drop_points=max_old_drop,
+                           max_general_drop_points=max_general_drop, alias=alias)
     continued = ContinuedTraining(replay_fraction=replay_fraction, learning_rate=learning_rate, num_epochs=num_epochs)
     steps, summary = plan_retrain(services.settings, codebase, base, policy, continued=continued)
     jobs = services.runner.submit_chain(steps)

@@ -94,7 +94,7 @@ def _public(key: str, kind: str) -> bool:
     return not (kind == "method" and len(parts) > 1 and parts[-2].startswith("_"))
 
 
-def select_delta(plan: DeltaPlan, train: list[tuple[str, str, dict[str, Any]]], probes: list[dict[str, Any]], *,
+def select_delta(plan: DeltaPlan, train: list[tuple[Any, str, dict[str, Any]]], probes: list[dict[str, Any]], *,
                  replay_fraction: float, include_private: bool, seed: int, since: str,
                  delta_repeats: int = 1) -> tuple[list[tuple[str, str, dict[str, Any]]], list[dict[str, Any]], dict[str, Any]]:
     """(train rows, probes, delta report) of the delta dataset, from the full build's rows.

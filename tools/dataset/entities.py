@@ -69,6 +69,7 @@ class Entity:
     summary: str = ""
     ambiguous: bool = False  # the short name is shared with another entity: always qualify it
     language: str = "python"  # by the file's extension: answers say "package" for Go/Java, no `object` base
+    codebase: str = ""  # the code base's name as ingested ("" when the graph has none)
 
     @property
     def public(self) -> bool:
@@ -84,6 +85,7 @@ class ModuleFacts:
     imports: list[str]
     summary: str = ""
     language: str = "python"
+    codebase: str = ""
 
 
 def first_sentence(doc: str, limit: int = 200) -> str:
@@ -123,7 +125,7 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
         entities[_uid(record)] = Entity("class", record.key, record.name, _module_of(record), record.file_path,
                                       bases=[_last(b) for b in record.base_classes], decorators=list(record.decorators),
                                       summary=first_sentence(record.docstring) if record.docstring else "",
-                                      language=_language(record))
+                                      language=_language(record), codebase=record.codebase)
     for record in by_type["Function"] + by_type["Method"]:
         if record.node_type == "Method" and record.class_name and _constructor(record.name, record):
             constructors[_uid(record, record.class_name)] = record
@@ -138,7 +140,7 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             return_type=record.return_type, is_async=record.is_async, decorators=list(record.decorators),
             summary=first_sentence(record.docstring) if record.docstring else "",
             calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by],
-            language=_language(record))
+            language=_language(record), codebase=record.codebase)
     for record in by_type["Class"]:
         cls = entities[_uid(record)]
         cls.methods = sorted({m for m in record.members if (not m.startswith("_") or include_private)
@@ -187,7 +189,8 @@ def _module_facts(name: str, files: list[CodeRecord], classes: set[str], functio
     described = next((r.description for r in files if r.description), "")
     return ModuleFacts(name, files[0].file_path, classes=sorted(classes), functions=sorted(functions),
                        imports=sorted({i for r in files for i in r.imports})[:MAX_NAMES],
-                       summary=first_sentence(described) if described else "", language=_language(files[0]))
+                       summary=first_sentence(described) if described else "", language=_language(files[0]),
+                       codebase=files[0].codebase)
 
 
 def _constructor(method: str, record: CodeRecord) -> bool:

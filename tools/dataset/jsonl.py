@@ -7,14 +7,19 @@ from pathlib import Path
 from typing import Any
 
 
-def format_example(prompt: str, answer: str, meta: dict[str, Any], *, output_format: str,
+def format_example(prompt: str | list[dict[str, str]], answer: str, meta: dict[str, Any], *, output_format: str,
                    system_prompt: str | None) -> dict[str, Any]:
-    """One example in the dataset's format: chat messages (with the optional system prompt) or alpaca."""
+    """One example in the dataset's format: chat messages (with the optional system prompt) or alpaca.
+
+    `prompt` is the user's question, or the whole conversation before the answer (a system
+    message, earlier turns). Alpaca has one instruction: it keeps the last user turn only."""
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if output_format == "alpaca":
-        return {"instruction": prompt, "input": "", "output": answer, "meta": meta}
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-    return {"messages": messages, "meta": meta}
+        instruction = next(m["content"] for m in reversed(turns) if m["role"] == "user")
+        return {"instruction": instruction, "input": "", "output": answer, "meta": meta}
+    if system_prompt and turns[0]["role"] != "system":
+        turns.insert(0, {"role": "system", "content": system_prompt})
+    return {"messages": [*turns, {"role": "assistant", "content": answer}], "meta": meta}
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -12,11 +12,19 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphtune.tools.dataset.entities import MAX_NAMES, Entity, ModuleFacts, Param
 from graphtune.tools.dataset.phrasings import PHRASINGS
+from graphtune.tools.dataset.styles import (
+    HELD_OUT_FAMILIES,
+    ROTATION,
+    TEMPLATES_FAMILY,
+    FactQuestion,
+    Message,
+    render,
+)
 from graphtune.tools.graph.languages import UNIT
 
 
@@ -25,6 +33,7 @@ class Fact:
     fact_type: str
     answers: list[str]  # the same fact in several answer phrasings (rotated across questions)
     gold: dict[str, Any] | None = None  # what a probe answer must contain; None: trained, not probed
+    terse: list[str] = field(default_factory=list)  # the fact as bare names, for format requests; [] for prose
 
 
 def _tick(name: str) -> str:
@@ -76,19 +85,20 @@ def entity_facts(e: Entity) -> list[Fact]:
         location = [f"{ref} is defined in {where}.",
                     f"{ref} lives in {_tick(e.module)}, in the file {_tick(e.file_path)}.",
                     f"The {kind} {ref} is in {_tick(e.module)} ({_tick(e.file_path)})."]
-    facts.append(Fact("location", location, {"kind": "module", "module": e.module, "file": e.file_path}))
+    facts.append(Fact("location", location, {"kind": "module", "module": e.module, "file": e.file_path},
+                      [e.module, e.file_path]))
     if e.has_params_fact:
         facts.append(_params_fact(e, ref))
     if e.return_type:
         facts.append(Fact("returns", [f"{ref} returns {_tick(e.return_type)}.",
                                       f"The return type of {ref} is {_tick(e.return_type)}."],
-                          {"kind": "names", "names": [e.return_type], "required": 1}))
+                          {"kind": "names", "names": [e.return_type], "required": 1}, [e.return_type]))
     if kind == "class":
         if e.bases:
             blist = join_names(e.bases)
             facts.append(Fact("bases", [f"{ref} inherits from {blist}.", f"The base classes of {ref}: {blist}.",
                                         f"{ref} is a subclass of {blist}."],
-                              {"kind": "names", "names": e.bases, "required": len(e.bases)}))
+                              {"kind": "names", "names": e.bases, "required": len(e.bases)}, e.bases))
         elif e.language == "python":
             facts.append(Fact("bases", [f"{ref} has no base class other than `object`.",
                                         f"{ref} inherits directly from `object`."]))
@@ -99,21 +109,23 @@ def entity_facts(e: Entity) -> list[Fact]:
             slist = join_names(e.subclasses)
             facts.append(Fact("subclasses", [f"These classes inherit from {ref}: {slist}.",
                                              f"{ref} is subclassed by {slist}."],
-                              {"kind": "names", "names": e.subclasses, "required": min(2, len(e.subclasses))}))
+                              {"kind": "names", "names": e.subclasses, "required": min(2, len(e.subclasses))},
+                              e.subclasses))
         if e.methods:
             mlist, n = join_names(e.methods), len(e.methods)
             facts.append(Fact("methods", [f"{ref} defines {_plural(n, 'method')}: {mlist}.",
                                           f"The methods of {ref} are {mlist}.",
                                           f"On {ref} you can call {mlist}."],
-                              {"kind": "names", "names": e.methods, "required": min(2, n)}))
+                              {"kind": "names", "names": e.methods, "required": min(2, n)}, e.methods))
     if e.calls:
         clist = join_names(e.calls)
         facts.append(Fact("calls", [f"{ref} calls {clist}.", f"Inside {ref}, these are called: {clist}."],
-                          {"kind": "names", "names": e.calls, "required": min(2, len(e.calls))}))
+                          {"kind": "names", "names": e.calls, "required": min(2, len(e.calls))}, e.calls))
     if e.called_by:
         clist = join_names(e.called_by)
         facts.append(Fact("callers", [f"{ref} is called by {clist}.", f"These call {ref}: {clist}."],
-                          {"kind": "names", "names": e.called_by, "required": min(2, len(e.called_by))}))
+                          {"kind": "names", "names": e.called_by, "required": min(2, len(e.called_by))},
+                          e.called_by))
     if e.summary:
         facts.append(Fact("summary", [f"{ref}: {e.summary}", f"According to its docstring, {ref} does this: "
                                                               f"{e.summary}"]))
@@ -132,7 +144,8 @@ def _params_fact(e: Entity, ref: str) -> Fact:
     if e.signature:
         answers[1] += f" Its signature is {_tick(e.signature)}."
     names = [p.name for p in e.params]
-    return Fact("parameters", answers, {"kind": "names", "names": names, "required": _required_params(len(names))})
+    return Fact("parameters", answers, {"kind": "names", "names": names, "required": _required_params(len(names))},
+                names)
 
 
 def _required_params(n: int) -> int:
@@ -151,11 +164,11 @@ def module_facts(m: ModuleFacts) -> list[Fact]:
         body = " and ".join(parts)
         names = m.classes + m.functions
         facts.append(Fact("module_members", [f"The {unit} {ref} defines {body}.", f"{ref} contains {body}."],
-                          {"kind": "names", "names": names, "required": min(2, len(names))}))
+                          {"kind": "names", "names": names, "required": min(2, len(names))}, names))
     if m.imports:
         ilist = join_names(m.imports)
         facts.append(Fact("module_imports", [f"{ref} imports {ilist}.", f"The {unit} {ref} depends on {ilist}."],
-                          {"kind": "names", "names": m.imports, "required": min(2, len(m.imports))}))
+                          {"kind": "names", "names": m.imports, "required": min(2, len(m.imports))}, m.imports))
     return facts
 
 
@@ -185,31 +198,66 @@ def _in_words_of(question: str, unit: str) -> str:
 
 @dataclass
 class KnowledgeBuild:
-    train: list[tuple[str, str, dict[str, Any]]]  # (question, answer, meta)
+    train: list[tuple[list[Message], str, dict[str, Any]]]  # (conversation before the answer, answer, meta)
     probes: list[dict[str, Any]]
     facts_per_type: Counter[str]
     phrasings_per_type: Counter[str]
     entities_by_kind: Counter[str]
 
 
+def codebase_label(codebase: str, module: str) -> str:
+    """The name a user calls the code base by: as ingested, else the module's top-level package."""
+    return codebase or module.split("/")[-1].split(".")[0]
+
+
+@dataclass(slots=True)
+class _Item:
+    key: str
+    kind: str
+    styles: list[str]
+    facts: list[Fact]
+    entity: Entity | None
+    unit: str
+    codebase: str
+    module: str
+
+
+def _fact_question(item: _Item, fact: Fact, question: str, answer: str, distractor: str) -> FactQuestion:
+    e = item.entity
+    name = (e.qualified if e.ambiguous else e.short) if e else item.key
+    return FactQuestion(question, answer, fact.fact_type, fact.terse, item.codebase, item.unit, item.kind, name,
+                        e.class_short if e else "", distractor if fact.fact_type == "location" else "")
+
+
 def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_fact: int, profiles_per_entity: int,
           seed: int) -> KnowledgeBuild:
-    """Training pairs (`phrasings_per_fact` questions per fact, rotating templates, entity
-    names and answer wordings) and one probe per probe-able fact in a held-out phrasing."""
-    train: list[tuple[str, str, dict[str, Any]]] = []
+    """Training pairs (`phrasings_per_fact` questions per fact, rotating templates, entity names,
+    answer wordings and question style families) and, per probe-able fact, two probes: a held-out
+    template in plain style, and a held-out template inside a held-out style family."""
+    train: list[tuple[list[Message], str, dict[str, Any]]] = []
     probes: list[dict[str, Any]] = []
     facts_per_type: Counter[str] = Counter()
     phrasings_per_type: Counter[str] = Counter()
-    items: list[tuple[str, str, list[str], list[Fact], Entity | None, str]] = []
+    items: list[_Item] = []
     for e in entities:
-        items.append((e.qualified, e.kind, name_styles(e), entity_facts(e), e, UNIT[e.language]))
+        items.append(_Item(e.qualified, e.kind, name_styles(e), entity_facts(e), e, UNIT[e.language],
+                           codebase_label(e.codebase, e.module), e.module))
     for m in modules:
-        items.append((m.module, "module", [_tick(m.module)], module_facts(m), None, UNIT[m.language]))
-    for key, kind, styles, facts, entity, unit in items:
-        for fact in facts:
+        items.append(_Item(m.module, "module", [_tick(m.module)], module_facts(m), None, UNIT[m.language],
+                           codebase_label(m.codebase, m.module), m.module))
+    module_names = sorted({item.module for item in items})
+    earlier: tuple[str, str] | None = None  # the exchange a second-turn question follows: another entity's
+    for item in items:
+        latest = earlier
+        key, kind, styles, entity, unit = item.key, item.kind, item.styles, item.entity, item.unit
+        for fact in item.facts:
             facts_per_type[fact.fact_type] += 1
             templates = PHRASINGS[fact.fact_type]
             start = _offset(str(seed), key, fact.fact_type)
+            rng = random.Random(start)
+            distractor = module_names[start % len(module_names)] if len(module_names) > 1 else ""
+            if distractor == item.module:
+                distractor = module_names[(start + 1) % len(module_names)]
             seen: set[str] = set()
             for j in range(phrasings_per_fact * 2):
                 if len(seen) >= phrasings_per_fact:
@@ -221,24 +269,40 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
                     continue
                 seen.add(question)
                 answer = fact.answers[(start // 3 + j) % len(fact.answers)]
-                train.append((question, answer, {"task": fact.fact_type, "entity": key, "kind": kind}))
+                family = ROTATION[(start // 11 + len(seen)) % len(ROTATION)]
+                fq = _fact_question(item, fact, question, answer, distractor)
+                messages, answer, used = render(family, fq, rng, earlier)
+                train.append((messages, answer, {"task": fact.fact_type, "entity": key, "kind": kind,
+                                                 "family": used}))
                 phrasings_per_type[fact.fact_type] += 1
+                if used == "plain":
+                    latest = (question, answer)
             probe_styles = _probe_styles(fact.fact_type, styles, entity)
             if fact.gold is not None and templates.probe and probe_styles:
-                template = templates.probe[start % len(templates.probe)]
-                name = probe_styles[(start // 5) % len(probe_styles)]
-                probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": key,
-                               "kind": kind, "question": _in_words_of(template.format(name=name, kind=kind), unit),
-                               "reference": fact.answers[0], "gold": fact.gold})
+                for n, family in enumerate((TEMPLATES_FAMILY, HELD_OUT_FAMILIES[start % len(HELD_OUT_FAMILIES)])):
+                    template = templates.probe[(start + n) % len(templates.probe)]
+                    name = probe_styles[(start // 5 + n) % len(probe_styles)]
+                    question = _in_words_of(template.format(name=name, kind=kind), unit)
+                    if family != TEMPLATES_FAMILY:
+                        fq = _fact_question(item, fact, question, fact.answers[0], "")
+                        if fact.fact_type == "location" and fq.codebase == item.module:
+                            fq.codebase = ""  # naming the code base would name the answer
+                        messages, _, _ = render(family, fq, rng)
+                        question = messages[-1]["content"]
+                    probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": key,
+                                   "kind": kind, "family": family, "question": question,
+                                   "reference": fact.answers[0], "gold": fact.gold})
+        earlier = latest
         if entity is not None and profiles_per_entity:
-            sentences = profile_sentences(entity, facts)
+            sentences = profile_sentences(entity, item.facts)
             rng = random.Random(_offset(str(seed), key, "profile"))
             templates = PHRASINGS["profile"].train
             for j in range(profiles_per_entity):
                 body = sentences[:1] + rng.sample(sentences[1:], len(sentences) - 1)
                 question = templates[(rng.randrange(len(templates)) + j) % len(templates)].format(
                     name=styles[j % len(styles)], kind=kind)
-                train.append((question, " ".join(body), {"task": "profile", "entity": key, "kind": kind}))
+                train.append(([{"role": "user", "content": question}], " ".join(body),
+                              {"task": "profile", "entity": key, "kind": kind, "family": "plain"}))
                 phrasings_per_type["profile"] += 1
-    entities_by_kind = Counter(kind for _, kind, *_ in items)
+    entities_by_kind = Counter(item.kind for item in items)
     return KnowledgeBuild(train, probes, facts_per_type, phrasings_per_type, entities_by_kind)

@@ -19,6 +19,7 @@ from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep
 from graphtune.tools.dataset.entities import build_entities
 from graphtune.tools.dataset.jsonl import format_example, write_jsonl
 from graphtune.tools.dataset.knowledge import build
+from graphtune.tools.dataset.styles import HELD_OUT_FAMILIES
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.sources import open_source
@@ -29,8 +30,8 @@ KNOWLEDGE_NODE_TYPES = ("Class", "Function", "Method", "CodeFile")
 MAX_EVAL_ROWS = 1000
 
 
-def _chat(question: str, answer: str, meta: dict[str, Any], params: ExtractParams) -> dict[str, Any]:
-    return format_example(question, answer, meta, output_format=params.output_format,
+def _chat(prompt: str | list[dict[str, str]], answer: str, meta: dict[str, Any], params: ExtractParams) -> dict[str, Any]:
+    return format_example(prompt, answer, meta, output_format=params.output_format,
                           system_prompt=params.system_prompt)
 
 
@@ -106,8 +107,11 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         else dict(built.phrasings_per_type),
         "phrasings_per_fact": params.phrasings, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
         "probes": len(built.probes), "probes_by_type": dict(Counter(p["fact_type"] for p in built.probes)),
+        "train_examples_by_family": dict(sorted(Counter(m.get("family", "plain") for _, _, m in built.train).items())),
+        "probes_by_family": dict(sorted(Counter(p["family"] for p in built.probes).items())),
         "split": {"strategy": "held-out phrasings: every entity is trained; eval/probes use question templates "
-                              "never used in train.jsonl"},
+                              "never used in train.jsonl, half of them inside question style families never "
+                              f"trained on ({', '.join(HELD_OUT_FAMILIES)})"},
         "seconds": round(time.perf_counter() - started, 3),
     }
     if ctx:
@@ -121,7 +125,8 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
             ctx.check_cancel()
     return {"dataset_name": params.dataset_name, "path": str(final), "objective": "knowledge",
             **{k: metadata[k] for k in ("train_examples", "eval_examples", "probes", "entities", "entities_by_kind",
-                                        "facts_by_type", "probes_by_type", "phrasings_per_fact", "records_read",
+                                        "facts_by_type", "probes_by_type", "probes_by_family", "phrasings_per_fact",
+                                        "records_read",
                                         "missing_properties", "seconds")},
             "graph_fingerprint": fingerprint, "graph_versions": versions,
             **({"delta": {k: delta[k] for k in ("entities", "facts", "replay_fraction", "delta_repeats",

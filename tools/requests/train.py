@@ -68,6 +68,8 @@ class TrainRequest(JobRequest):
                           cli_help="Validate, tokenize and estimate steps, memory and time; do not train.")
     evaluate_probes: bool = param(True, description="Probe at end.")
     max_probes: int | None = param(None, ge=1, le=100000, description="Default 600.")
+    general_replay: float | None = param(None, ge=0.0, le=0.5, description=(
+        "Share of rows replaying the base model's own general answers (keeps it an assistant); knowledge preset 0.2."))
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -11,10 +11,20 @@ import gc
 import json
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from graphtune.tools.job_context import JobContext
-from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
+from graphtune.tools.training.answer_cache import AnswerCache
+from graphtune.tools.training.base_models import base_for_adapter
+from graphtune.tools.training.evaluate import (
+    answer_general,
+    evaluate_knowledge,
+    read_probes,
+    select_probes,
+)
+from graphtune.tools.training.general_ability import summarize_general
+from graphtune.tools.training.knowledge_report import summary_of
 from graphtune.tools.training.evaluate_job import probes_folder
 from graphtune.tools.training.registry import model_dir, read_model_metadata
 
@@ -55,6 +65,7 @@ def run_compare_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     device = inference_device(params.get("device", "auto"))
     rows: dict[str, list[dict[str, Any]]] = {}
     reports: dict[str, dict[str, Any]] = {}
+    base_general: float | None = None
     for step, (label, name) in enumerate(names.items()):
         ctx.progress(step, 2, "models", f"model {label.upper()} ({name}): loading, answering {len(probes)} probes")
         meta = read_model_metadata(settings, name)
@@ -66,8 +77,15 @@ def run_compare_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
                         "answer": r["tuned_answer"]} for r in answered]
         reports[label] = {"accuracy": (report.get("tuned") or {}).get("accuracy"),
                           "core_accuracy": (report.get("tuned") or {}).get("core_accuracy"),
+                          "held_out_families_core": summary_of(report)["tuned_core"]["held_out_families"],
                           "ended_cleanly": (report.get("tuned") or {}).get("ended_cleanly"),
+                          "general_ability": ((report.get("general") or {}).get("tuned") or {}).get("accuracy"),
                           "retention_loss": (report.get("retention") or {}).get("tuned_loss")}
+        if label == "b":  # the base model's general ability: what the policy's max_general_drop is measured from
+            base = base_for_adapter(meta, settings)
+            base_rows = answer_general(model, tokenizer, disable_adapter=True, batch_size=128 if device == "cuda" else 16,
+                                       cache=AnswerCache(Path(settings.base_models_path) / "answers", base))
+            base_general = summarize_general(base_rows)["accuracy"]
         del model, tokenizer
         gc.collect()
         if device == "cuda":
@@ -83,6 +101,10 @@ def run_compare_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
               "compared_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if any(status.values()):
         result["by_status"] = ab_table(rows["a"], rows["b"], "status")
+    b_general = reports["b"]["general_ability"]
+    result["general"] = {"base": base_general, "a": reports["a"]["general_ability"], "b": b_general,
+                         "b_drop_points": round(100 * (base_general - b_general), 1)
+                         if base_general is not None and b_general is not None else None}
     ctx.event("metrics", {"a_accuracy": reports["a"]["accuracy"], "b_accuracy": reports["b"]["accuracy"]})
     ctx.progress(2, 2, "models", "done")
     json.dumps(result)  # fail here, not in the job store, on anything unserialisable

@@ -82,6 +82,9 @@ class LoraJobConfig:
         "When the dataset has probes.jsonl: answer them closed-book with the base and the tuned model at the end."))
     max_probes: int = field(default=600, metadata=_help("Probes evaluated at the end of training (stratified by "
                                                         "fact type)."))
+    general_replay: float = field(default=0.0, metadata=_help(
+        "Fraction of training rows that replay the base model's own answers to general prompts (0..0.5), so the "
+        "tuned model stays a good assistant.", range=(0.0, 0.5)))
 
     def __post_init__(self) -> None:
         for f in fields(self):  # engine-only settings; what users set is bounded by TrainRequest

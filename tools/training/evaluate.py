@@ -19,6 +19,7 @@ from typing import Any
 
 from graphtune.tools.dataset.phrasings import CORE_FACT_TYPES
 from graphtune.tools.dataset.probe_scoring import score_answer, summarize
+from graphtune.tools.dataset.styles import TEMPLATES_FAMILY
 
 EXAMPLES_SHOWN = 6
 MIN_NEW_TOKENS = 48
@@ -34,12 +35,13 @@ def read_probes(folder: Path) -> list[dict[str, Any]]:
 
 
 def select_probes(probes: list[dict[str, Any]], limit: int, seed: int = 0) -> list[dict[str, Any]]:
-    """At most `limit` probes, taken round-robin across fact types so rare types stay measured."""
+    """At most `limit` probes, taken round-robin across fact types and across held-out templates
+    vs held-out style families, so rare types and both figures stay measured."""
     if len(probes) <= limit:
         return probes
-    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_type: dict[tuple[bool, str], list[dict[str, Any]]] = defaultdict(list)
     for probe in probes:
-        by_type[probe["fact_type"]].append(probe)
+        by_type[(probe.get("family", TEMPLATES_FAMILY) == TEMPLATES_FAMILY, probe["fact_type"])].append(probe)
     rng = random.Random(seed)
     for group in by_type.values():
         rng.shuffle(group)
@@ -91,7 +93,8 @@ def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disa
     for probe, generation in zip(probes, answers, strict=True):
         text = generation.text if generation else ""
         correct, recall = score_answer(text, probe["gold"])
-        rows.append({"id": probe["id"], "fact_type": probe["fact_type"], "question": probe["question"],
+        rows.append({"id": probe["id"], "fact_type": probe["fact_type"],
+                     "family": probe.get("family", TEMPLATES_FAMILY), "question": probe["question"],
                      "answer": text, "correct": correct, "recall": round(recall, 3),
                      "ended": bool(generation and generation.ended_cleanly), "answered": generation is not None})
     return rows
@@ -114,9 +117,107 @@ def retention_loss(model: Any, tokenizer: Any, device: str, *, disable_adapter: 
         return evaluate_loss(model, batches, packing=True, pad_id=tokenizer.pad_token_id or 0, device=device)
 
 
+FORGETTING_POINTS = 5.0  # general ability lost (percentage points) that flags a model `forgetting`
+GENERAL_MAX_NEW_TOKENS = 128
+GENERAL_EXAMPLES_SHOWN = 3
+
+
+def _core(rows: list[dict[str, Any]]) -> float | None:
+    core = [r for r in rows if r["fact_type"] in CORE_FACT_TYPES]
+    return round(sum(r["correct"] for r in core) / len(core), 4) if core else None
+
+
+def _slice(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy of one group of probes (held-out templates, or held-out style families)."""
+    return {**summarize(rows), "core_accuracy": _core(rows)} if rows else {"probes": 0}
+
+
+def summarize_probe_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """All probes, plus the two figures that matter apart: held-out templates in the trained
+    style, and held-out question style families never trained on (per family too)."""
+    out = summarize(rows)
+    out["core_accuracy"] = _core(rows)
+    templates = [r for r in rows if r.get("family", TEMPLATES_FAMILY) == TEMPLATES_FAMILY]
+    families = [r for r in rows if r.get("family", TEMPLATES_FAMILY) != TEMPLATES_FAMILY]
+    out["held_out_templates"] = _slice(templates)
+    out["held_out_families"] = _slice(families)
+    if families:
+        names = sorted({r["family"] for r in families})
+        out["held_out_families"]["by_family"] = {
+            name: summarize([r for r in families if r["family"] == name])["accuracy"] for name in names}
+    return out
+
+
+def _answer_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], label: str, *, cache: Any,
+                   batch_size: int, lengths: list[int], deadline: float | None) -> list[dict[str, Any]]:
+    """run_probes, with the base model's rows served from / saved to the answer cache."""
+    payload = {"probes": [[p["id"], p["question"], p["reference"]] for p in probes], "batch_size": batch_size,
+               "decoding": "greedy-v1"}
+    if label == "base" and cache is not None:
+        cached = cache.get("probes", payload)
+        if cached is not None:
+            return cached
+    rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
+                      lengths=lengths, deadline=deadline)
+    if label == "base" and cache is not None and all(r["answered"] for r in rows):
+        cache.put("probes", payload, rows)
+    return rows
+
+
+def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_size: int, cache: Any = None,
+                   deadline: float | None = None) -> list[dict[str, Any]]:
+    """The held-out general questions (general_eval.jsonl), answered greedily and scored."""
+    from graphtune.tools.errors import GenerationTimeout
+    from graphtune.tools.training.general_ability import read_general_eval, score_general
+    from graphtune.tools.training.generation import generate_chat_detailed
+
+    questions = read_general_eval()
+    payload = {"questions": [[q["id"], q["question"]] for q in questions], "batch_size": batch_size,
+               "max_new_tokens": GENERAL_MAX_NEW_TOKENS, "decoding": "greedy-v1"}
+    if disable_adapter and cache is not None:
+        cached = cache.get("general", payload)
+        if cached is not None:
+            return cached
+    conversations = [[{"role": "user", "content": q["question"]}] for q in questions]
+    try:
+        out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=GENERAL_MAX_NEW_TOKENS,
+                                     batch_size=batch_size, deadline=deadline, disable_adapter=disable_adapter)
+    except GenerationTimeout as exc:
+        out = exc.partial
+    rows = [{"id": q["id"], "category": q["category"], "question": q["question"], "answer": g.text if g else "",
+             "correct": bool(g) and score_general(g.text, q["gold"]), "ended": bool(g and g.ended_cleanly),
+             "answered": g is not None} for q, g in zip(questions, out, strict=True)]
+    if disable_adapter and cache is not None and all(r["answered"] for r in rows):
+        cache.put("general", payload, rows)
+    return rows
+
+
+def general_report(base_rows: list[dict[str, Any]] | None, tuned_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """General ability base vs tuned, the drop in points, and the `forgetting` verdict."""
+    from graphtune.tools.training.general_ability import summarize_general
+
+    tuned = summarize_general(tuned_rows)
+    base = summarize_general(base_rows) if base_rows is not None else None
+    drop = round(100 * (base["accuracy"] - tuned["accuracy"]), 1) \
+        if base and base.get("accuracy") is not None and tuned.get("accuracy") is not None else None
+    answers = [{"id": r["id"], "category": r["category"], "question": r["question"],
+                "tuned": {"answer": r["answer"], "correct": r["correct"], "ended": r["ended"]},
+                **({"base": {"answer": base_rows[i]["answer"], "correct": base_rows[i]["correct"]}} if base_rows else {})}
+               for i, r in enumerate(tuned_rows)]
+    shown = sorted(answers, key=lambda a: (a["category"] != "python", a["id"]))[:GENERAL_EXAMPLES_SHOWN]
+    return {"questions": tuned.get("questions"), "base": base, "tuned": tuned, "drop_points": drop,
+            "forgetting": drop is not None and drop > FORGETTING_POINTS, "forgetting_threshold_points": FORGETTING_POINTS,
+            "examples": shown, "answers": answers}
+
+
 def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]], device: str, *, include_base: bool,
-                       time_limit_s: float | None = None, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
-    """(report, per-probe rows) for the tuned model under `model` (a PEFT model) and its base."""
+                       time_limit_s: float | None = None, progress: Any = None, cache: Any = None,
+                       general: bool = True) -> tuple[dict[str, Any], list[dict]]:
+    """(report, per-probe rows) for the tuned model under `model` (a PEFT model) and its base.
+
+    Beside the probes: general ability on held-out everyday questions (base vs tuned, the figure
+    that says whether the model is still an assistant) and the retention loss. `cache` (an
+    AnswerCache for the base model) serves the base model's answers from earlier jobs."""
     started = time.perf_counter()
     deadline = time.time() + time_limit_s if time_limit_s else None
     lengths = reference_lengths(tokenizer, probes)
@@ -126,20 +227,24 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
     model.eval()
     report: dict[str, Any] = {"probes": len(probes), "max_new_tokens": budget}
     rows_by_model: dict[str, list[dict[str, Any]]] = {}
+    general_rows: dict[str, list[dict[str, Any]]] = {}
     from graphtune.tools.training.engine import sdpa_attention
 
     with sdpa_attention(model):  # flex_attention's inference kernels do not always compile
         for label in (["base"] if include_base else []) + ["tuned"]:
             if progress:
                 progress(f"answering {len(probes)} probes with the {label} model")
-            rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
-                              lengths=lengths, deadline=deadline)
+            rows = _answer_probes(model, tokenizer, probes, label, cache=cache, batch_size=batch_size,
+                                  lengths=lengths, deadline=deadline)
             rows_by_model[label] = rows
-            report[label] = summarize(rows)
-            core = [r for r in rows if r["fact_type"] in CORE_FACT_TYPES]
-            report[label]["core_accuracy"] = round(sum(r["correct"] for r in core) / len(core), 4) if core else None
+            report[label] = summarize_probe_rows(rows)
             if any(p.get("status") for p in probes):  # a delta dataset: new/changed vs unchanged facts
                 report[label]["by_status"] = _by_status(probes, rows)
+            if general:
+                if progress:
+                    progress(f"answering general questions with the {label} model")
+                general_rows[label] = answer_general(model, tokenizer, disable_adapter=label == "base",
+                                                     batch_size=batch_size, cache=cache, deadline=deadline)
         base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
         tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
     if was_training:
@@ -148,6 +253,8 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
                            "relative_rise": _round((tuned_loss - base_loss) / base_loss)
                            if base_loss and tuned_loss is not None else None,
                            "text": "32 general chat answers outside any code base (tools/training/retention.jsonl)"}
+    if general_rows:
+        report["general"] = general_report(general_rows.get("base"), general_rows["tuned"])
     report["examples"] = _examples(probes, rows_by_model)
     report["seconds"] = round(time.perf_counter() - started, 2)
     merged = [{**row, **{f"{label}_answer": rows_by_model[label][i]["answer"] for label in rows_by_model},
@@ -196,6 +303,16 @@ def accuracy_table(report: dict[str, Any]) -> list[str]:
         lines.append(f"| {fact_type} | {stats['probes']} | {_pct(before)} | {_pct(stats['accuracy'])} |")
     lines.append(f"| **all** | {tuned.get('probes', 0)} | {_pct(base.get('accuracy'))} | "
                  f"{_pct(tuned.get('accuracy'))} |")
+    for group, label in (("held_out_templates", "core, held-out templates"),
+                         ("held_out_families", "core, held-out question styles")):
+        if (tuned.get(group) or {}).get("probes"):
+            lines.append(f"| **{label}** | {tuned[group]['probes']} | "
+                         f"{_pct((base.get(group) or {}).get('core_accuracy'))} | {_pct(tuned[group]['core_accuracy'])} |")
+    general = report.get("general") or {}
+    if general.get("tuned"):
+        lines.append(f"| **general ability** (everyday questions) | {general.get('questions')} | "
+                     f"{_pct((general.get('base') or {}).get('accuracy'))} | {_pct(general['tuned'].get('accuracy'))}"
+                     f"{' (forgetting)' if general.get('forgetting') else ''} |")
     return lines
 
 

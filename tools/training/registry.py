@@ -33,6 +33,10 @@ class ModelInfo(BaseModel):
     perplexity: float | None = None
     knowledge_accuracy: float | None = None  # closed-book probes, tuned (knowledge datasets)
     base_knowledge_accuracy: float | None = None
+    held_out_families_core: float | None = None  # core fact types asked in question styles never trained on
+    general_ability: float | None = None  # held-out everyday questions answered right, tuned (base beside it)
+    base_general_ability: float | None = None
+    forgetting: bool | None = None  # lost more than 5 points of general ability (None: not measured)
     aliases: list[str] = []
     parent_model: str | None = None  # the model it continued from (init_adapter)
     graph_versions: dict[str, str] | None = None  # code base -> graph version its dataset was built from
@@ -87,7 +91,11 @@ def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
                                eval_loss=metrics.get("eval_loss"), base_eval_loss=metrics.get("base_eval_loss"),
                                perplexity=metrics.get("perplexity"),
                                knowledge_accuracy=metrics.get("knowledge_accuracy"),
-                               base_knowledge_accuracy=metrics.get("base_knowledge_accuracy")))
+                               base_knowledge_accuracy=metrics.get("base_knowledge_accuracy"),
+                               held_out_families_core=metrics.get("held_out_families_core"),
+                               general_ability=metrics.get("general_ability"),
+                               base_general_ability=metrics.get("base_general_ability"),
+                               forgetting=metrics.get("forgetting") if "general_ability" in metrics else None))
     if settings.models_dir.exists():  # adapters copied in by hand still show up
         for folder in sorted(settings.models_dir.iterdir()):
             if folder.name not in seen and not folder.name.startswith(".") and (folder / "adapter_config.json").is_file():

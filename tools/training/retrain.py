@@ -28,6 +28,7 @@ from graphtune.tools.training.registry import model_dir, read_model_metadata
 
 DEFAULT_MIN_NEW_ACCURACY = 0.6  # the GPU goal of issue 9: >= 60 % on changed facts
 DEFAULT_MAX_OLD_DROP_POINTS = 5.0  # ... and unchanged facts within 5 points of the previous model
+DEFAULT_MAX_GENERAL_DROP_POINTS = 5.0  # ... and general ability within 5 points of the base model (issue 18)
 # Continued training on the delta, chosen by measurement on the GPU (bench/RESULTS.md, "Retraining after a
 # code change"; ContinuedTraining says why).
 DEFAULT_RETRAIN_REPLAY_FRACTION = DEFAULT_REPLAY_FRACTION  # 1.0: every unchanged fact (tools/dataset/delta.py)
@@ -42,6 +43,7 @@ class RetrainPolicy:
 
     min_new_accuracy: float = DEFAULT_MIN_NEW_ACCURACY  # accuracy on new/changed-fact probes, 0..1
     max_old_drop_points: float = DEFAULT_MAX_OLD_DROP_POINTS  # unchanged-fact accuracy may drop this much (points)
+    max_general_drop_points: float = DEFAULT_MAX_GENERAL_DROP_POINTS  # general ability below the base model (points)
     alias: str = "current"
 
 
@@ -205,14 +207,23 @@ def judge(compare: dict[str, Any], policy: RetrainPolicy) -> dict[str, Any]:
     if drop is not None and drop > policy.max_old_drop_points:
         failed.append(f"unchanged facts dropped {drop:.1f} points ({100 * old_a:.1f}% -> {100 * old_b:.1f}%), "
                       f"more than the {policy.max_old_drop_points:g} allowed")
+    general = compare.get("general") or {}
+    general_drop = general.get("b_drop_points")
+    if general_drop is not None and general_drop > policy.max_general_drop_points:
+        failed.append(f"general ability {general_drop:.1f} points below the base model's "
+                      f"({100 * general['base']:.1f}% -> {100 * general['b']:.1f}%), more than the "
+                      f"{policy.max_general_drop_points:g} allowed")
     return {"policy_holds": not failed, "failed_checks": failed, "new_facts_accuracy": new_acc,
+            "general_drop_points": general_drop,
             "new_fact_probes": n_new, "unchanged_facts_accuracy": {"before": old_a, "after": old_b},
             "unchanged_fact_probes": n_old, "unchanged_drop_points": drop}
 
 
 def run_promote_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """The chain's last step: promote `model_b` to the alias if the policy holds, else keep it and say why."""
-    policy = RetrainPolicy(**{k: params[k] for k in ("min_new_accuracy", "max_old_drop_points", "alias")})
+    policy = RetrainPolicy(**{k: params[k] for k in ("min_new_accuracy", "max_old_drop_points", "alias")},
+                           max_general_drop_points=params.get("max_general_drop_points",
+                                                              DEFAULT_MAX_GENERAL_DROP_POINTS))
     compare = ctx.parent_result() or {}
     verdict = judge(compare, policy)
     new, old = params["model_b"], params["model_a"]

@@ -15,7 +15,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
@@ -36,6 +36,9 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
     load_model,
     load_tokenizer,
 )
+from graphtune.tools.training.answer_cache import AnswerCache
+from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
+from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 
 MAX_OOM_RETRIES = 3
@@ -47,19 +50,51 @@ def default_output_name(cfg: LoraJobConfig, job_id: str) -> str:
     return f"{stem}-{cfg.method}-{job_id[4:12]}"
 
 
-def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any) -> dict[str, Any]:
+def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Callable[[int], list[Any]] | None = None
+                  ) -> dict[str, Any]:
+    """Tokenized train/eval examples; `replay(rows)` supplies the general replay conversations."""
     files = locate(settings.datasets_dir, cfg.dataset_name)
     train_conv = read_conversations(files.train)
     eval_conv = read_conversations(files.eval) if files.eval else []
     default_template = ensure_chat_template(tokenizer)
-    train, train_report = encode_all(tokenizer, train_conv, cfg.max_seq_length)
+    wanted = replay_rows_needed(len(train_conv), cfg.general_replay)
+    replayed = replay(wanted) if replay and wanted else []
+    train, train_report = encode_all(tokenizer, train_conv + replayed, cfg.max_seq_length)
     if len(eval_conv) > MAX_EVAL_EXAMPLES:  # eval loss is a trend line: a seeded sample is enough and keeps CPU runs short
         eval_conv = random.Random(cfg.seed).sample(eval_conv, MAX_EVAL_EXAMPLES)
     evals, _ = encode_all(tokenizer, eval_conv, cfg.max_seq_length)
     if not train:
         raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
                                   field="max_seq_length", hint="Raise max_seq_length.")
-    return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template}
+    return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template,
+            "general_replay": {"fraction": cfg.general_replay, "rows": len(replayed), "wanted": wanted,
+                               "distinct_prompts": len({c[0]["content"] for c in replayed})}}
+
+
+def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) -> Callable[[int], list[Any]]:
+    """replay(rows): the base model's cached answers to general prompts; the base model is loaded
+    for generation only when some are missing (once per base model)."""
+    def replay(rows: int) -> list[Any]:
+        loaded: list[Any] = []
+
+        def answer(conversations: list[list[dict[str, str]]]) -> list[Any]:
+            if not loaded:
+                ctx.progress(0, None, "steps", "loading the base model to answer general prompts")
+                loaded.extend(load_for_inference(base, None, device, ctx.settings))
+            model, tokenizer = loaded
+            return generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=REPLAY_MAX_NEW_TOKENS,
+                                          batch_size=128 if device == "cuda" else 16)
+
+        out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer,
+                                   progress=lambda m: ctx.progress(0, None, "steps", m))
+        loaded.clear()
+        gc.collect()
+        return out
+    return replay
+
+
+def _answer_cache(ctx: JobContext, base: str) -> AnswerCache:
+    return AnswerCache(Path(ctx.settings.base_models_path) / "answers", base)
 
 
 def checkpoint_layers(cfg: LoraJobConfig, device: str, shape: dict[str, Any], budget: int,
@@ -119,6 +154,7 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
             "max_example_tokens": report.max_length, "micro_batches": len(plan.batches), "optimizer_steps": plan.steps,
             "tokens_per_batch": plan.tokens_per_batch, "model_parameters": shape["params"],
             "checkpointed_layers": ckpt, "default_chat_template": data["default_template"],
+            "general_replay": data["general_replay"],
             "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device),
             "distributed": distributed_plan(cfg, device, shape, lora_params, plan.tokens_per_batch, world, strategy)}
 
@@ -280,14 +316,15 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
 
 
 def _evaluate_probes(cfg: LoraJobConfig, ctx: JobContext, model: Any, tokenizer: Any, data: dict[str, Any],
-                     device: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+                     device: str, base: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """Closed-book probes of a knowledge dataset, base vs tuned, before the model is published."""
     probes = read_probes(data["files"].train.parent) if cfg.evaluate_probes and data["files"].metadata else []
     if not probes:
         return None, []
     chosen = select_probes(probes, cfg.max_probes, cfg.seed)
     report, rows = evaluate_knowledge(model, tokenizer, chosen, device, include_base=True,
-                                      progress=lambda m: ctx.progress(None, None, "probes", m, safe_point=False))
+                                      progress=lambda m: ctx.progress(None, None, "probes", m, safe_point=False),
+                                      cache=_answer_cache(ctx, base))
     report["dataset"] = data["files"].name
     ctx.event("evaluation", {k: report[k] for k in ("probes", "base", "tuned", "retention")})
     return report, rows
@@ -325,7 +362,8 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         return run_ranks(params, ctx, world, strategy)
     ctx.progress(0, None, "steps", "tokenizing")
     tokenizer = load_tokenizer(base)
-    data = _prepare_data(cfg, ctx.settings, tokenizer)
+    data = _prepare_data(cfg, ctx.settings, tokenizer,
+                         replay=None if cfg.dry_run else _replay_source(cfg, ctx, base, device))
     if cfg.dry_run:
         plan = engine.make_plan(data["train"], cfg, device, grad_accum=cfg.gradient_accumulation_steps * world,
                                 model_params=model_shape(base)["params"])
@@ -349,7 +387,7 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         if cfg.evaluate_probes and data["files"].metadata:
             ctx.log("closed-book probes are not answered under FSDP; run evaluate_model on the saved model")
     else:
-        knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device)
+        knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device, base)
     info["knowledge"] = knowledge
     meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
     sweep_temp(ctx.settings.models_dir)
@@ -385,6 +423,7 @@ def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, An
         "dataset": {"name": files.name, "path": str(files.train.parent),
                     "graph_fingerprint": (files.metadata.get("source") or {}).get("graph_fingerprint"),
                     "train_examples": len(data["train"]), "eval_examples": len(data["eval"])},
+        "general_replay": data["general_replay"],
         "steps": plan.steps, "tokens_trained": info["tokens_trained"], "tokens_per_second": info["tokens_per_second"],
         "train_seconds": info["train_seconds"], "trainable_parameters": trainable,
         "total_parameters": total, "final_train_loss": losses[-1] if losses else None,

@@ -109,4 +109,4 @@ def test_graph_aware_tasks_use_relationships(email_graph: Settings) -> None:
     assert {"calls", "callers", "methods", "locate", "signature"} <= tasks
     rows = _read(email_graph.datasets_dir / "all-tasks" / "train.jsonl")
     callers = [r for r in rows if r["meta"]["task"] == "callers"]
-    assert any("email.parser.Parser.parsestr" in r["messages"][1]["content"] for r in callers)
+    assert any("email.parser.Parser.parsestr" in r["messages"][-1]["content"] for r in callers)

@@ -54,10 +54,10 @@ def test_every_public_function_has_its_parameters_in_three_phrasings(email_graph
     assert len(truth) > 80
     for qualified, names in truth.items():
         rows = [r for r in by_entity.get(qualified, []) if r["meta"]["task"] == "parameters"]
-        questions = {r["messages"][0]["content"] for r in rows}
+        questions = {r["messages"][-2]["content"] for r in rows}
         assert len(questions) >= 3, f"{qualified}: {len(questions)} parameter phrasings"
         for row in rows:
-            answer = row["messages"][1]["content"]
+            answer = row["messages"][-1]["content"]
             assert all(f"`{n}" in answer or f"`*{n}" in answer or f"`**{n}" in answer for n in names) \
                 or (not names and "no " in answer), (qualified, answer)
     meta = json.loads((folder / "metadata.json").read_text())
@@ -71,7 +71,7 @@ def test_every_public_function_has_its_parameters_in_three_phrasings(email_graph
 def test_probes_use_only_held_out_phrasings_and_name_no_answer(email_graph: Settings) -> None:
     run_extract(ExtractParams(dataset_name="k", objective="knowledge", augmentation_factor=12), email_graph)
     folder = email_graph.datasets_dir / "k"
-    train_questions = {r["messages"][0]["content"] for r in _read(folder / "train.jsonl")}
+    train_questions = {r["messages"][-2]["content"] for r in _read(folder / "train.jsonl")}
     probes = _read(folder / "probes.jsonl")
     for fact_type, table in PHRASINGS.items():
         assert not set(table.train) & set(table.probe), fact_type
@@ -81,7 +81,7 @@ def test_probes_use_only_held_out_phrasings_and_name_no_answer(email_graph: Sett
             assert probe["gold"]["module"] not in probe["question"].replace(f"`{probe['gold']['module']}.", "")
             assert not score_answer(probe["question"], probe["gold"])[0], probe["question"]
     evals = _read(folder / "eval.jsonl")
-    assert evals and not {r["messages"][0]["content"] for r in evals} & train_questions
+    assert evals and not {r["messages"][-2]["content"] for r in evals} & train_questions
     assert {p["fact_type"] for p in probes} >= {"location", "parameters", "bases", "methods"}
 
 
