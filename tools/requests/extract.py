@@ -10,6 +10,7 @@ from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.mapping import GraphMapping
 from graphtune.tools.requests.base import JobRequest, param
+from graphtune.tools.requests.no_effect import NoEffect, refuse_without_effect
 from pydantic import field_validator, model_validator
 
 if TYPE_CHECKING:
@@ -98,6 +99,14 @@ class ExtractRequest(JobRequest):
                               hint="Pass a dataset name or a graph version id.")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_ignored(cls, data: Any) -> Any:
+        """A setting the chosen objective does not read is refused, not ignored (see no_effect)."""
+        if isinstance(data, dict):
+            refuse_without_effect(cls, data, _without_effect(data))
+        return data
+
     @model_validator(mode="after")
     def _delta_needs_knowledge(self) -> "ExtractRequest":
         if self.since is not None and self.objective != "knowledge":
@@ -122,3 +131,27 @@ class ExtractRequest(JobRequest):
                         field="dataset_name")
         ensure_free_space(settings.datasets_dir, MIN_FREE_GIB, "dataset_name")
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def _without_effect(data: dict[str, Any]) -> list[NoEffect]:
+    """The fields the chosen objective (and delta or not) never reads."""
+    if data.get("objective") == "knowledge":
+        skills_only = "objective='knowledge' teaches every function, method and class of the code bases"
+        rules = [NoEffect("node_types", f"{skills_only}; node types choose records only for objective='skills'",
+                          "Omit `node_types` (narrow a knowledge dataset with `codebases` or `max_records`), or use "
+                          "objective='skills'."),
+                 NoEffect("quality_threshold", f"{skills_only}; the docstring-quality score filters only "
+                          "objective='skills' records", "Omit `quality_threshold`, or use objective='skills'."),
+                 NoEffect("eval_fraction", "objective='knowledge' holds out closed-book probes (probes.jsonl) "
+                          "instead of a share of records", "Omit `eval_fraction`; the probes are the held-out set.")]
+        if data.get("since") is None:
+            rules += [NoEffect(name, "only a delta dataset (`since`) replays unchanged facts",
+                               f"Pass `since` (a dataset or graph version) to build a delta, or omit `{name}`.")
+                      for name in ("replay_fraction", "delta_repeats")]
+        return rules
+    knowledge_only = "it applies to objective='knowledge' only"
+    return [NoEffect("include_private", f"{knowledge_only} (skills records come from documented code)",
+                     "Omit `include_private`, or use objective='knowledge'."),
+            *[NoEffect(name, f"{knowledge_only}, with `since` (a delta dataset)",
+                       f"Omit `{name}`, or use objective='knowledge' with `since`.")
+              for name in ("replay_fraction", "delta_repeats")]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from graphtune.tools.requests.base import JobRequest, param
+from graphtune.tools.requests.no_effect import NoEffect, refuse_without_effect
 from pydantic import field_validator
 
 if TYPE_CHECKING:
@@ -76,7 +77,32 @@ class TrainRequest(JobRequest):
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """Dataset lines, base model, device, free name and disk; the job stores the resolved config."""
-        from graphtune.tools.training.preflight import validate_request
+        from graphtune.tools.training.data_files import locate
+        from graphtune.tools.training.preflight import nvidia_gpu_present, validate_request
 
+        objective = locate(services.settings.datasets_dir, self.dataset_name).metadata.get("objective")
+        data = self.model_dump()
+        refuse_without_effect(type(self), data, without_effect(data, objective, nvidia_gpu_present()))
         config = validate_request(services, self.model_dump(exclude_none=True))
         return {"config": config.to_dict()}
+
+
+def without_effect(data: dict[str, Any], objective: str | None, gpu_present: bool) -> list[NoEffect]:
+    """The training settings this request's mode never reads (refused by preflight, see no_effect)."""
+    rules = []
+    if objective != "knowledge":
+        rules += [NoEffect("max_probes", "closed-book probes exist only for knowledge datasets and "
+                           f"`dataset_name`={data.get('dataset_name')!r} is not one",
+                           "Omit `max_probes`, or train on a dataset built with objective='knowledge'.")]
+    elif not data.get("evaluate_probes", True):
+        rules += [NoEffect("max_probes", "evaluate_probes=false answers no probes",
+                           "Omit `max_probes`, or set evaluate_probes=true.")]
+    off_gpu = data.get("device") in ("cpu", "mps") or (data.get("device") == "auto" and not gpu_present)
+    if off_gpu:
+        rules += [NoEffect("max_memory_gib", "it caps GPU memory and this job trains on the CPU/MPS",
+                           "Omit `max_memory_gib` off CUDA (lower tokens_per_batch to use less RAM).")]
+    one_rank = data.get("gpus") == 1 or (data.get("gpus") == "auto" and off_gpu)
+    if one_rank and data.get("strategy") == "ddp":
+        rules += [NoEffect("strategy", "it chooses how several GPUs share the work and this job runs one rank",
+                           "Omit `strategy`, or set gpus to a count above 1.")]
+    return rules

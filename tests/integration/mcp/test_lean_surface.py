@@ -116,7 +116,7 @@ def _chat_jsonl(folder: Path) -> Path:
 async def test_cuda_is_refused_before_queueing_without_a_gpu(client, services, monkeypatch, tmp_path, tool) -> None:
     from graphtune.tools.training import preflight
 
-    monkeypatch.setattr(preflight, "_nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(preflight, "nvidia_gpu_present", lambda: False)
     args = {"start_fine_tuning": {"dataset_name": str(_chat_jsonl(tmp_path)), "base_model": "smollm2-135m-instruct"},
             "ask_model": {"model": "smollm2-135m-instruct", "prompt": "hi"},
             "evaluate_model": {"model_name": "m"},
