@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from graphtune.tools.services import JobStoreView
+from graphtune.tools.timestamps import iso
 from pydantic import BaseModel, Field
-
-
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
 
 
 class Progress(BaseModel):
@@ -70,6 +66,22 @@ def _eta(job: Any, now: float) -> float | None:
     return round((now - job.started_at) / cur * (total - cur), 1)
 
 
+def _message(job: Any) -> str | None:
+    """The last progress message while the job runs; once it ended, what ended (never a stale
+    "answering 20 probes..." after success)."""
+    status = job.status.value
+    if status == "succeeded":
+        return f"finished: the {job.kind} job succeeded"
+    if status == "failed":
+        code = (job.error or {}).get("code")
+        return f"ended: the {job.kind} job failed" + (f" ({code}); see `error`" if code else "")
+    if status == "cancelled":
+        return f"ended: the {job.kind} job was cancelled"
+    if status == "interrupted":
+        return f"ended: the {job.kind} job was interrupted; resume_fine_tuning continues a training job"
+    return job.progress_message
+
+
 def _percent(job: Any) -> float | None:
     if job.progress_current is None or not job.progress_total:
         return None
@@ -116,7 +128,7 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
     return JobView(
         job_id=job.id, kind=job.kind, status=status,
         progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
-                          message=job.progress_message, percent=_percent(job)),
+                          message=_message(job), percent=_percent(job)),
         eta_seconds=_eta(job, now),
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,

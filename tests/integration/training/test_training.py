@@ -69,6 +69,11 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
     merged = AutoModelForCausalLM.from_pretrained(merged_job.result["path"]).eval()
     with torch.no_grad():
         assert torch.allclose(merged(**ids).logits, model(**ids).logits, atol=1e-4)
+    listed = {m["name"]: m for m in (await client.call_tool("list_models", {})).structured_content["models"]}
+    assert listed["memo-lora-merged"]["kind"] == "merged" and listed["memo-lora-merged"]["merged_from"] == "memo-lora"
+    assert isinstance(listed["memo-lora-merged"]["created_at"], str)
+    final_view = (await client.call_tool("get_training_status", {"job_id": job_id})).structured_content
+    assert final_view["progress"]["message"] == "finished: the train job succeeded"
 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
