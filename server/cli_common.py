@@ -79,7 +79,7 @@ def follow(args: argparse.Namespace, job_id: str, *, quiet: bool = False) -> dic
 def start_job(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
     """Queue a job through `tool`; with `--wait`, follow it and print its outcome."""
     view = call_tool(args, tool, **kwargs)
-    if not args.wait:
+    if not args.wait or view.job_id is None:  # a dry run answers at once: no job to follow
         output(args, view)
         return 0
     final = follow(args, view.job_id)

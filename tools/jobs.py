@@ -28,7 +28,7 @@ class EventView(BaseModel):
 class JobView(BaseModel):
     """A job as clients see it. Concise by default; `detail` adds params, full result and more events."""
 
-    job_id: str
+    job_id: str | None = Field(description="null only for a dry run (nothing was queued; the plan is in `result`).")
     kind: str
     status: str
     progress: Progress
@@ -112,6 +112,12 @@ def _within_budget(events: list[Any], *, keep_newest: bool) -> list[Any]:
         kept.append(event)
         used += size
     return list(reversed(kept)) if keep_newest else kept
+
+
+def planned_view(kind: str, plan: dict[str, Any]) -> JobView:
+    """A dry run's reply: no job was queued; `result` holds the plan."""
+    return JobView(job_id=None, kind=kind, status="dry_run", created_at=None, result=plan,
+                   progress=Progress(message="dry run: nothing was queued; `result` holds the plan"))
 
 
 def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:

@@ -86,6 +86,19 @@ class TrainRequest(JobRequest):
         config = validate_request(services, self.model_dump(exclude_none=True))
         return {"config": config.to_dict()}
 
+    def plan(self, services: "ToolServices") -> dict[str, Any]:
+        """The dry run, answered at once (no job): preflight, then the plan the worker would follow."""
+        from graphtune.tools.requests.no_effect import given
+        from graphtune.tools.training.config import LoraJobConfig
+        from graphtune.tools.training.data_files import locate
+        from graphtune.tools.training.plan import plan_training
+
+        config = LoraJobConfig.from_dict(self.preflight(services)["config"])
+        data = self.model_dump()
+        passed = {name: data[name] for name in self.public_fields() if given(type(self), data, name)}
+        files = locate(services.settings.datasets_dir, self.dataset_name)
+        return plan_training(services.settings, config, files, passed, services.store)
+
 
 def without_effect(data: dict[str, Any], objective: str | None, gpu_present: bool) -> list[NoEffect]:
     """The training settings this request's mode never reads (refused by preflight, see no_effect)."""

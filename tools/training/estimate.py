@@ -21,17 +21,65 @@ def layers_without_checkpointing(layers: int, hidden: int, tokens: int, free_byt
 
 
 def model_shape(base: str) -> dict[str, Any]:
-    from transformers import AutoConfig
+    """hidden size, layers, parameters and vocabulary of `base` (a folder's config.json is read as
+    JSON: no transformers import; a hub id goes through AutoConfig)."""
+    config = local_config(base)
+    if config is None:
+        from transformers import AutoConfig
 
-    cfg = AutoConfig.from_pretrained(base)
-    text = getattr(cfg, "text_config", None) or cfg
-    h, layers = text.hidden_size, text.num_hidden_layers
-    inter = getattr(text, "intermediate_size", 4 * h)
-    vocab = text.vocab_size
-    heads, kv = text.num_attention_heads, getattr(text, "num_key_value_heads", text.num_attention_heads)
+        config = AutoConfig.from_pretrained(base).to_dict()
+    return shape_from_config(config)
+
+
+def local_config(base: str) -> dict[str, Any] | None:
+    """config.json of a model folder, or of a hub id's newest snapshot in the local cache; None if neither."""
+    import json
+    from pathlib import Path
+
+    candidates = [Path(base) / "config.json"]
+    if "/" in base and not Path(base).exists():
+        from graphtune.tools.training.base_models import hub_cache_dir
+
+        snapshots = hub_cache_dir() / f"models--{base.replace('/', '--')}" / "snapshots"
+        if snapshots.is_dir():
+            candidates += sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return None
+
+
+def shape_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    text = config.get("text_config") or config
+    h, layers = text["hidden_size"], text["num_hidden_layers"]
+    heads = text["num_attention_heads"]
+    return _shape(h, layers, text.get("intermediate_size") or 4 * h, text["vocab_size"], heads,
+                  text.get("num_key_value_heads") or heads, bool(text.get("tie_word_embeddings", False)))
+
+
+def shape_from_gguf(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The same shape from a GGUF header (read_gguf_metadata), before the file is converted."""
+    arch = meta.get("general.architecture")
+    try:
+        h, layers = meta[f"{arch}.embedding_length"], meta[f"{arch}.block_count"]
+        heads = meta[f"{arch}.attention.head_count"]
+        vocab = meta.get(f"{arch}.vocab_size") or meta["tokenizer.ggml.tokens#count"]
+    except KeyError:
+        return None
+    return _shape(h, layers, meta.get(f"{arch}.feed_forward_length") or 4 * h, vocab, heads,
+                  meta.get(f"{arch}.attention.head_count_kv") or heads, True)
+
+
+def _shape(h: int, layers: int, inter: int, vocab: int, heads: int, kv: int, tied: bool) -> dict[str, Any]:
     per_layer = 2 * h * h + 2 * h * (h * kv // heads) + 3 * h * inter
-    params = layers * per_layer + vocab * h * (1 if getattr(text, "tie_word_embeddings", False) else 2)
+    params = layers * per_layer + vocab * h * (1 if tied else 2)
     return {"hidden": h, "layers": layers, "params": params, "vocab": vocab}
+
+
+def lora_parameter_count(cfg: Any, shape: dict[str, Any]) -> int:
+    """Trainable LoRA parameters, estimated (all-linear counts 7 projections per layer)."""
+    per_layer = len(cfg.target_modules) if isinstance(cfg.target_modules, list) else 7
+    return shape["layers"] * per_layer * cfg.lora_rank * 2 * shape["hidden"]
 
 
 def estimate(shape: dict[str, Any], method: str, lora_params: int, tokens_per_batch: int, checkpointing: bool,

@@ -72,3 +72,27 @@ def nvidia_gpu_present() -> bool:
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
     return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.isdir("/proc/driver/nvidia/gpus")
+
+
+def nvidia_gpu_count() -> int:
+    """Visible NVIDIA GPUs without importing torch (CUDA_VISIBLE_DEVICES limits them)."""
+    import glob
+    import os
+
+    if not nvidia_gpu_present():
+        return 0
+    found = len(glob.glob("/dev/nvidia[0-9]*")) or len(glob.glob("/proc/driver/nvidia/gpus/*")) or 1
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return min(found, len([v for v in visible.split(",") if v.strip()])) if visible else found
+
+
+def cheap_device(requested: str) -> str:
+    """The device a job will train on, as the worker's resolve_device picks it, without torch."""
+    import platform
+    import sys
+
+    if requested != "auto":
+        return requested
+    if nvidia_gpu_present():
+        return "cuda"
+    return "mps" if sys.platform == "darwin" and platform.machine() == "arm64" else "cpu"

@@ -27,7 +27,7 @@ from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
-from graphtune.tools.training.estimate import estimate, model_shape
+from graphtune.tools.training.estimate import estimate, lora_parameter_count, model_shape
 from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
 from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
 from graphtune.tools.training.model_loading import (  # noqa: I001
@@ -121,12 +121,6 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
             "checkpointed_layers": ckpt, "default_chat_template": data["default_template"],
             "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device),
             "distributed": distributed_plan(cfg, device, shape, lora_params, plan.tokens_per_batch, world, strategy)}
-
-
-def lora_parameter_count(cfg: LoraJobConfig, shape: dict[str, Any]) -> int:
-    """Trainable LoRA parameters, estimated (all-linear counts 7 projections per layer)."""
-    per_layer = len(cfg.target_modules) if isinstance(cfg.target_modules, list) else 7
-    return shape["layers"] * per_layer * cfg.lora_rank * 2 * shape["hidden"]
 
 
 def card_ceiling_gib(cfg: LoraJobConfig) -> float:
