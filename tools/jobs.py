@@ -32,7 +32,8 @@ class JobView(BaseModel):
     kind: str
     status: str
     progress: Progress
-    eta_seconds: float | None = Field(None, description="Estimated seconds left, from the progress rate.")
+    eta_seconds: float | None = Field(None, description="Estimated seconds left: from measured step times once "
+                                      "training steps ran, else from the progress rate; the only ETA in a reply.")
     created_at: str | None
     started_at: str | None = None
     finished_at: str | None = None
@@ -59,9 +60,16 @@ def waiting(job: Any) -> dict[str, str | None]:
     return {"waiting_for": job.waiting_for, "wait_reason": job.wait_reason}
 
 
-def _eta(job: Any, now: float) -> float | None:
+def _eta(job: Any, now: float, metrics: Any = None) -> float | None:
+    """One ETA per reply. Once training steps ran, the trainer's own (measured step times, model
+    loading excluded), aged by the time since it was logged; else the progress rate since start."""
+    if job.status.value != "running":
+        return None
+    measured = metrics.data.get("eta_seconds") if metrics is not None else None
+    if measured is not None:
+        return round(max(0.0, measured - max(0.0, now - metrics.at)), 1)
     cur, total = job.progress_current, job.progress_total
-    if job.status.value != "running" or not job.started_at or not cur or not total or cur >= total:
+    if not job.started_at or not cur or not total or cur >= total:
         return None
     return round((now - job.started_at) / cur * (total - cur), 1)
 
@@ -135,13 +143,13 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
         job_id=job.id, kind=job.kind, status=status,
         progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
                           message=_message(job), percent=_percent(job)),
-        eta_seconds=_eta(job, now),
+        eta_seconds=_eta(job, now, metrics[0] if metrics else None),
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
         cancel_requested=bool(job.cancel_requested_at),
         **waiting(job),
         depends_on=job.depends_on, chain=job.chain,
-        latest_metrics=metrics[0].data if metrics else None,
+        latest_metrics={k: v for k, v in metrics[0].data.items() if k != "eta_seconds"} if metrics else None,
         recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
         result=job.result if detail else _concise_result(job.result),
         error=job.error,

@@ -8,6 +8,12 @@ ACT_BYTES_PER_TOKEN_LAYER_HIDDEN = 34  # bf16 activations kept per token, layer 
 # measured 30-31 on Llama-3.1-8B with Liger + flex attention on an H100 (bench/RESULTS.md)
 CKPT_BYTES_PER_TOKEN_LAYER_HIDDEN = 2  # a checkpointed layer keeps only its bf16 input
 RESERVE_GIB = 1.5  # LoRA grads/optimizer, loss chunks, allocator slack
+# sustained training FLOP/s. CPU: the 2-core machines here ran SmolLM2-135M LoRA 7-12x slower than the
+# old 0.3e12 guess (issue 22: 55.5 s predicted, 389.6 s measured; 901 s predicted, ~86 s/step x 130 steps
+# observed; bench/RESULTS.md "CPU, small scope": 16k tokens in 267 s, 9.3x): 0.3e12 / 9.4 (geometric mean)
+SUSTAINED_FLOPS = {"cuda": 400e12, "mps": 10e12, "cpu": 0.032e12}
+LOGITS_COPIES = 3  # off CUDA (no fused loss): fp32 logits, their log-softmax and its gradient
+CPU_RUNTIME_GIB = 1.0  # torch, the tokenizer and the dataset resident in the worker
 
 
 def layers_without_checkpointing(layers: int, hidden: int, tokens: int, free_bytes: float) -> int:
@@ -84,17 +90,23 @@ def lora_parameter_count(cfg: Any, shape: dict[str, Any]) -> int:
 
 def estimate(shape: dict[str, Any], method: str, lora_params: int, tokens_per_batch: int, checkpointing: bool,
              total_tokens: int, device: str) -> dict[str, Any]:
+    """Peak memory and training seconds from the model's shape. Off CUDA the model trains in fp32
+    (activations twice the bf16 bytes) and without fused kernels: the full fp32 logits are kept about
+    LOGITS_COPIES times, and torch itself is resident (CPU_RUNTIME_GIB); memory is the worker's RSS."""
     weight_bytes = shape["params"] * (0.56 if method == "qlora" else 2 if device == "cuda" else 4)
     optimizer_bytes = lora_params * 16
     per_token = shape["layers"] * shape["hidden"] * (4 if checkpointing else ACT_BYTES_PER_TOKEN_LAYER_HIDDEN)
     if checkpointing:
         per_token += shape["hidden"] * ACT_BYTES_PER_TOKEN_LAYER_HIDDEN  # one layer recomputed at a time
     activation_bytes = per_token * tokens_per_batch
+    runtime_bytes = 0.0
+    if device != "cuda":
+        activation_bytes = 2 * activation_bytes + LOGITS_COPIES * 4 * shape.get("vocab", 0) * tokens_per_batch
+        runtime_bytes = CPU_RUNTIME_GIB * 2**30
     flops_per_token = (6 if checkpointing else 4) * shape["params"]
-    peak = {"cuda": 400e12, "mps": 10e12, "cpu": 0.3e12}[device]  # sustained bf16/fp32 guesses
     return {
-        "memory_gib": round((weight_bytes + optimizer_bytes + activation_bytes) / 2**30 * 1.15, 2),
+        "memory_gib": round((weight_bytes + optimizer_bytes + activation_bytes + runtime_bytes) / 2**30 * 1.15, 2),
         "weights_gib": round(weight_bytes / 2**30, 2), "activations_gib": round(activation_bytes / 2**30, 2),
-        "seconds": round(total_tokens * flops_per_token / peak, 1),
+        "seconds": round(total_tokens * flops_per_token / SUSTAINED_FLOPS[device], 2),
         "note": "estimates: real use depends on kernels and sequence lengths; the first steps' metrics are exact",
     }

@@ -24,6 +24,7 @@ from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
+from graphtune.tools.training.calibration import measurement
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
@@ -363,7 +364,8 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             "tokens_trained": meta["tokens_trained"], "tokens_per_second": meta["tokens_per_second"],
             "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
             **({"knowledge": summary_of(knowledge)} if knowledge else {}),
-            "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"]}
+            "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"],
+            "measured": measurement(cfg, device, plan.tokens_per_batch, world, meta)}
 
 
 def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, Any], plan: engine.Plan, trainer: Any,

@@ -104,3 +104,18 @@ async def test_an_unconverted_gguf_says_the_conversion_comes_first(client, servi
     assert conversion["needed"] and 0 < conversion["seconds"]["low"] < conversion["seconds"]["high"]
     assert plan["token_counts"].startswith("estimated from characters") and plan["optimizer_steps"] > 0
     assert plan["model_parameters"] == 134479872
+
+
+async def test_a_finished_run_calibrates_the_next_dry_run(client, services, memo_dataset, tiny_model):
+    from graphtune.tools.training.submit import submit_training
+
+    job = submit_training(services, {**_cfg(tiny_model, dry_run=False, num_epochs=1), "output_name": "calib"})
+    final = wait_final(services.store, job.id, timeout=300)
+    assert final.status is JobStatus.SUCCEEDED, final.error
+    measured = final.result["measured"]
+    assert measured["seconds_per_token"] > 0 and measured["peak_memory_gib"] > 0 and measured["device"] == "cpu"
+    plan = (await client.call_tool("start_fine_tuning", _cfg(tiny_model))).structured_content["result"]
+    assert plan["estimate"]["basis"].startswith(f"calibrated: measured rate of job {job.id}")
+    expected = plan["total_tokens"] * measured["seconds_per_token"]
+    assert abs(plan["estimate"]["seconds"]["expected"] - expected) < 0.01
+    assert plan["estimate"]["memory_gib"]["expected"] == measured["peak_memory_gib"]
