@@ -31,15 +31,15 @@ class RetrainChain(BaseModel):
 
 def retrain(
     services: ToolServices,
-    codebase: Annotated[str, Field(description="Code base name.")],
-    base: Annotated[str, Field(description="Model or alias.")] = "current",
-    min_new_accuracy: Annotated[float, Field(ge=0, le=1, description="Promote if new facts >=.")]
+    codebase: Annotated[str, Field(description="Code base whose changes to learn (it is re-ingested first).")],
+    base: Annotated[str, Field(description="Model or alias to continue from; default current.")] = "current",
+    min_new_accuracy: Annotated[float, Field(ge=0, le=1, description="Promote only if new-fact probe accuracy reaches this, 0-1; default 0.6.")]
     = DEFAULT_MIN_NEW_ACCURACY,
-    max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
+    max_old_drop: Annotated[float, Field(ge=0, le=100, description="Promote only if old-fact accuracy drops at most this many points, 0-100; default 5.")]
     = DEFAULT_MAX_OLD_DROP_POINTS,
-    replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Replay share; default 1 (all).")] = None,
-    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 0.3x base's.")] = None,
-    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default 3.")] = None,
+    replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Share of unchanged facts replayed against forgetting, 0-1; default 1 (all).")] = None,
+    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Peak learning rate of the delta run; default 0.3x the base model's.")] = None,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Passes over the delta dataset, 1-10; default 3.")] = None,
 ) -> RetrainChain:
     """Retrain on code changes; promote if better (job chain).
 

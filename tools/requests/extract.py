@@ -30,34 +30,40 @@ class ExtractRequest(JobRequest):
     kind: ClassVar[str] = "extract"
     internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping", "delta_repeats"})
     positional: ClassVar[tuple[str, ...]] = ("dataset_name",)
+    cli_only: ClassVar[frozenset[str]] = frozenset({"seed", "output_format"})
 
-    dataset_name: str = param(description="New name (slug).", cli_help="Name of the dataset folder to create "
-                              "under datasets/ (a slug).")
-    node_types: list[NodeType] | None = param(None, description="Default all.", validate_default=True,
-                                              cli_help="Which node types become records.")
-    max_records: int = param(10000, ge=100, le=100000, description="Keep the best N.")
-    quality_threshold: float = param(0.8, ge=0.0, le=1.0, description="skills: min score.")
-    objective: Literal["skills", "knowledge"] = param("skills", description="Tasks or facts+probes.", cli_help=(
+    dataset_name: str = param(description="Name of the new dataset folder (a slug, e.g. json-facts).")
+    node_types: list[NodeType] | None = param(None, validate_default=True, description=(
+        "skills only: graph node types that become records; default all."))
+    max_records: int = param(10000, ge=100, le=100000, description=(
+        "Keep at most this many records (skills) or entities (knowledge); default 10000."))
+    quality_threshold: float = param(0.8, ge=0.0, le=1.0, description=(
+        "skills only: minimum docstring-quality score, 0-1; default 0.8."))
+    objective: Literal["skills", "knowledge"] = param("skills", description=(
+        "skills: coding tasks; knowledge: facts plus held-out probes; default skills."), cli_help=(
         "skills: tasks from code and docstrings (explain, implement, document...); knowledge: every fact of every "
         "entity in many phrasings, with held-out probes for closed-book evaluation."))
-    augmentation_factor: int | None = param(None, ge=1, le=20, description="Variants per item.", cli_help=(
-        "skills: up to N distinct tasks per record (default 3); knowledge: phrasings per fact (default 8)."))
-    include_private: bool = param(False, description="_names too.",
+    augmentation_factor: int | None = param(None, ge=1, le=20, description=(
+        "Variants per item: tasks per record (skills, default 3) or phrasings per fact (knowledge, default 8)."))
+    include_private: bool = param(False, description="knowledge only: also teach _private names; default false.",
                                   cli_help="knowledge: also teach _private functions, methods and classes.")
-    source: Literal["embedded", "neo4j"] | None = param(None, description="Graph store.",
-                                                        cli_help="Graph to read; default from settings.")
-    eval_fraction: float = param(0.1, ge=0.0, le=0.5, description="Held out.",
-                                 cli_help="Share of records (by file) held out for eval.")
-    seed: int = param(42, description="Seed.")
-    output_format: Literal["chat", "alpaca"] = param("chat", description="JSONL format.")
-    overwrite: bool = param(False, description="Replace.", cli_help="Replace an existing dataset of the same name.")
-    codebases: list[str] | None = param(None, description="Default all.", cli_help="Code bases to read (names from "
-                                        "ingest_codebase / validate_environment); default: all.")
-    since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
-                              "changed since this dataset (name) or graph version.")
-    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description="Delta replay share; 1 = all.",
-                                   cli_help="knowledge delta: share of the dataset's facts that are unchanged facts "
-                                   "replayed against forgetting; 1 (default, chosen by measurement) replays all.")
+    source: Literal["embedded", "neo4j"] | None = param(None, description=(
+        "Graph store to read from; default the server's configured store."))
+    eval_fraction: float = param(0.1, ge=0.0, le=0.5, description=(
+        "skills only: share of records held out for eval loss, 0-0.5; default 0.1."), cli_help="Split by file.")
+    seed: int = param(42, description="Random seed for sampling and the split; default 42.")
+    output_format: Literal["chat", "alpaca"] = param("chat", description=(
+        "JSONL record format, chat or alpaca; default chat."))
+    overwrite: bool = param(False, description=(
+        "Replace an existing dataset of the same name; default false."))
+    codebases: list[str] | None = param(None, description=(
+        "Code base names to read; default every ingested code base."), cli_help="Names from ingest_codebase or "
+        "validate_environment.")
+    since: str | None = param(None, description=(
+        "knowledge only: build a delta since this dataset or graph version."))
+    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description=(
+        "Delta only: share of unchanged facts replayed, 0-1; default 1 (all)."), cli_help=(
+        "Unchanged facts are replayed against forgetting; 1 was chosen by measurement."))
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
     delta_repeats: int | None = param(None, ge=1, le=64, description="Copies of each new/changed row in a delta "
                                       "dataset; default 8 with a full replay, else 1 (delta.delta_repeats_for).")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FACTS, _chat, wait_final, wait_for
 from graphtune.server.job_store import JobStatus
+from graphtune.tools.requests import TrainRequest
 from graphtune.server.services import Services
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,9 @@ def _metrics(services: Services, job_id: str) -> list[dict]:
 
 @pytest.mark.anyio
 async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, services, memo_dataset, tiny_model):
-    started = await client.call_tool("start_fine_tuning", _train_cfg(tiny_model, output_name="memo-lora"))
+    mcp_args = {k: v for k, v in _train_cfg(tiny_model, output_name="memo-lora").items()
+                if k not in TrainRequest.cli_only}  # warmup, save_steps: CLI-only
+    started = await client.call_tool("start_fine_tuning", mcp_args)
     assert not started.is_error, started.content[0].text
     job_id = started.structured_content["job_id"]
     final = wait_final(services.store, job_id, timeout=300)

@@ -45,7 +45,7 @@ def _bound(field: Any, name: str) -> Any:
 async def test_job_tool_schemas_are_the_request_models(client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     for name, model in JOB_TOOLS.items():
-        schema, fields = tools[name].input_schema, model.public_fields()
+        schema, fields = tools[name].input_schema, model.agent_fields()
         assert list(schema["properties"]) == list(fields), name
         assert set(schema.get("required", [])) == {n for n, f in fields.items() if f.is_required()}, name
         for field, prop in schema["properties"].items():
@@ -64,7 +64,8 @@ def test_cli_flags_are_the_request_models() -> None:
         positionals = [a.dest for a in parser._actions if not a.option_strings]
         assert positionals == list(model.positional), command
     help_text = " ".join(sub.choices["extract-data"].format_help().split())
-    assert "Keep the best N. Range 100..100000. Default: 10000." in help_text
+    assert "Keep at most this many records (skills) or entities (knowledge); default 10000. Range 100..100000." \
+        in help_text
     assert "--objective {skills,knowledge}" in help_text
 
 
@@ -126,7 +127,7 @@ async def test_every_schema_error_is_coded(client) -> None:
             assert result.is_error and _coded(text) == ("invalid_argument", name), (tool.name, name, text)
             assert "validation error" not in text and "pydantic" not in text, text
             checked += 1
-    assert checked >= 100  # every parameter of every tool
+    assert checked >= 90  # every parameter of every tool (engine internals are CLI-only since issue 22)
 
 
 CLI_ERRORS = [
