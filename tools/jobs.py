@@ -96,11 +96,15 @@ def _percent(job: Any) -> float | None:
     return round(100.0 * job.progress_current / job.progress_total, 1)
 
 
+ALWAYS_SHOWN = frozenset({"verdict"})  # what an agent needs from a finished job, whatever its size
+
+
 def _concise_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Keep scalar and short fields so a status poll stays small; `detail=true` shows all."""
+    """Keep scalar and short fields so a status poll stays small (and the verdict); `detail=true` shows all."""
     if result is None:
         return None
-    return {k: v for k, v in result.items() if not isinstance(v, (list, dict)) or len(str(v)) <= 400}
+    return {k: v for k, v in result.items()
+            if k in ALWAYS_SHOWN or not isinstance(v, (list, dict)) or len(str(v)) <= 400}
 
 
 EVENTS_BUDGET_CHARS = 8000  # events in one reply, as compact JSON; page the rest with after_event_id

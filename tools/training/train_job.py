@@ -25,6 +25,7 @@ from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.calibration import measurement
+from graphtune.tools.training.verdict import verdict
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
@@ -365,7 +366,9 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
             **({"knowledge": summary_of(knowledge)} if knowledge else {}),
             "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"],
-            "measured": measurement(cfg, device, plan.tokens_per_batch, world, meta)}
+            "measured": measurement(cfg, device, plan.tokens_per_batch, world, meta),
+            "verdict": verdict(summary_of(knowledge) if knowledge else None, model=output_name,
+                               dataset=cfg.dataset_name, base_model=cfg.base_model)}
 
 
 def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, Any], plan: engine.Plan, trainer: Any,
