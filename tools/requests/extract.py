@@ -143,10 +143,12 @@ def _without_effect(data: dict[str, Any]) -> list[NoEffect]:
     """The fields the chosen objective (and delta or not) never reads."""
     if data.get("objective") == "knowledge":
         skills_only = "objective='knowledge' teaches every function, method and class of the code bases"
-        rules = [NoEffect("node_types", f"{skills_only}; node types choose records only for objective='skills'",
-                          "Omit `node_types` (narrow a knowledge dataset with `codebases` or `max_records`), or use "
-                          "objective='skills'."),
-                 NoEffect("quality_threshold", f"{skills_only}; the docstring-quality score filters only "
+        every_type = set(data.get("node_types") or NODE_TYPES) == set(NODE_TYPES)  # all = the default (stored jobs)
+        rules = [] if every_type else [
+            NoEffect("node_types", f"{skills_only}; node types choose records only for objective='skills'",
+                     "Omit `node_types` (narrow a knowledge dataset with `codebases` or `max_records`), or use "
+                     "objective='skills'.")]
+        rules += [NoEffect("quality_threshold", f"{skills_only}; the docstring-quality score filters only "
                           "objective='skills' records", "Omit `quality_threshold`, or use objective='skills'."),
                  NoEffect("eval_fraction", "objective='knowledge' holds out closed-book probes (probes.jsonl) "
                           "instead of a share of records", "Omit `eval_fraction`; the probes are the held-out set.")]

@@ -19,7 +19,9 @@ from graphtune.tools.training.estimate import estimate, lora_parameter_count
 
 __all__ = ["comparable_run", "measurement", "time_and_memory"]
 
-FORMULA_RANGE = (0.5, 2.0)  # the fitted formula vs the measured CPU runs: 0.74x-1.3x (estimate.SUSTAINED_FLOPS)
+# the fitted formula vs measured CPU runs: 0.74x-1.3x on a quiet machine (estimate.SUSTAINED_FLOPS), 2.5x
+# with the 2 cores shared under load 4-6 (bench/RESULTS.md, 2026-12-02): the high end allows for that
+FORMULA_RANGE = (0.5, 3.0)
 CALIBRATED_RANGE = (0.8, 1.25)  # the same shape measured here: step times vary with load and sequence mix
 MEMORY_FORMULA_RANGE = (0.7, 1.5)
 MEMORY_CALIBRATED_RANGE = (0.9, 1.15)

@@ -12,8 +12,11 @@ RESERVE_GIB = 1.5  # LoRA grads/optimizer, loss chunks, allocator slack
 # old 0.3e12 guess (issue 22: 55.5 s predicted, 389.6 s measured; 901 s predicted, ~86 s/step x 130 steps
 # observed; bench/RESULTS.md "CPU, small scope": 16k tokens in 267 s, 9.3x): 0.3e12 / 9.4 (geometric mean)
 SUSTAINED_FLOPS = {"cuda": 400e12, "mps": 10e12, "cpu": 0.032e12}
-LOGITS_COPIES = 3  # off CUDA (no fused loss): fp32 logits, their log-softmax and its gradient
-CPU_RUNTIME_GIB = 1.0  # torch, the tokenizer and the dataset resident in the worker
+# off CUDA (no fused loss): fp32 logits, their log-softmax, its gradient and the upcast copy; with
+# CPU_RUNTIME_GIB (torch, transformers, tokenizer, dataset) fitted to two SmolLM2-135M CPU runs at 4096
+# tokens per micro-batch, knowledge preset: 12 GB RSS (issue 22) and 14.77 GiB (bench/RESULTS.md, 2026-12-02)
+LOGITS_COPIES = 4
+CPU_RUNTIME_GIB = 1.5
 
 
 def layers_without_checkpointing(layers: int, hidden: int, tokens: int, free_bytes: float) -> int:

@@ -36,6 +36,13 @@ def test_defaults_and_settings_that_apply_are_accepted() -> None:
     ExtractRequest.parse({"dataset_name": "d", "objective": "knowledge", "since": "old", "replay_fraction": 0.5})
 
 
+def test_a_stored_request_parses_again() -> None:
+    """The worker re-reads the stored params (node_types filled in with every type): not a refusal."""
+    for objective in ("knowledge", "skills"):
+        stored = ExtractRequest.parse({"dataset_name": "d", "objective": objective}).model_dump(mode="json")
+        assert ExtractRequest.parse(stored).objective == objective
+
+
 async def test_mcp_refuses_node_types_with_knowledge(client) -> None:
     result = await client.call_tool("extract_training_data", {"dataset_name": "d", "objective": "knowledge",
                                                               "node_types": ["Function"]})
