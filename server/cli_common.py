@@ -55,7 +55,10 @@ def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
 
     fn = tool_function(name)
     services = services_from(args)
-    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if v is not None})
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    cli_only = getattr(getattr(fn, "request_model", None), "cli_only", frozenset())
+    extra = {k: v for k, v in kwargs.items() if k in cli_only}  # CLI-only settings: the request model checks them
+    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if k not in cli_only}) | extra
     if inspect.iscoroutinefunction(fn):
         return anyio.run(lambda: fn(services, **kwargs))
     return fn(services, **kwargs)

@@ -138,6 +138,7 @@ CLI_ERRORS = [
     (["train", "d", "m", "--target-modules", "q_proj", "--lora-alpha", "0"], "invalid_argument", "lora_alpha"),
     (["train", "d"], "invalid_argument", "base_model"),
     (["train", "d", "m", "--bogus"], "invalid_argument", "bogus"),
+    (["train", "d", "m", "--lora-dropout", "0.9"], "invalid_argument", "lora_dropout"),  # CLI-only: still checked
     (["train", "no-such-dataset", "m"], "dataset_not_found", "dataset_name"),
     (["extract-data", "Bad Name"], "invalid_argument", "dataset_name"),
     (["extract-data", "x", "--since", "v1"], "invalid_argument", "since"),
@@ -189,3 +190,25 @@ def test_request_models_are_json_serialisable_job_params(tmp_path) -> None:
     params = ExtractRequest.parse({"dataset_name": "d"}).model_dump(mode="json", exclude_none=True)
     assert json.loads(json.dumps(params)) == params and params["node_types"]
     assert ExtractRequest(**params).dataset_name == "d"  # the worker rebuilds it from the job row
+
+
+def test_cli_only_settings_reach_the_job(tmp_path, capsys) -> None:
+    """Engine settings kept off the MCP surface (TrainRequest.cli_only) still work from the CLI."""
+    import json as _json
+
+    from graphtune.server.cli import main
+
+    folder = tmp_path / "datasets" / "memo"
+    folder.mkdir(parents=True)
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    (folder / "train.jsonl").write_text(_json.dumps(row) + "\n")
+    (folder / "metadata.json").write_text(_json.dumps({"name": "memo"}))
+    code = main(["--home", str(tmp_path), "--json", "train", "memo", "smollm2-135m-instruct", "--dry-run",
+                 "--warmup", "5", "--seed", "7", "--device", "cpu"])
+    out = capsys.readouterr()
+    if code == 2 and "model_not_found" in out.err:
+        pytest.skip("the built-in model is not installed")
+    assert code == 0, out.err
+    settings = _json.loads(out.out)["result"]["settings"]
+    assert settings["warmup"] == {"value": 5.0, "source": "given"} and settings["seed"] == {"value": 7,
+                                                                                           "source": "given"}
