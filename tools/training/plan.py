@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.training import engine
 from graphtune.tools.training.base_models import (
     gguf_cache_dir,
@@ -22,6 +23,7 @@ from graphtune.tools.training.base_models import (
     locate_base_model,
     read_gguf_metadata,
 )
+from graphtune.tools.training.calibration import time_and_memory
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import DatasetFiles, read_conversations
 from graphtune.tools.training.estimate import estimate, local_config, shape_from_config, shape_from_gguf
@@ -123,26 +125,12 @@ def _tokens(lengths: list[Lengths], max_len: int) -> dict[str, Any]:
             "dropped_examples": len(lengths) - len(kept), "max_example_tokens": max((n for n, _ in kept), default=0)}
 
 
-def plan_training(settings: Any, cfg: LoraJobConfig, files: DatasetFiles, given: dict[str, Any],
-                  store: Any = None) -> dict[str, Any]:
-    """The dry run's reply (see the module docstring); `given` holds the caller's own arguments."""
-    from graphtune.tools.training.calibration import time_and_memory
-
-    started = time.perf_counter()
-    device = cheap_device(cfg.device)
-    world = (max(1, nvidia_gpu_count()) if cfg.gpus == "auto" else int(cfg.gpus)) if device == "cuda" \
-        else (1 if cfg.gpus == "auto" else int(cfg.gpus))
-    ref = locate_base_model(cfg.base_model)
-    shape, folder = _shape_and_folder(ref, settings)
-    lengths, how = _lengths(files, folder, settings)
-    tokens = _tokens(lengths, cfg.max_seq_length)
-    params = shape["params"] if shape else None
-    plan = engine.make_plan([_Sized(n) for n in tokens.pop("kept")], cfg, device,
-                            grad_accum=cfg.gradient_accumulation_steps * world, model_params=params)
-    strategy = "single" if world == 1 else (cfg.strategy if cfg.strategy != "auto" else "ddp")
-    derived = {"tokens_per_batch": (plan.tokens_per_batch, f"default for {device}"
-                                    + (f" and a {params / 1e6:.0f}M-parameter model" if params and device == "cuda"
-                                       else "")),
+def _derived(cfg: LoraJobConfig, plan: Any, device: str, params: int | None, world: int, strategy: str,
+             files: DatasetFiles) -> dict[str, tuple[Any, str]]:
+    """The settings the job fixes when it runs (name -> (value, how)), as the worker would fix them."""
+    budget_how = f"default for {device}" + (f" and a {params / 1e6:.0f}M-parameter model" if params and device == "cuda"
+                                             else "")
+    derived = {"tokens_per_batch": (plan.tokens_per_batch, budget_how),
                "batch_size": (plan.batch_size, "as many examples as fit tokens_per_batch" if cfg.packing
                               else "8 without packing"),
                "eval_steps": (max(1, plan.steps // cfg.num_epochs), "once per epoch"),
@@ -152,6 +140,28 @@ def plan_training(settings: Any, cfg: LoraJobConfig, files: DatasetFiles, given:
                "device": (device, "CUDA when an NVIDIA GPU is visible, else MPS on Apple silicon, else CPU")}
     if files.metadata.get("objective") != "knowledge":
         derived["max_probes"] = (0, "no probes: the dataset is not a knowledge dataset")
+    return derived
+
+
+def plan_training(settings: Any, cfg: LoraJobConfig, files: DatasetFiles, given: dict[str, Any],
+                  store: Any = None) -> dict[str, Any]:
+    """The dry run's reply (see the module docstring); `given` holds the caller's own arguments."""
+    started = time.perf_counter()
+    device = cheap_device(cfg.device)
+    world = (max(1, nvidia_gpu_count()) if cfg.gpus == "auto" else int(cfg.gpus)) if device == "cuda" \
+        else (1 if cfg.gpus == "auto" else int(cfg.gpus))
+    ref = locate_base_model(cfg.base_model)
+    shape, folder = _shape_and_folder(ref, settings)
+    lengths, how = _lengths(files, folder, settings)
+    tokens = _tokens(lengths, cfg.max_seq_length)
+    if not tokens["kept"]:  # the worker refuses the same way (train_job._prepare_data)
+        raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
+                                  field="max_seq_length", hint="Raise max_seq_length.")
+    params = shape["params"] if shape else None
+    plan = engine.make_plan([_Sized(n) for n in tokens.pop("kept")], cfg, device,
+                            grad_accum=cfg.gradient_accumulation_steps * world, model_params=params)
+    strategy = "single" if world == 1 else (cfg.strategy if cfg.strategy != "auto" else "ddp")
+    derived = _derived(cfg, plan, device, params, world, strategy, files)
     warmup_steps = int(cfg.warmup) if cfg.warmup >= 1 else round(cfg.warmup * plan.steps)
     reply = {
         "dry_run": True, "device": device, "world_size": world, "strategy": strategy,

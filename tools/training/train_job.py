@@ -25,7 +25,6 @@ from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.calibration import measurement
-from graphtune.tools.training.verdict import verdict
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
@@ -39,6 +38,7 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
     load_tokenizer,
 )
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
+from graphtune.tools.training.verdict import verdict
 
 MAX_OOM_RETRIES = 3
 MAX_EVAL_EXAMPLES = 256
