@@ -55,7 +55,10 @@ def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:
 
     fn = tool_function(name)
     services = services_from(args)
-    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if v is not None})
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    cli_only = getattr(getattr(fn, "request_model", None), "cli_only", frozenset())
+    extra = {k: v for k, v in kwargs.items() if k in cli_only}  # CLI-only settings: the request model checks them
+    kwargs = validate_arguments(bind(fn, services), {k: v for k, v in kwargs.items() if k not in cli_only}) | extra
     if inspect.iscoroutinefunction(fn):
         return anyio.run(lambda: fn(services, **kwargs))
     return fn(services, **kwargs)
@@ -79,7 +82,7 @@ def follow(args: argparse.Namespace, job_id: str, *, quiet: bool = False) -> dic
 def start_job(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
     """Queue a job through `tool`; with `--wait`, follow it and print its outcome."""
     view = call_tool(args, tool, **kwargs)
-    if not args.wait:
+    if not args.wait or view.job_id is None:  # a dry run answers at once: no job to follow
         output(args, view)
         return 0
     final = follow(args, view.job_id)

@@ -115,10 +115,24 @@ def validate_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> dic
         raise coded_validation_error(exc, meta.arg_model.model_json_schema()) from exc
 
 
+def _refuse_unknown(tool: str, arguments: dict[str, Any], known: dict[str, Any]) -> None:
+    """An argument the tool does not take is refused, not silently dropped (the SDK ignores extras):
+    an agent that passes `lora_dropout` must learn it has no effect here (issue 22)."""
+    from graphtune.tools.errors import ConfigError
+
+    unknown = sorted(set(arguments) - set(known))
+    if unknown:
+        error = ConfigError(f"{tool} takes no parameter named {', '.join(repr(u) for u in unknown)}",
+                            field=unknown[0], hint=f"Leave it out; {tool} takes: {', '.join(known)}. Engine "
+                            "settings not offered here are set by the preset (the CLI has flags for them).")
+        raise ToolError(str(error))
+
+
 class LeanTool(Tool):
     """A registered tool whose argument errors are coded and whose text reply is compact JSON."""
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        _refuse_unknown(self.name, arguments, self.parameters.get("properties", {}))
         try:
             result = await super().run(arguments, context, convert_result=convert_result)
         except ToolError as exc:

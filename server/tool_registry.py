@@ -1,9 +1,10 @@
 """Every MCP tool graphtune serves, with its annotations, in one list.
 
 What an agent reads in `tools/list` is the first paragraph of the tool function's docstring
-(one line: when to use it) and its parameters' short `Field(description=...)`; keep both terse
-(tests/integration/mcp/test_lean_surface.py holds tools/list to 15,000 characters). Details go in the rest of the
-docstring, README and docs/tools.md.
+(one line: when to use it) and its parameters' `Field(description=...)`: at least three plain words
+saying what it does, its unit and its default as applied (tests/integration/mcp/test_lean_surface.py
+holds tools/list to 20,000 characters; engine internals stay CLI-only, see JobRequest.cli_only).
+Details go in the rest of the docstring, README and docs/tools.md.
 
 Tool modules are imported when the app is built; they import only pydantic and graphtune's
 light modules, never torch or the graph drivers, so building the app stays fast.

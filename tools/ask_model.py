@@ -25,7 +25,7 @@ POLL_S = 0.25
 
 
 class Answer(BaseModel):
-    source: Literal["base", "tuned"]
+    source: Literal["base", "tuned", "merged"]
     model: str | None
     text: str
     ended_cleanly: bool = Field(description="True when the model ended its turn before max_new_tokens.")

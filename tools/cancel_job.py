@@ -11,8 +11,8 @@ from pydantic import Field
 
 def cancel_job(
     services: ToolServices,
-    job_id: Annotated[str, Field(description="Job id.")],
-    force: Annotated[bool, Field(description="Kill now.")] = False,
+    job_id: Annotated[str, Field(description="The id of the job to stop.")],
+    force: Annotated[bool, Field(description="Kill the worker now, losing progress since the last checkpoint; default false.")] = False,
 ) -> JobView:
     """Stop a job; training checkpoints first (resumable).
 

@@ -35,8 +35,8 @@ def _jobs_using(store: object, name: str) -> list[str]:
 
 def delete_model(
     services: ToolServices,
-    model_name: Annotated[str, Field(description="Model.")],
-    force: Annotated[bool, Field(description="Even if aliased.")]
+    model_name: Annotated[str, Field(description="Name of the fine-tuned model to delete (list_models).")],
+    force: Annotated[bool, Field(description="Delete even if an alias points at it; default false.")]
     = False,
 ) -> Deletion:
     """Delete a fine-tuned model for good.

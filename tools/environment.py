@@ -92,9 +92,11 @@ def package_checks() -> list[Check]:
                                 fix=f"pip install {name} (or reinstall graphtune)"))
     for name, purpose in OPTIONAL_PACKAGES.items():
         try:
-            checks.append(Check(name=f"optional:{name}", ok=True, detail=f"{version(name)} ({purpose})"))
-        except PackageNotFoundError:
-            checks.append(Check(name=f"optional:{name}", ok=True, detail=f"not installed; {purpose} unavailable",
+            checks.append(Check(name=f"optional:{name}", ok=True, detail=f"{version(name)} ({purpose})",
+                                required=False))
+        except PackageNotFoundError:  # not installed is not ok; being optional, it only warns
+            checks.append(Check(name=f"optional:{name}", ok=False, required=False,
+                                detail=f"not installed; {purpose} unavailable",
                                 fix=f"pip install 'graphtune[{'qlora' if name == 'bitsandbytes' else 'fast'}]' "
                                 "on a CUDA machine"))
     return checks
@@ -122,9 +124,12 @@ def device_checks(probe: dict[str, Any]) -> tuple[list[Check], str]:
         checks.append(Check(name="device:cuda", ok=True, detail=gpus))
         device = "cuda"
     else:
-        checks.append(Check(name="device:cuda", ok=True, detail="no CUDA GPU; training runs on MPS or CPU (slow)"))
+        checks.append(Check(name="device:cuda", ok=False, required=False,
+                            detail="no CUDA GPU; training runs on MPS or CPU (slow)",
+                            fix="train small models here (smollm2-135m-instruct), or use a machine with an NVIDIA GPU"))
         device = "mps" if probe["mps"] else "cpu"
-    checks.append(Check(name="device:mps", ok=True, detail="available" if probe["mps"] else "not available"))
+    checks.append(Check(name="device:mps", ok=bool(probe["mps"]), required=False,
+                        detail="available" if probe["mps"] else "not available (Apple silicon only)"))
     qlora_ok = probe["cuda"] and probe["bnb"]
     detail = "available (CUDA + bitsandbytes)" if qlora_ok else (
         "needs CUDA" if not probe["cuda"] else "bitsandbytes not installed")

@@ -3,6 +3,7 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
 
     GraphtuneError
     ├── ConfigError             bad setting or argument (field names the argument)
+    │   └── ParameterWithoutEffect  a parameter that does nothing in the chosen mode (never silently ignored)
     ├── GraphError
     │   ├── GraphUnavailable    cannot reach/open/authenticate the graph store
     │   ├── QueryFailed         a query failed or timed out
@@ -66,6 +67,12 @@ class ConfigError(GraphtuneError):
     """A setting or argument is invalid."""
 
     code = "invalid_argument"
+
+
+class ParameterWithoutEffect(ConfigError):
+    """A parameter was given that does nothing in the chosen mode (refused rather than silently ignored)."""
+
+    code = "parameter_without_effect"
 
 
 class GraphError(GraphtuneError):

@@ -11,9 +11,9 @@ from pydantic import Field
 
 def get_training_status(
     services: ToolServices,
-    job_id: Annotated[str, Field(description="Job id.")],
-    detail: Annotated[bool, Field(description="Full result.")] = False,
-    after_event_id: Annotated[int, Field(ge=0, description="Events after this id.")] = 0,
+    job_id: Annotated[str, Field(description="The job's id, as returned by the tool that started it.")],
+    detail: Annotated[bool, Field(description="Include params, the full result and up to 50 events; default false.")] = False,
+    after_event_id: Annotated[int, Field(ge=0, description="Return only events newer than this event id (paging); default 0.")] = 0,
 ) -> JobView:
     """Poll a job's status, progress, ETA and events.
 

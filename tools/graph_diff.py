@@ -28,13 +28,13 @@ class GraphDiff(BaseModel):
 
 def graph_diff(
     services: ToolServices,
-    codebase: Annotated[str, Field(description="Code base name.")],
-    since: Annotated[str | None, Field(description="Version or dataset.")] = None,
+    codebase: Annotated[str, Field(description="Code base name (from ingest_codebase or validate_environment).")],
+    since: Annotated[str | None, Field(description="Older graph version id or dataset name; default the code base's first ingest.")] = None,
     change: Annotated[Literal["all", "added", "removed", "changed", "affected"], Field(
-        description="Filter.")] = "all",
-    limit: Annotated[int, Field(ge=1, le=200, description="Page size.")] = 50,
-    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
-    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph store.")] = None,
+        description="Only changes of this kind; default all.")] = "all",
+    limit: Annotated[int, Field(ge=1, le=200, description="Changes per page, 1-200; default 50.")] = 50,
+    offset: Annotated[int, Field(ge=0, description="Changes to skip, from the previous page's next_offset; default 0.")] = 0,
+    source: Annotated[Literal["embedded", "neo4j"] | None, Field(description="Graph store to read from; default the server's configured store.")] = None,
 ) -> GraphDiff:
     """What changed in a code base since a version or dataset.
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from graphtune.tools.services import JobStoreView
+from graphtune.tools.timestamps import iso
 from pydantic import BaseModel, Field
-
-
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
 
 
 class Progress(BaseModel):
@@ -32,11 +28,12 @@ class EventView(BaseModel):
 class JobView(BaseModel):
     """A job as clients see it. Concise by default; `detail` adds params, full result and more events."""
 
-    job_id: str
+    job_id: str | None = Field(description="null only for a dry run (nothing was queued; the plan is in `result`).")
     kind: str
     status: str
     progress: Progress
-    eta_seconds: float | None = Field(None, description="Estimated seconds left, from the progress rate.")
+    eta_seconds: float | None = Field(None, description="Estimated seconds left: from measured step times once "
+                                      "training steps ran, else from the progress rate; the only ETA in a reply.")
     created_at: str | None
     started_at: str | None = None
     finished_at: str | None = None
@@ -63,11 +60,34 @@ def waiting(job: Any) -> dict[str, str | None]:
     return {"waiting_for": job.waiting_for, "wait_reason": job.wait_reason}
 
 
-def _eta(job: Any, now: float) -> float | None:
+def _eta(job: Any, now: float, metrics: Any = None) -> float | None:
+    """One ETA per reply. Once training steps ran, the trainer's own (measured step times, model
+    loading excluded), aged by the time since it was logged; else the progress rate since start."""
+    if job.status.value != "running":
+        return None
+    measured = metrics.data.get("eta_seconds") if metrics is not None else None
+    if measured is not None:
+        return round(max(0.0, measured - max(0.0, now - metrics.at)), 1)
     cur, total = job.progress_current, job.progress_total
-    if job.status.value != "running" or not job.started_at or not cur or not total or cur >= total:
+    if not job.started_at or not cur or not total or cur >= total:
         return None
     return round((now - job.started_at) / cur * (total - cur), 1)
+
+
+def _message(job: Any) -> str | None:
+    """The last progress message while the job runs; once it ended, what ended (never a stale
+    "answering 20 probes..." after success)."""
+    status = job.status.value
+    if status == "succeeded":
+        return f"finished: the {job.kind} job succeeded"
+    if status == "failed":
+        code = (job.error or {}).get("code")
+        return f"ended: the {job.kind} job failed" + (f" ({code}); see `error`" if code else "")
+    if status == "cancelled":
+        return f"ended: the {job.kind} job was cancelled"
+    if status == "interrupted":
+        return f"ended: the {job.kind} job was interrupted; resume_fine_tuning continues a training job"
+    return job.progress_message
 
 
 def _percent(job: Any) -> float | None:
@@ -76,11 +96,15 @@ def _percent(job: Any) -> float | None:
     return round(100.0 * job.progress_current / job.progress_total, 1)
 
 
+ALWAYS_SHOWN = frozenset({"verdict"})  # what an agent needs from a finished job, whatever its size
+
+
 def _concise_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Keep scalar and short fields so a status poll stays small; `detail=true` shows all."""
+    """Keep scalar and short fields so a status poll stays small (and the verdict); `detail=true` shows all."""
     if result is None:
         return None
-    return {k: v for k, v in result.items() if not isinstance(v, (list, dict)) or len(str(v)) <= 400}
+    return {k: v for k, v in result.items()
+            if k in ALWAYS_SHOWN or not isinstance(v, (list, dict)) or len(str(v)) <= 400}
 
 
 EVENTS_BUDGET_CHARS = 8000  # events in one reply, as compact JSON; page the rest with after_event_id
@@ -102,6 +126,12 @@ def _within_budget(events: list[Any], *, keep_newest: bool) -> list[Any]:
     return list(reversed(kept)) if keep_newest else kept
 
 
+def planned_view(kind: str, plan: dict[str, Any]) -> JobView:
+    """A dry run's reply: no job was queued; `result` holds the plan."""
+    return JobView(job_id=None, kind=kind, status="dry_run", created_at=None, result=plan,
+                   progress=Progress(message="dry run: nothing was queued; `result` holds the plan"))
+
+
 def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_event_id: int = 0) -> JobView:
     job = store.get(job_id)
     now = time.time()
@@ -116,14 +146,14 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
     return JobView(
         job_id=job.id, kind=job.kind, status=status,
         progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
-                          message=job.progress_message, percent=_percent(job)),
-        eta_seconds=_eta(job, now),
+                          message=_message(job), percent=_percent(job)),
+        eta_seconds=_eta(job, now, metrics[0] if metrics else None),
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,
         cancel_requested=bool(job.cancel_requested_at),
         **waiting(job),
         depends_on=job.depends_on, chain=job.chain,
-        latest_metrics=metrics[0].data if metrics else None,
+        latest_metrics={k: v for k, v in metrics[0].data.items() if k != "eta_seconds"} if metrics else None,
         recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
         result=job.result if detail else _concise_result(job.result),
         error=job.error,

@@ -25,10 +25,10 @@ class BaseModelList(BaseModel):
 async def list_base_models(
     services: ToolServices,
     kind: Annotated[Literal["all", "builtin", "gguf", "folder", "merged", "hub_cache"], Field(
-        description="Filter.")] = "all",
-    offline_only: Annotated[bool, Field(description="Filter.")] = False,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 50,
-    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
+        description="Only base models of this kind; default all.")] = "all",
+    offline_only: Annotated[bool, Field(description="Only models that load without network access; default false.")] = False,
+    limit: Annotated[int, Field(ge=1, le=100, description="Models per page, 1-100; default 50.")] = 50,
+    offset: Annotated[int, Field(ge=0, description="Models to skip, from the previous page's next_offset; default 0.")] = 0,
 ) -> BaseModelList:
     """Find base_model values usable here (paged).
 

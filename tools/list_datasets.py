@@ -19,8 +19,8 @@ class DatasetList(BaseModel):
 
 def list_datasets(
     services: ToolServices,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
+    limit: Annotated[int, Field(ge=1, le=100, description="Datasets per page, 1-100; default 20.")] = 20,
+    offset: Annotated[int, Field(ge=0, description="Datasets to skip, from the previous page's next_offset; default 0.")] = 0,
 ) -> DatasetList:
     """List datasets, newest first (paged).
 

@@ -18,8 +18,8 @@ class ModelList(BaseModel):
 
 def list_models(
     services: ToolServices,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Field(ge=0, description="Paging.")] = 0,
+    limit: Annotated[int, Field(ge=1, le=100, description="Models per page, 1-100; default 20.")] = 20,
+    offset: Annotated[int, Field(ge=0, description="Models to skip, from the previous page's next_offset; default 0.")] = 0,
 ) -> ModelList:
     """List fine-tuned models, scores, aliases (paged).
 

@@ -20,11 +20,11 @@ class DatasetPreview(BaseModel):
 
 def preview_dataset(
     services: ToolServices,
-    dataset_name: Annotated[str, Field(description="Dataset.")],
-    split: Annotated[Literal["train", "eval"], Field(description="Split.")] = "train",
-    offset: Annotated[int, Field(ge=0, description="First record.")] = 0,
-    limit: Annotated[int, Field(ge=1, le=20, description="Records.")] = 3,
-    include_metadata: Annotated[bool, Field(description="Add metadata.")] = False,
+    dataset_name: Annotated[str, Field(description="Dataset name, from list_datasets.")],
+    split: Annotated[Literal["train", "eval"], Field(description="Which split to read, train or eval; default train.")] = "train",
+    offset: Annotated[int, Field(ge=0, description="Index of the first record shown; default 0.")] = 0,
+    limit: Annotated[int, Field(ge=1, le=20, description="Records to show, 1-20; default 3.")] = 3,
+    include_metadata: Annotated[bool, Field(description="Also return the dataset's metadata (counts, config); default false.")] = False,
 ) -> DatasetPreview:
     """Read a few records and the metadata of a dataset.
 

@@ -20,8 +20,8 @@ class Promotion(BaseModel):
 
 def promote_model(
     services: ToolServices,
-    model_name: Annotated[str, Field(description="Model or alias.")],
-    alias: Annotated[str, Field(description="Alias.")]
+    model_name: Annotated[str, Field(description="Model to point the alias at (list_models name, or another alias).")],
+    alias: Annotated[str, Field(description="Alias name to set; default current.")]
     = "current",
 ) -> Promotion:
     """Point an alias (e.g. current) at a model.

@@ -12,8 +12,8 @@ from pydantic import Field
 
 def resume_fine_tuning(
     services: ToolServices,
-    job_id: Annotated[str, Field(description="Job id.")],
-    gpus: Annotated[int | Literal["auto"] | None, Field(description="New GPU count.")] = None,
+    job_id: Annotated[str, Field(description="Id of the stopped (cancelled or interrupted) training job.")],
+    gpus: Annotated[int | Literal["auto"] | None, Field(description="Resume on this GPU count, or auto; default the run's own count.")] = None,
 ) -> JobView:
     """Resume a stopped training job from its checkpoint.
 

@@ -32,18 +32,18 @@ class RetrainChain(BaseModel):
 
 def retrain(
     services: ToolServices,
-    codebase: Annotated[str, Field(description="Code base name.")],
-    base: Annotated[str, Field(description="Model or alias.")] = "current",
-    min_new_accuracy: Annotated[float, Field(ge=0, le=1, description="Promote if new facts >=.")]
+    codebase: Annotated[str, Field(description="Code base whose changes to learn (it is re-ingested first).")],
+    base: Annotated[str, Field(description="Model or alias to continue from; default current.")] = "current",
+    min_new_accuracy: Annotated[float, Field(ge=0, le=1, description="Promote only if new-fact probe accuracy reaches this, 0-1; default 0.6.")]
     = DEFAULT_MIN_NEW_ACCURACY,
-    max_old_drop: Annotated[float, Field(ge=0, le=100, description="And old facts drop <= points.")]
+    max_old_drop: Annotated[float, Field(ge=0, le=100, description="Promote only if old-fact accuracy drops at most this many points, 0-100; default 5.")]
     = DEFAULT_MAX_OLD_DROP_POINTS,
     max_general_drop: Annotated[float, Field(ge=0, le=100, description=(
-        "And general ability (everyday questions) at most this many points below the base model's."))]
-    = DEFAULT_MAX_GENERAL_DROP_POINTS,
-    replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Replay share; default 1 (all).")] = None,
-    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Default 0.3x base's.")] = None,
-    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Default 3.")] = None,
+        "Promote only if general ability (everyday questions) is at most this many points below the base "
+        "model's, 0-100; default 5."))] = DEFAULT_MAX_GENERAL_DROP_POINTS,
+    replay_fraction: Annotated[float | None, Field(ge=0, le=1, description="Share of unchanged facts replayed against forgetting, 0-1; default 1 (all).")] = None,
+    learning_rate: Annotated[float | None, Field(ge=1e-6, le=1e-2, description="Peak learning rate of the delta run; default 0.3x the base model's.")] = None,
+    num_epochs: Annotated[int | None, Field(ge=1, le=10, description="Passes over the delta dataset, 1-10; default 3.")] = None,
 ) -> RetrainChain:
     """Retrain on code changes; promote if better (job chain).
 
@@ -52,7 +52,8 @@ def retrain(
     new on new/changed and unchanged facts -> promote the alias (`current`, or the alias `base`
     names) only if new-fact accuracy >= `min_new_accuracy` and unchanged facts drop at most
     `max_old_drop` points and general ability stays within `max_general_drop` points of the
-    base model's (never promotes a model that forgets how to be an assistant); otherwise the alias stays and the last job's result says why.
+    base model's (a model that forgets how to be an assistant is never promoted); otherwise the
+    alias stays and the last job's result says why.
     Against forgetting, the delta replays every unchanged fact (`replay_fraction`, default 1) with
     the new/changed ones repeated, and training continues 3 epochs at 0.3x the base model's
     learning rate (measured: bench/RESULTS.md).

@@ -4,7 +4,7 @@ Its parameters are declared once, in graphtune.tools.requests.train."""
 
 from __future__ import annotations
 
-from graphtune.tools.jobs import JobView
+from graphtune.tools.jobs import JobView, planned_view
 from graphtune.tools.requests import TrainRequest, queue, request_tool
 from graphtune.tools.services import ToolServices
 
@@ -17,7 +17,10 @@ def start_fine_tuning(services: ToolServices, request: TrainRequest) -> JobView:
 
     Inputs are validated before queueing (dataset lines, base model, ranges). Returns a job
     id at once: poll get_training_status for loss, tokens/s, ETA; cancel_job stops it with a
-    checkpoint; resume_fine_tuning continues it. Start with dry_run=true to see token counts,
-    steps and a memory/time estimate.
+    checkpoint; resume_fine_tuning continues it. Start with dry_run=true: it answers at once (no
+    job) with every resolved setting and its source, token counts, steps, time and memory ranges,
+    the device and any one-time base-model conversion.
     """
+    if request.dry_run:
+        return planned_view("train", request.plan(services))
     return queue(services, request)

@@ -11,8 +11,10 @@ from the model, so they cannot drift apart:
 - the CLI flags, with help and defaults (graphtune.server.cli_args);
 - validation: the SDK checks each field, then the model runs its validators once.
 
-A field's `description` is what agents read (short: tools/list is held to 15k characters);
-`param(..., cli_help=...)` adds a longer help for people, shown only by the CLI.
+A field's `description` is what agents read: at least three words saying what it does, its unit
+and its default as applied (per preset where a preset changes it); tools/list is held to 20k
+characters by what it carries (`cli_only` keeps engine internals off the MCP surface), not by
+abbreviating. `param(..., cli_help=...)` adds detail for people, shown only by the CLI.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class JobRequest(BaseModel):
 
     kind: ClassVar[str]  # the job kind queued (graphtune.server.job_kinds)
     internal: ClassVar[frozenset[str]] = frozenset()  # fields stored in the job but not offered to agents or the CLI
+    # engine internals offered by the CLI but not on the MCP surface: an agent plans with the preset's values
+    # (the dry run shows them) and tools/list stays small without terse descriptions
+    cli_only: ClassVar[frozenset[str]] = frozenset()
     positional: ClassVar[tuple[str, ...]] = ()  # CLI positional arguments, in order
 
     @classmethod
@@ -64,6 +69,11 @@ class JobRequest(BaseModel):
         """The fields agents and the CLI may set, in declaration order."""
         return {name: f for name, f in cls.model_fields.items() if name not in cls.internal}
 
+    @classmethod
+    def agent_fields(cls) -> dict[str, FieldInfo]:
+        """The fields the MCP tool offers: the public ones less the CLI-only engine settings."""
+        return {name: f for name, f in cls.public_fields().items() if name not in cls.cli_only}
+
     def preflight(self, services: ToolServices) -> dict[str, Any]:
         """Checks that need the data dir or the machine, before queueing; returns the job's params."""
         return self.model_dump(mode="json", exclude_none=True)
@@ -77,7 +87,7 @@ def _tool_annotation(field: FieldInfo) -> Any:
 def tool_parameters(model: type[JobRequest]) -> list[inspect.Parameter]:
     """The model's public fields as keyword parameters (required ones have no default)."""
     params = []
-    for name, field in model.public_fields().items():
+    for name, field in model.agent_fields().items():
         default = inspect.Parameter.empty if field.is_required() else field.default
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=_tool_annotation(field)))

@@ -10,6 +10,7 @@ from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.mapping import GraphMapping
 from graphtune.tools.requests.base import JobRequest, param
+from graphtune.tools.requests.no_effect import NoEffect, refuse_without_effect
 from pydantic import field_validator, model_validator
 
 if TYPE_CHECKING:
@@ -29,34 +30,40 @@ class ExtractRequest(JobRequest):
     kind: ClassVar[str] = "extract"
     internal: ClassVar[frozenset[str]] = frozenset({"near_duplicate_threshold", "system_prompt", "mapping", "delta_repeats"})
     positional: ClassVar[tuple[str, ...]] = ("dataset_name",)
+    cli_only: ClassVar[frozenset[str]] = frozenset({"seed", "output_format"})
 
-    dataset_name: str = param(description="New name (slug).", cli_help="Name of the dataset folder to create "
-                              "under datasets/ (a slug).")
-    node_types: list[NodeType] | None = param(None, description="Default all.", validate_default=True,
-                                              cli_help="Which node types become records.")
-    max_records: int = param(10000, ge=100, le=100000, description="Keep the best N.")
-    quality_threshold: float = param(0.8, ge=0.0, le=1.0, description="skills: min score.")
-    objective: Literal["skills", "knowledge"] = param("skills", description="Tasks or facts+probes.", cli_help=(
+    dataset_name: str = param(description="Name of the new dataset folder (a slug, e.g. json-facts).")
+    node_types: list[NodeType] | None = param(None, validate_default=True, description=(
+        "skills only: graph node types that become records; default all."))
+    max_records: int = param(10000, ge=100, le=100000, description=(
+        "Keep at most this many records (skills) or entities (knowledge); default 10000."))
+    quality_threshold: float = param(0.8, ge=0.0, le=1.0, description=(
+        "skills only: minimum docstring-quality score, 0-1; default 0.8."))
+    objective: Literal["skills", "knowledge"] = param("skills", description=(
+        "skills: coding tasks; knowledge: facts plus held-out probes; default skills."), cli_help=(
         "skills: tasks from code and docstrings (explain, implement, document...); knowledge: every fact of every "
         "entity in many phrasings, with held-out probes for closed-book evaluation."))
-    augmentation_factor: int | None = param(None, ge=1, le=20, description="Variants per item.", cli_help=(
-        "skills: up to N distinct tasks per record (default 3); knowledge: phrasings per fact (default 8)."))
-    include_private: bool = param(False, description="_names too.",
+    augmentation_factor: int | None = param(None, ge=1, le=20, description=(
+        "Variants per item: tasks per record (skills, default 3) or phrasings per fact (knowledge, default 8)."))
+    include_private: bool = param(False, description="knowledge only: also teach _private names; default false.",
                                   cli_help="knowledge: also teach _private functions, methods and classes.")
-    source: Literal["embedded", "neo4j"] | None = param(None, description="Graph store.",
-                                                        cli_help="Graph to read; default from settings.")
-    eval_fraction: float = param(0.1, ge=0.0, le=0.5, description="Held out.",
-                                 cli_help="Share of records (by file) held out for eval.")
-    seed: int = param(42, description="Seed.")
-    output_format: Literal["chat", "alpaca"] = param("chat", description="JSONL format.")
-    overwrite: bool = param(False, description="Replace.", cli_help="Replace an existing dataset of the same name.")
-    codebases: list[str] | None = param(None, description="Default all.", cli_help="Code bases to read (names from "
-                                        "ingest_codebase / validate_environment); default: all.")
-    since: str | None = param(None, description="Delta since.", cli_help="knowledge: build a delta dataset of what "
-                              "changed since this dataset (name) or graph version.")
-    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description="Delta replay share; 1 = all.",
-                                   cli_help="knowledge delta: share of the dataset's facts that are unchanged facts "
-                                   "replayed against forgetting; 1 (default, chosen by measurement) replays all.")
+    source: Literal["embedded", "neo4j"] | None = param(None, description=(
+        "Graph store to read from; default the server's configured store."))
+    eval_fraction: float = param(0.1, ge=0.0, le=0.5, description=(
+        "skills only: share of records held out for eval loss, 0-0.5; default 0.1."), cli_help="Split by file.")
+    seed: int = param(42, description="Random seed for sampling and the split; default 42.")
+    output_format: Literal["chat", "alpaca"] = param("chat", description=(
+        "JSONL record format, chat or alpaca; default chat."))
+    overwrite: bool = param(False, description=(
+        "Replace an existing dataset of the same name; default false."))
+    codebases: list[str] | None = param(None, description=(
+        "Code base names to read; default every ingested code base."), cli_help="Names from ingest_codebase or "
+        "validate_environment.")
+    since: str | None = param(None, description=(
+        "knowledge only: build a delta since this dataset or graph version."))
+    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description=(
+        "Delta only: share of unchanged facts replayed, 0-1; default 1 (all)."), cli_help=(
+        "Unchanged facts are replayed against forgetting; 1 was chosen by measurement."))
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
     delta_repeats: int | None = param(None, ge=1, le=64, description="Copies of each new/changed row in a delta "
                                       "dataset; default 8 with a full replay, else 1 (delta.delta_repeats_for).")
@@ -98,6 +105,14 @@ class ExtractRequest(JobRequest):
                               hint="Pass a dataset name or a graph version id.")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_ignored(cls, data: Any) -> Any:
+        """A setting the chosen objective does not read is refused, not ignored (see no_effect)."""
+        if isinstance(data, dict):
+            refuse_without_effect(cls, data, _without_effect(data))
+        return data
+
     @model_validator(mode="after")
     def _delta_needs_knowledge(self) -> "ExtractRequest":
         if self.since is not None and self.objective != "knowledge":
@@ -122,3 +137,29 @@ class ExtractRequest(JobRequest):
                         field="dataset_name")
         ensure_free_space(settings.datasets_dir, MIN_FREE_GIB, "dataset_name")
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def _without_effect(data: dict[str, Any]) -> list[NoEffect]:
+    """The fields the chosen objective (and delta or not) never reads."""
+    if data.get("objective") == "knowledge":
+        skills_only = "objective='knowledge' teaches every function, method and class of the code bases"
+        every_type = set(data.get("node_types") or NODE_TYPES) == set(NODE_TYPES)  # all = the default (stored jobs)
+        rules = [] if every_type else [
+            NoEffect("node_types", f"{skills_only}; node types choose records only for objective='skills'",
+                     "Omit `node_types` (narrow a knowledge dataset with `codebases` or `max_records`), or use "
+                     "objective='skills'.")]
+        rules += [NoEffect("quality_threshold", f"{skills_only}; the docstring-quality score filters only "
+                          "objective='skills' records", "Omit `quality_threshold`, or use objective='skills'."),
+                 NoEffect("eval_fraction", "objective='knowledge' holds out closed-book probes (probes.jsonl) "
+                          "instead of a share of records", "Omit `eval_fraction`; the probes are the held-out set.")]
+        if data.get("since") is None:
+            rules += [NoEffect(name, "only a delta dataset (`since`) replays unchanged facts",
+                               f"Pass `since` (a dataset or graph version) to build a delta, or omit `{name}`.")
+                      for name in ("replay_fraction", "delta_repeats")]
+        return rules
+    knowledge_only = "it applies to objective='knowledge' only"
+    return [NoEffect("include_private", f"{knowledge_only} (skills records come from documented code)",
+                     "Omit `include_private`, or use objective='knowledge'."),
+            *[NoEffect(name, f"{knowledge_only}, with `since` (a delta dataset)",
+                       f"Omit `{name}`, or use objective='knowledge' with `since`.")
+              for name in ("replay_fraction", "delta_repeats")]]

@@ -24,17 +24,22 @@ class IngestRequest(JobRequest):
     internal: ClassVar[frozenset[str]] = frozenset({"max_file_bytes", "workers"})
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
-    path: str | None = param(None, description="Folder or file.", cli_help="Folder (or .py file) to ingest.")
-    package: str | None = param(None, description="Installed package.",
+    path: str | None = param(None, description=(
+        "Folder or source file to ingest; give this or package."), cli_help="Folder (or .py file) to ingest.")
+    package: str | None = param(None, description="Installed Python package to ingest by import name, e.g. json.",
                                 cli_help="Installed package to ingest by import name instead of a path, e.g. 'json'.")
-    exclude: list[str] | None = param(None, description="Globs to skip.", validate_default=True,
+    exclude: list[str] | None = param(None, description=(
+        "Glob patterns of relative paths to skip; default none."), validate_default=True,
                                       cli_help="Glob patterns of relative paths to skip.")
-    write_to: Literal["embedded", "neo4j"] = param("embedded", description="Graph store.",
+    write_to: Literal["embedded", "neo4j"] = param("embedded", description=(
+        "Graph store that receives the code: embedded or neo4j; default embedded."),
                                                    cli_help="Which graph store receives it.")
-    codebase: str | None = param(None, description="Code base name.", cli_help=(
+    codebase: str | None = param(None, description=(
+        "Code base name to add, update or replace; default from the path or package."), cli_help=(
         "Name of the code base this ingest adds to, updates or replaces (default: the package's import name, the "
         "folder's name or the file's stem); an ingest only touches nodes of its own code base."))
-    languages: list[str] | None = param(None, description="Default all.", cli_help=(
+    languages: list[str] | None = param(None, description=(
+        "Only these languages are parsed; default every supported language."), cli_help=(
         "Only these languages: python typescript javascript go java rust (default: all)."))
     # --- not offered to agents or the CLI (tests and benchmarks set them) ---------------------
     max_file_bytes: int = param(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")

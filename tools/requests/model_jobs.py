@@ -30,8 +30,10 @@ class MergeRequest(JobRequest):
     kind: ClassVar[str] = "merge"
     positional: ClassVar[tuple[str, ...]] = ("model_name",)
 
-    model_name: str = param(description="Model or alias.", cli_help="Fine-tuned model name or alias (models).")
-    output_name: str | None = param(None, description="New name.", cli_help="Default: <model_name>-merged.")
+    model_name: str = param(description=(
+        "Fine-tuned model (list_models) or alias to merge."), cli_help="Fine-tuned model name or alias (models).")
+    output_name: str | None = param(None, description=(
+        "Name of the merged model folder; default <model_name>-merged."), cli_help="Default: <model_name>-merged.")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """The model exists (an alias resolves to it); the output name is a free slug."""
@@ -54,12 +56,14 @@ class EvaluateRequest(JobRequest):
     kind: ClassVar[str] = "evaluate"
     positional: ClassVar[tuple[str, ...]] = ("model_name",)
 
-    model_name: str = param(description="Model or alias.")
-    dataset_name: str | None = param(None, description="Default: its own.",
+    model_name: str = param(description="Fine-tuned model (list_models) or alias to score.")
+    dataset_name: str | None = param(None, description=(
+        "Knowledge dataset whose probes to ask; default the one it trained on."),
                                      cli_help="Knowledge dataset whose probes to ask; default: the one it trained on.")
-    max_probes: int = param(600, ge=1, le=100000, description="Probes.")
-    include_base: bool = param(True, description="Ask base too.")
-    device: Device = param("auto", description="Device.")
+    max_probes: int = param(600, ge=1, le=100000, description=(
+        "Most probes to ask, stratified by fact type; default 600."))
+    include_base: bool = param(True, description="Also score the base model for comparison; default true.")
+    device: Device = param("auto", description="Device to run on; default auto (CUDA, else MPS, else CPU).")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         from graphtune.tools.training.evaluate_job import probes_folder
@@ -80,11 +84,12 @@ class CompareRequest(JobRequest):
     kind: ClassVar[str] = "compare"
     positional: ClassVar[tuple[str, ...]] = ("model_a", "model_b", "dataset_name")
 
-    model_a: str = param(description="Model or alias.")
-    model_b: str = param(description="Model or alias.")
-    dataset_name: str = param(description="Dataset with probes.")
-    max_probes: int = param(600, ge=1, le=100000, description="Probes.")
-    device: Device = param("auto", description="Device.")
+    model_a: str = param(description="First model to compare (list_models name or alias).")
+    model_b: str = param(description="Second model to compare (list_models name or alias).")
+    dataset_name: str = param(description="Knowledge dataset whose probes both models answer.")
+    max_probes: int = param(600, ge=1, le=100000, description=(
+        "Most probes to ask, stratified by fact type; default 600."))
+    device: Device = param("auto", description="Device to run on; default auto (CUDA, else MPS, else CPU).")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         from graphtune.tools.training.evaluate_job import probes_folder
@@ -106,17 +111,20 @@ class AskRequest(JobRequest):
     kind: ClassVar[str] = "ask"
     positional: ClassVar[tuple[str, ...]] = ("model", "prompt")
 
-    prompt: str = param(min_length=1, max_length=20000, description="Question.")
-    model: str = param(description="Name or id.",
+    prompt: str = param(min_length=1, max_length=20000, description="The question or instruction the model answers.")
+    model: str = param(description="Fine-tuned or merged model name, or a base model (list_base_models).",
                        cli_help="Fine-tuned model (models), merged model or base model (base-models).")
-    compare: bool = param(False, description="Ask its base too.",
+    compare: bool = param(False, description="Also answer with the fine-tuned model's base; default false.",
                           cli_help="Also answer with the fine-tuned model's base.")
-    system_prompt: str | None = param(None, max_length=4000, description="System message.")
-    max_new_tokens: int = param(128, ge=1, le=MAX_NEW_TOKENS, description="Token cap.")
-    timeout_seconds: int = param(300, ge=5, le=1800, description="Generation limit.")
-    wait_seconds: float = param(45, ge=0, le=120, description="Then a job id.",
+    system_prompt: str | None = param(None, max_length=4000, description=(
+        "System message sent before the prompt; default none."))
+    max_new_tokens: int = param(128, ge=1, le=MAX_NEW_TOKENS, description=(
+        "Most tokens generated per answer; default 128."))
+    timeout_seconds: int = param(300, ge=5, le=1800, description="Generation time limit in seconds; default 300.")
+    wait_seconds: float = param(45, ge=0, le=120, description=(
+        "Seconds to wait for the answer before returning the job id; default 45."),
                                 cli_help="How long to wait for the answer before returning the job id.")
-    device: Device = param("auto", description="Device.")
+    device: Device = param("auto", description="Device to run on; default auto (CUDA, else MPS, else CPU).")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """Device, non-empty prompt and a model that can be loaded; the job's params name what to load."""

@@ -36,7 +36,7 @@ def run_ask_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         base_label = meta.get("base_model") or base
     else:
         base = params["base_model"]
-        base_label = base
+        base_label = params.get("merged") or base
     model, tokenizer = load_for_inference(base, adapter_dir, device, settings)
     load_seconds = round(time.time() - started, 1)
     ctx.progress(1, 2, "stages", "generating")
@@ -45,7 +45,8 @@ def run_ask_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     deadline = time.time() + float(params.get("timeout_seconds", 300))
     max_new = int(params.get("max_new_tokens", 128))
     runs = [("base", base_label, True), ("tuned", adapter_name, False)] if compare else \
-        [("tuned", adapter_name, False)] if adapter_name else [("base", base_label, False)]
+        [("tuned", adapter_name, False)] if adapter_name else \
+        [("merged" if params.get("merged") else "base", base_label, False)]
     answers = []
     gen_started = time.time()
     for source, name, disable in runs:

@@ -25,7 +25,7 @@ def ask_target(settings: Any, model: str, compare: bool) -> dict[str, Any]:
     merged = settings.models_dir / model
     if model and "/" not in model and not model.startswith(".") and (merged / "config.json").is_file() \
             and not merged.is_symlink():
-        return {"base_model": str(merged)}  # a merged model (merge_adapter) is a plain model folder
+        return {"base_model": str(merged), "merged": model}  # a merged model (merge_adapter): a plain model folder
     try:
         base = check_base_model(model, settings, field="model")
     except ModelNotFound as exc:

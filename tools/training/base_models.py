@@ -204,6 +204,13 @@ _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<
 def read_gguf_architecture(path: Path, max_keys: int = 64) -> str | None:
     """`general.architecture` from a GGUF header, in pure Python (no numpy, no gguf package);
     None when the file is not a readable GGUF or the key is not among the first keys."""
+    value = read_gguf_metadata(path, max_keys).get("general.architecture")
+    return value if isinstance(value, str) else None
+
+
+def read_gguf_metadata(path: Path, max_keys: int = 64) -> dict[str, Any]:
+    """The GGUF header's scalar and string values, and each array's length (`<key>#count`): enough
+    for the model's shape before it is converted (block_count, embedding_length, vocabulary)."""
 
     def read(handle: Any, fmt: str) -> Any:
         size = struct.calcsize(fmt)
@@ -233,23 +240,32 @@ def read_gguf_architecture(path: Path, max_keys: int = 64) -> str | None:
         else:
             raise ValueError(f"unknown GGUF value type {vtype}")
 
+    found: dict[str, Any] = {}
     try:
         with open(path, "rb") as handle:
-            if handle.read(4) != GGUF_MAGIC:
-                return None
-            version = read(handle, "<I")
-            if version < 2:
-                return None
+            if handle.read(4) != GGUF_MAGIC or read(handle, "<I") < 2:
+                return {}
             read(handle, "<Q")  # tensor count
             n_kv = read(handle, "<Q")
             for _ in range(min(n_kv, max_keys)):
                 key, vtype = read_str(handle), read(handle, "<I")
-                if key == "general.architecture" and vtype == 8:
-                    return read_str(handle)
-                skip(handle, vtype)
+                if vtype == 8:
+                    found[key] = read_str(handle)
+                elif vtype in _SCALARS:
+                    found[key] = read(handle, _SCALARS[vtype])
+                elif vtype == 9:
+                    inner, count = read(handle, "<I"), read(handle, "<Q")
+                    found[f"{key}#count"] = count
+                    if inner in _SCALARS:
+                        handle.seek(count * struct.calcsize(_SCALARS[inner]), 1)
+                    else:
+                        for _ in range(count):
+                            skip(handle, inner)
+                else:
+                    skip(handle, vtype)
     except (OSError, ValueError, struct.error):
-        return None
-    return None
+        return found
+    return found
 
 
 def gguf_cache_root(settings: Any) -> Path:

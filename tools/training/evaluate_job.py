@@ -19,6 +19,7 @@ from graphtune.tools.training.artifacts import write_metadata
 from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
 from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
 from graphtune.tools.training.registry import model_dir, read_model_metadata
+from graphtune.tools.training.verdict import verdict
 
 
 def probes_folder(settings: Any, dataset_name: str) -> Path:
@@ -74,5 +75,6 @@ def run_evaluate_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
                             "method"), "created_at": adapter.stat().st_mtime, "path": str(adapter),
                         "metrics": (meta.get("evaluation") or {}) | knowledge_metrics(report)})
     ctx.progress(3, 3, "stages", "done")
-    return {"model_name": name, "dataset_name": dataset, "results_path": str(out / f"{dataset}.json"),
-            **summary_of(report)}
+    summary = summary_of(report)
+    return {"model_name": name, "dataset_name": dataset, "results_path": str(out / f"{dataset}.json"), **summary,
+            "verdict": verdict(summary, model=name, dataset=dataset, base_model=meta.get("base_model"))}

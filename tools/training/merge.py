@@ -41,5 +41,16 @@ def run_merge_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             "merged_from": params["model_name"], "base_model": meta.get("base_model"), "dtype": str(dtype),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": ctx.job_id}, indent=2))
         ctx.check_cancel()
+    ctx.register_model({"name": params["output_name"], "job_id": ctx.job_id, "base_model": meta.get("base_model"),
+                        "dataset": (meta.get("dataset") or {}).get("name"), "method": "merged",
+                        "created_at": time.time(), "path": str(final),
+                        "metrics": {"merged_from": params["model_name"], **_knowledge_of(meta)}})
     ctx.progress(3, 3, "stages", "done")
     return {"path": str(final), "merged_from": params["model_name"], "base_model": meta.get("base_model")}
+
+
+def _knowledge_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """The adapter's closed-book scores carry over: merging changes the format, not the weights' effect."""
+    from graphtune.tools.training.knowledge_report import knowledge_metrics
+
+    return {k: v for k, v in knowledge_metrics(meta.get("knowledge")).items() if v is not None}

@@ -41,11 +41,11 @@ def validate_request(services: ToolServices, params: dict[str, Any]) -> LoraJobC
         ensure_free_space(services.settings.models_dir, MIN_FREE_GIB, "output_name")
     if cfg.init_adapter:
         model_dir(services.settings, cfg.init_adapter)
-    if cfg.method == "qlora" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not _nvidia_gpu_present())):
+    if cfg.method == "qlora" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not nvidia_gpu_present())):
         raise TrainingConfigError("`method`='qlora' needs a CUDA GPU and none is usable here "
                                   f"(`device`={cfg.device!r}).", field="method",
                                   hint="Use method='lora' on CPU/MPS; 4-bit QLoRA runs only on CUDA.")
-    if cfg.strategy == "fsdp" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not _nvidia_gpu_present())):
+    if cfg.strategy == "fsdp" and (cfg.device in ("cpu", "mps") or (cfg.device == "auto" and not nvidia_gpu_present())):
         raise TrainingConfigError("`strategy`='fsdp' shards weights over CUDA GPUs and none is usable here.",
                                   field="strategy", hint="Use strategy='ddp' (or 'auto') off CUDA.")
     return cfg
@@ -55,7 +55,7 @@ def check_device(device: str, field: str = "device") -> None:
     """Refuse a device this machine cannot have before anything is queued (cheap: no torch import)."""
     import sys
 
-    if device == "cuda" and not _nvidia_gpu_present():
+    if device == "cuda" and not nvidia_gpu_present():
         raise TrainingConfigError("`device`='cuda' but no NVIDIA GPU is visible on this machine.", field=field,
                                   hint="Use device='auto' (or 'cpu'); validate_environment shows the devices here.")
     if device == "mps" and sys.platform != "darwin":
@@ -64,7 +64,7 @@ def check_device(device: str, field: str = "device") -> None:
                                   "the devices here.")
 
 
-def _nvidia_gpu_present() -> bool:
+def nvidia_gpu_present() -> bool:
     """Cheap pre-check without importing torch; the worker checks torch.cuda authoritatively."""
     import glob
     import os
@@ -72,3 +72,27 @@ def _nvidia_gpu_present() -> bool:
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
     return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.isdir("/proc/driver/nvidia/gpus")
+
+
+def nvidia_gpu_count() -> int:
+    """Visible NVIDIA GPUs without importing torch (CUDA_VISIBLE_DEVICES limits them)."""
+    import glob
+    import os
+
+    if not nvidia_gpu_present():
+        return 0
+    found = len(glob.glob("/dev/nvidia[0-9]*")) or len(glob.glob("/proc/driver/nvidia/gpus/*")) or 1
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return min(found, len([v for v in visible.split(",") if v.strip()])) if visible else found
+
+
+def cheap_device(requested: str) -> str:
+    """The device a job will train on, as the worker's resolve_device picks it, without torch."""
+    import platform
+    import sys
+
+    if requested != "auto":
+        return requested
+    if nvidia_gpu_present():
+        return "cuda"
+    return "mps" if sys.platform == "darwin" and platform.machine() == "arm64" else "cpu"

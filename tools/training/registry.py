@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Literal
 
 from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ModelUnknown
 from graphtune.tools.services import JobStoreView
+from graphtune.tools.timestamps import iso
 from pydantic import BaseModel
 
 
@@ -26,7 +27,9 @@ class ModelInfo(BaseModel):
     dataset: str | None = None
     method: str | None = None
     job_id: str | None = None
-    created_at: float | None = None
+    created_at: str | None = None  # ISO 8601 UTC, like every other timestamp in replies
+    kind: Literal["adapter", "merged"] = "adapter"  # merged: a standalone model folder (merge_adapter)
+    merged_from: str | None = None  # a merged model: the adapter folded into its base
     on_disk: bool
     eval_loss: float | None = None
     base_eval_loss: float | None = None
@@ -85,9 +88,13 @@ def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
     for row in rows:
         seen.add(row["name"])
         metrics = row.get("metrics") or {}
+        merged = row["method"] == "merged"
+        marker = "config.json" if merged else "adapter_config.json"
         found.append(ModelInfo(name=row["name"], path=row["path"], base_model=row["base_model"], dataset=row["dataset"],
-                               method=row["method"], job_id=row["job_id"], created_at=row["created_at"],
-                               on_disk=(settings.models_dir / row["name"] / "adapter_config.json").is_file(),
+                               method=row["method"], job_id=row["job_id"], created_at=iso(row["created_at"]),
+                               kind="merged" if merged else "adapter", merged_from=metrics.get("merged_from"),
+                               parent_model=metrics.get("merged_from"),
+                               on_disk=(settings.models_dir / row["name"] / marker).is_file(),
                                eval_loss=metrics.get("eval_loss"), base_eval_loss=metrics.get("base_eval_loss"),
                                perplexity=metrics.get("perplexity"),
                                knowledge_accuracy=metrics.get("knowledge_accuracy"),
@@ -100,14 +107,28 @@ def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
         for folder in sorted(settings.models_dir.iterdir()):
             if folder.name not in seen and not folder.name.startswith(".") and (folder / "adapter_config.json").is_file():
                 found.append(ModelInfo(name=folder.name, path=str(folder), on_disk=True,
-                                       created_at=folder.stat().st_mtime))
+                                       created_at=iso(folder.stat().st_mtime)))
+            elif folder.name not in seen and (folder / "merge_metadata.json").is_file():
+                found.append(_merged_on_disk(folder))
     aliases = read_aliases(settings)
     staleness = _Staleness(settings)
     for model in found:
         model.aliases = sorted(a for a, target in aliases.items() if target == model.name)
-        if model.on_disk:
+        if model.on_disk and model.kind == "adapter":
             _add_lineage(model, settings, staleness)
-    return sorted(found, key=lambda m: m.created_at or 0, reverse=True)
+    return sorted(found, key=lambda m: m.created_at or "", reverse=True)
+
+
+def _merged_on_disk(folder: Any) -> ModelInfo:
+    """A merged model folder without a registry row (merged before merges were registered)."""
+    try:
+        meta = json.loads((folder / "merge_metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    return ModelInfo(name=folder.name, path=str(folder), on_disk=(folder / "config.json").is_file(), kind="merged",
+                     merged_from=meta.get("merged_from"), parent_model=meta.get("merged_from"),
+                     base_model=meta.get("base_model"), method="merged", job_id=meta.get("job_id"),
+                     created_at=iso(meta.get("created_at") or folder.stat().st_mtime))
 
 
 class _Staleness:

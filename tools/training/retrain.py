@@ -110,7 +110,7 @@ def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str,
     from graphtune.tools.graph.versions import delta_bases
 
     cfg = parent.get("config") or {}
-    keep = ("augmentation_factor", "include_private", "eval_fraction", "seed", "output_format", "system_prompt",
+    keep = ("augmentation_factor", "include_private", "seed", "output_format", "system_prompt",  # eval_fraction: skills only
             "codebases", "near_duplicate_threshold")
     params = ExtractParams(dataset_name=new, objective="knowledge", since=parent["name"], source=backend,
                            replay_fraction=(recipe or ContinuedTraining()).replay,

@@ -24,10 +24,11 @@ from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
+from graphtune.tools.training.calibration import measurement
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
-from graphtune.tools.training.estimate import estimate, model_shape
+from graphtune.tools.training.estimate import estimate, lora_parameter_count, model_shape
 from graphtune.tools.training.evaluate import evaluate_knowledge, read_probes, select_probes
 from graphtune.tools.training.knowledge_report import knowledge_metrics, summary_of, write_probe_answers
 from graphtune.tools.training.model_loading import (  # noqa: I001
@@ -40,6 +41,7 @@ from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
 from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
+from graphtune.tools.training.verdict import verdict
 
 MAX_OOM_RETRIES = 3
 MAX_EVAL_EXAMPLES = 256
@@ -157,12 +159,6 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
             "general_replay": data["general_replay"],
             "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device),
             "distributed": distributed_plan(cfg, device, shape, lora_params, plan.tokens_per_batch, world, strategy)}
-
-
-def lora_parameter_count(cfg: LoraJobConfig, shape: dict[str, Any]) -> int:
-    """Trainable LoRA parameters, estimated (all-linear counts 7 projections per layer)."""
-    per_layer = len(cfg.target_modules) if isinstance(cfg.target_modules, list) else 7
-    return shape["layers"] * per_layer * cfg.lora_rank * 2 * shape["hidden"]
 
 
 def card_ceiling_gib(cfg: LoraJobConfig) -> float:
@@ -407,7 +403,10 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             "tokens_trained": meta["tokens_trained"], "tokens_per_second": meta["tokens_per_second"],
             "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
             **({"knowledge": summary_of(knowledge)} if knowledge else {}),
-            "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"]}
+            "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"],
+            "measured": measurement(cfg, device, plan.tokens_per_batch, world, meta),
+            "verdict": verdict(summary_of(knowledge) if knowledge else None, model=output_name,
+                               dataset=cfg.dataset_name, base_model=cfg.base_model)}
 
 
 def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, Any], plan: engine.Plan, trainer: Any,

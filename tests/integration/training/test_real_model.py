@@ -76,7 +76,7 @@ async def test_train_two_steps_then_ask_base_and_tuned(smollm2, client, services
 
     started = await client.call_tool("start_fine_tuning", {
         "dataset_name": "memo", "base_model": "smollm2-135m-instruct", "max_steps": 2, "batch_size": 2,
-        "lora_rank": 8, "learning_rate": 1e-4, "max_seq_length": 128, "warmup": 0, "device": "cpu",
+        "lora_rank": 8, "learning_rate": 1e-4, "max_seq_length": 128, "device": "cpu",
         "output_name": "smol-memo"})
     assert not started.is_error, started.content[0].text
     job = wait_final(services.store, started.structured_content["job_id"], timeout=300)

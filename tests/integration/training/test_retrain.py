@@ -83,7 +83,7 @@ def train_v1(services: Services, root: Path, tmp_path: Path) -> str:
                              vocab_size=400, hidden=32)
     job = submit_training(services, {"dataset_name": "pkg-v1", "base_model": str(tiny), "output_name": "pkg-v1",
                                      "max_steps": 2, "batch_size": 4, "device": "cpu", "lora_rank": 4,
-                                     "lora_alpha": 8, "evaluate_probes": False, "max_probes": 10, "warmup": 0})
+                                     "lora_alpha": 8, "evaluate_probes": False, "warmup": 0})
     done = wait_final(services.store, job.id, timeout=300)
     assert done.status is JobStatus.SUCCEEDED, done.error
     services.store.set_alias("current", "pkg-v1")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FACTS, _chat, wait_final, wait_for
 from graphtune.server.job_store import JobStatus
+from graphtune.tools.requests import TrainRequest
 from graphtune.server.services import Services
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,9 @@ def _metrics(services: Services, job_id: str) -> list[dict]:
 
 @pytest.mark.anyio
 async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, services, memo_dataset, tiny_model):
-    started = await client.call_tool("start_fine_tuning", _train_cfg(tiny_model, output_name="memo-lora"))
+    mcp_args = {k: v for k, v in _train_cfg(tiny_model, output_name="memo-lora").items()
+                if k not in TrainRequest.cli_only}  # warmup, save_steps: CLI-only
+    started = await client.call_tool("start_fine_tuning", mcp_args)
     assert not started.is_error, started.content[0].text
     job_id = started.structured_content["job_id"]
     final = wait_final(services.store, job_id, timeout=300)
@@ -38,8 +41,9 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
     assert result["eval_loss"] < result["base_eval_loss"]
     assert math.isclose(result["perplexity"], math.exp(result["eval_loss"]), rel_tol=1e-3)
     status = (await client.call_tool("get_training_status", {"job_id": job_id})).structured_content
-    assert {"loss", "learning_rate", "grad_norm", "tokens_per_second", "tokens_seen", "eta_seconds"} <= set(
+    assert {"loss", "learning_rate", "grad_norm", "tokens_per_second", "tokens_seen"} <= set(
         status["latest_metrics"])
+    assert "eta_seconds" not in status["latest_metrics"]  # one ETA per reply: the view's own
     folder = Path(result["path"])
     assert {"adapter_config.json", "adapter_model.safetensors", "training_metadata.json", "README.md", "loss.png",
             "tokenizer.json"} <= {p.name for p in folder.iterdir()}
@@ -69,6 +73,11 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
     merged = AutoModelForCausalLM.from_pretrained(merged_job.result["path"]).eval()
     with torch.no_grad():
         assert torch.allclose(merged(**ids).logits, model(**ids).logits, atol=1e-4)
+    listed = {m["name"]: m for m in (await client.call_tool("list_models", {})).structured_content["models"]}
+    assert listed["memo-lora-merged"]["kind"] == "merged" and listed["memo-lora-merged"]["merged_from"] == "memo-lora"
+    assert isinstance(listed["memo-lora-merged"]["created_at"], str)
+    final_view = (await client.call_tool("get_training_status", {"job_id": job_id})).structured_content
+    assert final_view["progress"]["message"] == "finished: the train job succeeded"
 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):

@@ -157,6 +157,12 @@ async def test_training_on_knowledge_data_evaluates_probes_and_evaluate_model_re
     assert knowledge["probes"] > 0 and 0 <= knowledge["tuned_accuracy"] <= 1
     assert set(knowledge["tuned_by_fact_type"]) >= {"location"} and knowledge["base_accuracy"] is not None
     assert job.result["tokens_per_second"] > 0
+    verdict = job.result["verdict"]  # issue 22: the verdict is in the result, and in the concise status view
+    assert verdict["accuracy"]["probes"] == knowledge["probes"] and verdict["trust"]["verdict"] in ("trust",
+                                                                                                   "do_not_trust")
+    assert [s["tool"] for s in verdict["next_steps"]][:2] == ["ask_model", "evaluate_model"]
+    status = await client.call_tool("get_training_status", {"job_id": job.id})
+    assert status.structured_content["result"]["verdict"] == verdict
     model = settings.models_dir / "json-facts-tiny"
     answers = _read(model / "probe_answers.jsonl")
     assert len(answers) == knowledge["probes"] == 24 and {"base_answer", "tuned_answer", "ended"} <= set(answers[0])
@@ -171,6 +177,7 @@ async def test_training_on_knowledge_data_evaluates_probes_and_evaluate_model_re
     job = wait_final(services.store, evaluated.structured_content["job_id"], timeout=300)
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.result["probes"] == 10 and (model / "evaluations" / "json-facts.json").is_file()
+    assert job.result["verdict"]["accuracy"]["probes"] == 10 and job.result["verdict"]["next_steps"]
     resource = await client.read_resource("graphtune://models/json-facts-tiny/evaluation")
     assert json.loads(resource.contents[0].text)["evaluations"]["json-facts"]["probes"] == 10
 
