@@ -1,5 +1,5 @@
 // Answer questions with llama.cpp through node-llama-cpp, using the GGUF's own chat template.
-// stdin: {"model": "/path.gguf", "questions": ["..."], "max_tokens": 64, "threads": 2}
+// stdin: {"model": "/path.gguf", "questions": ["..." or {"text": "...", "max_tokens": 48}], "max_tokens": 64, "threads": 2}
 // stdout: {"load_s": 0.5, "answers": [{"text": "...", "stop_reason": "eogToken", "seconds": 0.4}]}
 // The chat template is the GGUF's own Jinja template rendered as-is (not a built-in wrapper that
 // node-llama-cpp would pick as equivalent, which drops e.g. SmolLM2's default system message).
@@ -20,10 +20,12 @@ const chatWrapper = new JinjaTemplateChatWrapper({template});
 const session = new LlamaChatSession({contextSequence: context.getSequence(), chatWrapper});
 const load_s = (Date.now() - started) / 1000;
 const answers = [];
-for (const question of req.questions) {
+for (const item of req.questions) {
+  const question = typeof item === "string" ? item : item.text;
+  const maxTokens = (typeof item === "string" ? null : item.max_tokens) ?? req.max_tokens ?? 64;
   session.setChatHistory([]);
   const t0 = Date.now();
-  const out = await session.promptWithMeta(question, {temperature: 0, maxTokens: req.max_tokens ?? 64});
+  const out = await session.promptWithMeta(question, {temperature: 0, maxTokens});
   answers.push({text: out.responseText.trim(), stop_reason: out.stopReason, seconds: (Date.now() - t0) / 1000});
 }
 process.stdout.write(JSON.stringify({load_s, answers}) + "\n");

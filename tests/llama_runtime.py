@@ -35,9 +35,10 @@ def install(folder: Path = DEFAULT_DIR) -> Path | None:
     return folder
 
 
-def ask(folder: Path, gguf: Path, questions: list[str], *, max_tokens: int = 64, threads: int | None = None,
+def ask(folder: Path, gguf: Path, questions: list[str | dict[str, Any]], *, max_tokens: int = 64, threads: int | None = None,
         timeout: float = 900) -> dict[str, Any]:
-    """{"load_s", "answers": [{"text", "stop_reason" ("eogToken" = ended the turn), "seconds"}]}."""
+    """{"load_s", "answers": [{"text", "stop_reason" ("eogToken" = ended the turn), "seconds"}]}.
+    A question is a string or {"text", "max_tokens"} (its own token budget)."""
     request = {"model": str(gguf), "questions": questions, "max_tokens": max_tokens,
                "threads": threads or os.cpu_count() or 2}
     done = subprocess.run(["node", str(folder / "llama_chat.mjs")], input=json.dumps(request), cwd=folder,

@@ -25,30 +25,11 @@ from graphtune.tools.dataset.atomic import staged_folder
 from graphtune.tools.errors import ExportFailed, ModelUnsupported
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import gguf_convert
+from graphtune.tools.training.exports import EXPORT_FILE, export_dir
 
-__all__ = ["EXPORT_FILE", "export_dir", "list_exports", "run_export_job"]
+__all__ = ["modelfile_text", "ollama_name", "run_export_job"]
 
-EXPORT_FILE = "export.json"
 STAGES = {"loading the base model": 0, "merging": 1, "saving": 1, "converting": 2, "quantizing": 2, "checking": 3}
-
-
-def export_dir(settings: Any, model_name: str, output_type: str) -> Path:
-    return settings.models_dir / model_name / "gguf" / output_type
-
-
-def list_exports(model_folder: Path) -> list[dict[str, Any]]:
-    """The finished exports of one model folder (type, size, paths), newest type order."""
-    found = []
-    for record in sorted((model_folder / "gguf").glob("*/" + EXPORT_FILE)):
-        if record.parent.name.startswith("."):
-            continue
-        try:
-            data = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if Path(data.get("path", "")).is_file():
-            found.append({k: data.get(k) for k in ("output_type", "size_bytes", "path", "modelfile", "created_at")})
-    return found
 
 
 def _check_architecture(base: str, model_name: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ModelUnknown
 from graphtune.tools.services import JobStoreView
-from graphtune.tools.training.gguf_export import list_exports
+from graphtune.tools.training.exports import list_exports
 from pydantic import BaseModel
 
 

@@ -13,7 +13,8 @@ import pytest
 from graphtune.server.settings import Settings
 from graphtune.tools.errors import GraphtuneError
 from graphtune.tools.training import gguf_export
-from graphtune.tools.training.gguf_export import export_dir, modelfile_text, run_export_job
+from graphtune.tools.training.exports import export_dir
+from graphtune.tools.training.gguf_export import modelfile_text, run_export_job
 from test_model_registry import fake_model
 
 
