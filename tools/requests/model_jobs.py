@@ -71,7 +71,7 @@ class ExportRequest(JobRequest):
         params = {"model_name": model_dir(services.settings, self.model_name).name, "output_type": self.output_type,
                   "overwrite": self.overwrite}
         if self.output_type in K_QUANTS:
-            binary = quantize_binary()
+            binary = quantize_binary(services.settings)
             if not binary:
                 raise ConfigError(f"`output_type`={self.output_type!r} needs llama.cpp's `llama-quantize`, which is "
                                   "not on PATH.", field="output_type",

@@ -34,9 +34,10 @@ INSTALL_QUANTIZE = ("put llama.cpp's `llama-quantize` on PATH (a llama.cpp relea
                     "llama.cpp`), or set GRAPHTUNE_LLAMA_QUANTIZE to its path")
 
 
-def quantize_binary() -> str | None:
-    """The `llama-quantize` to use: $GRAPHTUNE_LLAMA_QUANTIZE, else the one on PATH."""
-    return os.environ.get("GRAPHTUNE_LLAMA_QUANTIZE") or shutil.which("llama-quantize")
+def quantize_binary(settings: Any) -> str | None:
+    """The `llama-quantize` to use: settings.llama_quantize (GRAPHTUNE_LLAMA_QUANTIZE), else the one on PATH."""
+    configured = getattr(settings, "llama_quantize", None)
+    return str(configured) if configured else shutil.which("llama-quantize")
 
 
 def supported_architectures() -> set[str]:

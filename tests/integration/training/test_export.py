@@ -39,7 +39,6 @@ async def test_unknown_model_and_k_quant_without_llama_quantize_are_refused_befo
     assert unknown.is_error and "[model_unknown]" in unknown.content[0].text
     fake_model(services.settings, "m1")
     monkeypatch.setenv("PATH", str(services.settings.home))  # no llama-quantize anywhere
-    monkeypatch.delenv("GRAPHTUNE_LLAMA_QUANTIZE", raising=False)
     refused = await client.call_tool("export_model", {"model_name": "m1", "output_type": "q4_k_m"})
     text = refused.content[0].text
     assert refused.is_error and "[invalid_argument]" in text and "`output_type`" in text
@@ -81,16 +80,24 @@ def test_a_full_disk_during_conversion_leaves_no_partial_file(services, monkeypa
     assert not list(settings.models_dir.rglob("*.gguf"))
 
 
+def fake_export(settings: Settings, name: str) -> Path:
+    """A model with a finished q8_0 export on disk (as the export job leaves it); returns the .gguf."""
+    fake_model(settings, name)
+    folder = export_dir(settings, name, "q8_0")
+    folder.mkdir(parents=True)
+    gguf = folder / f"{name}-q8_0.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 100)
+    record = {"model_name": name, "output_type": "q8_0", "path": str(gguf), "size_bytes": 104,
+              "modelfile": str(folder / "Modelfile"), "created_at": "2026-12-02T00:00:00Z",
+              "ollama_create": f"ollama create {name} -f {folder / 'Modelfile'}", "ollama_run": f"ollama run {name}",
+              "end_of_turn_tokens": ["<|im_end|>"]}
+    (folder / "export.json").write_text(json.dumps(record))
+    return gguf
+
+
 def test_an_existing_export_is_reused_listed_and_deleted_with_its_model(services) -> None:
     settings = services.settings
-    fake_model(settings, "m2")
-    folder = export_dir(settings, "m2", "q8_0")
-    folder.mkdir(parents=True)
-    gguf = folder / "m2-q8_0.gguf"
-    gguf.write_bytes(b"GGUF" + b"\0" * 100)
-    record = {"model_name": "m2", "output_type": "q8_0", "path": str(gguf), "size_bytes": 104,
-              "modelfile": str(folder / "Modelfile"), "created_at": "2026-12-02T00:00:00Z"}
-    (folder / "export.json").write_text(json.dumps(record))
+    gguf = fake_export(settings, "m2")
     again = run_export_job({"model_name": "m2", "output_type": "q8_0"}, _ctx(settings))
     assert again["reused"] is True and again["path"] == str(gguf)
 
@@ -110,3 +117,14 @@ def test_modelfile_has_one_stop_per_end_of_turn_token_and_the_gguf_template() ->
     assert 'PARAMETER stop "<|im_end|>"' in lines and 'PARAMETER stop "<|endoftext|>"' in lines
     assert not any(line.startswith("TEMPLATE") for line in lines)  # the GGUF's own template is used
     assert "ollama create myproj-v1 -f Modelfile" in text
+
+
+def test_cli_export_follows_the_job_and_prints_the_ollama_commands(settings, capsys) -> None:
+    from graphtune.server.cli import main
+
+    gguf = fake_export(settings, "m3")  # an export on disk: the job reuses it (no conversion here)
+    code = main(["--home", str(settings.home), "export", "m3"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.splitlines() == [f"ollama create m3 -f {gguf.parent / 'Modelfile'}", "ollama run m3"]
+    assert f"reused {gguf}" in captured.err and "<|im_end|>" in captured.err
