@@ -140,7 +140,12 @@ def make_8b_shape(settings: Any) -> str:
                              rope_theta=500000.0, bos_token_id=tokenizer.bos_token_id,
                              eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
         torch.manual_seed(0)
-        LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(base)
+        torch.set_default_dtype(torch.bfloat16)  # random init in bf16, on the GPU when there is one (fast)
+        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+            model = LlamaForCausalLM(config)
+        torch.set_default_dtype(torch.float32)
+        model.save_pretrained(base)
+        del model
         tokenizer.save_pretrained(base)
     folder = settings.models_dir / name
     if not (folder / "adapter_config.json").is_file():
