@@ -10,8 +10,10 @@ and answers that end cleanly (stopped at the end-of-turn token) on each side.
     python bench/export.py --home /tmp/gt-8b --shape-8b --types q8_0 --no-llama
 
 The export runs in this process through the export job's own handler (run_export_job), so peak
-memory is this process's (merge) and the converter subprocess's (`ru_maxrss`); peak GPU memory is
-torch's when CUDA is present. graphtune's answers come from the same code the evaluate job uses
+memory is the larger `ru_maxrss` of this process (merge) and of the converter subprocess (Linux
+counts a child's RSS from the fork on, so the converter's own figure cannot be told apart from the
+merge's); peak GPU memory is torch's when CUDA is present. Run each type in a fresh process for a
+per-type peak (the figures of later types in one run include the earlier ones). graphtune's answers come from the same code the evaluate job uses
 (run_probes: greedy, per-probe token budget); llama.cpp gets the same budget per probe. Prints one
 JSON line per type; --out appends them to a file.
 """
@@ -68,7 +70,7 @@ def export(settings: Any, model: str, output_type: str) -> dict[str, Any]:
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"model": model, "output_type": output_type, "export_seconds": round(seconds, 1),
             "size_mb": round(result["size_bytes"] / 1e6, 1), "path": result["path"],
-            "peak_rss_gib_merge": round(self_kib / 2**20, 2), "peak_rss_gib_converter": round(child_kib / 2**20, 2),
+            "peak_rss_gib": round(max(self_kib, child_kib) / 2**20, 2),
             "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None}
 
 
