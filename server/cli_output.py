@@ -22,7 +22,7 @@ TOOL_COMMANDS = {
     "preview_dataset": "graphtune datasets NAME", "start_fine_tuning": "graphtune train",
     "resume_fine_tuning": "graphtune resume", "list_models": "graphtune models", "evaluate_model": "graphtune evaluate",
     "list_base_models": "graphtune base-models", "ask_model": "graphtune ask", "compare_models": "graphtune compare",
-    "merge_adapter": "graphtune merge",
+    "merge_adapter": "graphtune merge", "export_model": "graphtune export",
 }
 _STATUS_CALL = re.compile(r"get_training_status\(job_id='([^']+)'(?:, detail=true)?\)")
 _TOOL = re.compile(r"\b(" + "|".join(TOOL_COMMANDS) + r")\b(?:\(\))?")
@@ -84,7 +84,8 @@ def _item_line(item: dict[str, Any]) -> str:
     keys = [k for k in ("job_id", "name", "kind", "status", "created_at", "objective", "base_model", "examples")
             if item.get(k) is not None]
     keys = keys or [k for k, v in item.items() if not isinstance(v, (dict, list))][:5]
-    return "  ".join(_scalar(item[k]) for k in keys)
+    exports = [f"{e['output_type']} {(e.get('size_bytes') or 0) / 1e6:.0f} MB" for e in item.get("exports") or []]
+    return "  ".join(_scalar(item[k]) for k in keys) + (f"  gguf: {', '.join(exports)}" if exports else "")
 
 
 def _lines(data: dict[str, Any], prefix: str = "") -> list[str]:

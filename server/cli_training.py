@@ -1,4 +1,4 @@
-"""CLI subcommands for training and models (train, resume, merge, evaluate, compare, models,
+"""CLI subcommands for training and models (train, resume, merge, export, evaluate, compare, models,
 base-models, ask) and the end-to-end demo."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from graphtune.server.cli_args import add_request_arguments, request_kwargs
 from graphtune.server.cli_common import call_tool, follow, output, start_job
-from graphtune.tools.requests import AskRequest, CompareRequest, EvaluateRequest, MergeRequest, TrainRequest
+from graphtune.tools.requests import AskRequest, CompareRequest, EvaluateRequest, ExportRequest, MergeRequest, TrainRequest
 
 __all__ = ["add_training_commands"]
 
@@ -37,6 +37,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0 if final["status"] == "succeeded" else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """export_model, then follow the job with progress and print the file and the Ollama commands."""
+    import sys
+
+    view = call_tool(args, "export_model", **request_kwargs(args, ExportRequest))
+    final = follow(args, view.job_id)
+    result = final.get("result") or {}
+    if final["status"] != "succeeded" or getattr(args, "json", False):
+        output(args, {k: final[k] for k in ("job_id", "kind", "status", "result", "error") if final.get(k) is not None})
+        return 0 if final["status"] == "succeeded" else 1
+    size = (result.get("size_bytes") or 0) / 1e6
+    verb = "reused" if result.get("reused") else "wrote"
+    print(f"{verb} {result['path']} ({result['output_type']}, {size:.1f} MB; chat template and end-of-turn tokens "
+          f"{', '.join(result.get('end_of_turn_tokens') or [])} inside)", file=sys.stderr)
+    print(f"Ollama Modelfile: {result['modelfile']}\nNext, run it in Ollama:", file=sys.stderr)
+    print(f"{result['ollama_create']}\n{result['ollama_run']}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphtune.server.demo import run_demo
 
@@ -59,6 +78,11 @@ def add_training_commands(sub: Any, add_job_command: Callable[..., argparse.Argu
     p.set_defaults(func=lambda a: start_job(a, "resume_fine_tuning", job_id=a.job_id, gpus=_gpus(a.gpus)))
 
     add_job_command(sub, "merge", "merge_adapter", MergeRequest, "merge a fine-tuned adapter into its base model (job)")
+    p = sub.add_parser("export", help="export a fine-tuned model to GGUF + an Ollama Modelfile (job; follows it)",
+                       description="Merge a fine-tuned model into its base and convert it to one GGUF file for "
+                       "llama.cpp, Ollama and LM Studio. Example: graphtune export myproj-v1 --output-type q8_0")
+    add_request_arguments(p, ExportRequest)
+    p.set_defaults(func=cmd_export)
     add_job_command(sub, "evaluate", "evaluate_model", EvaluateRequest,
                     "closed-book accuracy of a fine-tuned model vs its base on a dataset's probes (job)")
     add_job_command(sub, "compare", "compare_models", CompareRequest,

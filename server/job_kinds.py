@@ -72,6 +72,11 @@ def merge_resources(params: dict[str, Any], settings: Any) -> Resources:
     return Resources(writes=output, reads=(f"model:{params['model_name']}",), creates=output)
 
 
+def export_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Writes the model's gguf/ folder (one export of a model at a time)."""
+    return Resources(writes=(f"model:{params['model_name']}",))
+
+
 def evaluate_resources(params: dict[str, Any], settings: Any) -> Resources:
     """Reads the model and the dataset's probes; writes the model's evaluation files."""
     return Resources(writes=(f"model:{params['model_name']}",), reads=(f"dataset:{params['dataset_name']}",))
@@ -124,6 +129,8 @@ KINDS: dict[str, JobKind] = {
                 train_resources),
         JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base.",
                 merge_resources),
+        JobKind("export", "graphtune.tools.training.gguf_export:run_export_job", True,
+                "Merge and convert a model to GGUF for llama.cpp / Ollama.", export_resources),
         JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
                 "Closed-book probes of a knowledge dataset, base vs tuned.", evaluate_resources),
         JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,

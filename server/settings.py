@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         default=None, description="Base models graphtune manages: converted GGUF files (cache) and any model folders or "
         ".gguf files you put there. Default <home>/base_models; share one across data dirs to convert a GGUF once.",
     )
+    llama_quantize: Path | None = Field(
+        default=None, description="llama.cpp's `llama-quantize` binary for k-quant GGUF exports (q4_k_m ...); "
+        "default: the one on PATH.",
+    )
     enable_test_job_kinds: bool = Field(
         default=False, description="Register the `sleep` job kind used by the test-suite; never needed by users."
     )

@@ -62,6 +62,7 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("delete_model", read_only=False, destructive=True, idempotent=False),
     ToolSpec("merge_adapter", read_only=False, destructive=False,
              idempotent=False),
+    ToolSpec("export_model", read_only=False, destructive=False, idempotent=True),
 ]
 
 

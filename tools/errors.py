@@ -20,7 +20,9 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
     │   ├── ModelUnknown        no finished graphtune model of that name
     │   ├── ModelUnsupported    a model file transformers cannot load (e.g. a GGUF of an unsupported architecture)
     │   ├── GenerationTimeout   generation passed its wall-clock deadline (carries the answers finished so far)
-    │   └── OutOfMemory
+    │   ├── OutOfMemory
+    │   └── ExportFailed        llama.cpp's converter or llama-quantize failed, or the GGUF lacks its chat template
+    │                           or an end-of-turn token (nothing is published)
     ├── JobError
     │   ├── JobNotFound
     │   ├── JobStateConflict
@@ -180,6 +182,12 @@ class OutOfMemory(TrainingError):
     """The device ran out of memory even after reducing the micro-batch."""
 
     code = "out_of_memory"
+
+
+class ExportFailed(TrainingError):
+    """The GGUF export failed; nothing was published."""
+
+    code = "export_failed"
 
 
 class JobError(GraphtuneError):

@@ -3,8 +3,8 @@
 from graphtune.tools.requests.base import JobRequest, param, queue, request_tool, tool_parameters
 from graphtune.tools.requests.extract import ExtractRequest
 from graphtune.tools.requests.ingest import IngestRequest
-from graphtune.tools.requests.model_jobs import AskRequest, CompareRequest, EvaluateRequest, MergeRequest
+from graphtune.tools.requests.model_jobs import AskRequest, CompareRequest, EvaluateRequest, ExportRequest, MergeRequest
 from graphtune.tools.requests.train import TrainRequest
 
-__all__ = ["AskRequest", "CompareRequest", "EvaluateRequest", "ExtractRequest", "IngestRequest", "JobRequest",
+__all__ = ["AskRequest", "CompareRequest", "EvaluateRequest", "ExportRequest", "ExtractRequest", "IngestRequest", "JobRequest",
            "MergeRequest", "TrainRequest", "param", "queue", "request_tool", "tool_parameters"]

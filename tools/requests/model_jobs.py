@@ -1,8 +1,8 @@
-"""Requests of the jobs that use a finished model: merge, evaluate, compare and ask."""
+"""Requests of the jobs that use a finished model: merge, export, evaluate, compare and ask."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
@@ -13,7 +13,7 @@ from graphtune.tools.training.registry import model_dir
 if TYPE_CHECKING:
     from graphtune.tools.services import ToolServices
 
-__all__ = ["AskRequest", "CompareRequest", "EvaluateRequest", "MergeRequest", "MAX_NEW_TOKENS"]
+__all__ = ["AskRequest", "CompareRequest", "EvaluateRequest", "ExportRequest", "MergeRequest", "MAX_NEW_TOKENS"]
 
 MAX_NEW_TOKENS = 1024
 
@@ -48,6 +48,38 @@ class MergeRequest(JobRequest):
             raise TrainingConfigError(f"`output_name`={output_name!r} already exists.", field="output_name",
                                       hint="Choose another output_name.")
         return {"model_name": model_name, "output_name": output_name}
+
+
+ExportType = Literal["q8_0", "f16", "bf16", "q4_k_m", "q4_k_s", "q5_k_m", "q5_k_s", "q6_k", "q3_k_m", "q2_k"]
+
+
+class ExportRequest(JobRequest):
+    """A fine-tuned model as one GGUF file (adapter merged in) plus an Ollama Modelfile."""
+
+    kind: ClassVar[str] = "export"
+    positional: ClassVar[tuple[str, ...]] = ("model_name",)
+
+    model_name: str = param(description="Model or alias.", cli_help="Fine-tuned model name or alias (models).")
+    output_type: ExportType = param("q8_0", description="GGUF type; k-quants need llama-quantize.",
+                                    cli_help="q8_0 (default), f16 or bf16; k-quants (q4_k_m ...) need llama.cpp's "
+                                    "llama-quantize on PATH.")
+    overwrite: bool = param(False, description="Redo an existing export.",
+                            cli_help="Export again even if this model and type were exported before.")
+
+    def preflight(self, services: "ToolServices") -> dict[str, Any]:
+        """The model exists (an alias resolves to it); a k-quant needs `llama-quantize`."""
+        from graphtune.tools.training.gguf_convert import INSTALL_QUANTIZE, K_QUANTS, quantize_binary
+
+        params = {"model_name": model_dir(services.settings, self.model_name).name, "output_type": self.output_type,
+                  "overwrite": self.overwrite}
+        if self.output_type in K_QUANTS:
+            binary = quantize_binary(services.settings)
+            if not binary:
+                raise ConfigError(f"`output_type`={self.output_type!r} needs llama.cpp's `llama-quantize`, which is "
+                                  "not on PATH.", field="output_type",
+                                  hint=f"Use q8_0, f16 or bf16, or {INSTALL_QUANTIZE}.")
+            params["quantize_binary"] = binary
+        return params
 
 
 class EvaluateRequest(JobRequest):

@@ -17,7 +17,16 @@ from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ModelUnknown
 from graphtune.tools.services import JobStoreView
 from graphtune.tools.timestamps import iso
+from graphtune.tools.training.exports import list_exports
 from pydantic import BaseModel
+
+
+class ExportInfo(BaseModel):
+    output_type: str  # q8_0, f16, bf16, q4_k_m ...
+    size_bytes: int | None = None
+    path: str  # the .gguf file
+    modelfile: str | None = None  # the Ollama Modelfile beside it
+    created_at: str | None = None
 
 
 class ModelInfo(BaseModel):
@@ -45,6 +54,7 @@ class ModelInfo(BaseModel):
     graph_versions: dict[str, str] | None = None  # code base -> graph version its dataset was built from
     stale: bool | None = None  # trained on an older graph version than a code base's current one (None: unknown)
     entities_changed_since: int | None = None  # entities added, removed or changed since (all its code bases)
+    exports: list[ExportInfo] = []  # GGUF exports (export_model), deleted with the model
 
 
 def read_aliases(settings: Any) -> dict[str, str]:
@@ -116,6 +126,7 @@ def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
         model.aliases = sorted(a for a, target in aliases.items() if target == model.name)
         if model.on_disk and model.kind == "adapter":
             _add_lineage(model, settings, staleness)
+            model.exports = [ExportInfo(**e) for e in list_exports(settings.models_dir / model.name)]
     return sorted(found, key=lambda m: m.created_at or "", reverse=True)
 
 

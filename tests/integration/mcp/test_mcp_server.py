@@ -11,7 +11,7 @@ pytestmark = pytest.mark.anyio
 
 EXPECTED_TOOLS = {"validate_environment", "get_training_status", "list_jobs", "cancel_job", "ingest_codebase",
                   "extract_training_data", "list_datasets", "preview_dataset", "start_fine_tuning",
-                  "resume_fine_tuning", "list_models", "merge_adapter", "list_base_models", "ask_model"}
+                  "resume_fine_tuning", "list_models", "merge_adapter", "export_model", "list_base_models", "ask_model"}
 
 
 async def test_every_tool_is_listed_with_annotations_and_descriptions(client) -> None:

@@ -14,6 +14,7 @@ from graphtune.tools.requests import (
     AskRequest,
     CompareRequest,
     EvaluateRequest,
+    ExportRequest,
     ExtractRequest,
     IngestRequest,
     MergeRequest,
@@ -24,9 +25,10 @@ pytestmark = pytest.mark.anyio
 
 JOB_TOOLS = {"ingest_codebase": IngestRequest, "extract_training_data": ExtractRequest,
              "start_fine_tuning": TrainRequest, "merge_adapter": MergeRequest, "evaluate_model": EvaluateRequest,
-             "compare_models": CompareRequest, "ask_model": AskRequest}
+             "compare_models": CompareRequest, "ask_model": AskRequest, "export_model": ExportRequest}
 JOB_COMMANDS = {"ingest": IngestRequest, "extract-data": ExtractRequest, "train": TrainRequest,
-                "merge": MergeRequest, "evaluate": EvaluateRequest, "compare": CompareRequest, "ask": AskRequest}
+                "merge": MergeRequest, "evaluate": EvaluateRequest, "compare": CompareRequest, "ask": AskRequest,
+                "export": ExportRequest}
 CODED = re.compile(r"^\[(?P<code>[a-z_]+)\] (?P<message>.+?) Hint: .+", re.S)
 # upper caps only the job config holds (kept out of tools/list, which is held to 15k characters)
 def _coded(text: str) -> tuple[str, str] | None:

@@ -1,0 +1,48 @@
+"""A real llama.cpp for tests and benchmarks: npm `node-llama-cpp` (pinned; its prebuilt Linux x64
+binary installs from the registry, no compiler) answering questions from a GGUF file with the
+file's own chat template. `install()` returns None when node/npm is missing or the install fails,
+so callers can skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+PIN = "node-llama-cpp@3.21.1"
+HERE = Path(__file__).parent
+DEFAULT_DIR = Path(os.environ.get("GRAPHTUNE_NODE_LLAMA_DIR", Path.home() / ".cache" / "graphtune" / "node-llama-cpp-3.21.1"))
+
+
+def install(folder: Path = DEFAULT_DIR) -> Path | None:
+    """The folder holding node_modules/node-llama-cpp (installed once), or None if it cannot be."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None
+    if not (folder / "node_modules" / "node-llama-cpp" / "package.json").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "package.json").write_text('{"name": "graphtune-llama-check", "private": true}\n')
+        try:
+            done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "-E", PIN], cwd=folder,
+                                  capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode != 0:
+            return None
+    shutil.copyfile(HERE / "llama_chat.mjs", folder / "llama_chat.mjs")  # ESM resolves packages beside the script
+    return folder
+
+
+def ask(folder: Path, gguf: Path, questions: list[str | dict[str, Any]], *, max_tokens: int = 64, threads: int | None = None,
+        timeout: float = 900) -> dict[str, Any]:
+    """{"load_s", "answers": [{"text", "stop_reason" ("eogToken" = ended the turn), "seconds"}]}.
+    A question is a string or {"text", "max_tokens"} (its own token budget)."""
+    request = {"model": str(gguf), "questions": questions, "max_tokens": max_tokens,
+               "threads": threads or os.cpu_count() or 2}
+    done = subprocess.run(["node", str(folder / "llama_chat.mjs")], input=json.dumps(request), cwd=folder,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"node-llama-cpp failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
