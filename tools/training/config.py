@@ -84,7 +84,7 @@ class LoraJobConfig:
                                                         "fact type)."))
     general_replay: float = field(default=0.0, metadata=_help(
         "Fraction of training rows that replay the base model's own answers to general prompts (0..0.5), so the "
-        "tuned model stays a good assistant.", range=(0.0, 0.5)))
+        "tuned model stays a good assistant (bounded by TrainRequest)."))
 
     def __post_init__(self) -> None:
         for f in fields(self):  # engine-only settings; what users set is bounded by TrainRequest
