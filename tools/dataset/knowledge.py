@@ -259,6 +259,7 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
             if distractor == item.module:
                 distractor = module_names[(start + 1) % len(module_names)]
             seen: set[str] = set()
+            rendered: set[str] = set()
             for j in range(phrasings_per_fact * 2):
                 if len(seen) >= phrasings_per_fact:
                     break
@@ -272,6 +273,9 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
                 family = ROTATION[(start // 11 + len(seen)) % len(ROTATION)]
                 fq = _fact_question(item, fact, question, answer, distractor)
                 messages, answer, used = render(family, fq, rng, earlier)
+                if messages[-1]["content"] in rendered:  # a yes/no question reads the same for every template
+                    messages, answer, used = render("plain", fq, rng)
+                rendered.add(messages[-1]["content"])
                 train.append((messages, answer, {"task": fact.fact_type, "entity": key, "kind": kind,
                                                  "family": used}))
                 phrasings_per_type[fact.fact_type] += 1
