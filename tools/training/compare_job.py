@@ -18,6 +18,7 @@ from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.base_models import base_for_adapter
 from graphtune.tools.training.evaluate import (
+    CPU_GENERAL_PER_CATEGORY,
     answer_general,
     evaluate_knowledge,
     read_probes,
@@ -84,7 +85,8 @@ def run_compare_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         if label == "b":  # the base model's general ability: what the policy's max_general_drop is measured from
             base = base_for_adapter(meta, settings)
             base_rows = answer_general(model, tokenizer, disable_adapter=True, batch_size=128 if device == "cuda" else 16,
-                                       cache=AnswerCache(Path(settings.base_models_path) / "answers", base))
+                                       cache=AnswerCache(Path(settings.base_models_path) / "answers", base),
+                                       per_category=None if device == "cuda" else CPU_GENERAL_PER_CATEGORY)
             base_general = summarize_general(base_rows)["accuracy"]
         del model, tokenizer
         gc.collect()

@@ -120,6 +120,9 @@ def retention_loss(model: Any, tokenizer: Any, device: str, *, disable_adapter: 
 FORGETTING_POINTS = 5.0  # general ability lost (percentage points) that flags a model `forgetting`
 GENERAL_MAX_NEW_TOKENS = 128
 GENERAL_EXAMPLES_SHOWN = 3
+# Off CUDA a greedy answer costs seconds: ask 8 questions per category (48) instead of all 180, so a CPU
+# knowledge job does not spend longer on general questions than on training; the report says how many.
+CPU_GENERAL_PER_CATEGORY = 8
 
 
 def _core(rows: list[dict[str, Any]]) -> float | None:
@@ -164,14 +167,30 @@ def _answer_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], lab
     return rows
 
 
-def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_size: int, cache: Any = None,
-                   deadline: float | None = None) -> list[dict[str, Any]]:
-    """The held-out general questions (general_eval.jsonl), answered greedily and scored."""
-    from graphtune.tools.errors import GenerationTimeout
-    from graphtune.tools.training.general_ability import read_general_eval, score_general
-    from graphtune.tools.training.generation import generate_chat_detailed
+def general_questions(per_category: int | None = None) -> list[dict[str, Any]]:
+    """The held-out general questions, all of them or the first `per_category` of each category."""
+    from graphtune.tools.training.general_ability import read_general_eval
 
     questions = read_general_eval()
+    if per_category is None:
+        return questions
+    taken: dict[str, int] = defaultdict(int)
+    chosen = []
+    for question in questions:
+        if taken[question["category"]] < per_category:
+            taken[question["category"]] += 1
+            chosen.append(question)
+    return chosen
+
+
+def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_size: int, cache: Any = None,
+                   deadline: float | None = None, per_category: int | None = None) -> list[dict[str, Any]]:
+    """The held-out general questions (general_eval.jsonl), answered greedily and scored."""
+    from graphtune.tools.errors import GenerationTimeout
+    from graphtune.tools.training.general_ability import score_general
+    from graphtune.tools.training.generation import generate_chat_detailed
+
+    questions = general_questions(per_category)
     payload = {"questions": [[q["id"], q["question"]] for q in questions], "batch_size": batch_size,
                "max_new_tokens": GENERAL_MAX_NEW_TOKENS, "decoding": "greedy-v1"}
     if disable_adapter and cache is not None:
@@ -243,8 +262,9 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
             if general:
                 if progress:
                     progress(f"answering general questions with the {label} model")
-                general_rows[label] = answer_general(model, tokenizer, disable_adapter=label == "base",
-                                                     batch_size=batch_size, cache=cache, deadline=deadline)
+                general_rows[label] = answer_general(
+                    model, tokenizer, disable_adapter=label == "base", batch_size=batch_size, cache=cache,
+                    deadline=deadline, per_category=None if device == "cuda" else CPU_GENERAL_PER_CATEGORY)
         base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
         tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
     if was_training:

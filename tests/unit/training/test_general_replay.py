@@ -50,3 +50,15 @@ def test_general_report_flags_forgetting() -> None:
     lost = general_report(rows(70), rows(60))
     assert lost["drop_points"] == 10.0 and lost["forgetting"] and FORGETTING_POINTS == 5.0
     assert len(lost["answers"]) == 100 and lost["answers"][0]["base"]["answer"] == "a"
+
+
+def test_cpu_asks_a_stratified_subset_of_the_general_questions() -> None:
+    from collections import Counter
+
+    from graphtune.tools.training.evaluate import CPU_GENERAL_PER_CATEGORY, general_questions
+
+    every = general_questions()
+    subset = general_questions(CPU_GENERAL_PER_CATEGORY)
+    per_category = Counter(q["category"] for q in subset)
+    assert len(every) >= 170 and set(per_category) == {q["category"] for q in every}
+    assert set(per_category.values()) == {CPU_GENERAL_PER_CATEGORY}
