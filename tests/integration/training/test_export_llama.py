@@ -52,7 +52,7 @@ async def test_tuned_smollm2_exports_to_gguf_and_llama_cpp_answers_like_graphtun
     (folder / "metadata.json").write_text(json.dumps({"name": "memo", "created_at": "2026-01-01T00:00:00Z"}))
     started = await client.call_tool("start_fine_tuning", {
         "dataset_name": "memo", "base_model": "smollm2-135m-instruct", "max_steps": 6, "batch_size": 2,
-        "lora_rank": 8, "learning_rate": 5e-4, "max_seq_length": 128, "warmup": 0, "device": "cpu",
+        "lora_rank": 8, "learning_rate": 5e-4, "max_seq_length": 128, "device": "cpu",
         "output_name": "smol-memo"})
     assert not started.is_error, started.content[0].text
     trained = wait_final(services.store, started.structured_content["job_id"], timeout=600)
