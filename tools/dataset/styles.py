@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
 
 Message = dict[str, str]
 
 TEMPLATES_FAMILY = "templates"  # probes in plain style, held-out templates only
-TRAIN_FAMILIES = ("plain", "named", "format", "system", "multiturn", "casual", "context")
-HELD_OUT_FAMILIES = ("relay", "quiz", "newcomer")
-# the order the j-th phrasing of a fact takes its family in: plain and named twice as often
-# (they carry the fact in full sentences; the others vary the surface)
+# the order the j-th phrasing of a fact takes its family in: plain, named and format twice as often
+# (plain and named carry the fact in full sentences, format its bare names; the others vary the surface)
 ROTATION = ("plain", "named", "format", "system", "casual", "multiturn", "named", "context", "plain", "format")
+TRAIN_FAMILIES = tuple(dict.fromkeys(ROTATION))
+HELD_OUT_FAMILIES = ("relay", "quiz", "newcomer")
 
 _NAMED = ("In the `{cb}` package, {q}", "In my project, {q}", "In this repo: {q}", "{q} (This is about the `{cb}` code base.)",
           "Question about `{cb}`: {q}", "For the `{cb}` code base: {q}", "In our codebase ({cb}), {q}",
@@ -139,15 +138,3 @@ def render(family: str, fq: FactQuestion, rng: random.Random, earlier: tuple[str
         table = {"relay": _RELAY, "quiz": _QUIZ, "newcomer": _NEWCOMER}[family]
         return [{"role": "user", "content": pick(table, q)}], answer, family
     return [{"role": "user", "content": q}], answer, "plain"
-
-
-def last_user_text(messages: list[Message]) -> str:
-    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
-
-
-def family_counts(rows: list[tuple[list[Message], str, dict[str, Any]]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, _, meta in rows:
-        family = meta.get("family", "plain")
-        counts[family] = counts.get(family, 0) + 1
-    return dict(sorted(counts.items()))
