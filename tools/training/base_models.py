@@ -231,14 +231,19 @@ def read_gguf_metadata(path: Path, max_keys: int = 64) -> dict[str, Any]:
         elif vtype == 8:
             handle.seek(read(handle, "<Q"), 1)
         elif vtype == 9:
-            inner, count = read(handle, "<I"), read(handle, "<Q")
-            if inner in _SCALARS:
-                handle.seek(count * struct.calcsize(_SCALARS[inner]), 1)
-            else:
-                for _ in range(count):
-                    skip(handle, inner)
+            skip_array(handle)
         else:
             raise ValueError(f"unknown GGUF value type {vtype}")
+
+    def skip_array(handle: Any) -> int:
+        """Skip an array value (its element type and count come first); returns the count."""
+        inner, count = read(handle, "<I"), read(handle, "<Q")
+        if inner in _SCALARS:
+            handle.seek(count * struct.calcsize(_SCALARS[inner]), 1)
+        else:
+            for _ in range(count):
+                skip(handle, inner)
+        return count
 
     found: dict[str, Any] = {}
     try:
@@ -254,13 +259,7 @@ def read_gguf_metadata(path: Path, max_keys: int = 64) -> dict[str, Any]:
                 elif vtype in _SCALARS:
                     found[key] = read(handle, _SCALARS[vtype])
                 elif vtype == 9:
-                    inner, count = read(handle, "<I"), read(handle, "<Q")
-                    found[f"{key}#count"] = count
-                    if inner in _SCALARS:
-                        handle.seek(count * struct.calcsize(_SCALARS[inner]), 1)
-                    else:
-                        for _ in range(count):
-                            skip(handle, inner)
+                    found[f"{key}#count"] = skip_array(handle)
                 else:
                     skip(handle, vtype)
     except (OSError, ValueError, struct.error):
