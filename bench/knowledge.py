@@ -119,6 +119,7 @@ def run(args: list[str]) -> int:
     if not (home / "datasets").exists():
         shutil.copytree(CARRY / "datasets", home / "datasets")
     gguf = _assemble_gguf(home)
+    _carry_answers_in(home)
     if os.environ.get("PARALLEL") == "1":
         return _parallel(home, gguf, args)
     out: dict = {}
@@ -172,6 +173,21 @@ def run(args: list[str]) -> int:
     return 0
 
 
+def _carry_answers_in(home: Path) -> None:
+    """Seed the base model's answer cache (general replay, base probe answers) from an earlier
+    device call's $OUT/answers, carried in as .devcarry/answers: a fresh machine then skips the
+    one-time replay generation (~3 min on an H200). The cache is keyed by base model path and
+    content, so a stale copy is simply not hit."""
+    carried = Path(".devcarry/answers")
+    if carried.is_dir():
+        shutil.copytree(carried, home / "base_models" / "answers", dirs_exist_ok=True)
+
+
+def _carry_answers_out(home: Path) -> None:
+    if os.environ.get("OUT") and (home / "base_models" / "answers").is_dir():
+        shutil.copytree(home / "base_models" / "answers", Path(os.environ["OUT"]) / "answers", dirs_exist_ok=True)
+
+
 def _warm_replay(home: Path, base: str, fraction: float) -> None:
     """Write and answer the general-replay prompts once, alone, before the recipes start side by
     side (each would otherwise generate the same cache at once); prints the one-time cost."""
@@ -200,11 +216,14 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
     print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]"))
     _warm_replay(home, base, max(float(r.get("general_replay", 0.2)) for r in runs))
+    _carry_answers_out(home)
     env = {**os.environ, "PARALLEL": "0", "KNOWLEDGE_HOME": str(home)}
     procs = [subprocess.Popen([sys.executable, __file__, "run", *args],
                               env={**env, "KNOWLEDGE_RUNS": json.dumps([extra]), "KNOWLEDGE_FIRST": str(n)})
              for n, extra in enumerate(runs)]
-    return max(p.wait() for p in procs)
+    code = max(p.wait() for p in procs)
+    _carry_answers_out(home)
+    return code
 
 
 if __name__ == "__main__":
