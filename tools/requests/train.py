@@ -92,7 +92,7 @@ class TrainRequest(JobRequest):
         "tuned model stays a good assistant; default 0, knowledge preset 0.2."))
     general_replay_kl: float | None = param(None, ge=0.0, le=10.0, description=(
         "Weight of a KL(base || tuned) term on the replayed answers' tokens, which keeps the tuned model's "
-        "next-token distribution there at the base model's; 0 turns it off; default 0."))
+        "next-token distribution there at the base model's; 0 turns it off; default 0, knowledge preset 1."))
 
     @field_validator("target_modules", mode="before")
     @classmethod
