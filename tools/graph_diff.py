@@ -45,7 +45,8 @@ def graph_diff(
     Every ingest records a version; use this to decide whether a model is worth updating and
     with what (extract_training_data(objective='knowledge', since=...) builds the delta).
     """
-    from graphtune.tools.graph.versions import diff_versions, read_index
+    from graphtune.tools.dataset.since import diff_versions
+    from graphtune.tools.graph.versions import read_index
     from graphtune.tools.paging import page
 
     backend = source or services.settings.graph_backend

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
 from graphtune.tools.dataset.names import check_name
-from graphtune.tools.dataset.records import NODE_TYPES
+from graphtune.tools.graph.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.mapping import GraphMapping
 from graphtune.tools.requests.base import JobRequest, param
@@ -130,7 +130,7 @@ class ExtractRequest(JobRequest):
         if self.codebases and source == "embedded":
             check_embedded_codebases(settings, self.codebases)
         if self.since is not None:
-            from graphtune.tools.graph.versions import delta_bases
+            from graphtune.tools.dataset.since import delta_bases
 
             delta_bases(settings, source, self.codebases, self.since)  # names a recorded graph version
         refuse_existing(settings.datasets_dir / self.dataset_name, overwrite=self.overwrite, what="dataset",
