@@ -94,7 +94,8 @@ def run(runs: list[dict]) -> None:
     from graphtune.server.job_store import JobStatus
     from graphtune.server.services import Services
     from graphtune.server.settings import Settings
-    from graphtune.tools.training.submit import resume_training, submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
+    from graphtune.tools.training.submit import resume_training
 
     settings = Settings(home=ROOT / "home")
     settings.ensure_dirs()

@@ -4,9 +4,11 @@ Its parameters are declared once, in graphtune.tools.requests.train."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphtune.tools.jobs import JobView, planned_view
 from graphtune.tools.requests import TrainRequest, queue, request_tool
-from graphtune.tools.services import ToolServices
+from graphtune.tools.services import JobRecordView, ToolServices
 
 
 @request_tool(TrainRequest)
@@ -24,3 +26,10 @@ def start_fine_tuning(services: ToolServices, request: TrainRequest) -> JobView:
     if request.dry_run:
         return planned_view("train", request.plan(services))
     return queue(services, request)
+
+
+def submit_training(services: ToolServices, params: dict[str, Any]) -> JobRecordView:
+    """What start_fine_tuning does, for Python callers (tests, benchmarks): the same request model
+    (bounds, choices), the same preflight, the same queue."""
+    request = TrainRequest.parse({k: v for k, v in params.items() if v is not None})
+    return services.runner.submit("train", request.preflight(services))

@@ -73,7 +73,7 @@ def change_to_v2(root: Path) -> None:
 
 def train_v1(services: Services, root: Path, tmp_path: Path) -> str:
     """Ingest v1, extract its knowledge dataset, train a tiny model a few steps, make it `current`."""
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
     from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
 
     settings = services.settings
