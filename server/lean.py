@@ -13,7 +13,7 @@ signature is trimmed once, when the app is built (see `create_app`):
 - the text content beside `structuredContent` is compact JSON (no indentation).
 
 Tool descriptions are the first docstring paragraph (one line), parameter descriptions the
-short `Field(description=...)`: see graphtune.server.app.summary and tool_registry.
+short `Field(description=...)`: see graphtune.server.app.summary and graphtune.tools.tool_registry.
 
 Argument validation errors from the SDK (pydantic) are rendered like every other error:
 `[invalid_argument] <what was wrong> (field `x`) Hint: <how to fix>`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
 
 
@@ -26,6 +27,7 @@ class GraphDiff(BaseModel):
                                            "versions, newest last (version, created_at, entity counts of its diff).")
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def graph_diff(
     services: ToolServices,
     codebase: Annotated[str, Field(description="Code base name (from ingest_codebase or validate_environment).")],

@@ -182,10 +182,10 @@ def test_tools_take_typed_services_and_the_server_provides_them(services) -> Non
     """Across the server/tools line services are typed by protocols (graphtune.tools.services), not `Any`."""
     import typing
 
-    from graphtune.server.tool_registry import TOOLS
     from graphtune.tools.services import JobStoreView, JobSubmitter, ToolServices, ToolSettings
+    from graphtune.tools.tool_registry import tools
 
-    for spec in TOOLS:
+    for spec in tools():
         assert typing.get_type_hints(spec.load())["services"] is ToolServices, spec.name
     assert isinstance(services, ToolServices) and isinstance(services.settings, ToolSettings)
     assert isinstance(services.store, JobStoreView) and isinstance(services.runner, JobSubmitter)
