@@ -42,9 +42,9 @@ def output(args: argparse.Namespace, result: Any) -> None:
 
 
 def tool_function(name: str) -> Callable[..., Any]:
-    from graphtune.server.tool_registry import TOOLS
+    from graphtune.tools.tool_registry import tools
 
-    return next(s for s in TOOLS if s.name == name).load()
+    return next(s for s in tools() if s.name == name).load()
 
 
 def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from graphtune.tools.tool_registry import JobKind, Resources, mcp_tool
 from graphtune.tools.training.retrain import (
     DEFAULT_MAX_GENERAL_DROP_POINTS,
     DEFAULT_MAX_OLD_DROP_POINTS,
@@ -30,6 +31,16 @@ class RetrainChain(BaseModel):
     continued_training: dict[str, Any] = Field(description="The delta step's replay share, learning rate, epochs.")
 
 
+def promote_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads the retrained model (and writes its retrain.json); the alias is one SQL row."""
+    return Resources(reads=(f"model:{params['model_b']}",))
+
+
+PROMOTE_JOB = JobKind("promote", "graphtune.tools.training.retrain:run_promote_job", False,
+                      "A retrain's last step: move the alias to the new model if the policy holds.", promote_resources)
+
+
+@mcp_tool(read_only=False, destructive=False, idempotent=False, open_world=True, jobs=(PROMOTE_JOB,))
 def retrain(
     services: ToolServices,
     codebase: Annotated[str, Field(description="Code base whose changes to learn (it is re-ingested first).")],

@@ -32,18 +32,18 @@ from graphtune.tools.graph.discovery import (
     no_source_error,
 )
 from graphtune.tools.graph.entity_hashes import OwnHashes
+from graphtune.tools.graph.ingest_config import IngestConfig
 from graphtune.tools.graph.parse_pool import ordered_map
 from graphtune.tools.graph.patterns import PATTERNS
 from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
 from graphtune.tools.job_context import JobContext
-from graphtune.tools.requests.ingest import IngestRequest
 
 MAX_REPORTED_FAILURES = 50
 MAX_REPORTED_CODEBASES = 50
 WRITE_BATCH_FILES = 2000  # files per bulk load: bounds memory on huge code bases (smaller batches measured slower)
 
 
-IngestParams = IngestRequest  # the job's params are its request (declared once)
+IngestParams = IngestConfig  # the job's params: the engine config (IngestRequest is it plus the MCP/CLI surface)
 
 
 Parsed = FileGraph | PreparedFile

@@ -24,6 +24,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
+from graphtune.tools.fields import param
 from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -36,12 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["JobRequest", "param", "queue", "request_tool", "tool_parameters"]
 
 R = TypeVar("R", bound="JobRequest")
-
-
-def param(default: Any = ..., *, description: str, cli_help: str | None = None, **constraints: Any) -> Any:
-    """A request field: `description` for agents and people, `cli_help` (optional) adds detail for `--help`."""
-    extra = {"cli_help": cli_help} if cli_help else None
-    return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
 class JobRequest(BaseModel):

@@ -107,7 +107,7 @@ def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str,
     """The delta dataset's request: the parent dataset's settings, the retrain's replay share (the
     parent's own `replay_fraction` is only the extract default recorded on a full dataset)."""
     from graphtune.tools.dataset.params import ExtractParams
-    from graphtune.tools.graph.versions import delta_bases
+    from graphtune.tools.dataset.since import delta_bases
 
     cfg = parent.get("config") or {}
     keep = ("augmentation_factor", "include_private", "seed", "output_format", "system_prompt",  # eval_fraction: skills only

@@ -74,7 +74,7 @@ def test_cli_flags_are_the_request_models() -> None:
 def test_training_bounds_are_declared_once_and_every_submit_path_enforces_them(services) -> None:
     from graphtune.tools.errors import ConfigError
     from graphtune.tools.training.config import LoraJobConfig
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
 
     shared = [f for f in dataclasses.fields(LoraJobConfig) if f.name in TrainRequest.model_fields]
     assert not [f.name for f in shared if f.metadata.get("range")]  # no second declaration of a bound
