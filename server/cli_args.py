@@ -86,10 +86,11 @@ def field_help(field: FieldInfo) -> str:
     return cli_wording(" ".join(p for p in parts if p)).replace("%", "%%")
 
 
-def add_request_arguments(parser: argparse.ArgumentParser, model: Any) -> None:
-    """One argument per public field of request `model` (positionals first, in `model.positional` order)."""
-    fields = model.public_fields()
-    for name in model.positional:
+def add_request_arguments(parser: argparse.ArgumentParser, model: Any, *, skip: tuple[str, ...] = ()) -> None:
+    """One argument per public field of request `model` (positionals first, in `model.positional` order);
+    `skip` leaves fields to the command (e.g. `watch` names the code base after its folder)."""
+    fields = {name: f for name, f in model.public_fields().items() if name not in skip}
+    for name in (n for n in model.positional if n in fields):
         field = fields[name]
         parser.add_argument(name, nargs=None if field.is_required() else "?", help=field_help(field))
     for name, field in fields.items():

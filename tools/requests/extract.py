@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DeltaSettings
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.dataset.records import NODE_TYPES
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.mapping import GraphMapping
 from graphtune.tools.requests.base import JobRequest, param
+from graphtune.tools.requests.derive import declared
 from graphtune.tools.requests.no_effect import NoEffect, refuse_without_effect
 from pydantic import field_validator, model_validator
 
@@ -61,12 +62,9 @@ class ExtractRequest(JobRequest):
         "validate_environment.")
     since: str | None = param(None, description=(
         "knowledge only: build a delta since this dataset or graph version."))
-    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description=(
-        "Delta only: share of unchanged facts replayed, 0-1; default 1 (all)."), cli_help=(
-        "Unchanged facts are replayed against forgetting; 1 was chosen by measurement."))
+    replay_fraction: float = declared(DeltaSettings, "replay_fraction")
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
-    delta_repeats: int | None = param(None, ge=1, le=64, description="Copies of each new/changed row in a delta "
-                                      "dataset; default 8 with a full replay, else 1 (delta.delta_repeats_for).")
+    delta_repeats: int | None = declared(DeltaSettings, "delta_repeats")
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = param(None, description="Label/property names of a non-graphtune Neo4j graph.")
