@@ -10,6 +10,8 @@ the request model validates them, so a bad value fails exactly as over MCP:
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import re
 import sys
 import types
@@ -18,9 +20,11 @@ from typing import Any, Literal, NoReturn
 
 from graphtune.server.cli_output import cli_wording
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.requests.base import ToolRequest
+from pydantic import create_model
 from pydantic.fields import FieldInfo
 
-__all__ = ["CodedArgumentParser", "add_request_arguments", "request_kwargs"]
+__all__ = ["CodedArgumentParser", "add_request_arguments", "request_kwargs", "tool_request"]
 
 
 class CodedArgumentParser(argparse.ArgumentParser):
@@ -110,3 +114,16 @@ def add_request_arguments(parser: argparse.ArgumentParser, model: Any, *, skip: 
 def request_kwargs(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """The arguments the user gave for `model`'s fields (left-out ones take the model's defaults)."""
     return {name: getattr(args, name) for name in model.public_fields() if getattr(args, name, None) is not None}
+
+
+@functools.cache
+def tool_request(fn: Any, positional: tuple[str, ...] = ()) -> type[ToolRequest]:
+    """A request model of a tool that has none: its signature is where its parameters are declared.
+
+    Only the CLI needs it (the MCP server reads the signature itself), for flags named like the
+    parameters, with their descriptions, bounds and choices."""
+    params = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "services"]
+    fields = {p.name: (p.annotation, ... if p.default is inspect.Parameter.empty else p.default) for p in params}
+    model = create_model(f"{fn.__name__}_arguments", __base__=ToolRequest, **fields)  # type: ignore[call-overload]
+    model.positional = positional
+    return model

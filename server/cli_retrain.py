@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server.cli_args import add_request_arguments, request_kwargs
-from graphtune.server.cli_common import call_tool, follow, output, settings_from
+from graphtune.server.cli_common import add_tool_command, call_tool, follow, output, settings_from
 from graphtune.tools.requests.retrain import RetrainRequest
 
 EXIT_KEPT = 3
@@ -53,11 +53,6 @@ def trained_version(settings: Any, base: str, codebase: str) -> str | None:
     if not dataset or not path.is_file():
         return None
     return dataset_versions(json.loads(path.read_text(encoding="utf-8")), settings, settings.graph_backend).get(codebase)
-
-
-def _show(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
-    output(args, call_tool(args, tool, **kwargs))
-    return 0
 
 
 def retrain_once(args: argparse.Namespace, *, quiet: bool = False) -> int:
@@ -133,24 +128,11 @@ def _policy_flags(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> 
 
 
 def add_retrain_commands(sub: Any, wait_flag: Any) -> None:
-    p = sub.add_parser("diff", help="what changed in a code base since a graph version or dataset")
-    p.add_argument("codebase")
-    p.add_argument("--since", help="graph version or dataset name (default: the previous version)")
-    p.add_argument("--change", choices=["all", "added", "removed", "changed", "affected"], default="all")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
-    p.set_defaults(func=lambda a: _show(a, "graph_diff", codebase=a.codebase, since=a.since, change=a.change,
-                                        limit=a.limit, offset=a.offset))
-
-    p = sub.add_parser("promote", help="point an alias (default: current) at a model")
-    p.add_argument("model_name")
-    p.add_argument("--alias", default="current")
-    p.set_defaults(func=lambda a: _show(a, "promote_model", model_name=a.model_name, alias=a.alias))
-
-    p = sub.add_parser("delete-model", help="delete a fine-tuned model (refuses an aliased one without --force)")
-    p.add_argument("model_name")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=lambda a: _show(a, "delete_model", model_name=a.model_name, force=a.force))
+    add_tool_command(sub, "diff", "graph_diff", "what changed in a code base since a graph version or dataset",
+                     ("codebase",))
+    add_tool_command(sub, "promote", "promote_model", "point an alias (default: current) at a model", ("model_name",))
+    add_tool_command(sub, "delete-model", "delete_model",
+                     "delete a fine-tuned model (refuses an aliased one without --force)", ("model_name",))
 
     p = sub.add_parser("retrain", help="re-ingest, delta-train, compare, promote if the policy holds (job chain)")
     _policy_flags(p)
