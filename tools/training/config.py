@@ -114,11 +114,16 @@ class LoraJobConfig(BaseModel):
     logging_steps: int = setting(1, offer="engine", ge=1, le=100000, description="Metrics event every N steps.")
     packing: bool = setting(True, offer="engine", description="Padding-free packing with per-document attention.")
 
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":  # "q_proj,v_proj" (benchmark KEY=VALUE overrides)
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
     @field_validator("target_modules")
     @classmethod
-    def _module_list(cls, value: list[str] | str) -> list[str] | str:
-        if isinstance(value, str) and value != "all-linear":  # "q_proj,v_proj" (benchmark overrides)
-            value = [m.strip() for m in value.split(",") if m.strip()]
+    def _not_empty(cls, value: list[str] | str) -> list[str] | str:
         if not value:
             raise TrainingConfigError("`target_modules` is empty.", field="target_modules",
                                       hint="Use the default (q/k/v/o projections) or 'all-linear'.")
