@@ -109,6 +109,9 @@ class LoraJobConfig(BaseModel):
     general_replay: float = setting(0.0, request_default=None, ge=0.0, le=0.5, description=(
         "Share of training rows that replay the base model's own answers to everyday prompts, 0-0.5, so the "
         "tuned model stays a good assistant; default 0, knowledge preset 0.2."))
+    general_replay_kl: float = setting(0.0, request_default=None, offer="cli", ge=0.0, le=10.0, description=(
+        "Weight of a KL(base || tuned) term on the replayed answers' tokens, which keeps the tuned model's "
+        "next-token distribution there at the base model's; 0 turns it off; default 0."))
     # --- engine only (stored jobs and benchmarks set them) ---------------------------------------
     weight_decay: float = setting(0.0, offer="engine", ge=0.0, le=1.0, description="AdamW weight decay.")
     logging_steps: int = setting(1, offer="engine", ge=1, le=100000, description="Metrics event every N steps.")
