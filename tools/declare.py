@@ -12,6 +12,9 @@ arguments a setting says who may set it:
   where a preset fills the value (or a no-effect check must see whether it was given);
 - `cli_help`: detail for people, shown only by `--help`.
 
+The bounds (`ge`, `le`, ...) of a setting users may set are the limits of what a user may ask, so
+they bind the request, not the engine: a benchmark or a test may build a config outside them (a
+learning rate of 5e-2 on a tiny model), as before. An engine-only setting's bounds bind the config.
 These markers ride in `json_schema_extra`; `markers(field)` reads them back.
 """
 
@@ -27,7 +30,8 @@ __all__ = ["KEEP", "Markers", "Offer", "markers", "setting"]
 
 Offer = Literal["tool", "cli", "engine"]
 KEEP: Any = object()  # request_default: the request keeps the engine's default
-_MARKERS = ("offer", "request_default")
+_MARKERS = ("offer", "request_default", "request_bounds")
+_BOUNDS = ("ge", "gt", "le", "lt", "min_length", "max_length")
 
 
 def setting(default: Any = ..., *, description: str, cli_help: str | None = None, offer: Offer = "tool",
@@ -38,6 +42,8 @@ def setting(default: Any = ..., *, description: str, cli_help: str | None = None
         extra["offer"] = offer
     if request_default is not KEEP:
         extra["request_default"] = request_default
+    if offer != "engine" and any(k in constraints for k in _BOUNDS):
+        extra["request_bounds"] = {k: constraints.pop(k) for k in _BOUNDS if k in constraints}
     if "default_factory" in constraints:
         return Field(description=description, json_schema_extra=extra or None, **constraints)
     return Field(default, description=description, json_schema_extra=extra or None, **constraints)
@@ -50,12 +56,13 @@ class Markers:
     offer: Offer = "tool"
     request_default: Any = KEEP
     cli_help: str | None = None
+    request_bounds: dict[str, Any] | None = None
 
 
 def markers(field: FieldInfo) -> Markers:
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
     return Markers(offer=extra.get("offer", "tool"), request_default=extra.get("request_default", KEEP),
-                   cli_help=extra.get("cli_help"))
+                   cli_help=extra.get("cli_help"), request_bounds=extra.get("request_bounds"))
 
 
 def schema_extra(field: FieldInfo) -> dict[str, Any] | None:

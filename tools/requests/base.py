@@ -27,7 +27,6 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
-from graphtune.tools.declare import setting
 from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -45,9 +44,10 @@ R = TypeVar("R", bound="ToolRequest")
 def param(default: Any = ..., *, description: str, cli_help: str | None = None, **constraints: Any) -> Any:
     """A request field: `description` for agents and people, `cli_help` (optional) adds detail for `--help`.
 
-    The same as graphtune.tools.declare.setting, which engine configs use; a request model's own fields
-    (not derived from an engine config) use this name."""
-    return setting(default, description=description, cli_help=cli_help, **constraints)
+    For a request's own fields; a setting an engine reads is declared in its config with
+    graphtune.tools.declare.setting and derived (graphtune.tools.requests.derive)."""
+    extra = {"cli_help": cli_help} if cli_help else None
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
 class ToolRequest(BaseModel):

@@ -4,13 +4,12 @@ An engine config (LoraJobConfig, retrain's RetrainPolicy and ContinuedTraining, 
 DeltaSettings) declares each setting with graphtune.tools.declare.setting; the request models take
 the ones users may set from there: the same type, bounds, description and CLI help, with the
 request's own default where `request_default` gives one (None widens the type to "or None": left
-out, the preset or the engine fills it). Settings offered "engine" stay out of derived requests (a
+out, the preset or the engine fills it), and the bounds, which bind the request (what users may ask). Settings offered "engine" stay out of derived requests (a
 request carrying one is refused as an unknown argument).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any, Optional
 
 from graphtune.tools.declare import KEEP, markers, schema_extra
@@ -29,7 +28,8 @@ def request_field(field: FieldInfo, request_default: Any = KEEP) -> tuple[Any, F
     else:
         default = wanted
         annotation = Optional[annotation] if wanted is None else annotation  # noqa: UP045 - flattens a union
-    info = Field(default, description=field.description, json_schema_extra=schema_extra(field))
+    info = Field(default, description=field.description, json_schema_extra=schema_extra(field),
+                 **(markers(field).request_bounds or {}))
     return (Annotated[annotation, *field.metadata] if field.metadata else annotation), info
 
 
@@ -50,9 +50,10 @@ def settings_request(name: str, source: type[BaseModel], base: type[BaseModel], 
 
 def declared(source: type[BaseModel], name: str) -> Any:
     """`source`'s field `name` (default, bounds, description) for a request class body that shares it."""
-    field = copy.copy(source.model_fields[name])
-    field.json_schema_extra = schema_extra(field)
-    return field
+    field = source.model_fields[name]
+    info = request_field(field)[1]
+    info.metadata = [*field.metadata, *info.metadata]
+    return info
 
 
 def cli_only_settings(source: type[BaseModel]) -> frozenset[str]:
