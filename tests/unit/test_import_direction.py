@@ -3,7 +3,7 @@ type-only imports under `if TYPE_CHECKING:` are allowed: they never execute).
 
 The layers, lowest first (a module may import its own layer and the ones below it):
 
-    base      tools/{errors,fields,job_context,services,...}.py  shared helpers, no engine
+    base      tools/{errors,declare,job_context,services,...}.py  shared helpers, no engine
     graph     tools/graph/      parsing, the graph stores, records (CodeRecord), graph versions
     dataset   tools/dataset/    datasets built from graph records
     training  tools/training/   LoRA jobs, models, evaluation (reads datasets)
@@ -62,7 +62,7 @@ LAYERS = ("base", "graph", "dataset", "training", "requests", "tools", "server")
 ENGINE_PACKAGES = ("graph", "dataset", "training", "requests")
 # top-level modules of tools/ that import no engine: any layer may use them. A new module there is
 # counted in the `tools` layer until it is listed here.
-BASE = frozenset({"checks", "errors", "fields", "job_context", "jobs", "paging", "resource_errors", "services",
+BASE = frozenset({"checks", "declare", "errors", "job_context", "jobs", "paging", "resource_errors", "services",
                   "timestamps", "validation", "version"})
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION
+from graphtune.tools.dataset.delta import DeltaSettings
 from graphtune.tools.dataset.names import check_name
+from graphtune.tools.declare import declared, param
 from graphtune.tools.errors import ConfigError
-from graphtune.tools.fields import param
 from graphtune.tools.graph.mapping import GraphMapping
 from graphtune.tools.graph.records import NODE_TYPES
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -58,12 +58,9 @@ class ExtractConfig(BaseModel):
         "validate_environment.")
     since: str | None = param(None, description=(
         "knowledge only: build a delta since this dataset or graph version."))
-    replay_fraction: float = param(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description=(
-        "Delta only: share of unchanged facts replayed, 0-1; default 1 (all)."), cli_help=(
-        "Unchanged facts are replayed against forgetting; 1 was chosen by measurement."))
+    replay_fraction: float = declared(DeltaSettings, "replay_fraction")  # the delta's, declared once there
     # --- not offered to agents or the CLI (jobs, tests and benchmarks set them) ---------------
-    delta_repeats: int | None = param(None, ge=1, le=64, description="Copies of each new/changed row in a delta "
-                                      "dataset; default 8 with a full replay, else 1 (delta.delta_repeats_for).")
+    delta_repeats: int | None = declared(DeltaSettings, "delta_repeats")
     near_duplicate_threshold: float = param(0.7, ge=0.3, le=1.0, description="MinHash Jaccard for near-dups; 1 = off.")
     system_prompt: str | None = param(None, max_length=2000, description="Optional system message in every record.")
     mapping: GraphMapping | None = param(None, description="Label/property names of a non-graphtune Neo4j graph.")

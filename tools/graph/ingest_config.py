@@ -9,7 +9,7 @@ import re
 from typing import Literal
 
 from graphtune.tools.errors import ConfigError
-from graphtune.tools.fields import param
+from graphtune.tools.declare import param
 from graphtune.tools.graph.schema import CODEBASE_NAME
 from pydantic import BaseModel, ConfigDict, field_validator
 

@@ -16,7 +16,7 @@ def resume_training(services: ToolServices, job_id: str, gpus: int | str | None 
         raise JobStateConflict(f"job `{job_id}` is a `{job.kind}` job; only training jobs resume.", field="job_id")
     params = {**job.params, "resume": True}
     if gpus is not None:
-        params["config"] = LoraJobConfig.from_dict({**params["config"], "gpus": gpus}).to_dict()
+        params.update(LoraJobConfig.from_job(params).updated(gpus=gpus).job_params())
     job = services.store.requeue(job_id, params)
     services.runner.dispatch()
     return job

@@ -344,7 +344,7 @@ def _perplexity(loss: float | None) -> float | None:
 def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Job handler registered as kind `train`."""
     started = time.time()
-    cfg = LoraJobConfig.from_dict(params["config"])
+    cfg = LoraJobConfig.from_job(params)
     device = resolve_device(cfg.device, cfg.method)
     ranks = rank_info()
     if ranks.distributed:

@@ -217,11 +217,11 @@ def _fake_v1(services: Services, tmp_path: Path, **recipe: object) -> None:
 def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(services, tmp_path) -> None:
     """The measured defaults against forgetting (bench/RESULTS.md, retrain on the GPU) reach the chain's
     extract and train steps; every one of them can be overridden."""
+    from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS as DEFAULT_RETRAIN_DELTA_REPEATS
+    from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION as DEFAULT_RETRAIN_REPLAY_FRACTION
     from graphtune.tools.training.retrain import (
         CONTINUED_EPOCHS,
         CONTINUED_LR_FACTOR,
-        DEFAULT_RETRAIN_DELTA_REPEATS,
-        DEFAULT_RETRAIN_REPLAY_FRACTION,
         ContinuedTraining,
         RetrainPolicy,
         plan_retrain,
