@@ -53,11 +53,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return h.hexdigest()
 
 
-def cache_key(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int) -> str:
+def cache_key(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int, replay: bool = False) -> str:
     from graphtune.tools.training import tokenize
 
     h = hashlib.sha256()
-    h.update(f"v{CACHE_VERSION}\0{max_len}\0".encode())
+    h.update(f"v{CACHE_VERSION}\0{max_len}\0{int(replay)}\0".encode())
     h.update(hashlib.sha256(Path(tokenize.__file__).read_bytes()).digest())
     h.update(tokenizer_fingerprint(tokenizer).encode())
     h.update(json.dumps(conversations, ensure_ascii=False, sort_keys=True).encode())
@@ -65,20 +65,20 @@ def cache_key(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len
 
 
 def cached_encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int,
-                      folder: Path | None) -> tuple[list[Example], TokenizeReport]:
+                      folder: Path | None, *, replay: bool = False) -> tuple[list[Example], TokenizeReport]:
     """`encode_all`, served from / saved to the cache in `folder` (None: no cache)."""
     if folder is None or not conversations:
-        return encode_all(tokenizer, conversations, max_len)
-    path = Path(folder) / f"{cache_key(tokenizer, conversations, max_len)}.npz"
-    hit = _read(path)
+        return encode_all(tokenizer, conversations, max_len, replay=replay)
+    path = Path(folder) / f"{cache_key(tokenizer, conversations, max_len, replay)}.npz"
+    hit = _read(path, replay)
     if hit is not None:
         return hit
-    examples, report = encode_all(tokenizer, conversations, max_len)
+    examples, report = encode_all(tokenizer, conversations, max_len, replay=replay)
     _write(path, examples, report)
     return examples, report
 
 
-def _read(path: Path) -> tuple[list[Example], TokenizeReport] | None:
+def _read(path: Path, replay: bool) -> tuple[list[Example], TokenizeReport] | None:
     import numpy as np
 
     try:
@@ -86,7 +86,7 @@ def _read(path: Path) -> tuple[list[Example], TokenizeReport] | None:
             ids, labels, offsets, report = data["ids"], data["labels"], data["offsets"], data["report"]
         bounds = offsets.tolist()
         ids_list, labels_list = ids.tolist(), labels.tolist()
-        examples = [Example(ids_list[a:b], labels_list[a:b]) for a, b in zip(bounds, bounds[1:])]
+        examples = [Example(ids_list[a:b], labels_list[a:b], replay) for a, b in zip(bounds, bounds[1:])]
         out = TokenizeReport(**dict(zip(_REPORT_FIELDS, (int(x) for x in report.tolist()), strict=True)))
     except (OSError, ValueError, KeyError, TypeError, EOFError):  # missing, or torn: tokenize again
         return None

@@ -149,9 +149,9 @@ def test_token_cache_hit_is_identical_and_changed_data_misses(tokenizer: Any, tm
 
     calls: list[int] = []
 
-    def counting(tok: Any, conversations: Any, max_len: int) -> Any:
+    def counting(tok: Any, conversations: Any, max_len: int, *, replay: bool = False) -> Any:
         calls.append(len(conversations))
-        return encode_all(tok, conversations, max_len)
+        return encode_all(tok, conversations, max_len, replay=replay)
 
     monkeypatch.setattr(token_cache, "encode_all", counting)
     conversations = [[{"role": "user", "content": q}, {"role": "assistant", "content": f"Answer {i}."}]
@@ -173,3 +173,7 @@ def test_token_cache_hit_is_identical_and_changed_data_misses(tokenizer: Any, tm
         entry.write_bytes(entry.read_bytes()[:100])
     assert token_cache.cached_encode_all(tokenizer, changed, 64, folder) == encode_all(tokenizer, changed, 64)
     assert len(calls) == 5 and not list(folder.glob(".tmp-*"))
+    replayed = token_cache.cached_encode_all(tokenizer, changed, 64, folder, replay=True)  # replay rows: own entry
+    assert len(calls) == 6 and replayed == encode_all(tokenizer, changed, 64, replay=True)
+    assert token_cache.cached_encode_all(tokenizer, changed, 64, folder, replay=True) == replayed
+    assert len(calls) == 6 and all(e.replay for e in replayed[0])
