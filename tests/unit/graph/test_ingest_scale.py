@@ -112,20 +112,34 @@ def _dump(settings: Settings) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_write_batches_do_not_change_the_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+def test_write_batches_do_not_change_the_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code = tmp_path / "code"
-    shutil.copytree(_package_dir("email"), code / "email")
+    for package in ("email", "asyncio"):  # > 64 files: the parser processes run (after warm)
+        shutil.copytree(_package_dir(package), code / package)
     shutil.copytree(Path(__file__).parents[2] / "fixtures" / "real" / "uuid", code / "uuid")  # Go: packages span files
-    graphs, reports = [], []
-    for batch_bytes in (ingest.WRITE_BATCH_BYTES, 20_000):  # one batch; then a batch every few files
+    from graphtune.tools.graph.embedded_writer import EmbeddedWriter
+
+    loads: list[int] = []
+    real_load = EmbeddedWriter.load
+
+    def counted(self, files, patterns):  # noqa: ANN001, ANN202
+        if files:
+            loads.append(len(files))
+        return real_load(self, files, patterns)
+
+    monkeypatch.setattr(EmbeddedWriter, "load", counted)
+    graphs, reports, batches = [], [], []
+    for batch_bytes in (ingest.WRITE_BATCH_BYTES, 100_000):  # one batch; then a batch every few files
         monkeypatch.setattr(ingest, "WRITE_BATCH_BYTES", batch_bytes)
+        loads.clear()
         settings = Settings(home=tmp_path / f"home{batch_bytes}")
         settings.ensure_dirs()
-        result = run_ingest(IngestParams(path=str(code), workers=workers), settings)
+        result = run_ingest(IngestParams(path=str(code), workers=2), settings)
         graphs.append(_dump(settings))
+        batches.append(len(loads))
         reports.append({k: result[k] for k in ("graph_counts", "graph_version", "added", "files_parsed")})
-    assert reports[0] == reports[1] and reports[0]["graph_counts"]["CodeFile"] > 29
+    assert reports[0] == reports[1] and reports[0]["graph_counts"]["CodeFile"] > 64
+    assert batches[0] == 1 and batches[1] > 5
     assert graphs[0] == graphs[1]
 
 
