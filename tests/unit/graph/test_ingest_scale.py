@@ -128,6 +128,7 @@ def test_write_batches_do_not_change_the_graph(tmp_path: Path, monkeypatch: pyte
         return real_load(self, files, patterns)
 
     monkeypatch.setattr(EmbeddedWriter, "load", counted)
+    monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)  # the parser processes run, whatever the size
     graphs, reports, batches = [], [], []
     for batch_bytes in (ingest.WRITE_BATCH_BYTES, 100_000):  # one batch; then a batch every few files
         monkeypatch.setattr(ingest, "WRITE_BATCH_BYTES", batch_bytes)
@@ -141,6 +142,22 @@ def test_write_batches_do_not_change_the_graph(tmp_path: Path, monkeypatch: pyte
     assert reports[0] == reports[1] and reports[0]["graph_counts"]["CodeFile"] > 64
     assert batches[0] == 1 and batches[1] > 5
     assert graphs[0] == graphs[1]
+
+
+def test_small_inputs_are_parsed_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphtune.tools.graph.discovery import discover
+
+    files = discover(_package_dir("json"), [], ["python"]) * 13  # >= 64 files, < POOL_MIN_BYTES
+    assert len(files) >= 64 and sum(f.size for f in files) < ingest.POOL_MIN_BYTES
+
+    def no_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a parser pool was started for a small input")
+
+    monkeypatch.setattr(ingest, "ordered_map", no_pool)
+    assert len(list(ingest._parse_stream(files, 2, True, "cb"))) == len(files)
+    monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
+    with pytest.raises(AssertionError, match="parser pool"):
+        list(ingest._parse_stream(files, 2, True, "cb"))
 
 
 def test_warm_loads_the_grammars_the_files_need() -> None:
