@@ -151,7 +151,7 @@ def run(args: list[str]) -> int:
         out[label] = {
             "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
                                                "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length",
-                                               "general_replay")},
+                                               "general_replay", "general_replay_kl")},
             "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
             "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
             "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
@@ -172,6 +172,21 @@ def run(args: list[str]) -> int:
     return 0
 
 
+def _warm_replay(home: Path, base: str, fraction: float) -> None:
+    """Write and answer the general-replay prompts once, alone, before the recipes start side by
+    side (each would otherwise generate the same cache at once); prints the one-time cost."""
+    from graphtune.tools.training.general_replay import replay_rows_needed
+    from graphtune.tools.training.train_job import _replay_source
+
+    rows = replay_rows_needed(sum(1 for _ in open(home / "datasets" / DATASET / "train.jsonl")), fraction)
+    ctx = Ctx(home, "job_warm_replay")
+    started = time.perf_counter()
+    got = _replay_source(None, ctx, base, "cuda")(rows)
+    print(json.dumps({"replay_warm": {"rows": rows, "distinct_prompts": len({c[0]["content"] for c in got}),
+                                      "seconds": round(time.perf_counter() - started, 1),
+                                      "timeline": ctx.events}}), flush=True)
+
+
 def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
     """Each KNOWLEDGE_RUNS entry as its own process on the same GPU, after one GGUF conversion.
     A 135M model leaves an H200 mostly idle (launch-bound), so recipes run side by side for
@@ -181,9 +196,10 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
     from graphtune.tools.training.base_models import resolve_base_model
 
     started = time.perf_counter()
-    resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
+    base = resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
     print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]"))
+    _warm_replay(home, base, max(float(r.get("general_replay", 0.2)) for r in runs))
     env = {**os.environ, "PARALLEL": "0", "KNOWLEDGE_HOME": str(home)}
     procs = [subprocess.Popen([sys.executable, __file__, "run", *args],
                               env={**env, "KNOWLEDGE_RUNS": json.dumps([extra]), "KNOWLEDGE_FIRST": str(n)})

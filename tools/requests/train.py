@@ -28,7 +28,7 @@ class TrainRequest(JobRequest):
     positional: ClassVar[tuple[str, ...]] = ("dataset_name", "base_model")
     cli_only: ClassVar[frozenset[str]] = frozenset({
         "lora_dropout", "gradient_accumulation_steps", "warmup", "tokens_per_batch", "max_memory_gib",
-        "gradient_checkpointing", "eval_steps", "save_steps", "seed", "strategy"})
+        "gradient_checkpointing", "eval_steps", "save_steps", "seed", "strategy", "general_replay_kl"})
 
     dataset_name: str = param(description="Dataset name (list_datasets) or path of a chat/alpaca JSONL file.")
     base_model: str = param(description="Model to fine-tune: built-in name, hub id, .gguf or folder "
@@ -90,6 +90,9 @@ class TrainRequest(JobRequest):
     general_replay: float | None = param(None, ge=0.0, le=0.5, description=(
         "Share of training rows that replay the base model's own answers to everyday prompts, 0-0.5, so the "
         "tuned model stays a good assistant; default 0, knowledge preset 0.2."))
+    general_replay_kl: float | None = param(None, ge=0.0, le=10.0, description=(
+        "Weight of a KL(base || tuned) term on the replayed answers' tokens, which keeps the tuned model's "
+        "next-token distribution there at the base model's; 0 turns it off; default 0."))
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -85,6 +85,9 @@ class LoraJobConfig:
     general_replay: float = field(default=0.0, metadata=_help(
         "Fraction of training rows that replay the base model's own answers to general prompts (0..0.5), so the "
         "tuned model stays a good assistant (bounded by TrainRequest)."))
+    general_replay_kl: float = field(default=0.0, metadata=_help(
+        "Weight of a KL(base || tuned) term on the answer tokens of general-replay rows: keeps the tuned model's "
+        "whole next-token distribution there at the base model's (0 = off; bounded by TrainRequest)."))
 
     def __post_init__(self) -> None:
         for f in fields(self):  # engine-only settings; what users set is bounded by TrainRequest

@@ -25,11 +25,13 @@ from graphtune.tools.training.distributed import (
     sum_over_ranks,
 )
 from graphtune.tools.training.packing import (
+    REPLAY_MASK_KEY,
     collate_packed,
     collate_padded,
     label_tokens,
     plan_batches,
 )
+from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
 from graphtune.tools.training.tokenize import Example
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -110,8 +112,10 @@ def split_to_multiple(batches: list[list[Example]], epochs: list[int], multiple:
 class PackedDataset:
     """torch-style dataset whose items are whole micro-batches (already collated)."""
 
-    def __init__(self, batches: list[list[Example]], packing: bool, pad_id: int, pad_to: int | None = None) -> None:
+    def __init__(self, batches: list[list[Example]], packing: bool, pad_id: int, pad_to: int | None = None,
+                 replay_mask: bool = False) -> None:
         self.batches, self.packing, self.pad_id, self.pad_to = batches, packing, pad_id, pad_to
+        self.replay_mask = replay_mask
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -122,8 +126,8 @@ class PackedDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         members = self.batches[i]
         if not self.packing:
-            return collate_padded(members, self.pad_id)
-        batch = collate_packed(members, pad_to=self.pad_to)
+            return collate_padded(members, self.pad_id, replay_mask=self.replay_mask)
+        batch = collate_packed(members, pad_to=self.pad_to, replay_mask=self.replay_mask)
         if self.pad_to:  # popped by the trainer before the forward: tokens/s counts real tokens only
             batch[PAD_TOKENS_KEY] = int(batch["input_ids"].numel()) - sum(len(m) for m in members)
         return batch
@@ -226,8 +230,23 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
 
         def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
             padding = int(inputs.pop(PAD_TOKENS_KEY, 0))
+            self.replay_mask = inputs.pop(REPLAY_MASK_KEY, None)
             hooks.stats["tokens_seen"] = hooks.stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel()) - padding
             return super().training_step(model, inputs, num_items_in_batch)
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            mask, self.replay_mask = getattr(self, "replay_mask", None), None
+            if mask is None or cfg.general_replay_kl <= 0:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            with final_hidden_states(self.model) as caught:
+                loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            kl_sum, positions = kl_to_base(self.model, inputs, caught["hidden"], mask)
+            if positions:  # per labelled token, like the cross-entropy it is added to
+                tokens = num_items_in_batch if num_items_in_batch is not None else max(label_tokens(inputs), 1)
+                loss = loss + cfg.general_replay_kl * kl_sum / tokens
+                hooks.stats["replay_kl"] = (kl_sum / positions).detach()  # read at logging time: no sync per step
+            return (loss, outputs) if return_outputs else loss
 
     class _Callback(TrainerCallback):
         def __init__(self) -> None:
@@ -262,6 +281,8 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
                        "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
                        "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
                        "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
+            if "replay_kl" in hooks.stats:  # KL(base || tuned) per replay answer token, last micro-batch
+                metrics["replay_kl"] = round(float(hooks.stats.pop("replay_kl")), 5)
             if device == "cuda":
                 per_gpu = gather_floats(torch.cuda.max_memory_allocated() / 2**30)
                 metrics["gpu_memory_gib"] = round(max(per_gpu), 2)
@@ -292,7 +313,8 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
         _ = args.device  # resolve devices first, then: one process, one GPU. With several GPUs visible,
         args._n_gpu = 1  # Trainer would wrap the model in nn.DataParallel (a replica copy per step, and a
         # loss scaled by the GPU count); more GPUs are used through torchrun ranks instead (launch.py)
-    trainer = _Trainer(model=model, args=args, train_dataset=PackedDataset(plan.batches, cfg.packing, pad_id, pad_to),
+    dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
+    trainer = _Trainer(model=model, args=args, train_dataset=dataset,
                        data_collator=lambda items: items[0], callbacks=[_Callback()])
     from transformers.trainer_callback import PrinterCallback
 

@@ -8,7 +8,11 @@ the base model's greedy answers, generated once per base model and cached beside
 (AnswerCache under base_models/answers), so a second job pays nothing.
 
 `general_replay` is the fraction of training rows that are replay rows: 0.2 adds one replay row
-for every four dataset rows (prompts repeat when the dataset is larger than the prompt set).
+for every four dataset rows. The shipped prompts come first; when a job needs more rows than
+they supply, the base model writes further user prompts itself (self_prompts.py, Magpie) up to
+MAX_DISTINCT_PROMPTS, and only then do prompts repeat. Why: replaying 347 usable shipped
+prompts ~90 times each (an `email` job) taught their answers by heart and kept little of the
+assistant on other questions.
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ import math
 import random
 from typing import Any, Callable
 
+from graphtune.tools.training.self_prompts import normalized
+
 REPLAY_MAX_NEW_TOKENS = 256
 REPLAY_SEED = 1234  # a fixed order: a small job uses a prefix of it, so a larger one reuses those answers
+MAX_DISTINCT_PROMPTS = 2048  # beyond this, rows repeat prompts (each chunk costs base-model generation once)
+SELF_PROMPT_CHUNK = 256
+SELF_PROMPT_VERSION = "magpie-v1"
 
 
 def replay_rows_needed(dataset_rows: int, fraction: float) -> int:
@@ -36,36 +45,97 @@ def _prompt_order() -> list[dict[str, Any]]:
     return prompts
 
 
-def replay_conversations(rows: int, *, cache: Any, answer: Callable[[list[list[dict[str, str]]]], list[Any]],
-                         progress: Callable[[str], None] | None = None) -> list[list[dict[str, str]]]:
+Conversation = list[dict[str, str]]
+Answerer = Callable[[list[Conversation]], list[Any]]
+PromptSampler = Callable[[int, int], list[str]]
+
+
+def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: PromptSampler | None = None,
+                         progress: Callable[[str], None] | None = None) -> list[Conversation]:
     """`rows` replay conversations (user prompt, the base model's answer), distinct prompts first.
 
     `answer(conversations)` returns generation.Generation per conversation (the base model,
-    greedy); it is called only for prompts not cached yet. Answers that did not end within
-    REPLAY_MAX_NEW_TOKENS are left out: training on a cut-off answer would teach stopping mid-sentence."""
+    greedy); it is called only for prompts not cached yet. `sample(count, seed)` returns user
+    prompts written by the base model (self_prompts.sample_user_prompts); without it only the
+    shipped prompts are used. Answers that did not end within REPLAY_MAX_NEW_TOKENS are left
+    out: training on a cut-off answer would teach stopping mid-sentence."""
     if rows <= 0:
         return []
-    prompts = _prompt_order()
-    wanted = prompts[:min(rows, len(prompts))]
-    cached: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(wanted):
-        payload = {"prompts": [[p["id"], p["prompt"]] for p in chunk], "max_new_tokens": REPLAY_MAX_NEW_TOKENS,
-                   "decoding": "greedy-v1"}
-        answers = cache.get("replay", payload) if cache is not None else None
-        if answers is None:
-            if progress:
-                progress(f"answering {len(chunk)} general prompts with the base model (once per base model)")
-            generations = answer([[{"role": "user", "content": p["prompt"]}] for p in chunk])
-            answers = [{"id": p["id"], "answer": g.text, "ended": g.ended_cleanly} for p, g in zip(chunk, generations,
-                                                                                                  strict=True)]
-            if cache is not None:
-                cache.put("replay", payload, answers)
-        cached.update({a["id"]: a for a in answers})
-    usable = [[{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": cached[p["id"]]["answer"]}]
-              for p in wanted if cached[p["id"]]["ended"] and cached[p["id"]]["answer"].strip()]
+    shipped = _prompt_order()
+    usable = _answered(shipped[:min(rows, len(shipped))], cache, answer, progress)
+    distinct = min(rows, MAX_DISTINCT_PROMPTS)
+    if sample is not None and len(usable) < distinct:
+        usable += _self_prompted(distinct - len(usable), {p["prompt"] for p in shipped}, cache, answer, sample,
+                                 progress)
     if not usable:
         return []
     return [usable[i % len(usable)] for i in range(rows)]
+
+
+def _answered(prompts: list[dict[str, Any]], cache: Any, answer: Answerer,
+              progress: Callable[[str], None] | None) -> list[Conversation]:
+    """The base model's usable answers to `prompts` ({"id", "prompt"}), cached in 64-prompt chunks;
+    the chunks missing from the cache are answered in one call (one length-sorted batch run)."""
+    chunks = [(chunk, {"prompts": [[p["id"], p["prompt"]] for p in chunk], "max_new_tokens": REPLAY_MAX_NEW_TOKENS,
+                       "decoding": "greedy-v1"}) for chunk in _chunks(prompts)]
+    found = {i: cache.get("replay", payload) if cache is not None else None for i, (_, payload) in enumerate(chunks)}
+    missing = [i for i, answers in found.items() if answers is None]
+    if missing:
+        asked = [p for i in missing for p in chunks[i][0]]
+        if progress:
+            progress(f"answering {len(asked)} general prompts with the base model (once per base model)")
+        generations = iter(answer([[{"role": "user", "content": p["prompt"]}] for p in asked]))
+        for i in missing:
+            chunk, payload = chunks[i]
+            found[i] = [{"id": p["id"], "answer": g.text, "ended": g.ended_cleanly}
+                        for p, g in zip(chunk, generations)]
+            if cache is not None:
+                cache.put("replay", payload, found[i])
+    cached = {a["id"]: a for answers in found.values() for a in answers}
+    return [[{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": cached[p["id"]]["answer"]}]
+            for p in prompts if cached[p["id"]]["ended"] and cached[p["id"]]["answer"].strip()]
+
+
+def _self_prompted(needed: int, taken: set[str], cache: Any, answer: Answerer, sample: PromptSampler,
+                   progress: Callable[[str], None] | None) -> list[Conversation]:
+    """Up to `needed` conversations on prompts the base model wrote, from fixed seeded chunks (a
+    larger job extends a smaller one's chunks). Prompts that repeat one already taken or touch a
+    held-out eval question are dropped. Chunks are gathered for half again as many prompts as
+    needed (some answers run past the token limit) and answered in one call; a second round
+    tops up, and a chunk that yields nothing new ends the search."""
+    seen = {normalized(t) for t in taken}
+    out: list[Conversation] = []
+    number, most = 0, 4 * math.ceil(needed / SELF_PROMPT_CHUNK) + 1
+    while len(out) < needed and number < most:
+        fresh: list[dict[str, Any]] = []
+        while len(fresh) < 1.5 * (needed - len(out)) and number < most:
+            chunk = _self_prompt_chunk(number, cache, sample, progress)
+            new = []
+            for index, prompt in enumerate(chunk):
+                if normalized(prompt) not in seen:
+                    seen.add(normalized(prompt))
+                    new.append({"id": f"sp{number:03d}-{index:03d}", "prompt": prompt})
+            number += 1
+            if not new:
+                number = most
+            fresh += new
+        out += _answered(fresh, cache, answer, progress)
+    return out[:needed]
+
+
+def _self_prompt_chunk(number: int, cache: Any, sample: PromptSampler, progress: Callable[[str], None] | None
+                       ) -> list[str]:
+    from graphtune.tools.training.general_ability import touches_held_out
+
+    payload = {"chunk": number, "size": SELF_PROMPT_CHUNK, "seed": REPLAY_SEED + number, "version": SELF_PROMPT_VERSION}
+    prompts = cache.get("self_prompts", payload) if cache is not None else None
+    if prompts is None:
+        if progress:
+            progress(f"writing {SELF_PROMPT_CHUNK} general prompts with the base model (once per base model)")
+        prompts = [p for p in sample(SELF_PROMPT_CHUNK, REPLAY_SEED + number) if not touches_held_out(p)]
+        if cache is not None:
+            cache.put("self_prompts", payload, prompts)
+    return prompts
 
 
 def _chunks(prompts: list[dict[str, Any]], size: int = 64) -> list[list[dict[str, Any]]]:

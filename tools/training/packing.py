@@ -40,29 +40,41 @@ def plan_batches(lengths: list[int], *, max_tokens: int, max_examples: int, seed
     return batches
 
 
-def collate_packed(examples: list[Example], pad_to: int | None = None) -> dict[str, Any]:
+REPLAY_MASK_KEY = "graphtune_replay_mask"
+
+
+def collate_packed(examples: list[Example], pad_to: int | None = None, replay_mask: bool = False) -> dict[str, Any]:
     """One packed row: input_ids, position_ids (restarting per example), labels (no cross-example loss).
 
     `pad_to`: fill the row up to this many tokens with one padding "document" (its own positions,
     no labels), so every step has the same shape and compiled kernels (flex_attention's block
-    mask) are built once instead of once per new row length."""
+    mask) are built once instead of once per new row length.
+
+    `replay_mask`: add REPLAY_MASK_KEY, True on the labelled tokens of replay examples (popped by
+    the trainer before the forward; see replay_kl.py)."""
     import torch
 
-    ids, pos, labels = [], [], []
+    ids, pos, labels, replay = [], [], [], []
     for ex in examples:
         ids += ex.input_ids
         pos += range(len(ex.input_ids))
-        labels += [-100] + ex.labels[1:]  # the first token of an example never predicts from the previous one
+        own = [-100] + ex.labels[1:]  # the first token of an example never predicts from the previous one
+        labels += own
+        replay += [ex.replay and label != -100 for label in own]
     if pad_to and len(ids) < pad_to:
         fill = pad_to - len(ids)
         ids += [0] * fill
         pos += range(fill)
         labels += [-100] * fill
+        replay += [False] * fill
     as_tensor = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
-    return {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
+    batch = {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
+    if replay_mask:
+        batch[REPLAY_MASK_KEY] = torch.tensor([replay], dtype=torch.bool)
+    return batch
 
 
-def collate_padded(examples: list[Example], pad_id: int) -> dict[str, Any]:
+def collate_padded(examples: list[Example], pad_id: int, replay_mask: bool = False) -> dict[str, Any]:
     """Classic right-padded batch (used when packing is off, and by the packed==unpacked check)."""
     import torch
 
@@ -75,7 +87,10 @@ def collate_padded(examples: list[Example], pad_id: int) -> dict[str, Any]:
         ids[row, :n] = torch.tensor(ex.input_ids)
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(ex.labels)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if replay_mask:
+        batch[REPLAY_MASK_KEY] = (labels != -100) & torch.tensor([[ex.replay] for ex in examples], dtype=torch.bool)
+    return batch
 
 
 def label_tokens(batch: dict[str, Any]) -> int:

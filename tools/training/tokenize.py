@@ -25,6 +25,7 @@ DEFAULT_CHAT_TEMPLATE = (
 class Example:
     input_ids: list[int]
     labels: list[int]  # -100 on prompt tokens
+    replay: bool = False  # a general-replay row (the base model's own answer): its answer tokens may carry a KL term
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -38,6 +39,11 @@ class TokenizeReport:
     truncated: int
     dropped_no_answer: int
     max_length: int
+
+    def __add__(self, other: "TokenizeReport") -> "TokenizeReport":
+        return TokenizeReport(self.examples + other.examples, self.tokens + other.tokens,
+                              self.label_tokens + other.label_tokens, self.truncated + other.truncated,
+                              self.dropped_no_answer + other.dropped_no_answer, max(self.max_length, other.max_length))
 
 
 def ensure_chat_template(tokenizer: Any) -> bool:
@@ -71,13 +77,15 @@ def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
     return Example(full, labels)
 
 
-def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int) -> tuple[list[Example], TokenizeReport]:
+def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int, *, replay: bool = False
+               ) -> tuple[list[Example], TokenizeReport]:
     examples, truncated, dropped = [], 0, 0
     for conversation in conversations:
         example = encode(tokenizer, conversation)
+        example.replay = replay
         if len(example) > max_len:
             truncated += 1
-            example = Example(example.input_ids[:max_len], example.labels[:max_len])
+            example = Example(example.input_ids[:max_len], example.labels[:max_len], replay)
         if all(label == -100 for label in example.labels[1:]):
             dropped += 1  # the prompt alone fills max_seq_length: nothing to learn
             continue

@@ -39,6 +39,7 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
 )
 from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
+from graphtune.tools.training.self_prompts import sample_user_prompts
 from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
 from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
 from graphtune.tools.training.verdict import verdict
@@ -61,7 +62,10 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
     default_template = ensure_chat_template(tokenizer)
     wanted = replay_rows_needed(len(train_conv), cfg.general_replay)
     replayed = replay(wanted) if replay and wanted else []
-    train, train_report = encode_all(tokenizer, train_conv + replayed, cfg.max_seq_length)
+    train, train_report = encode_all(tokenizer, train_conv, cfg.max_seq_length)
+    if replayed:
+        replay_examples, replay_report = encode_all(tokenizer, replayed, cfg.max_seq_length, replay=True)
+        train, train_report = train + replay_examples, train_report + replay_report
     if len(eval_conv) > MAX_EVAL_EXAMPLES:  # eval loss is a trend line: a seeded sample is enough and keeps CPU runs short
         eval_conv = random.Random(cfg.seed).sample(eval_conv, MAX_EVAL_EXAMPLES)
     evals, _ = encode_all(tokenizer, eval_conv, cfg.max_seq_length)
@@ -79,15 +83,22 @@ def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) 
     def replay(rows: int) -> list[Any]:
         loaded: list[Any] = []
 
-        def answer(conversations: list[list[dict[str, str]]]) -> list[Any]:
+        def model_and_tokenizer() -> list[Any]:
             if not loaded:
                 ctx.progress(0, None, "steps", "loading the base model to answer general prompts")
                 loaded.extend(load_for_inference(base, None, device, ctx.settings))
-            model, tokenizer = loaded
-            return generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=REPLAY_MAX_NEW_TOKENS,
-                                          batch_size=128 if device == "cuda" else 16)
+            return loaded
 
-        out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer,
+        def answer(conversations: list[list[dict[str, str]]]) -> list[Any]:
+            model, tokenizer = model_and_tokenizer()
+            return generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=REPLAY_MAX_NEW_TOKENS,
+                                          batch_size=512 if device == "cuda" else 16)
+
+        def sample(count: int, seed: int) -> list[str]:
+            model, tokenizer = model_and_tokenizer()
+            return sample_user_prompts(model, tokenizer, count, seed=seed, batch_size=256 if device == "cuda" else 16)
+
+        out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer, sample=sample,
                                    progress=lambda m: ctx.progress(0, None, "steps", m))
         loaded.clear()
         gc.collect()

@@ -9,69 +9,16 @@ from importlib import resources
 
 import pytest
 
-from graphtune.tools.training.general_ability import (read_general_eval, read_general_prompts, score_general,
-                                                      summarize_general)
+from graphtune.tools.training.general_ability import (overlaps, read_general_eval, read_general_prompts,
+                                                      retention_questions, score_general, summarize_general)
 
 PROMPT_CATEGORIES = {"everyday", "arithmetic", "writing", "programming", "python", "format"}
 EVAL_CATEGORIES = {"everyday", "arithmetic", "science", "python", "programming", "format"}
-CODE = {"python", "programming"}
-
-# Words that carry no topic: question scaffolding and format instructions.
-STOPWORDS = set("""a an the of in on at to for from by with and or not is are was were be been do does did
-what which who whom whose when where why how many much this that these those it its you your i me my we our
-they them their he she his her there here as if than then so but can could would should will shall may
-into out up about over under after before all any some each every one two three only just please give
-answer reply word words single number yes no name list called call mean means used use using write tell
-explain example show result value python have has had get gets got make like""".split())
-# Gold answers that are ordinary English words, so finding them in a replay prompt says nothing.
-COMMON_GOLDS = {"yes", "no", "true", "false", "none", "day", "down", "closed", "shut", "late", "cold"}
-NUMBER_WORDS = re.compile(r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|sixteen|nineteen"
-                          r"|twenty|forty|fifty|sixty|seventy|eighty|hundred|thousand|a|[- ])+")
-
-
-def _words(text: str) -> set[str]:
-    words = set()
-    for token in re.findall(r"[a-z][a-z0-9]*", text.lower()):
-        if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-            token = token[:-1]
-        if token not in STOPWORDS and len(token) > 1 and token not in {"doe", "ha"}:
-            words.add(token)
-    return words
-
-
-def _numbers(text: str) -> set[str]:
-    return set(re.findall(r"\d+(?:\.\d+)?", text.replace(",", "")))
-
-
-def _retention_questions() -> list[str]:
-    text = resources.files("graphtune.tools.training").joinpath("retention.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line)["messages"][0]["content"] for line in text.splitlines() if line.strip()]
-
-
-def overlaps(question: dict, prompt: str, prompt_category: str) -> list[str]:
-    """Why an eval question and a replay (or retention) prompt share a fact or topic; empty when they don't.
-
-    Three signals: two or more shared content words; the question's gold answer named in the prompt
-    (for code questions only in code prompts, where the word is code); all of its numbers reused."""
-    reasons = []
-    shared = _words(question["question"]) & _words(prompt)
-    if len(shared) >= 2:
-        reasons.append(f"shared words {sorted(shared)}")
-    if question["category"] not in CODE or prompt_category in CODE:
-        for term in question["gold"]["any"]:
-            if term.lower() in COMMON_GOLDS or re.fullmatch(r"[\d.,]+", term) or NUMBER_WORDS.fullmatch(term.lower()):
-                continue
-            if score_general(prompt, {"any": [term]}):
-                reasons.append(f"gold {term!r} in prompt")
-    numbers = _numbers(question["question"])
-    if len(numbers) >= 2 and numbers <= _numbers(prompt):
-        reasons.append(f"numbers {sorted(numbers)}")
-    return reasons
 
 
 def all_overlaps() -> list[str]:
     sources = [(p["id"], p["category"], p["prompt"]) for p in read_general_prompts()]
-    sources += [(f"retention{i}", "retention", q) for i, q in enumerate(_retention_questions())]
+    sources += [(f"retention{i}", "retention", q) for i, q in enumerate(retention_questions())]
     return [f"{q['id']} {q['question']!r} ~ {pid} {text!r}: {'; '.join(why)}"
             for q in read_general_eval() for pid, category, text in sources
             if (why := overlaps(q, text, category))]

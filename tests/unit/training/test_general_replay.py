@@ -62,3 +62,67 @@ def test_cpu_asks_a_stratified_subset_of_the_general_questions() -> None:
     per_category = Counter(q["category"] for q in subset)
     assert len(every) >= 170 and set(per_category) == {q["category"] for q in every}
     assert set(per_category.values()) == {CPU_GENERAL_PER_CATEGORY}
+
+
+def _fake_answer(calls: list[int]) -> Any:
+    from graphtune.tools.training.generation import Generation
+
+    def answer(conversations: list[Any]) -> list[Any]:
+        calls.append(len(conversations))
+        return [Generation(f"answer to {c[0]['content']}", True, 5) for c in conversations]
+    return answer
+
+
+def test_more_rows_than_shipped_prompts_come_from_prompts_the_base_model_wrote(tmp_path: Path) -> None:
+    from graphtune.tools.training.general_ability import read_general_prompts
+    from graphtune.tools.training.general_replay import SELF_PROMPT_CHUNK
+
+    samples: list[tuple[int, int]] = []
+
+    def sample(count: int, seed: int) -> list[str]:
+        samples.append((count, seed))
+        written = [f"Describe hobby number {seed}-{i} for a beginner" for i in range(count - 2)]
+        return written + ["What does HTML stand for in web pages?", written[0]]  # held out; a repeat
+
+    cache = AnswerCache(tmp_path / "answers", "base")
+    shipped = len(read_general_prompts())
+    calls: list[int] = []
+    rows = replay_conversations(shipped + 300, cache=cache, answer=_fake_answer(calls), sample=sample)
+    prompts = [r[0]["content"] for r in rows]
+    assert len(rows) == shipped + 300 and len(set(prompts)) == shipped + 300  # no prompt repeats while new ones exist
+    assert len(samples) == 2 and all(count == SELF_PROMPT_CHUNK for count, _ in samples)
+    assert not any("HTML" in p for p in prompts)  # a prompt on a held-out eval question is never replayed
+    asked = sum(calls)
+    again = replay_conversations(shipped + 300, cache=cache, answer=_fake_answer(calls), sample=sample)
+    assert again == rows and sum(calls) == asked and len(samples) == 2  # prompts and answers cached
+
+
+def test_without_a_sampler_prompts_repeat(tmp_path: Path) -> None:
+    from graphtune.tools.training.general_ability import read_general_prompts
+
+    shipped = len(read_general_prompts())
+    rows = replay_conversations(shipped + 10, cache=AnswerCache(tmp_path, "base"), answer=_fake_answer([]))
+    assert len(rows) == shipped + 10 and len({r[0]["content"] for r in rows}) == shipped
+
+
+def test_the_base_model_writes_user_prompts_deterministically(tiny_model: Path) -> None:
+    from types import SimpleNamespace
+
+    from graphtune.tools.training.generation import load_for_inference
+    from graphtune.tools.training.self_prompts import sample_user_prompts, user_turn_prefix
+
+    model, tokenizer = load_for_inference(str(tiny_model), None, "cpu", SimpleNamespace())
+    prefix = user_turn_prefix(tokenizer)
+    assert prefix and "\x00" not in prefix
+    first = sample_user_prompts(model, tokenizer, 8, seed=3, batch_size=4)
+    assert first == sample_user_prompts(model, tokenizer, 8, seed=3, batch_size=4)
+    assert all(isinstance(p, str) for p in first)
+
+
+def test_keep_prompt_rules() -> None:
+    from graphtune.tools.training.self_prompts import keep_prompt
+
+    assert keep_prompt("How do I reverse a list in Python?")
+    assert not keep_prompt("Hi")  # too short to be a question
+    assert not keep_prompt("What is<|im_end|> this")  # template leftovers
+    assert not keep_prompt(" ".join(["word"] * 80))
