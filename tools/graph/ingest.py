@@ -98,7 +98,10 @@ def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
         return
     from graphtune.tools.graph.languages import warm
 
-    warm(files)  # before the fork: the parser processes inherit the loaded grammars
+    try:
+        warm(files)  # before the fork: the parser processes inherit the loaded grammars
+    except Exception:  # noqa: BLE001 (a grammar that cannot load fails its files, reported one by one, not the ingest)
+        pass
     yield from ordered_map(parse, files, [f.size for f in files], workers)
 
 

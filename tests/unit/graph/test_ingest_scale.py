@@ -178,3 +178,17 @@ def test_warm_loads_the_grammars_the_files_need() -> None:
         assert query.cache_info().misses == misses  # loaded by warm: a cache hit
     query("java", lang_java.CALLS)
     assert query.cache_info().currsize == loaded + 1  # Java was not loaded: no Java file
+
+
+def test_a_grammar_that_cannot_load_does_not_fail_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphtune.tools.graph import languages
+    from graphtune.tools.graph.discovery import discover
+
+    def broken(files):  # noqa: ANN001, ANN202
+        raise ModuleNotFoundError("no grammar wheel")
+
+    monkeypatch.setattr(languages, "warm", broken)
+    monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
+    files = discover(_package_dir("json"), [], ["python"]) * 13
+    results = list(ingest._parse_stream(files, 2, True, "cb"))
+    assert len(results) == len(files) and not any(isinstance(r, tuple) for r in results)
