@@ -1,8 +1,8 @@
 """`setting()` and `param()`: declare a setting once, where the code that uses it lives.
 
 A setting's description, default and bounds are one pydantic field. Engine configs
-(graphtune.tools.training.config.LoraJobConfig, graphtune.tools.training.retrain) declare theirs
-with `setting()`, and the request models (graphtune.tools.requests) are derived from them, so the
+(graphtune.tools.training.config.LoraJobConfig, graphtune.tools.training.retrain's RetrainPolicy and
+ContinuedTraining, graphtune.tools.dataset.delta.DeltaSettings) declare theirs with `setting()`, and the request models (graphtune.tools.requests) are derived from them, so the
 MCP schema, the CLI flags, the docs table and the engine cannot disagree. Besides pydantic's own
 arguments a setting says who may set it:
 

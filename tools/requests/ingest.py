@@ -34,4 +34,3 @@ class IngestRequest(JobRequest, IngestConfig):
             check_neo4j_writable(services.settings)
         codebase = self.codebase if self.codebase is not None or not self.package else name
         return self.model_copy(update={"path": str(root), "package": None, "codebase": codebase}).model_dump()
-
