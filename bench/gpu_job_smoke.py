@@ -12,8 +12,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from graphtune.tools.errors import JobCancelled
-from graphtune.tools.training.tiny_model import create_tiny_model
 from graphtune.tools.training.train_job import run_train_job
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_model (a test helper)
+from tiny_model import create_tiny_model  # noqa: E402
 
 FACTS = [("What does `pkg.add` return?", "It returns the sum of its two arguments."),
          ("Which class does `pkg.Cat` inherit from?", "`pkg.Cat` inherits from `pkg.Animal`."),

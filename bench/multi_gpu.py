@@ -26,6 +26,8 @@ from pathlib import Path
 
 from train_throughput import SHAPES as THROUGHPUT_SHAPES
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_model (a test helper)
+
 ROOT = Path(os.environ.get("BENCH_DIR", "/tmp/gt-bench"))
 SHAPES = {**THROUGHPUT_SHAPES,  # the 8b/1b Llama shapes of the engine benchmark and the HF baseline
           "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,  # CPU smoke
@@ -35,7 +37,7 @@ WORDS = [f"w{i}" for i in range(3000)]
 
 def make(shape: str) -> Path:
     import torch
-    from graphtune.tools.training.tiny_model import train_tokenizer
+    from tiny_model import train_tokenizer
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     folder = ROOT / f"base-{shape}"
@@ -94,7 +96,8 @@ def run(runs: list[dict]) -> None:
     from graphtune.server.job_store import JobStatus
     from graphtune.server.services import Services
     from graphtune.server.settings import Settings
-    from graphtune.tools.training.submit import resume_training, submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
+    from graphtune.tools.training.submit import resume_training
 
     settings = Settings(home=ROOT / "home")
     settings.ensure_dirs()

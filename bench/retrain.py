@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_model (a test helper)
 from knowledge import Ctx, _assemble_gguf, _overrides
 
 CARRY = Path(".devcarry/retrain")
@@ -229,7 +230,7 @@ def run(args: list[str]) -> int:
 
 def smoke() -> int:
     """CPU: the whole bench with a tiny config-built model (mechanics only; accuracy means nothing)."""
-    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+    from tiny_model import create_tiny_model, texts_from_jsonl
 
     home = Path(tempfile.mkdtemp())
     prep_report = build_datasets(home, augmentation_factor=2)

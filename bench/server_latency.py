@@ -16,6 +16,8 @@ from pathlib import Path
 
 import anyio
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_model (a test helper)
+
 MINIMAL = """
 from mcp.server.mcpserver import MCPServer
 app = MCPServer("minimal")
@@ -64,7 +66,7 @@ async def cold_start(runs: int, home: str) -> dict:
 async def status_latency(home: str, polls: int) -> dict:
     from graphtune.server.app import create_app
     from graphtune.server.settings import Settings
-    from graphtune.tools.training.tiny_model import create_tiny_model
+    from tiny_model import create_tiny_model
     from mcp.client import Client
 
     settings = Settings(home=Path(home) / "status")

@@ -21,8 +21,8 @@ from graphtune.server.services import Services
 from graphtune.server.lean import CodedToolError, coded_validation_error, lean_tool
 from graphtune.server.settings import Settings
 from graphtune.server.subscriptions import ResourceWatcher
-from graphtune.server.tool_registry import TOOLS, ToolSpec, register_resources
 from graphtune.tools.errors import GraphtuneError
+from graphtune.tools.tool_registry import ToolSpec, tools
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
@@ -92,14 +92,14 @@ def summary(fn: Callable[..., Any]) -> str:
 
 def build_tools(settings: Settings, services: Services) -> list[Tool]:
     """Every tool the server offers, bound to `services`, with lean schemas (graphtune.server.lean)."""
-    tools = []
-    for spec in TOOLS:
+    built = []
+    for spec in tools():
         if settings.read_only and not spec.read_only:
             continue
         fn = spec.load()
-        tools.append(lean_tool(bind(fn, services), name=spec.name, description=summary(fn),
+        built.append(lean_tool(bind(fn, services), name=spec.name, description=summary(fn),
                                annotations=_annotations(spec)))
-    return tools
+    return built
 
 
 async def _maintenance_loop(services: Services) -> None:
@@ -160,7 +160,9 @@ def create_app(settings: Settings, services: Services | None = None, *, http_url
     app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
                     lifespan=lifespan, tools=build_tools(settings, services), subscriptions=watcher.bus,
                     **_auth_kwargs(settings, http_url))
-    register_resources(app, services)
+    from graphtune.tools.resources import register as register_resources
+
+    register_resources(app, services)  # the datasets/models resources
     watcher.install(app)
     app.services = services  # type: ignore[attr-defined]  # handy for tests and transports
     return app

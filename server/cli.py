@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from graphtune.server import __version__
 from graphtune.server.cli_args import CodedArgumentParser
-from graphtune.server.cli_common import call_tool, follow, output, settings_from
+from graphtune.server.cli_common import add_tool_command, call_tool, follow, output, settings_from, tool_arguments
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -37,17 +37,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         view = follow(args, args.job_id)
         output(args, view)
         return 0 if view["status"] == "succeeded" else 1
-    output(args, call_tool(args, "get_training_status", job_id=args.job_id, detail=args.detail))
-    return 0
-
-
-def cmd_jobs(args: argparse.Namespace) -> int:
-    output(args, call_tool(args, "list_jobs", status=args.status, kind=args.kind, limit=args.limit, offset=args.offset))
-    return 0
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    output(args, call_tool(args, "cancel_job", job_id=args.job_id, force=args.force))
+    output(args, call_tool(args, "get_training_status", **tool_arguments(args, "get_training_status", ("job_id",))))
     return 0
 
 
@@ -77,23 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check packages, devices, graph store and folders")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("status", help="show one job (any kind)")
-    p.add_argument("job_id")
-    p.add_argument("--detail", action="store_true")
+    p = add_tool_command(sub, "status", "get_training_status", "show one job (any kind)", ("job_id",), cmd_status)
     p.add_argument("--follow", "-f", action="store_true", help="poll until the job ends")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("jobs", help="list jobs, newest first")
-    p.add_argument("--status")
-    p.add_argument("--kind")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--offset", type=int, default=0)
-    p.set_defaults(func=cmd_jobs)
-
-    p = sub.add_parser("cancel", help="cancel a queued or running job")
-    p.add_argument("job_id")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_cancel)
+    add_tool_command(sub, "jobs", "list_jobs", "list jobs, newest first")
+    add_tool_command(sub, "cancel", "cancel_job", "cancel a queued or running job", ("job_id",))
 
     from graphtune.server import cli_jobs  # ingest / extract-data / train / ... / demo
 

@@ -10,6 +10,8 @@ the request model validates them, so a bad value fails exactly as over MCP:
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import re
 import sys
 import types
@@ -18,9 +20,11 @@ from typing import Any, Literal, NoReturn
 
 from graphtune.server.cli_output import cli_wording
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.requests.base import ToolRequest
+from pydantic import create_model
 from pydantic.fields import FieldInfo
 
-__all__ = ["CodedArgumentParser", "add_request_arguments", "request_kwargs"]
+__all__ = ["CodedArgumentParser", "add_request_arguments", "request_kwargs", "tool_request"]
 
 
 class CodedArgumentParser(argparse.ArgumentParser):
@@ -86,10 +90,11 @@ def field_help(field: FieldInfo) -> str:
     return cli_wording(" ".join(p for p in parts if p)).replace("%", "%%")
 
 
-def add_request_arguments(parser: argparse.ArgumentParser, model: Any) -> None:
-    """One argument per public field of request `model` (positionals first, in `model.positional` order)."""
-    fields = model.public_fields()
-    for name in model.positional:
+def add_request_arguments(parser: argparse.ArgumentParser, model: Any, *, skip: tuple[str, ...] = ()) -> None:
+    """One argument per public field of request `model` (positionals first, in `model.positional` order);
+    `skip` leaves fields to the command (e.g. `watch` names the code base after its folder)."""
+    fields = {name: f for name, f in model.public_fields().items() if name not in skip}
+    for name in (n for n in model.positional if n in fields):
         field = fields[name]
         parser.add_argument(name, nargs=None if field.is_required() else "?", help=field_help(field))
     for name, field in fields.items():
@@ -109,3 +114,16 @@ def add_request_arguments(parser: argparse.ArgumentParser, model: Any) -> None:
 def request_kwargs(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """The arguments the user gave for `model`'s fields (left-out ones take the model's defaults)."""
     return {name: getattr(args, name) for name in model.public_fields() if getattr(args, name, None) is not None}
+
+
+@functools.cache
+def tool_request(fn: Any, positional: tuple[str, ...] = ()) -> type[ToolRequest]:
+    """A request model of a tool that has none: its signature is where its parameters are declared.
+
+    Only the CLI needs it (the MCP server reads the signature itself), for flags named like the
+    parameters, with their descriptions, bounds and choices."""
+    params = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "services"]
+    fields = {p.name: (p.annotation, ... if p.default is inspect.Parameter.empty else p.default) for p in params}
+    model = create_model(f"{fn.__name__}_arguments", __base__=ToolRequest, **fields)  # type: ignore[call-overload]
+    model.positional = positional
+    return model

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from graphtune.server.services import Services
     from graphtune.server.settings import Settings
 
-__all__ = ["call_tool", "follow", "output", "services_from", "settings_from", "start_job"]
+__all__ = ["add_tool_command", "call_tool", "follow", "output", "services_from", "settings_from", "start_job"]
 
 
 def settings_from(args: argparse.Namespace) -> "Settings":
@@ -42,9 +42,32 @@ def output(args: argparse.Namespace, result: Any) -> None:
 
 
 def tool_function(name: str) -> Callable[..., Any]:
-    from graphtune.server.tool_registry import TOOLS
+    from graphtune.tools.tool_registry import tools
 
-    return next(s for s in TOOLS if s.name == name).load()
+    return next(s for s in tools() if s.name == name).load()
+
+
+def tool_arguments(args: argparse.Namespace, tool: str, positional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The arguments given on the command line for `tool`'s parameters (flags from add_tool_command)."""
+    from graphtune.server.cli_args import request_kwargs, tool_request
+
+    return request_kwargs(args, tool_request(tool_function(tool), positional))
+
+
+def add_tool_command(sub: Any, command: str, tool: str, help_text: str, positional: tuple[str, ...] = (),
+                     func: Callable[[argparse.Namespace], int] | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose arguments are `tool`'s parameters; by default it prints the tool's reply."""
+    from graphtune.server.cli_args import add_request_arguments, tool_request
+
+    p = sub.add_parser(command, help=help_text)
+    add_request_arguments(p, tool_request(tool_function(tool), positional))
+    p.set_defaults(func=func or (lambda a: _print(a, call_tool(a, tool, **tool_arguments(a, tool, positional)))))
+    return p
+
+
+def _print(args: argparse.Namespace, result: Any) -> int:
+    output(args, result)
+    return 0
 
 
 def call_tool(args: argparse.Namespace, name: str, **kwargs: Any) -> Any:

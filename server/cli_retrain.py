@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphtune.server.cli_common import call_tool, follow, output, settings_from
+from graphtune.server.cli_args import add_request_arguments, request_kwargs
+from graphtune.server.cli_common import add_tool_command, call_tool, follow, output, settings_from
+from graphtune.tools.requests.retrain import RetrainRequest
 
 EXIT_KEPT = 3
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -53,18 +55,9 @@ def trained_version(settings: Any, base: str, codebase: str) -> str | None:
     return dataset_versions(json.loads(path.read_text(encoding="utf-8")), settings, settings.graph_backend).get(codebase)
 
 
-def _show(args: argparse.Namespace, tool: str, **kwargs: Any) -> int:
-    output(args, call_tool(args, tool, **kwargs))
-    return 0
-
-
 def retrain_once(args: argparse.Namespace, *, quiet: bool = False) -> int:
     """Queue the retrain chain, follow it to its end, print the decision; returns the exit code."""
-    recipe = {k: getattr(args, k, None) for k in ("replay_fraction", "learning_rate", "num_epochs")}
-    chain = call_tool(args, "retrain", codebase=args.codebase, base=args.base,
-                      min_new_accuracy=args.min_new_accuracy, max_old_drop=args.max_old_drop,
-                      max_general_drop=args.max_general_drop,
-                      **{k: v for k, v in recipe.items() if v is not None})
+    chain = call_tool(args, "retrain", **request_kwargs(args, RetrainRequest))
     if not getattr(args, "wait", True):
         output(args, chain)
         return 0
@@ -98,7 +91,7 @@ def _watch_round(args: argparse.Namespace, root: Path) -> int | None:
         raise ConfigError(f"code base `{args.codebase}` was last ingested from {recorded or 'nowhere'}, not {root}.",
                           field="codebase", hint=f"Ingest it once: graphtune ingest {root} --codebase "
                           f"{args.codebase} (then extract, train and promote a first model).")
-    base = model_dir(settings, args.base, "base").name
+    base = model_dir(settings, RetrainRequest.parse(request_kwargs(args, RetrainRequest)).base, "base").name
     version = disk_version(root, args.codebase)
     state = settings.db_path.parent / "watch" / f"{args.codebase}.json"
     tried = json.loads(state.read_text()) if state.is_file() else {}
@@ -128,55 +121,20 @@ def cmd_watch(args: argparse.Namespace) -> int:
         time.sleep(args.every)
 
 
-def _policy_flags(p: argparse.ArgumentParser) -> None:
-    from graphtune.tools.training.retrain import (
-        CONTINUED_EPOCHS,
-        CONTINUED_LR_FACTOR,
-        DEFAULT_MAX_OLD_DROP_POINTS,
-        DEFAULT_MIN_NEW_ACCURACY,
-        DEFAULT_MAX_GENERAL_DROP_POINTS,
-        DEFAULT_RETRAIN_REPLAY_FRACTION,
-    )
-
-    p.add_argument("--base", default="current", help="model or alias to continue from (default: current)")
-    p.add_argument("--min-new-accuracy", type=float, default=DEFAULT_MIN_NEW_ACCURACY,
-                   help=f"promote only if new/changed facts reach this accuracy, 0..1 (default {DEFAULT_MIN_NEW_ACCURACY})")
-    p.add_argument("--max-old-drop", type=float, default=DEFAULT_MAX_OLD_DROP_POINTS,
-                   help="... and unchanged facts drop at most this many points vs the base model "
-                   f"(default {DEFAULT_MAX_OLD_DROP_POINTS:g})")
-    p.add_argument("--max-general-drop", type=float, default=DEFAULT_MAX_GENERAL_DROP_POINTS,
-                   help="... and general ability (held-out everyday questions) is at most this many points below the "
-                   f"base model's (default {DEFAULT_MAX_GENERAL_DROP_POINTS:g})")
-    p.add_argument("--replay-fraction", type=float, help="share of the delta's facts that are replayed unchanged "
-                   f"facts, against forgetting (default {DEFAULT_RETRAIN_REPLAY_FRACTION:g}: all of them)")
-    p.add_argument("--learning-rate", type=float, help="continued training's learning rate (default "
-                   f"{CONTINUED_LR_FACTOR:g}x the base model's)")
-    p.add_argument("--epochs", dest="num_epochs", type=int, help="continued training's epochs (default "
-                   f"{CONTINUED_EPOCHS})")
+def _policy_flags(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """The retrain tool's parameters as flags (RetrainRequest), and `--epochs`, the old name of `--num-epochs`."""
+    add_request_arguments(p, RetrainRequest, skip=skip)
+    p.add_argument("--epochs", dest="num_epochs", help=argparse.SUPPRESS)  # scripts written before the rename
 
 
 def add_retrain_commands(sub: Any, wait_flag: Any) -> None:
-    p = sub.add_parser("diff", help="what changed in a code base since a graph version or dataset")
-    p.add_argument("codebase")
-    p.add_argument("--since", help="graph version or dataset name (default: the previous version)")
-    p.add_argument("--change", choices=["all", "added", "removed", "changed", "affected"], default="all")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
-    p.set_defaults(func=lambda a: _show(a, "graph_diff", codebase=a.codebase, since=a.since, change=a.change,
-                                        limit=a.limit, offset=a.offset))
-
-    p = sub.add_parser("promote", help="point an alias (default: current) at a model")
-    p.add_argument("model_name")
-    p.add_argument("--alias", default="current")
-    p.set_defaults(func=lambda a: _show(a, "promote_model", model_name=a.model_name, alias=a.alias))
-
-    p = sub.add_parser("delete-model", help="delete a fine-tuned model (refuses an aliased one without --force)")
-    p.add_argument("model_name")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=lambda a: _show(a, "delete_model", model_name=a.model_name, force=a.force))
+    add_tool_command(sub, "diff", "graph_diff", "what changed in a code base since a graph version or dataset",
+                     ("codebase",))
+    add_tool_command(sub, "promote", "promote_model", "point an alias (default: current) at a model", ("model_name",))
+    add_tool_command(sub, "delete-model", "delete_model",
+                     "delete a fine-tuned model (refuses an aliased one without --force)", ("model_name",))
 
     p = sub.add_parser("retrain", help="re-ingest, delta-train, compare, promote if the policy holds (job chain)")
-    p.add_argument("codebase")
     _policy_flags(p)
     wait_flag(p)
     p.set_defaults(func=cmd_retrain)
@@ -188,5 +146,5 @@ def add_retrain_commands(sub: Any, wait_flag: Any) -> None:
     p.add_argument("--once", action="store_true", help="check once and exit (cron, CI): 0 promoted or unchanged, "
                    "3 kept by the policy, 1 failed")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
-    _policy_flags(p)
+    _policy_flags(p, skip=("codebase",))
     p.set_defaults(func=cmd_watch)

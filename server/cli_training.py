@@ -8,22 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from graphtune.server.cli_args import add_request_arguments, request_kwargs
-from graphtune.server.cli_common import call_tool, follow, output, start_job
+from graphtune.server.cli_common import add_tool_command, call_tool, follow, output, start_job, tool_arguments
 from graphtune.tools.requests import AskRequest, CompareRequest, EvaluateRequest, ExportRequest, MergeRequest, TrainRequest
 
 __all__ = ["add_training_commands"]
 
 ASK_WAIT_S = 30  # then the CLI follows the job with a progress display
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    output(args, call_tool(args, "list_models", limit=args.limit))
-    return 0
-
-
-def cmd_base_models(args: argparse.Namespace) -> int:
-    output(args, call_tool(args, "list_base_models", kind=args.kind, limit=args.limit))
-    return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -62,20 +52,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
-def _gpus(value: str | None) -> Any:
-    """'auto', a count, or None (keep); anything else goes to the tool, whose coded error names the field."""
-    return int(value) if value and value.isdigit() else value
-
-
 def add_training_commands(sub: Any, add_job_command: Callable[..., argparse.ArgumentParser],
                           wait_flag: Callable[[Any], None]) -> None:
     add_job_command(sub, "train", "start_fine_tuning", TrainRequest, "fine-tune a model with LoRA/QLoRA (job)")
 
-    p = sub.add_parser("resume", help="resume a stopped training job from its newest checkpoint")
-    p.add_argument("job_id")
-    p.add_argument("--gpus", help="resume on another GPU count: 'auto' or a count (same data order)")
+    p = add_tool_command(sub, "resume", "resume_fine_tuning", "resume a stopped training job from its newest "
+                         "checkpoint", ("job_id",), lambda a: start_job(a, "resume_fine_tuning",
+                                                                        **tool_arguments(a, "resume_fine_tuning")))
     wait_flag(p)
-    p.set_defaults(func=lambda a: start_job(a, "resume_fine_tuning", job_id=a.job_id, gpus=_gpus(a.gpus)))
 
     add_job_command(sub, "merge", "merge_adapter", MergeRequest, "merge a fine-tuned adapter into its base model (job)")
     p = sub.add_parser("export", help="export a fine-tuned model to GGUF + an Ollama Modelfile (job; follows it)",
@@ -88,14 +72,9 @@ def add_training_commands(sub: Any, add_job_command: Callable[..., argparse.Argu
     add_job_command(sub, "compare", "compare_models", CompareRequest,
                     "two models on the same probes, per fact type (job)")
 
-    p = sub.add_parser("models", help="list fine-tuned models")
-    p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(func=cmd_models)
-
-    p = sub.add_parser("base-models", help="list base models usable offline (built-ins, GGUF, folders, HF cache)")
-    p.add_argument("--kind", choices=["all", "builtin", "gguf", "folder", "merged", "hub_cache"], default="all")
-    p.add_argument("--limit", type=int, default=50)
-    p.set_defaults(func=cmd_base_models)
+    add_tool_command(sub, "models", "list_models", "list fine-tuned models")
+    add_tool_command(sub, "base-models", "list_base_models",
+                     "list base models usable offline (built-ins, GGUF, folders, HF cache)")
 
     p = sub.add_parser("ask", help="answer a prompt with a base or fine-tuned model (job)")
     add_request_arguments(p, AskRequest)

@@ -1,102 +1,21 @@
-"""The one place job kinds are registered. A later capability adds a kind here, nothing else.
+"""Job kinds, as the runner and the worker look them up.
 
-Handlers are named as "module:function" strings and imported only inside the worker
-process, so registering a training kind never imports torch into the server.
-
-Each kind also says which shared resources a job writes and reads, derived from its params
-(`resources(params, settings) -> Resources`): the embedded graph store (`graph:embedded`),
-a Neo4j graph (`graph:neo4j`), a dataset (`dataset:<name>`), a model (`model:<name>`). The
-job store starts a job only when its resources are free (one writer, or any number of
-readers, per resource) -- see JobStore.claim_runnable. A kind that touches nothing shared
-keeps the default (no resources).
+Each job kind is declared by the tool module that queues it (graphtune.tools.tool_registry:
+`@mcp_tool(..., jobs=(JobKind(...),))`, with its handler string, heaviness and resources); this
+module walks that registry once and adds the test-only kinds. Handlers are imported only inside
+the worker process, so registering a training kind never imports torch into the server.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.tool_registry import JobKind, Resources, job_kinds
 
-
-@dataclass(frozen=True)
-class Resources:
-    """What a job writes and reads while it runs. `creates`: writes that must produce something
-    new (a model's output_name, a dataset without overwrite): a second active job creating the
-    same name is refused when it is submitted, since only one of them could ever publish."""
-
-    writes: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ()
-    creates: tuple[str, ...] = ()
-
-
-def no_resources(params: dict[str, Any], settings: Any) -> Resources:
-    return Resources()
-
-
-def graph_resource(store: str | None) -> str:
-    return f"graph:{store or 'embedded'}"
-
-
-def dataset_resource(name: str | None) -> tuple[str, ...]:
-    """A graphtune dataset by name; a .jsonl path outside datasets/ is nobody's output: no claim."""
-    if not name or "/" in name or name.endswith(".jsonl"):
-        return ()
-    return (f"dataset:{name}",)
-
-
-def ingest_resources(params: dict[str, Any], settings: Any) -> Resources:
-    return Resources(writes=(graph_resource(params.get("write_to")),))
-
-
-def extract_resources(params: dict[str, Any], settings: Any) -> Resources:
-    dataset = dataset_resource(params["dataset_name"])
-    return Resources(writes=dataset, reads=(graph_resource(params.get("source") or settings.graph_backend),),
-                     creates=() if params.get("overwrite") else dataset)
-
-
-def train_resources(params: dict[str, Any], settings: Any) -> Resources:
-    cfg = params.get("config") or {}
-    reads = dataset_resource(cfg.get("dataset_name"))
-    if cfg.get("init_adapter"):
-        reads += (f"model:{cfg['init_adapter']}",)
-    output = () if cfg.get("dry_run") or not cfg.get("output_name") else (f"model:{cfg['output_name']}",)
-    return Resources(writes=output, reads=reads, creates=() if params.get("resume") else output)
-
-
-def merge_resources(params: dict[str, Any], settings: Any) -> Resources:
-    output = (f"model:{params['output_name']}",)
-    return Resources(writes=output, reads=(f"model:{params['model_name']}",), creates=output)
-
-
-def export_resources(params: dict[str, Any], settings: Any) -> Resources:
-    """Writes the model's gguf/ folder (one export of a model at a time)."""
-    return Resources(writes=(f"model:{params['model_name']}",))
-
-
-def evaluate_resources(params: dict[str, Any], settings: Any) -> Resources:
-    """Reads the model and the dataset's probes; writes the model's evaluation files."""
-    return Resources(writes=(f"model:{params['model_name']}",), reads=(f"dataset:{params['dataset_name']}",))
-
-
-def ask_resources(params: dict[str, Any], settings: Any) -> Resources:
-    """Reads the fine-tuned model it answers with (none when asking a base model)."""
-    model = params.get("adapter")
-    return Resources(reads=(f"model:{model}",) if model else ())
-
-
-def compare_resources(params: dict[str, Any], settings: Any) -> Resources:
-    """Reads both models and the dataset's probes."""
-    reads = tuple(f"model:{params[k]}" for k in ("model_a", "model_b") if params.get(k))
-    return Resources(reads=reads + ((f"dataset:{params['dataset_name']}",) if params.get("dataset_name") else ()))
-
-
-def promote_resources(params: dict[str, Any], settings: Any) -> Resources:
-    """Reads the retrained model (and writes its retrain.json); the alias is one SQL row."""
-    return Resources(reads=(f"model:{params['model_b']}",))
+__all__ = ["KINDS", "TEST_KINDS", "JobKind", "Resources", "get_kind", "run_sleep_job"]
 
 
 def sleep_resources(params: dict[str, Any], settings: Any) -> Resources:
@@ -104,44 +23,6 @@ def sleep_resources(params: dict[str, Any], settings: Any) -> Resources:
     return Resources(writes=tuple(params.get("writes", ())), reads=tuple(params.get("reads", ())),
                      creates=tuple(params.get("creates", ())))
 
-
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    handler: str  # "package.module:function", called as handler(params, ctx) -> result dict
-    heavy: bool  # heavy jobs (GPU training) obey max_concurrent_training_jobs
-    description: str
-    resources: Callable[[dict[str, Any], Any], Resources] = no_resources  # (params, settings) -> Resources
-
-    def load(self) -> Callable[..., dict[str, Any]]:
-        module_name, _, attr = self.handler.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
-
-
-KINDS: dict[str, JobKind] = {
-    kind.name: kind
-    for kind in (
-        JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False,
-                "Parse a Python code base into the graph.", ingest_resources),
-        JobKind("extract", "graphtune.tools.dataset.extract:run_extract_job", False, "Build a dataset from the graph.",
-                extract_resources),
-        JobKind("train", "graphtune.tools.training.train_job:run_train_job", True, "LoRA/QLoRA fine-tuning.",
-                train_resources),
-        JobKind("merge", "graphtune.tools.training.merge:run_merge_job", True, "Fold an adapter into its base.",
-                merge_resources),
-        JobKind("export", "graphtune.tools.training.gguf_export:run_export_job", True,
-                "Merge and convert a model to GGUF for llama.cpp / Ollama.", export_resources),
-        JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
-                "Closed-book probes of a knowledge dataset, base vs tuned.", evaluate_resources),
-        JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,
-                "Answer a prompt with a base or fine-tuned model (loads the model: GPU work, so heavy).",
-                ask_resources),
-        JobKind("compare", "graphtune.tools.training.compare_job:run_compare_job", True,
-                "Two models on the same probes, per fact type (A/B).", compare_resources),
-        JobKind("promote", "graphtune.tools.training.retrain:run_promote_job", False,
-                "A retrain's last step: move the alias to the new model if the policy holds.", promote_resources),
-    )
-}
 
 # Registered only when settings.enable_test_job_kinds is on: a controllable job for the
 # runner's own tests (kill, cancel, queueing) that needs no graph or model.
@@ -153,8 +34,23 @@ TEST_KINDS: dict[str, JobKind] = {
 }
 
 
+@functools.cache
+def _kinds() -> dict[str, JobKind]:
+    return job_kinds()
+
+
+def __getattr__(name: str) -> Any:
+    """`KINDS` (every kind the tools declare) is built on first use: a worker running a test kind
+    does not import the tool modules."""
+    if name == "KINDS":
+        return _kinds()
+    raise AttributeError(name)
+
+
 def get_kind(name: str, *, include_test_kinds: bool) -> JobKind:
-    table = {**KINDS, **(TEST_KINDS if include_test_kinds else {})}
+    if include_test_kinds and name in TEST_KINDS:
+        return TEST_KINDS[name]
+    table = {**_kinds(), **(TEST_KINDS if include_test_kinds else {})}
     if name not in table:
         raise ConfigError(f"unknown job kind `{name}`.", field="kind", hint=f"Known kinds: {sorted(table)}.")
     return table[name]

@@ -13,10 +13,17 @@ signature is trimmed once, when the app is built (see `create_app`):
 - the text content beside `structuredContent` is compact JSON (no indentation).
 
 Tool descriptions are the first docstring paragraph (one line), parameter descriptions the
-short `Field(description=...)`: see graphtune.server.app.summary and tool_registry.
+short `Field(description=...)`: see graphtune.server.app.summary and graphtune.tools.tool_registry.
 
 Argument validation errors from the SDK (pydantic) are rendered like every other error:
 `[invalid_argument] <what was wrong> (field `x`) Hint: <how to fix>`.
+
+SDK surface used: only the exported `mcp.server.mcpserver.tools.Tool` (`from_function`, `run`,
+`parameters`) and its `fn_metadata` field (`arg_model`, `validate_arguments`, and the output
+fields, which the SDK documents as read live). Nothing is imported from the SDK's unexported
+`utilities.func_metadata` module. `LeanTool` still subclasses `Tool`: `MCPServer(tools=[...])` and
+`add_tool` offer no hook around a call to re-code argument errors or compact the reply, and no
+public way to keep output validation while publishing a generic output schema.
 """
 
 from __future__ import annotations
@@ -28,8 +35,7 @@ from typing import Any
 
 from graphtune.tools.validation import coded_validation_error, inline_refs
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools.base import Tool
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
@@ -106,9 +112,7 @@ class CodedToolError(ToolError):
 def validate_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> dict[str, Any]:
     """Validate `arguments` for tool function `fn` (services already bound) exactly as the MCP
     server does, raising the coded ConfigError; the CLI uses this so both fail alike."""
-    from mcp.server.mcpserver.utilities.func_metadata import func_metadata
-
-    meta = func_metadata(fn)
+    meta = Tool.from_function(fn, structured_output=False).fn_metadata
     try:
         return meta.validate_arguments(arguments)
     except ValidationError as exc:
@@ -157,9 +161,10 @@ def lean_tool(fn: Callable[..., Any], *, name: str, description: str, annotation
     tool = LeanTool.from_function(fn, name=name, description=description, annotations=annotations,
                                   **({"structured_output": False} if structured else {}))
     tool.parameters = compact_input_schema(tool.parameters)
-    if structured:
-        tool.fn_metadata = FuncMetadata(arg_model=tool.fn_metadata.arg_model, output_schema=compact_output_schema({}),
-                                        output_model=returns, wrap_output=False)
+    if structured:  # FuncMetadata's fields are read live (its docstring): set them, derive nothing
+        tool.fn_metadata.output_schema = compact_output_schema({})
+        tool.fn_metadata.output_model = returns
+        tool.fn_metadata.wrap_output = False
     elif tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_output_schema(tool.fn_metadata.output_schema)
     return tool

@@ -103,7 +103,7 @@ def _chat(q: str, a: str) -> dict:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [t for pair in FACTS for t in pair] * 20
-    from graphtune.tools.training.tiny_model import create_tiny_model
+    from tiny_model import create_tiny_model
 
     return create_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama", texts, vocab_size=400, hidden=64)
 

@@ -10,13 +10,14 @@ is reported as the job's coded error.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 from graphtune.tools.errors import GraphtuneError
 from graphtune.tools.requests import AskRequest, request_tool
 from graphtune.tools.requests.model_jobs import MAX_NEW_TOKENS
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import JobKind, Resources, mcp_tool
 from pydantic import BaseModel, Field
 
 __all__ = ["MAX_NEW_TOKENS", "Answer", "AskResult", "ask_model"]
@@ -44,6 +45,18 @@ class AskResult(BaseModel):
     next_step: str | None = None
 
 
+def ask_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads the fine-tuned model it answers with (none when asking a base model)."""
+    model = params.get("adapter")
+    return Resources(reads=(f"model:{model}",) if model else ())
+
+
+ASK_JOB = JobKind("ask", "graphtune.tools.training.ask_job:run_ask_job", True,
+                  "Answer a prompt with a base or fine-tuned model (loads the model: GPU work, so heavy).",
+                  ask_resources)
+
+
+@mcp_tool(read_only=False, destructive=False, idempotent=False, open_world=True, jobs=(ASK_JOB,))
 @request_tool(AskRequest)
 async def ask_model(services: ToolServices, request: AskRequest) -> AskResult:
     """Try a base or fine-tuned model on one question.

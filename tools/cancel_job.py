@@ -6,9 +6,11 @@ from typing import Annotated
 
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import Field
 
 
+@mcp_tool(read_only=False, destructive=True, idempotent=True)
 def cancel_job(
     services: ToolServices,
     job_id: Annotated[str, Field(description="The id of the job to stop.")],

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from graphtune.tools.errors import JobStateConflict, StorageError
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field
 
@@ -33,6 +34,7 @@ def _jobs_using(store: object, name: str) -> list[str]:
     return found
 
 
+@mcp_tool(read_only=False, destructive=True, idempotent=False)
 def delete_model(
     services: ToolServices,
     model_name: Annotated[str, Field(description="Name of the fine-tuned model to delete (list_models).")],

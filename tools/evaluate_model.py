@@ -4,11 +4,24 @@ Its parameters are declared once, in graphtune.tools.requests.model_jobs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphtune.tools.jobs import JobView
 from graphtune.tools.requests import EvaluateRequest, queue, request_tool
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import JobKind, Resources, mcp_tool
 
 
+def evaluate_resources(params: dict[str, Any], settings: Any) -> Resources:
+    """Reads the model and the dataset's probes; writes the model's evaluation files."""
+    return Resources(writes=(f"model:{params['model_name']}",), reads=(f"dataset:{params['dataset_name']}",))
+
+
+EVALUATE_JOB = JobKind("evaluate", "graphtune.tools.training.evaluate_job:run_evaluate_job", True,
+                       "Closed-book probes of a knowledge dataset, base vs tuned.", evaluate_resources)
+
+
+@mcp_tool(read_only=False, destructive=False, idempotent=True, jobs=(EVALUATE_JOB,))
 @request_tool(EvaluateRequest)
 def evaluate_model(services: ToolServices, request: EvaluateRequest) -> JobView:
     """Score a model closed-book on probes (job).

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import Field
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def get_training_status(
     services: ToolServices,
     job_id: Annotated[str, Field(description="The job's id, as returned by the tool that started it.")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
 
 
@@ -26,6 +27,7 @@ class GraphDiff(BaseModel):
                                            "versions, newest last (version, created_at, entity counts of its diff).")
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def graph_diff(
     services: ToolServices,
     codebase: Annotated[str, Field(description="Code base name (from ingest_codebase or validate_environment).")],
@@ -45,7 +47,8 @@ def graph_diff(
     Every ingest records a version; use this to decide whether a model is worth updating and
     with what (extract_training_data(objective='knowledge', since=...) builds the delta).
     """
-    from graphtune.tools.graph.versions import diff_versions, read_index
+    from graphtune.tools.dataset.since import diff_versions
+    from graphtune.tools.graph.versions import read_index
     from graphtune.tools.paging import page
 
     backend = source or services.settings.graph_backend

@@ -4,11 +4,23 @@ Its parameters are declared once, in graphtune.tools.requests.ingest."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphtune.tools.jobs import JobView
 from graphtune.tools.requests import IngestRequest, queue, request_tool
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import JobKind, Resources, graph_resource, mcp_tool
 
 
+def ingest_resources(params: dict[str, Any], settings: Any) -> Resources:
+    return Resources(writes=(graph_resource(params.get("write_to")),))
+
+
+INGEST_JOB = JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False,
+                     "Parse a Python code base into the graph.", ingest_resources)
+
+
+@mcp_tool(read_only=False, destructive=False, idempotent=True, open_world=True, jobs=(INGEST_JOB,))
 @request_tool(IngestRequest)
 def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
     """Parse a code base into the graph (job).

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import anyio
 from graphtune.tools.paging import page
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from graphtune.tools.training.base_model_inventory import (
     BaseModelEntry,
     inventory,
@@ -22,6 +23,7 @@ class BaseModelList(BaseModel):
     note: str
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 async def list_base_models(
     services: ToolServices,
     kind: Annotated[Literal["all", "builtin", "gguf", "folder", "merged", "hub_cache"], Field(

@@ -8,6 +8,7 @@ from graphtune.tools.dataset.catalog import DatasetInfo
 from graphtune.tools.dataset.catalog import list_datasets as _list
 from graphtune.tools.paging import page
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
 
 
@@ -17,6 +18,7 @@ class DatasetList(BaseModel):
     next_offset: int | None = None
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def list_datasets(
     services: ToolServices,
     limit: Annotated[int, Field(ge=1, le=100, description="Datasets per page, 1-100; default 20.")] = 20,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from graphtune.tools.jobs import Progress, iso, waiting
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
 
 
@@ -27,6 +28,7 @@ class JobList(BaseModel):
     next_offset: int | None = Field(None, description="Pass as `offset` for the next page; null on the last page.")
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def list_jobs(
     services: ToolServices,
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from graphtune.tools.paging import page
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from graphtune.tools.training.registry import ModelInfo, list_all
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,7 @@ class ModelList(BaseModel):
     next_offset: int | None = None
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def list_models(
     services: ToolServices,
     limit: Annotated[int, Field(ge=1, le=100, description="Models per page, 1-100; default 20.")] = 20,

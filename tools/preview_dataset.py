@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from graphtune.tools.dataset.catalog import preview, read_metadata
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
 
 
@@ -18,6 +19,7 @@ class DatasetPreview(BaseModel):
     next_offset: int | None = None
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True)
 def preview_dataset(
     services: ToolServices,
     dataset_name: Annotated[str, Field(description="Dataset name, from list_datasets.")],

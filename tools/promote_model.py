@@ -7,6 +7,7 @@ from typing import Annotated
 from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from graphtune.tools.training.registry import model_dir
 from pydantic import BaseModel, Field
 
@@ -18,6 +19,7 @@ class Promotion(BaseModel):
     aliases: dict[str, str] = Field(description="Every alias -> model name after this change.")
 
 
+@mcp_tool(read_only=False, destructive=False, idempotent=True)
 def promote_model(
     services: ToolServices,
     model_name: Annotated[str, Field(description="Model to point the alias at (list_models name, or another alias).")],

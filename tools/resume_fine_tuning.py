@@ -6,10 +6,12 @@ from typing import Annotated, Literal
 
 from graphtune.tools.jobs import JobView, job_view
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 from graphtune.tools.training.submit import resume_training
 from pydantic import Field
 
 
+@mcp_tool(read_only=False, destructive=False, idempotent=False)
 def resume_fine_tuning(
     services: ToolServices,
     job_id: Annotated[str, Field(description="Id of the stopped (cancelled or interrupted) training job.")],

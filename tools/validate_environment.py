@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from graphtune.tools.environment import EnvironmentReport, validate
 from graphtune.tools.services import ToolServices
+from graphtune.tools.tool_registry import mcp_tool
 
 
+@mcp_tool(read_only=True, destructive=False, idempotent=True, open_world=True)
 async def validate_environment(services: ToolServices) -> EnvironmentReport:
     """Check packages, devices, graph and disk first.
 

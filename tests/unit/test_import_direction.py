@@ -1,6 +1,18 @@
-"""Imports flow server -> tools -> domain: nothing under tools/ imports graphtune.server at
-run time (type-only imports under `if TYPE_CHECKING:` are allowed: they never execute), and no
-graphtune modules import each other in a circle (function-level imports count too)."""
+"""Imports flow one way, down the layers, and never in a circle (function-level imports count too;
+type-only imports under `if TYPE_CHECKING:` are allowed: they never execute).
+
+The layers, lowest first (a module may import its own layer and the ones below it):
+
+    base      tools/{errors,declare,job_context,services,...}.py  shared helpers, no engine
+    graph     tools/graph/      parsing, the graph stores, records (CodeRecord), graph versions
+    dataset   tools/dataset/    datasets built from graph records
+    training  tools/training/   LoRA jobs, models, evaluation (reads datasets)
+    requests  tools/requests/   the MCP/CLI surface of each job: request model -> engine config
+    tools     tools/*.py        the MCP tool modules (and helpers that call several engines)
+    server    server/           the app, the CLI, the job store and runner
+
+Engines (graph, dataset, training) take engine configs declared in their own layer; the
+request layer derives its models from them, so no setting is declared twice."""
 
 from __future__ import annotations
 
@@ -44,6 +56,51 @@ def test_tools_never_import_the_server_at_run_time() -> None:
             if module == "graphtune.server" or module.startswith("graphtune.server."):
                 offenders.append(f"{path.relative_to(TOOLS.parent)}:{line} imports {module}")
     assert not offenders, "upward imports (tools -> server):\n" + "\n".join(offenders)
+
+
+LAYERS = ("base", "graph", "dataset", "training", "requests", "tools", "server")
+ENGINE_PACKAGES = ("graph", "dataset", "training", "requests")
+# top-level modules of tools/ that import no engine: any layer may use them. A new module there is
+# counted in the `tools` layer until it is listed here.
+BASE = frozenset({"checks", "declare", "errors", "job_context", "jobs", "paging", "resource_errors", "services",
+                  "timestamps", "validation", "version"})
+
+
+def layer_of(module: str) -> str:
+    """The layer of a graphtune module by its import name (see the module docstring)."""
+    parts = module.split(".")
+    if parts[1] == "server":
+        return "server"
+    if len(parts) == 2 or parts[2] in BASE:
+        return "base"
+    return parts[2] if parts[2] in ENGINE_PACKAGES else "tools"
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    return sorted(f"{module} ({layer_of(module)}) imports {target} ({layer_of(target)})"
+                  for module, targets in graph.items() for target in targets
+                  if rank[layer_of(target)] > rank[layer_of(module)])
+
+
+def test_every_import_points_down_the_layers() -> None:
+    offenders = _upward(_import_graph())
+    assert not offenders, "upward imports (see the layers in this module's docstring):\n" + "\n".join(offenders)
+
+
+def test_the_layer_check_finds_an_upward_import() -> None:
+    graph = {"graphtune.tools.graph.sources": {"graphtune.tools.dataset.catalog", "graphtune.tools.errors"},
+             "graphtune.tools.dataset.extract": {"graphtune.tools.requests.extract", "graphtune.tools.graph.sources"},
+             "graphtune.tools.training.submit": {"graphtune.server.app"},
+             "graphtune.tools.errors": {"graphtune.tools.list_jobs"},
+             "graphtune.server.app": {"graphtune.tools.start_fine_tuning"}}
+    assert [line.split(" ")[0] for line in _upward(graph)] == [
+        "graphtune.tools.dataset.extract", "graphtune.tools.errors", "graphtune.tools.graph.sources",
+        "graphtune.tools.training.submit"]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {layer_of(m) for m in _modules(PACKAGES)} == set(LAYERS)
 
 
 def _modules(packages: dict[str, Path]) -> dict[str, Path]:
@@ -125,10 +182,10 @@ def test_tools_take_typed_services_and_the_server_provides_them(services) -> Non
     """Across the server/tools line services are typed by protocols (graphtune.tools.services), not `Any`."""
     import typing
 
-    from graphtune.server.tool_registry import TOOLS
     from graphtune.tools.services import JobStoreView, JobSubmitter, ToolServices, ToolSettings
+    from graphtune.tools.tool_registry import tools
 
-    for spec in TOOLS:
+    for spec in tools():
         assert typing.get_type_hints(spec.load())["services"] is ToolServices, spec.name
     assert isinstance(services, ToolServices) and isinstance(services.settings, ToolSettings)
     assert isinstance(services.store, JobStoreView) and isinstance(services.runner, JobSubmitter)

@@ -27,11 +27,32 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphtune.tools.declare import setting
 from graphtune.tools.errors import DatasetError
+from pydantic import BaseModel, ConfigDict
 
 # Chosen by measurement (bench/RESULTS.md, "Retraining after a code change"; docs/dataset.md, "Delta datasets").
 DEFAULT_REPLAY_FRACTION = 1.0  # every unchanged fact
 DEFAULT_DELTA_REPEATS = 8  # with a full replay only: a sampled one already sets the new/replayed ratio
+
+
+class DeltaSettings(BaseModel):
+    """How a delta dataset rehearses, declared once: extract_training_data (`since`) and retrain's
+    continued training (graphtune.tools.training.retrain.ContinuedTraining) both take these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replay_fraction: float = setting(DEFAULT_REPLAY_FRACTION, ge=0.0, le=1.0, description=(
+        "Delta only: share of unchanged facts replayed, 0-1; default 1 (all)."), cli_help=(
+        "Unchanged facts are replayed against forgetting; 1 was chosen by measurement."))
+    delta_repeats: int | None = setting(None, offer="engine", ge=1, le=64, description=(
+        "Copies of each new/changed row in a delta dataset; default 8 with a full replay, else 1 "
+        "(delta.delta_repeats_for)."))
+
+    @property
+    def repeats(self) -> int:
+        """delta_repeats with its default filled in."""
+        return delta_repeats_for(self.replay_fraction, self.delta_repeats)
 
 
 def delta_repeats_for(replay_fraction: float, repeats: int | None = None) -> int:

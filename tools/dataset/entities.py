@@ -12,8 +12,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from graphtune.tools.dataset.records import CodeRecord, files_by_module
 from graphtune.tools.graph.languages import language_of
+from graphtune.tools.graph.records import CodeRecord, files_by_module
 
 _PARAM = re.compile(r"^(?P<stars>\*{0,2}|\.{3})(?P<name>\w+)\s*(?::\s*(?P<type>.+?))?\s*(?:=\s*(?P<default>.+))?$")
 SKIP_PARAMS = {"self", "cls"}

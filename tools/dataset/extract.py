@@ -13,19 +13,19 @@ import time
 from collections import Counter
 from typing import Any
 
-from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.dedup import Deduplicator
 from graphtune.tools.dataset.jsonl import format_example, write_jsonl
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.quality import score
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.dataset.split import split_by_file
 from graphtune.tools.dataset.tasks import tasks_for
 from graphtune.tools.errors import DatasetError
+from graphtune.tools.graph.records import CodeRecord
 from graphtune.tools.graph.sources import open_source
 from graphtune.tools.graph.versions import source_versions
 from graphtune.tools.job_context import JobContext
+from graphtune.tools.version import __version__
 
 PROGRESS_EVERY = 2000
 

@@ -14,17 +14,17 @@ import time
 from collections import Counter
 from typing import Any
 
-from graphtune.tools.version import __version__
 from graphtune.tools.dataset.atomic import refuse_existing, staged_folder, sweep_temp
 from graphtune.tools.dataset.entities import build_entities
 from graphtune.tools.dataset.jsonl import format_example, write_jsonl
 from graphtune.tools.dataset.knowledge import build
-from graphtune.tools.dataset.styles import HELD_OUT_FAMILIES
 from graphtune.tools.dataset.params import ExtractParams
+from graphtune.tools.dataset.styles import HELD_OUT_FAMILIES
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.sources import open_source
 from graphtune.tools.graph.versions import source_versions
 from graphtune.tools.job_context import JobContext
+from graphtune.tools.version import __version__
 
 KNOWLEDGE_NODE_TYPES = ("Class", "Function", "Method", "CodeFile")
 MAX_EVAL_ROWS = 1000
@@ -72,7 +72,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
     delta = None
     if params.since:
         from graphtune.tools.dataset.delta import delta_repeats_for, plan_delta, select_delta
-        from graphtune.tools.graph.versions import delta_bases
+        from graphtune.tools.dataset.since import delta_bases
 
         plan = plan_delta(settings, source_name, records,
                           delta_bases(settings, source_name, params.codebases or sorted(versions) or None, params.since))

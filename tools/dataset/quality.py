@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.graph.records import CodeRecord
 
 WEIGHTS = {"docstring": 0.40, "params_documented": 0.20, "types": 0.10, "returns": 0.15, "examples": 0.05,
            "length": 0.10}

@@ -11,8 +11,8 @@ import ast
 import textwrap
 from collections.abc import Callable
 
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.graph.languages import DISPLAY, FENCES, UNIT, language_of
+from graphtune.tools.graph.records import CodeRecord
 
 Task = tuple[str, str, str]  # (task name, user prompt, assistant answer)
 MAX_SOURCE_CHARS = 6000

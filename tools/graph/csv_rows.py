@@ -33,6 +33,11 @@ class PreparedFile:
     names: list[str] = field(default_factory=list)  # qualified names of its classes, functions, methods
     own: OwnHashes = field(default_factory=dict)  # its entities' own-aspect hashes for the graph version
 
+    @property
+    def size(self) -> int:
+        """Characters of CSV text it holds (what a write batch is bounded by)."""
+        return sum(map(len, self.chunks.values()))
+
 
 def node_rows(f: FileGraph) -> dict[str, Iterable[dict[str, Any]]]:
     calls: dict[str, list[str]] = {}

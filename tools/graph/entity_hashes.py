@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from graphtune.tools.dataset.records import CodeRecord
+from graphtune.tools.graph.records import CodeRecord
 
 # (node type, qualified name) -> (file path, hash or None per aspect of CALLABLE_ASPECTS / CLASS_ASPECTS)
 OwnHashes = dict[tuple[str, str], tuple[Any, ...]]

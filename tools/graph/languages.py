@@ -39,3 +39,27 @@ def parse_source(path: str, module_name: str, data: bytes, language: str) -> Any
 
     module = importlib.import_module(f"graphtune.tools.graph.{_PARSERS[language]}")
     return module.parse(path, module_name, data, language)
+
+
+def warm(files: list[Any]) -> None:
+    """Load the tree-sitter grammar, parser and call query of every grammar these files (SourceFile)
+    need, once, in this process: called before the parser processes fork, which then inherit them
+    instead of each loading its own (imports + grammar + query: ~50 ms of CPU per process for
+    TypeScript, a tenth of what rxjs's 21k lines take to parse)."""
+    import importlib
+
+    from graphtune.tools.graph.ts_common import parser_for, query
+
+    grammars: dict[str, Any] = {}
+    for item in files:
+        if item.language in _PARSERS and item.language not in grammars:
+            grammars[item.language] = importlib.import_module(f"graphtune.tools.graph.{_PARSERS[item.language]}")
+    names: set[tuple[str, str]] = set()
+    for item in files:
+        module = grammars.get(item.language)
+        if module is not None:
+            names.add((module.grammar_for(item.rel_path) if hasattr(module, "grammar_for") else item.language,
+                       module.CALLS))
+    for name, calls in sorted(names):
+        parser_for(name)
+        query(name, calls)

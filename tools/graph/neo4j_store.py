@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.errors import (
     ConfigError,
     GraphError,
@@ -23,6 +22,7 @@ from graphtune.tools.errors import (
     QueryFailed,
 )
 from graphtune.tools.graph.mapping import GraphMapping
+from graphtune.tools.graph.records import CodeRecord
 
 BATCH = 2000
 EXPECTED = {"Function": ["docstring", "source", "signature"], "Method": ["docstring", "source", "signature"],

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.errors import ConfigError
+from graphtune.tools.graph.records import CodeRecord
 
 __all__ = ["check_codebases", "merge_patterns"]
 

@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
+from graphtune.tools.graph.records import CodeRecord
 from graphtune.tools.graph.selection import check_codebases, merge_patterns
 
 

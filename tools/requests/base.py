@@ -1,10 +1,16 @@
 """`JobRequest`: the one declaration of a job kind's parameters, and the tool signature built from it.
 
-Each job kind (ingest, extract, train, merge, evaluate, compare, ask) has one pydantic model.
+Each job kind (ingest, extract, train, merge, evaluate, compare, ask) has one pydantic model, and
+so has `retrain` (a chain of jobs: a `ToolRequest` without a kind of its own).
 Its fields carry the description, default and bounds; its validators carry the cross-field
 checks; `preflight(services)` carries the checks that need the data dir or the machine
-(existence, names, disk, device) and returns the job's stored params. Three things derive
-from the model, so they cannot drift apart:
+(existence, names, disk, device) and returns the job's stored params. Where an engine reads a
+setting itself, the setting is declared in the engine's config, in the engine's own layer, never
+here: the ingest and extract requests subclass their engine configs (graphtune.tools.graph.ingest_config,
+graphtune.tools.dataset.config) and add only the surface; the training, retrain (policy and recipe)
+and delta-replay requests derive their fields from the engine's `setting()` declarations
+(graphtune.tools.requests.derive).
+Three things derive from the model, so they cannot drift apart:
 
 - the MCP tool's input schema: `request_tool(Model)` gives the tool function a signature
   made of the model's public fields (the SDK builds the schema from signatures);
@@ -24,6 +30,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
+from graphtune.tools.declare import param
 from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -33,23 +40,16 @@ from graphtune.tools.services import ToolServices
 if TYPE_CHECKING:
     from graphtune.tools.jobs import JobView
 
-__all__ = ["JobRequest", "param", "queue", "request_tool", "tool_parameters"]
+__all__ = ["JobRequest", "ToolRequest", "param", "queue", "request_tool", "tool_parameters"]
 
-R = TypeVar("R", bound="JobRequest")
-
-
-def param(default: Any = ..., *, description: str, cli_help: str | None = None, **constraints: Any) -> Any:
-    """A request field: `description` for agents and people, `cli_help` (optional) adds detail for `--help`."""
-    extra = {"cli_help": cli_help} if cli_help else None
-    return Field(default, description=description, json_schema_extra=extra, **constraints)
+R = TypeVar("R", bound="ToolRequest")
 
 
-class JobRequest(BaseModel):
-    """Base of every job request: forbids unknown fields; subclasses set `kind` and `preflight`."""
+class ToolRequest(BaseModel):
+    """Base of every request model: forbids unknown fields; says which fields agents and the CLI see."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    kind: ClassVar[str]  # the job kind queued (graphtune.server.job_kinds)
     internal: ClassVar[frozenset[str]] = frozenset()  # fields stored in the job but not offered to agents or the CLI
     # engine internals offered by the CLI but not on the MCP surface: an agent plans with the preset's values
     # (the dry run shows them) and tools/list stays small without terse descriptions
@@ -74,6 +74,12 @@ class JobRequest(BaseModel):
         """The fields the MCP tool offers: the public ones less the CLI-only engine settings."""
         return {name: f for name, f in cls.public_fields().items() if name not in cls.cli_only}
 
+
+class JobRequest(ToolRequest):
+    """A request that queues one job: subclasses set `kind` and `preflight`."""
+
+    kind: ClassVar[str]  # the job kind queued (graphtune.server.job_kinds)
+
     def preflight(self, services: ToolServices) -> dict[str, Any]:
         """Checks that need the data dir or the machine, before queueing; returns the job's params."""
         return self.model_dump(mode="json", exclude_none=True)
@@ -84,7 +90,7 @@ def _tool_annotation(field: FieldInfo) -> Any:
     return Annotated[field.annotation, *field.metadata, Field(description=field.description)]
 
 
-def tool_parameters(model: type[JobRequest]) -> list[inspect.Parameter]:
+def tool_parameters(model: type[ToolRequest]) -> list[inspect.Parameter]:
     """The model's public fields as keyword parameters (required ones have no default)."""
     params = []
     for name, field in model.agent_fields().items():

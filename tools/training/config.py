@@ -1,116 +1,150 @@
-"""`LoraJobConfig`: what a training job runs — every setting resolved (preset, defaults) and why.
+"""`LoraJobConfig`: every setting of a training job, declared once, and what a job runs.
 
-The settings users give are declared once, in graphtune.tools.requests.train.TrainRequest
-(description, bounds, choices), and checked there before anything is queued (submit_training
-and start_fine_tuning alike); this config adds the engine-only settings (packing, weight decay,
-logging) with their ranges. A plain dataclass stored as JSON in the job
-row: any job can be re-run, and the GPU benchmark builds one directly.
+Each field carries its description, default (what the job runs when nothing else fills it), bounds
+and who may set it (graphtune.tools.declare.setting); the validators carry the cross-field checks.
+`TrainRequest` (graphtune.tools.requests.train), and with it the MCP tool `start_fine_tuning`, the
+`graphtune train` flags and the docs table, is derived from these fields, so adding a training
+option is one field here plus the code that reads it. `request_default=None` marks the settings a
+request leaves open: the preset fills them (graphtune.tools.training.presets), else this default.
+
+`from_dict` is the one way a config is built from values (request values after the preset, a
+stored job's config, a base model's recipe with changes); any bad value becomes a coded
+TrainingConfigError naming the field. The config is stored as JSON in the job row, so any job can
+be re-run; the GPU benchmark builds one directly.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from graphtune.tools.declare import setting
 from graphtune.tools.errors import TrainingConfigError
+from graphtune.tools.validation import coded_validation_error
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
+
+__all__ = ["DEFAULT_TARGETS", "HUB_ID", "NAME", "PACKED_EXAMPLE_CAP", "Device", "LoraJobConfig", "resolve_device"]
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 PACKED_EXAMPLE_CAP = 4096  # short fact examples: hundreds fit one 8k-token micro-batch
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+Device = Literal["auto", "cuda", "mps", "cpu"]
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
+def _all_linear(value: Any) -> Any:
+    """The CLI's `--target-modules all-linear` arrives as a one-item list."""
+    return "all-linear" if value == ["all-linear"] else value
 
 
-@dataclass
-class LoraJobConfig:
-    # --- model --------------------------------------------------------------------
-    base_model: str = field(metadata=_help("Hub id (org/name) or local folder with config.json."))
-    dataset_name: str = field(metadata=_help("graphtune dataset name, or a path to a chat/alpaca JSONL file."))
-    method: str = field(default="lora", metadata=_help("lora, or qlora (4-bit NF4; CUDA only).",
-                                                        choices=["lora", "qlora"]))
-    device: str = field(default="auto", metadata=_help("auto | cuda | mps | cpu.",
-                                                       choices=["auto", "cuda", "mps", "cpu"]))
-    output_name: str | None = field(default=None, metadata=_help("Folder name under models/; default from job id."))
-    gpus: int | str = field(default="auto", metadata=_help(
-        "Ranks to train on: 'auto' (every visible GPU; 1 on CPU/MPS) or a count. On CPU a count > 1 starts that many "
-        "gloo processes (the same launcher path; for testing it without GPUs)."))
-    strategy: str = field(default="auto", metadata=_help(
-        "Multi-GPU strategy: auto (DDP when the model fits one card, else FSDP) | ddp | fsdp.",
-        choices=["auto", "ddp", "fsdp"]))
-    # --- LoRA ---------------------------------------------------------------------
-    lora_rank: int = field(default=16, metadata=_help("LoRA rank r (4..64)."))
-    lora_alpha: float = field(default=32.0, metadata=_help("LoRA alpha (1..128)."))
-    lora_dropout: float = field(default=0.0, metadata=_help("Dropout on the LoRA input (0..0.5); 0 is fastest."))
-    target_modules: list[str] | str = field(default_factory=lambda: list(DEFAULT_TARGETS),
-                                            metadata=_help("Module names to adapt, or 'all-linear'."))
-    # --- schedule -----------------------------------------------------------------
-    learning_rate: float = field(default=2e-4, metadata=_help("Peak learning rate (1e-6..1e-2)."))
-    batch_size: int | None = field(default=None, metadata=_help(
-        "Max examples per micro-batch (1..1024); default: as many as fit tokens_per_batch when packing, 8 without "
-        "packing."))
-    gradient_accumulation_steps: int = field(default=1, metadata=_help("Micro-batches per optimizer step (1..64)."))
-    num_epochs: int = field(default=3, metadata=_help("Passes over the training split (1..10)."))
-    max_steps: int | None = field(default=None, metadata=_help("Stop after this many optimizer steps (overrides "
-                                                               "epochs when smaller)."))
-    max_seq_length: int = field(default=2048, metadata=_help("Examples longer than this are truncated (32..32768)."))
-    tokens_per_batch: int | None = field(default=None, metadata=_help(
-        "Token budget of a packed micro-batch; default 8192 on CUDA, 4096 on CPU/MPS (never above "
-        "batch_size*max_seq_length)."))
-    warmup: float = field(default=0.03, metadata=_help("Warm-up: a ratio < 1 of all steps, or a step count."))
-    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay.", range=(0.0, 1.0)))
-    logging_steps: int = field(default=1, metadata=_help("Metrics event every N steps.", range=(1, 100000)))
-    eval_steps: int | None = field(default=None, metadata=_help("Eval loss every N steps (default: once per epoch)."))
-    save_steps: int | None = field(default=None, metadata=_help("Checkpoint every N steps (default: every 50 steps "
-                                                                "and at cancel)."))
-    seed: int = field(default=42, metadata=_help("Seed for data order, LoRA init and dropout."))
-    gradient_checkpointing: str = field(default="auto", metadata=_help(
-        "auto (only when memory needs it) | on | off.", choices=["auto", "on", "off"]))
-    max_memory_gib: float | None = field(default=None, metadata=_help(
-        "GPU memory ceiling: auto checkpointing covers just enough layers to stay under it (default 90% of the GPU)."))
-    packing: bool = field(default=True, metadata=_help("Padding-free packing with per-document attention."))
-    init_adapter: str | None = field(default=None, metadata=_help(
-        "Continue training from a finished graphtune model (name) on this dataset; not the same as resume."))
-    dry_run: bool = field(default=False, metadata=_help("Validate, tokenize and estimate; do not train."))
-    preset: str = field(default="default", metadata=_help(
-        "Defaults for settings left out: default, or knowledge (all-linear, r64, alpha 128, lr 1e-3, 10 epochs); resolved "
-        "from `auto` before the job is queued.", choices=["default", "knowledge"]))
-    evaluate_probes: bool = field(default=True, metadata=_help(
-        "When the dataset has probes.jsonl: answer them closed-book with the base and the tuned model at the end."))
-    max_probes: int = field(default=600, metadata=_help("Probes evaluated at the end of training (stratified by "
-                                                        "fact type)."))
-    general_replay: float = field(default=0.0, metadata=_help(
-        "Fraction of training rows that replay the base model's own answers to general prompts (0..0.5), so the "
-        "tuned model stays a good assistant (bounded by TrainRequest)."))
-    general_replay_kl: float = field(default=0.0, metadata=_help(
-        "Weight of a KL(base || tuned) term on the answer tokens of general-replay rows: keeps the tuned model's "
-        "whole next-token distribution there at the base model's (0 = off; bounded by TrainRequest)."))
+class LoraJobConfig(BaseModel):
+    """A training job's settings, resolved; fields in the order the tool and the CLI list them."""
 
-    def __post_init__(self) -> None:
-        for f in fields(self):  # engine-only settings; what users set is bounded by TrainRequest
-            bounds = f.metadata.get("range")
-            value = getattr(self, f.name)
-            low, high = bounds or (None, None)
-            if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
-                raise TrainingConfigError(f"`{f.name}`={value!r} is outside {low}..{high}.", field=f.name,
-                                          hint=f.metadata["help"])
-            choices = f.metadata.get("choices")
-            if choices and value not in choices:
-                raise TrainingConfigError(f"`{f.name}`={value!r} must be one of {choices}.", field=f.name)
-        if self.gpus != "auto" and (isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or not 1 <= self.gpus <= 64):
-            raise TrainingConfigError(f"`gpus`={self.gpus!r} must be 'auto' or a count 1..64.", field="gpus",
-                                      hint="e.g. gpus=2, or gpus='auto' for every visible GPU.")
-        if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
-            self.target_modules = [m.strip() for m in self.target_modules.split(",") if m.strip()]
-        if not self.target_modules:
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    # --- what to train ---------------------------------------------------------------------------
+    dataset_name: str = setting(description="Dataset name (list_datasets) or path of a chat/alpaca JSONL file.")
+    base_model: str = setting(description="Model to fine-tune: built-in name, hub id, .gguf or folder "
+                              "(list_base_models).")
+    method: Literal["lora", "qlora"] = setting("lora", description="lora (any device) or qlora (4-bit weights, "
+                                               "CUDA only); default lora.")
+    preset: Literal["auto", "default", "knowledge"] = setting("default", request_default="auto", description=(
+        "Defaults for settings left out; auto picks knowledge for knowledge datasets, else default."))
+    # --- LoRA ------------------------------------------------------------------------------------
+    lora_rank: int = setting(16, request_default=None, ge=4, le=64, description="LoRA adapter rank (capacity); "
+                             "default 16, knowledge preset 64.")
+    lora_alpha: float = setting(32.0, request_default=None, ge=1, le=128, description="LoRA scaling factor alpha; "
+                                "default 32, knowledge preset 128.")
+    lora_dropout: float = setting(0.0, offer="cli", ge=0, le=0.5, description="Dropout on the LoRA input, 0-0.5; "
+                                  "default 0 (fastest).")
+    target_modules: Annotated[list[str] | Literal["all-linear"], BeforeValidator(_all_linear)] = setting(
+        default_factory=lambda: list(DEFAULT_TARGETS), request_default=None, description=(
+            "Layers to adapt: module names or all-linear; default q/k/v/o_proj, knowledge preset all-linear."))
+    # --- schedule --------------------------------------------------------------------------------
+    learning_rate: float = setting(2e-4, request_default=None, ge=1e-6, le=1e-2, description="Peak learning rate; "
+                                   "default 2e-4, knowledge preset 1e-3.")
+    batch_size: int | None = setting(None, ge=1, le=1024, description="Most examples per micro-batch; default as "
+                                     "many as fit tokens_per_batch.")
+    gradient_accumulation_steps: int = setting(1, offer="cli", ge=1, le=64, description="Micro-batches per "
+                                               "optimizer step; default 1.")
+    num_epochs: int = setting(3, request_default=None, ge=1, le=10, description="Passes over the training split; "
+                              "default 3, knowledge preset 10.")
+    max_steps: int | None = setting(None, ge=1, le=10_000_000, description="Stop after this many optimizer steps; "
+                                    "default no cap (epochs decide).")
+    max_seq_length: int = setting(2048, request_default=None, ge=32, le=32768, description="Tokens kept per example "
+                                  "(longer ones are truncated); default 2048, knowledge preset 512.")
+    warmup: float = setting(0.03, request_default=None, offer="cli", ge=0, le=100_000, description=(
+        "Learning-rate warm-up: a ratio of all steps below 1, else a step count; default 0.03."))
+    tokens_per_batch: int | None = setting(None, offer="cli", ge=64, le=262144, description=(
+        "Token budget of a packed micro-batch; default 4096 on CPU/MPS, 8192-49152 on CUDA by model size."))
+    max_memory_gib: float | None = setting(None, offer="cli", ge=1, le=4096, description="GPU memory ceiling in GiB "
+                                           "for auto checkpointing; default 90% of the GPU.")
+    gradient_checkpointing: Literal["auto", "on", "off"] = setting("auto", offer="cli", description=(
+        "Recompute activations to save memory: auto (only when needed), on or off; default auto."))
+    eval_steps: int | None = setting(None, offer="cli", ge=1, le=1_000_000, description="Eval loss every this many "
+                                     "optimizer steps; default once per epoch.")
+    save_steps: int | None = setting(None, offer="cli", ge=1, le=1_000_000, description="Checkpoint every this many "
+                                     "optimizer steps; default 50 (and at cancel).")
+    seed: int = setting(42, offer="cli", description="Random seed for data order and LoRA initialization; "
+                        "default 42.")
+    # --- where -----------------------------------------------------------------------------------
+    device: Device = setting("auto", description="Device to train on; default auto (CUDA, else MPS, else CPU).")
+    gpus: int | Literal["auto"] = setting("auto", description="GPUs to train on, one rank each, or auto; default "
+                                          "auto (every visible GPU).", cli_help="torchrun starts one rank per GPU; "
+                                          "on CPU a count starts that many gloo processes.")
+    strategy: Literal["auto", "ddp", "fsdp"] = setting("auto", offer="cli", description=(
+        "Multi-GPU strategy: ddp, fsdp, or auto (DDP when the model fits one GPU); default auto."))
+    # --- outputs and evaluation ------------------------------------------------------------------
+    output_name: str | None = setting(None, description="Name of the model folder to create; default "
+                                      "<dataset>-<method>-<job id>.")
+    init_adapter: str | None = setting(None, description="Continue training this finished model (name or alias) "
+                                       "on the dataset; default none.", cli_help="Not resume: for that use "
+                                       "resume_fine_tuning.")
+    dry_run: bool = setting(False, description="Answer at once with the resolved settings, steps and estimates; "
+                            "queue nothing.")
+    evaluate_probes: bool = setting(True, description="Answer the dataset's probes closed-book after training; "
+                                    "default true.")
+    max_probes: int = setting(600, request_default=None, ge=1, le=100000, description="Most probes answered after "
+                              "training, stratified by fact type; default 600.")
+    general_replay: float = setting(0.0, request_default=None, ge=0.0, le=0.5, description=(
+        "Share of training rows that replay the base model's own answers to everyday prompts, 0-0.5, so the "
+        "tuned model stays a good assistant; default 0, knowledge preset 0.2."))
+    general_replay_kl: float = setting(0.0, request_default=None, offer="cli", ge=0.0, le=10.0, description=(
+        "Weight of a KL(base || tuned) term on the replayed answers' tokens, which keeps the tuned model's "
+        "next-token distribution there at the base model's; 0 turns it off; default 0, knowledge preset 1."))
+    # --- engine only (stored jobs and benchmarks set them) ---------------------------------------
+    weight_decay: float = setting(0.0, offer="engine", ge=0.0, le=1.0, description="AdamW weight decay.")
+    logging_steps: int = setting(1, offer="engine", ge=1, le=100000, description="Metrics event every N steps.")
+    packing: bool = setting(True, offer="engine", description="Padding-free packing with per-document attention.")
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":  # "q_proj,v_proj" (benchmark KEY=VALUE overrides)
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("target_modules")
+    @classmethod
+    def _not_empty(cls, value: list[str] | str) -> list[str] | str:
+        if not value:
             raise TrainingConfigError("`target_modules` is empty.", field="target_modules",
                                       hint="Use the default (q/k/v/o projections) or 'all-linear'.")
+        return value
+
+    @model_validator(mode="after")
+    def _resolved(self) -> "LoraJobConfig":
+        """What a job can run: a resolved preset, a GPU count in range, a slug for the model folder."""
+        if self.preset == "auto":
+            raise TrainingConfigError("`preset`='auto' is resolved from the dataset before a job is configured.",
+                                      field="preset", hint="Pass preset='default' or 'knowledge'.")
+        if self.gpus != "auto" and (isinstance(self.gpus, bool) or not 1 <= self.gpus <= 64):
+            raise TrainingConfigError(f"`gpus`={self.gpus!r} must be 'auto' or a count 1..64.", field="gpus",
+                                      hint="e.g. gpus=2, or gpus='auto' for every visible GPU.")
         if self.output_name is not None and (not NAME.fullmatch(self.output_name) or ".." in self.output_name):
             raise TrainingConfigError(f"`output_name`={self.output_name!r} must be a slug (a-z, 0-9, '-', '_', '.').",
                                       field="output_name", hint="e.g. output_name='mylib-lora-r16'.")
+        return self
 
     @property
     def examples_per_batch(self) -> int:
@@ -118,15 +152,31 @@ class LoraJobConfig:
         return self.batch_size or (PACKED_EXAMPLE_CAP if self.packing else 8)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
+
+    def job_params(self) -> dict[str, Any]:
+        """What a training job row stores (its params); `from_job` reads it back."""
+        return {"config": self.to_dict()}
+
+    @classmethod
+    def from_job(cls, params: dict[str, Any]) -> "LoraJobConfig":
+        return cls.from_dict(params["config"])
+
+    def updated(self, **changes: Any) -> "LoraJobConfig":
+        """A copy with `changes`, checked like any config (resume on another GPU count, a retrain's recipe)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LoraJobConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        """The one constructor from values: unknown names, bounds and cross-field checks are coded errors."""
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
             raise TrainingConfigError(f"unknown training settings: {unknown}.", field=unknown[0])
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            coded = coded_validation_error(exc, cls.model_json_schema())
+            raise TrainingConfigError(coded.message, field=coded.field, hint=coded.hint) from exc
 
 
 def resolve_device(requested: str, method: str) -> str:

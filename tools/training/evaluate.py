@@ -65,30 +65,39 @@ def answer_budget(longest_reference: int) -> int:
     return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, int(longest_reference * 1.25) + 16))
 
 
-def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
-               lengths: list[int], deadline: float | None) -> list[dict[str, Any]]:
-    """Greedy answers, batched by reference length (`lengths`, from reference_lengths): each batch
-    may generate `answer_budget` of its own longest reference, so a base model that rambles does
-    not make every batch run to the longest budget (it is cut where a right answer would have ended)."""
-    from graphtune.tools.errors import GenerationTimeout
-    from graphtune.tools.training.generation import generate_chat_detailed
-
-    order = sorted(range(len(probes)), key=lambda i: lengths[i])
-    answers: list[Any] = [None] * len(probes)
+def probe_budgets(lengths: list[int], batch_size: int) -> list[int]:
+    """max_new_tokens of each probe: probes sorted by reference length (`lengths`) form groups of
+    `batch_size`, and each group may generate `answer_budget` of its own longest reference, so a
+    base model that rambles does not run every probe to the longest budget (it is cut where a
+    right answer would have ended)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    budgets = [0] * len(lengths)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         budget = answer_budget(max(lengths[i] for i in chunk))
-        conversations = [[{"role": "user", "content": probes[i]["question"]}] for i in chunk]
-        try:
-            out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=budget,
-                                         batch_size=batch_size, deadline=deadline, disable_adapter=disable_adapter)
-        except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
-            out = exc.partial
-            for i, generation in zip(chunk, out, strict=True):
-                answers[i] = generation
-            break
-        for i, generation in zip(chunk, out, strict=True):
-            answers[i] = generation
+        for i in chunk:
+            budgets[i] = budget
+    return budgets
+
+
+def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
+               lengths: list[int], deadline: float | None, generation_batch: int | None = None) -> list[dict[str, Any]]:
+    """Greedy answers with per-probe budgets (`probe_budgets` over groups of `batch_size`; `lengths`
+    from reference_lengths). The generation itself batches `generation_batch` rows (None: sized by
+    memory on CUDA), each row stopping at its own budget: the answers are those of generating each
+    group on its own with its budget."""
+    from graphtune.tools.errors import GenerationTimeout
+    from graphtune.tools.training.generation import generate_chat_detailed
+
+    budgets = probe_budgets(lengths, batch_size)
+    conversations = [[{"role": "user", "content": p["question"]}] for p in probes]
+    answers: list[Any]
+    try:
+        answers = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=budgets,
+                                         batch_size=generation_batch, deadline=deadline,
+                                         disable_adapter=disable_adapter) if probes else []
+    except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
+        answers = exc.partial
     rows = []
     for probe, generation in zip(probes, answers, strict=True):
         text = generation.text if generation else ""
@@ -152,7 +161,8 @@ def summarize_probe_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _answer_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], label: str, *, cache: Any,
-                   batch_size: int, lengths: list[int], deadline: float | None) -> list[dict[str, Any]]:
+                   batch_size: int, lengths: list[int], deadline: float | None,
+                   generation_batch: int | None = None) -> list[dict[str, Any]]:
     """run_probes, with the base model's rows served from / saved to the answer cache."""
     payload = {"probes": [[p["id"], p["question"], p["reference"]] for p in probes], "batch_size": batch_size,
                "decoding": "greedy-v1"}
@@ -161,7 +171,7 @@ def _answer_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], lab
         if cached is not None:
             return cached
     rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
-                      lengths=lengths, deadline=deadline)
+                      lengths=lengths, deadline=deadline, generation_batch=generation_batch)
     if label == "base" and cache is not None and all(r["answered"] for r in rows):
         cache.put("probes", payload, rows)
     return rows
@@ -184,8 +194,11 @@ def general_questions(per_category: int | None = None) -> list[dict[str, Any]]:
 
 
 def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_size: int, cache: Any = None,
-                   deadline: float | None = None, per_category: int | None = None) -> list[dict[str, Any]]:
-    """The held-out general questions (general_eval.jsonl), answered greedily and scored."""
+                   deadline: float | None = None, per_category: int | None = None,
+                   generation_batch: int | None = None) -> list[dict[str, Any]]:
+    """The held-out general questions (general_eval.jsonl), answered greedily and scored.
+    `batch_size` names the settings in the cache key (kept for the cached answers); the rows
+    are generated `generation_batch` at a time (None: sized by memory on CUDA)."""
     from graphtune.tools.errors import GenerationTimeout
     from graphtune.tools.training.general_ability import score_general
     from graphtune.tools.training.generation import generate_chat_detailed
@@ -200,7 +213,7 @@ def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_s
     conversations = [[{"role": "user", "content": q["question"]}] for q in questions]
     try:
         out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=GENERAL_MAX_NEW_TOKENS,
-                                     batch_size=batch_size, deadline=deadline, disable_adapter=disable_adapter)
+                                     batch_size=generation_batch, deadline=deadline, disable_adapter=disable_adapter)
     except GenerationTimeout as exc:
         out = exc.partial
     rows = [{"id": q["id"], "category": q["category"], "question": q["question"], "answer": g.text if g else "",

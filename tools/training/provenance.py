@@ -10,7 +10,6 @@ evaluation interval, ranks).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from graphtune.tools.training.config import LoraJobConfig
@@ -34,16 +33,16 @@ def resolved_settings(cfg: LoraJobConfig, given: dict[str, Any], derived: dict[s
     """`{setting: {"value", "source"}}` for every config field; `derived` fills the ones the job
     resolves at run time (name -> (value, how))."""
     out: dict[str, dict[str, Any]] = {}
-    for f in fields(cfg):
-        if f.name in SKIPPED:
+    for name in type(cfg).model_fields:
+        if name in SKIPPED:
             continue
-        value = getattr(cfg, f.name)
-        source = _source(f.name, given, cfg.preset)
-        if f.name == "preset":
+        value = getattr(cfg, name)
+        source = _source(name, given, cfg.preset)
+        if name == "preset":
             source = "given" if given.get("preset") not in (None, "auto") else "derived: auto picks it from the " \
                 "dataset's objective"
-        if f.name in derived and f.name not in given and (value is None or value == "auto"):
-            value, how = derived[f.name]
+        if name in derived and name not in given and (value is None or value == "auto"):
+            value, how = derived[name]
             source = f"derived: {how}"
-        out[f.name] = {"value": value, "source": source}
+        out[name] = {"value": value, "source": source}
     return out

@@ -18,38 +18,41 @@ import os
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS, DEFAULT_REPLAY_FRACTION, delta_repeats_for
+from graphtune.tools.dataset.delta import DeltaSettings
+from graphtune.tools.declare import setting
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.registry import model_dir, read_model_metadata
+from pydantic import BaseModel, ConfigDict
 
 DEFAULT_MIN_NEW_ACCURACY = 0.6  # the GPU goal of issue 9: >= 60 % on changed facts
 DEFAULT_MAX_OLD_DROP_POINTS = 5.0  # ... and unchanged facts within 5 points of the previous model
 DEFAULT_MAX_GENERAL_DROP_POINTS = 5.0  # ... and general ability within 5 points of the base model (issue 18)
 # Continued training on the delta, chosen by measurement on the GPU (bench/RESULTS.md, "Retraining after a
-# code change"; ContinuedTraining says why).
-DEFAULT_RETRAIN_REPLAY_FRACTION = DEFAULT_REPLAY_FRACTION  # 1.0: every unchanged fact (tools/dataset/delta.py)
-DEFAULT_RETRAIN_DELTA_REPEATS = DEFAULT_DELTA_REPEATS  # 8 copies of each new/changed row (with the full replay)
+# code change"; ContinuedTraining says why). The replay share and repeats: graphtune.tools.dataset.delta.
 CONTINUED_LR_FACTOR = 0.3
 CONTINUED_EPOCHS = 3  # over the whole replay: the old facts are known, the repeated new rows are learned
 
 
-@dataclass(frozen=True)
-class RetrainPolicy:
-    """When a retrained model replaces the aliased one."""
+class RetrainPolicy(BaseModel):
+    """When a retrained model replaces the aliased one (the `retrain` tool's thresholds are these)."""
 
-    min_new_accuracy: float = DEFAULT_MIN_NEW_ACCURACY  # accuracy on new/changed-fact probes, 0..1
-    max_old_drop_points: float = DEFAULT_MAX_OLD_DROP_POINTS  # unchanged-fact accuracy may drop this much (points)
-    max_general_drop_points: float = DEFAULT_MAX_GENERAL_DROP_POINTS  # general ability below the base model (points)
-    alias: str = "current"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_new_accuracy: float = setting(DEFAULT_MIN_NEW_ACCURACY, ge=0, le=1, description=(
+        "Promote only if new-fact probe accuracy reaches this, 0-1; default 0.6."))
+    max_old_drop_points: float = setting(DEFAULT_MAX_OLD_DROP_POINTS, ge=0, le=100, description=(
+        "Promote only if old-fact accuracy drops at most this many points, 0-100; default 5."))
+    max_general_drop_points: float = setting(DEFAULT_MAX_GENERAL_DROP_POINTS, ge=0, le=100, description=(
+        "Promote only if general ability (everyday questions) is at most this many points below the base "
+        "model's, 0-100; default 5."))
+    alias: str = setting("current", offer="engine", description="The alias the promote step may move.")
 
 
-@dataclass(frozen=True)
-class ContinuedTraining:
-    """How the chain's delta step trains; None = the measured default.
+class ContinuedTraining(DeltaSettings):
+    """How the chain's delta step trains: the delta's replay (DeltaSettings) and the continued recipe.
 
     Continuing the base model with its own recipe on a delta that is mostly new facts forgets
     the old ones. Rehearsal is the standard remedy, and how much of it decides the outcome.
@@ -65,18 +68,23 @@ class ContinuedTraining:
     the base model's.
     """
 
-    replay_fraction: float | None = None  # share of the delta's facts that are replayed unchanged facts
-    learning_rate: float | None = None  # default: CONTINUED_LR_FACTOR x the base model's learning rate
-    num_epochs: int | None = None  # default: CONTINUED_EPOCHS
-    delta_repeats: int | None = None  # copies of each new/changed row; default: delta_repeats_for(replay)
+    learning_rate: float | None = setting(None, ge=1e-6, le=1e-2, description=(
+        "Peak learning rate of the delta run; default 0.3x the base model's."))
+    num_epochs: int = setting(CONTINUED_EPOCHS, request_default=None, ge=1, le=10, description=(
+        "Passes over the delta dataset, 1-10; default 3."))
 
     @property
     def replay(self) -> float:
-        return DEFAULT_RETRAIN_REPLAY_FRACTION if self.replay_fraction is None else self.replay_fraction
+        return self.replay_fraction
 
-    @property
-    def repeats(self) -> int:
-        return delta_repeats_for(self.replay, self.delta_repeats)
+    def changes(self, base_learning_rate: float | None) -> dict[str, Any]:
+        """The base model's recipe as the delta step changes it: learning rate CONTINUED_LR_FACTOR x the
+        base's (or `learning_rate`), `num_epochs`, and no step cap (the base's was for its own dataset)."""
+        lr = self.learning_rate
+        if lr is None and base_learning_rate:
+            lr = float(f"{CONTINUED_LR_FACTOR * float(base_learning_rate):.3g}")
+        return {**({"learning_rate": lr} if lr is not None else {}), "num_epochs": self.num_epochs,
+                "max_steps": None}
 
 
 def _fresh_name(settings: Any, codebase: str) -> str:
@@ -107,30 +115,23 @@ def _extract_step(settings: Any, backend: str, parent: dict[str, Any], new: str,
     """The delta dataset's request: the parent dataset's settings, the retrain's replay share (the
     parent's own `replay_fraction` is only the extract default recorded on a full dataset)."""
     from graphtune.tools.dataset.params import ExtractParams
-    from graphtune.tools.graph.versions import delta_bases
+    from graphtune.tools.dataset.since import delta_bases
 
     cfg = parent.get("config") or {}
     keep = ("augmentation_factor", "include_private", "seed", "output_format", "system_prompt",  # eval_fraction: skills only
             "codebases", "near_duplicate_threshold")
+    recipe = recipe or ContinuedTraining()
     params = ExtractParams(dataset_name=new, objective="knowledge", since=parent["name"], source=backend,
-                           replay_fraction=(recipe or ContinuedTraining()).replay,
-                           delta_repeats=(recipe or ContinuedTraining()).repeats,
+                           replay_fraction=recipe.replay_fraction, delta_repeats=recipe.repeats,
                            **{k: cfg[k] for k in keep if cfg.get(k) is not None})
     delta_bases(settings, backend, params.codebases, parent["name"])  # fail fast: no recorded graph version
     return params.model_dump(mode="json", exclude_none=True)
 
 
 def continued_recipe(recipe: dict[str, Any], continued: ContinuedTraining | None = None) -> dict[str, Any]:
-    """The base model's training config as the delta step runs it: learning rate CONTINUED_LR_FACTOR x
-    the base's (or `continued.learning_rate`), CONTINUED_EPOCHS epochs (or `continued.num_epochs`)."""
-    continued = continued or ContinuedTraining()
-    out = dict(recipe)
-    if continued.learning_rate is not None:
-        out["learning_rate"] = continued.learning_rate
-    elif out.get("learning_rate"):
-        out["learning_rate"] = float(f"{CONTINUED_LR_FACTOR * float(out['learning_rate']):.3g}")
-    out["num_epochs"] = CONTINUED_EPOCHS if continued.num_epochs is None else continued.num_epochs
-    out.pop("max_steps", None)  # the base's step cap was for its own dataset: the delta (full replay) is larger
+    """The base model's training config (a dict) as the delta step runs it (ContinuedTraining.changes)."""
+    out = {**recipe, **(continued or ContinuedTraining()).changes(recipe.get("learning_rate"))}
+    out.pop("max_steps")
     return out
 
 
@@ -141,16 +142,16 @@ def _train_step(settings: Any, base_name: str, meta: dict[str, Any], new: str,
     from graphtune.tools.training.base_models import check_base_model
     from graphtune.tools.training.config import LoraJobConfig
 
-    recipe = continued_recipe({**(meta.get("config") or {}), "dataset_name": new, "init_adapter": base_name,
-                               "output_name": new, "dry_run": False, "evaluate_probes": False},  # compare asks
-                              continued)
-    recipe.pop("resume", None)
-    if not recipe.get("base_model"):
+    stored = {k: v for k, v in (meta.get("config") or {}).items() if k != "resume"}
+    if not stored.get("base_model"):
         raise ConfigError(f"model `{base_name}` records no training config.", field="base",
                           hint="Retrain a model trained by graphtune (its training_metadata.json has `config`).")
-    cfg = LoraJobConfig.from_dict(recipe)
-    cfg.base_model = check_base_model(cfg.base_model, settings)
-    return {"config": cfg.to_dict()}
+    base = LoraJobConfig.from_dict(stored)
+    config = base.updated(**(continued or ContinuedTraining()).changes(base.learning_rate), dataset_name=new,
+                          init_adapter=base_name, output_name=new, dry_run=False,
+                          evaluate_probes=False,  # the compare step asks the probes
+                          base_model=check_base_model(base.base_model, settings))
+    return config.job_params()
 
 
 def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
@@ -177,9 +178,9 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
              ("train", train),
              ("compare", {"model_a": base_name, "model_b": new, "dataset_name": new,
                           "max_probes": train["config"]["max_probes"], "device": train["config"]["device"]}),
-             ("promote", {"model_a": base_name, "model_b": new, "codebase": codebase, **asdict(policy)})]
+             ("promote", {"model_a": base_name, "model_b": new, "codebase": codebase, **policy.model_dump()})]
     return steps, {"base_model": base_name, "new_model": new, "dataset_name": new, "since_dataset": parent["name"],
-                   "codebase": codebase, "path": root, "policy": asdict(policy),
+                   "codebase": codebase, "path": root, "policy": policy.model_dump(),
                    "continued_training": {"replay_fraction": extract["replay_fraction"],
                                           "delta_repeats": extract["delta_repeats"],
                                           "learning_rate": train["config"]["learning_rate"],
@@ -237,7 +238,7 @@ def run_promote_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         previous = None
         reason = f"`{policy.alias}` kept on `{old}`: " + "; ".join(verdict["failed_checks"])
     result = {"promoted": verdict["policy_holds"], "alias": policy.alias, "model_name": new, "previous_model": old,
-              "reason": reason, **verdict, "policy": asdict(policy), "codebase": params.get("codebase"),
+              "reason": reason, **verdict, "policy": policy.model_dump(), "codebase": params.get("codebase"),
               "decided_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     folder = model_dir(ctx.settings, new)
     tmp = folder / ".retrain.json.tmp"

@@ -41,7 +41,8 @@ from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
 from graphtune.tools.training.self_prompts import sample_user_prompts
 from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
-from graphtune.tools.training.tokenize import encode_all, ensure_chat_template
+from graphtune.tools.training.token_cache import cached_encode_all, token_cache_dir
+from graphtune.tools.training.tokenize import ensure_chat_template
 from graphtune.tools.training.verdict import verdict
 
 MAX_OOM_RETRIES = 3
@@ -62,13 +63,14 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
     default_template = ensure_chat_template(tokenizer)
     wanted = replay_rows_needed(len(train_conv), cfg.general_replay)
     replayed = replay(wanted) if replay and wanted else []
-    train, train_report = encode_all(tokenizer, train_conv, cfg.max_seq_length)
+    cache = token_cache_dir(settings)  # a second job on the same data and tokenizer does not tokenize again
+    train, train_report = cached_encode_all(tokenizer, train_conv, cfg.max_seq_length, cache)
     if replayed:
-        replay_examples, replay_report = encode_all(tokenizer, replayed, cfg.max_seq_length, replay=True)
+        replay_examples, replay_report = cached_encode_all(tokenizer, replayed, cfg.max_seq_length, cache, replay=True)
         train, train_report = train + replay_examples, train_report + replay_report
     if len(eval_conv) > MAX_EVAL_EXAMPLES:  # eval loss is a trend line: a seeded sample is enough and keeps CPU runs short
         eval_conv = random.Random(cfg.seed).sample(eval_conv, MAX_EVAL_EXAMPLES)
-    evals, _ = encode_all(tokenizer, eval_conv, cfg.max_seq_length)
+    evals, _ = cached_encode_all(tokenizer, eval_conv, cfg.max_seq_length, cache)
     if not train:
         raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
                                   field="max_seq_length", hint="Raise max_seq_length.")
@@ -344,7 +346,7 @@ def _perplexity(loss: float | None) -> float | None:
 def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Job handler registered as kind `train`."""
     started = time.time()
-    cfg = LoraJobConfig.from_dict(params["config"])
+    cfg = LoraJobConfig.from_job(params)
     device = resolve_device(cfg.device, cfg.method)
     ranks = rank_info()
     if ranks.distributed:

@@ -15,7 +15,8 @@ from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
-from graphtune.tools.graph.versions import VersionNotFound, diff_versions, read_index
+from graphtune.tools.dataset.since import diff_versions
+from graphtune.tools.graph.versions import VersionNotFound, read_index
 
 V1 = '''
 def total(items, tax=0.1):
@@ -266,7 +267,7 @@ async def test_ingest_job_through_mcp_reports_the_diff(client, services, shop) -
 
 def test_a_module_spanning_files_has_one_snapshot_entry_whatever_the_file_order() -> None:
     """A Go package spans files: its members/imports are the union over them, not the last file read."""
-    from graphtune.tools.dataset.records import CodeRecord
+    from graphtune.tools.graph.records import CodeRecord
     from graphtune.tools.graph.versions import snapshot_from_records
 
     a = CodeRecord("CodeFile", "net/http/a.go", "net/http", "net/http/a.go", members=["Get"], imports=["io"])

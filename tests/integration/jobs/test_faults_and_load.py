@@ -214,7 +214,7 @@ async def test_fifty_concurrent_calls_over_http_with_ingests_mixed_in(tmp_path: 
 def test_sigkill_of_the_server_during_training_leaves_the_job_running_to_the_end(tmp_path: Path) -> None:
     """Training runs in its own worker process: killing the server (e.g. Claude Desktop closing
     it) mid-training does not stop it, and a new server reports the finished model."""
-    from graphtune.tools.training.tiny_model import create_tiny_model
+    from tiny_model import create_tiny_model
 
     home = tmp_path / "home"
     rows = [{"messages": [{"role": "user", "content": f"What is item {i}?"},

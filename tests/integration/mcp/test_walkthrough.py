@@ -55,7 +55,7 @@ async def test_the_json_task_takes_at_most_15_calls(client, services, tmp_path) 
     done = await agent.wait(extract["job_id"])  # queued behind the ingest: one wait covers both
     assert done["status"] == "succeeded" and done["result"]["probes"] > 0, done["error"]
 
-    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+    from tiny_model import create_tiny_model, texts_from_jsonl
 
     folder = services.settings.datasets_dir / "json-facts"
     base = str(create_tiny_model(tmp_path / "tiny", texts_from_jsonl(folder / "train.jsonl"), vocab_size=600,

@@ -141,7 +141,7 @@ async def test_ask_model_refuses_unknown_models_before_queueing(client, services
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from graphtune.tools.training.tiny_model import create_tiny_model
+    from tiny_model import create_tiny_model
 
     texts = ["What does pkg.add return?", "It returns the sum.", "Where is pkg.load defined?"] * 20
     return create_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny", texts, vocab_size=300, hidden=32)

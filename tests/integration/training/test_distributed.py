@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import wait_final, wait_for
 from graphtune.server.job_store import JobStatus
-from graphtune.tools.training.submit import resume_training, submit_training
+from graphtune.tools.start_fine_tuning import submit_training
+from graphtune.tools.training.submit import resume_training
 from test_training import _metrics, _train_cfg
 
 pytestmark = pytest.mark.slow

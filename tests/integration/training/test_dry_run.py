@@ -38,7 +38,7 @@ def test_server_side_lengths_equal_the_trainers(tiny_model, memo_dataset, servic
 
 
 async def test_dry_run_answers_at_once_with_the_plan_the_worker_makes(client, services, memo_dataset, tiny_model):
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
 
     torch_before = "torch" in sys.modules
     started = time.perf_counter()
@@ -107,7 +107,7 @@ async def test_an_unconverted_gguf_says_the_conversion_comes_first(client, servi
 
 
 async def test_a_finished_run_calibrates_the_next_dry_run(client, services, memo_dataset, tiny_model):
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
 
     job = submit_training(services, {**_cfg(tiny_model, dry_run=False, num_epochs=1), "output_name": "calib"})
     final = wait_final(services.store, job.id, timeout=300)

@@ -117,7 +117,7 @@ def _tiny_adapter(settings: Settings, tiny: Path, name: str, dataset: str, seed:
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_compare_models_on_two_tiny_models_through_mcp(client, services, tmp_path) -> None:
-    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+    from tiny_model import create_tiny_model, texts_from_jsonl
 
     settings = services.settings
     root = write_shop(tmp_path / "shop")

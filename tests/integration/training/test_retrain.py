@@ -73,8 +73,8 @@ def change_to_v2(root: Path) -> None:
 
 def train_v1(services: Services, root: Path, tmp_path: Path) -> str:
     """Ingest v1, extract its knowledge dataset, train a tiny model a few steps, make it `current`."""
-    from graphtune.tools.training.submit import submit_training
-    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+    from graphtune.tools.start_fine_tuning import submit_training
+    from tiny_model import create_tiny_model, texts_from_jsonl
 
     settings = services.settings
     run_ingest(IngestParams(path=str(root), codebase="pkg"), settings)
@@ -166,7 +166,7 @@ async def test_retrain_refuses_bad_inputs_before_queueing(client, services, tmp_
 async def test_cancelling_a_retrain_by_its_chain_id_leaves_no_step_behind(client, services, tmp_path) -> None:
     from conftest import wait_for
     from graphtune.tools.training.config import LoraJobConfig
-    from graphtune.tools.training.tiny_model import create_tiny_model
+    from tiny_model import create_tiny_model
 
     settings = services.settings
     root = tmp_path / "pkg"
@@ -217,11 +217,11 @@ def _fake_v1(services: Services, tmp_path: Path, **recipe: object) -> None:
 def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(services, tmp_path) -> None:
     """The measured defaults against forgetting (bench/RESULTS.md, retrain on the GPU) reach the chain's
     extract and train steps; every one of them can be overridden."""
+    from graphtune.tools.dataset.delta import DEFAULT_DELTA_REPEATS as DEFAULT_RETRAIN_DELTA_REPEATS
+    from graphtune.tools.dataset.delta import DEFAULT_REPLAY_FRACTION as DEFAULT_RETRAIN_REPLAY_FRACTION
     from graphtune.tools.training.retrain import (
         CONTINUED_EPOCHS,
         CONTINUED_LR_FACTOR,
-        DEFAULT_RETRAIN_DELTA_REPEATS,
-        DEFAULT_RETRAIN_REPLAY_FRACTION,
         ContinuedTraining,
         RetrainPolicy,
         plan_retrain,

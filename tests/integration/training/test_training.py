@@ -82,7 +82,8 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
     cfg = _train_cfg(tiny_model, num_epochs=10, batch_size=1)
-    from graphtune.tools.training.submit import resume_training, submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
+    from graphtune.tools.training.submit import resume_training
 
     straight = submit_training(services, {**cfg, "output_name": "straight"})
     straight_final = wait_final(services.store, straight.id, timeout=300)
@@ -109,7 +110,8 @@ def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset,
 
 
 def test_killed_worker_is_interrupted_and_resumes(services, memo_dataset, tiny_model):
-    from graphtune.tools.training.submit import resume_training, submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
+    from graphtune.tools.training.submit import resume_training
 
     job = submit_training(services, _train_cfg(tiny_model, batch_size=1, save_steps=2, output_name="killed"))
     wait_for(lambda: (services.store.get(job.id).progress_current or 0) >= 5, timeout=200)
@@ -146,7 +148,7 @@ async def test_bad_inputs_are_refused_before_queueing(client, services, memo_dat
 
 
 def test_dry_run_reports_tokens_steps_and_estimates(services, memo_dataset, tiny_model):
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
 
     job = submit_training(services, _train_cfg(tiny_model, dry_run=True))
     final = wait_final(services.store, job.id, timeout=200)
@@ -193,7 +195,8 @@ def test_labels_cover_only_the_answer(tiny_model):
 
 
 def test_sigterm_saves_a_checkpoint_and_ends_interrupted(services, memo_dataset, tiny_model):
-    from graphtune.tools.training.submit import resume_training, submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
+    from graphtune.tools.training.submit import resume_training
 
     job = submit_training(services, _train_cfg(tiny_model, batch_size=1, output_name="termed"))
     wait_for(lambda: (services.store.get(job.id).progress_current or 0) >= 4, timeout=200)

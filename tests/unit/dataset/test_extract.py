@@ -10,9 +10,9 @@ from graphtune.server.settings import Settings
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.quality import score
-from graphtune.tools.dataset.records import CodeRecord
 from graphtune.tools.errors import DatasetError, DatasetExists
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
+from graphtune.tools.graph.records import CodeRecord
 
 
 def _read(path: Path) -> list[dict]:

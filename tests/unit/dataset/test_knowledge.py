@@ -138,7 +138,7 @@ def test_knowledge_preset_fills_only_what_was_left_out() -> None:
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_training_on_knowledge_data_evaluates_probes_and_evaluate_model_reruns(client, services, tmp_path):
-    from graphtune.tools.training.tiny_model import create_tiny_model, texts_from_jsonl
+    from tiny_model import create_tiny_model, texts_from_jsonl
 
     settings = services.settings
     settings.ensure_dirs()

@@ -74,7 +74,7 @@ async def test_training_refuses_settings_without_effect(client, services, object
 @pytest.mark.parametrize("extra, field", [({"device": "cpu", "max_memory_gib": 8}, "max_memory_gib"),
                                           ({"gpus": 1, "strategy": "ddp"}, "strategy")])
 def test_cli_only_training_settings_without_effect_are_refused(services, extra, field) -> None:
-    from graphtune.tools.training.submit import submit_training
+    from graphtune.tools.start_fine_tuning import submit_training
 
     name = _dataset(services, "ds", None)
     with pytest.raises(ParameterWithoutEffect) as info:  # `graphtune train` and Python callers share this path
