@@ -99,6 +99,10 @@ def _assemble_gguf(home: Path) -> Path:
         with open(target, "wb") as out:
             for i in (1, 2):
                 out.write(Path(f"/tmp/gguf-parts/part{i}").read_bytes())
+        # The conversion (and with it the base model's answer cache) is keyed by the file's path,
+        # size and mtime: a fixed mtime makes the key the same on every fresh machine, so the
+        # carried answer cache (.devcarry/answers) is hit. (Missed once: 197 s of device time.)
+        os.utime(target, (1_700_000_000, 1_700_000_000))
     return target
 
 
