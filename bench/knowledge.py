@@ -170,11 +170,26 @@ def run(args: list[str]) -> int:
             "general_replay": meta.get("general_replay"),
             "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
             "examples": knowledge["examples"][:3], "fast_path": result["fast_path"], "timeline": ctx.events,
+            "wrong_by_type": _wrong_by_type(home / "models" / label / "probe_answers.jsonl"),
         }
         print(json.dumps({label: out[label]}), flush=True)
         if os.environ.get("OUT"):
             (Path(os.environ["OUT"]) / f"{label}.json").write_text(json.dumps(out[label], indent=1))
     return 0
+
+
+def _wrong_by_type(path: Path, per_type: int = 4) -> dict[str, list[dict]]:
+    """A few of the tuned model's wrong answers per fact type (question, reference, answer): what
+    a weak type (e.g. `calls`) gets wrong is the first thing to know before changing its data."""
+    out: dict[str, list[dict]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        wrong = out.setdefault(row.get("fact_type", "?"), [])
+        if not row.get("tuned_correct") and len(wrong) < per_type:
+            wrong.append({k: row.get(k) for k in ("family", "question", "reference", "tuned_answer")})
+    return out
 
 
 def _carry_answers_in(home: Path) -> None:
