@@ -179,7 +179,7 @@ def run(args: list[str]) -> int:
 
 
 def _wrong_by_type(path: Path, per_type: int = 4) -> dict[str, list[dict]]:
-    """A few of the tuned model's wrong answers per fact type (question, reference, answer): what
+    """A few of the tuned model's wrong answers per fact type (question, answer): what
     a weak type (e.g. `calls`) gets wrong is the first thing to know before changing its data."""
     out: dict[str, list[dict]] = {}
     if not path.is_file():
@@ -188,7 +188,7 @@ def _wrong_by_type(path: Path, per_type: int = 4) -> dict[str, list[dict]]:
         row = json.loads(line)
         wrong = out.setdefault(row.get("fact_type", "?"), [])
         if not row.get("tuned_correct") and len(wrong) < per_type:
-            wrong.append({k: row.get(k) for k in ("family", "question", "reference", "tuned_answer")})
+            wrong.append({k: row.get(k) for k in ("family", "question", "tuned_answer")})
     return out
 
 
