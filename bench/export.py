@@ -97,6 +97,20 @@ def graphtune_side(settings: Any, model: str, probes: list[dict[str, Any]]) -> t
     return rows, lengths
 
 
+def _ours(settings: Any, model: str, probes: list[dict[str, Any]], cache: str | None) -> tuple[list, list[int]]:
+    """graphtune's answers, from `cache` when it holds them for these probes (same model and questions)."""
+    key = {"model": model, "questions": [p["question"] for p in probes]}
+    if cache and Path(cache).is_file():
+        saved = json.loads(Path(cache).read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            print(f"  graphtune's {len(saved['rows'])} answers from {cache}", file=sys.stderr)
+            return saved["rows"], saved["lengths"]
+    rows, lengths = graphtune_side(settings, model, probes)
+    if cache:
+        Path(cache).write_text(json.dumps({"key": key, "rows": rows, "lengths": lengths}, default=str), encoding="utf-8")
+    return rows, lengths
+
+
 def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> list[dict[str, Any]]:
     from llama_runtime import ask, install
 
@@ -108,7 +122,8 @@ def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> 
         raise SystemExit("node/npm missing or node-llama-cpp@3.21.1 could not be installed")
     questions = [{"text": p["question"], "max_tokens": answer_budget(n)} for p, n in zip(probes, lengths, strict=True)]
     started = time.perf_counter()
-    answers = ask(folder, gguf, questions, timeout=3600)["answers"]
+    threads = int(os.environ.get("LLAMA_THREADS", 0)) or len(os.sched_getaffinity(0))  # not os.cpu_count(): the host's
+    answers = ask(folder, gguf, questions, threads=threads, timeout=3600)["answers"]
     print(f"  llama.cpp answered {len(answers)} probes in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return [{"answer": a["text"], "correct": score_answer(a["text"], p["gold"])[0], "ended": a["stop_reason"] == "eogToken"}
             for p, a in zip(probes, answers, strict=True)]
@@ -125,9 +140,11 @@ def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[st
             "same_answer": pct([{"same": a["answer"] == b["answer"]} for a, b in zip(ours, theirs, strict=True)], "same")}
 
 
-def make_8b_shape(settings: Any) -> str:
+def make_8b_shape(settings: Any, tokenizer_base: str = "smollm2-135m-instruct") -> str:
     """A random Llama-3-8B-shaped base (SmolLM2's tokenizer, which the converter knows) and a rank-16 LoRA
-    registered as a model: exercises the export's memory and time at 8B scale (answers are noise)."""
+    registered as a model: exercises the export's memory and time at 8B scale (answers are noise).
+    `tokenizer_base`: the built-in name, or the SmolLM2 GGUF's path where the built-in package is absent
+    (the GPU machine: /tmp/gguf/SmolLM2-135M-Instruct.Q4_1.gguf, as bench/knowledge.py assembles it)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -135,7 +152,7 @@ def make_8b_shape(settings: Any) -> str:
     from graphtune.tools.training.base_models import resolve_base_model
 
     base, name = settings.home / "llama-8b-shape", "bench-8b-shape"
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("smollm2-135m-instruct", settings))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(tokenizer_base, settings))
     if not (base / "config.json").is_file():
         config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                              num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
@@ -168,11 +185,19 @@ def main() -> int:
     parser.add_argument("--max-probes", type=int, default=600)
     parser.add_argument("--shape-8b", action="store_true", help="export a random 8B-shaped model instead")
     parser.add_argument("--no-llama", action="store_true", help="export only (no probes)")
+    parser.add_argument("--tokenizer-base", default="smollm2-135m-instruct",
+                        help="--shape-8b: SmolLM2 built-in name or GGUF path that gives the tokenizer")
+    parser.add_argument("--make-only", action="store_true", help="--shape-8b: build the 8B-shaped model and stop")
+    parser.add_argument("--ours-cache", help="JSON file for graphtune's answers: reused when present (a later "
+                        "call with other --types skips answering again), written otherwise")
     parser.add_argument("--out", help="append the JSON lines here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = _settings(args.home)
-    model = make_8b_shape(settings) if args.shape_8b else (args.model or newest_model(settings))
+    model = make_8b_shape(settings, args.tokenizer_base) if args.shape_8b else (args.model or newest_model(settings))
+    if args.make_only:
+        print(json.dumps({"made": model}), flush=True)
+        return 0
     machine = f"{platform.node()} {os.cpu_count()} CPUs" + _gpu_name()
     ours = lengths = probes = None
     for output_type in args.types.split(","):
@@ -180,7 +205,7 @@ def main() -> int:
         if not args.no_llama and not args.shape_8b:
             probes = probes or _probes(settings, model, args.max_probes)
             if ours is None:
-                ours, lengths = graphtune_side(settings, model, probes)
+                ours, lengths = _ours(settings, model, probes, args.ours_cache)
             row.update(compare(ours, llama_side(Path(row["path"]), probes, lengths)))
         print(json.dumps(row), flush=True)
         if args.out:

@@ -18,10 +18,13 @@ DEFAULT_DIR = Path(os.environ.get("GRAPHTUNE_NODE_LLAMA_DIR", Path.home() / ".ca
 
 
 def install(folder: Path = DEFAULT_DIR) -> Path | None:
-    """The folder holding node_modules/node-llama-cpp (installed once), or None if it cannot be."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
+    """The folder holding node_modules/node-llama-cpp (installed once), or None if it cannot be.
+    An already installed folder needs only `node` (the GPU machine gets one staged, with no npm)."""
+    if shutil.which("node") is None:
         return None
     if not (folder / "node_modules" / "node-llama-cpp" / "package.json").is_file():
+        if shutil.which("npm") is None:
+            return None
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "package.json").write_text('{"name": "graphtune-llama-check", "private": true}\n')
         try:
