@@ -62,7 +62,7 @@ print('imports ok; torch', torch.__version__, 'cuda', torch.cuda.is_available(),
   train)
     cp .devcarry/gguf2/part2 /tmp/gguf-parts/ || exit 1
     graphtune_path plain
-    KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run 2>&1 | tee "$OUT/train.log" | grep -v Warning | cut -c1-3000
+    KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run 2>&1 | tee "$OUT/train.log" | grep --line-buffered -v Warning | cut -c1-3000
     ls -la "$KNOWLEDGE_HOME/models/knowledge_0"
     ;;
   part)
@@ -88,17 +88,17 @@ EOF
     graphtune_path conv
     python3 bench/export.py --home "$KNOWLEDGE_HOME" --model "${MODEL:-knowledge_0}" --types "${TYPES:-q8_0,f16,bf16}" \
       --max-probes "${MAX_PROBES:-600}" --ours-cache "$KNOWLEDGE_HOME/ours-${MAX_PROBES:-600}.json" \
-      --out "$OUT/export.jsonl" 2>&1 | tee "$OUT/export.log" | grep -v Warning
+      --out "$OUT/export.jsonl" 2>&1 | tee "$OUT/export.log" | grep --line-buffered -v Warning
     ;;
   8b-make)
     graphtune_path conv
-    python3 bench/export.py --home "$KNOWLEDGE_HOME" --shape-8b --make-only --tokenizer-base "$GGUF" 2>&1 | grep -v Warning
+    python3 bench/export.py --home "$KNOWLEDGE_HOME" --shape-8b --make-only --tokenizer-base "$GGUF" 2>&1 | grep --line-buffered -v Warning
     du -sh "$KNOWLEDGE_HOME/llama-8b-shape" "$KNOWLEDGE_HOME/models/bench-8b-shape"; df -h /tmp
     ;;
   8b)
     graphtune_path conv
     python3 bench/export.py --home "$KNOWLEDGE_HOME" --shape-8b --types q8_0 --no-llama --tokenizer-base "$GGUF" \
-      --out "$OUT/export.jsonl" 2>&1 | tee "$OUT/export-8b.log" | grep -v Warning
+      --out "$OUT/export.jsonl" 2>&1 | tee "$OUT/export-8b.log" | grep --line-buffered -v Warning
     df -h /tmp
     ;;
   *)
