@@ -56,15 +56,18 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
 
     `answer(conversations)` returns generation.Generation per conversation (the base model,
     greedy); it is called only for prompts not cached yet. `sample(count, seed)` returns user
-    prompts written by the base model (self_prompts.sample_user_prompts); without it only the
-    shipped prompts are used. Answers that did not end within REPLAY_MAX_NEW_TOKENS are left
+    prompts written by the base model (self_prompts.sample_user_prompts), asked for only when
+    `rows` exceeds the shipped prompts; without it only the shipped prompts are used. Answers that did not end within REPLAY_MAX_NEW_TOKENS are left
     out: training on a cut-off answer would teach stopping mid-sentence."""
     if rows <= 0:
         return []
     shipped = _prompt_order()
     usable = _answered(shipped[:min(rows, len(shipped))], cache, answer, progress)
     distinct = min(rows, MAX_DISTINCT_PROMPTS)
-    if sample is not None and len(usable) < distinct:
+    # Self-written prompts only when a job needs more distinct prompts than are shipped: a base model
+    # whose answers to the shipped prompts do not end (a tiny test model) gains nothing from writing
+    # more prompts, and each costs a generation.
+    if sample is not None and distinct > len(shipped) and len(usable) < distinct:
         usable += _self_prompted(distinct - len(usable), {p["prompt"] for p in shipped}, cache, answer, sample,
                                  progress)
     if not usable:

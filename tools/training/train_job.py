@@ -98,9 +98,11 @@ def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) 
 
         def sample(count: int, seed: int) -> list[str]:
             model, tokenizer = model_and_tokenizer()
-            return sample_user_prompts(model, tokenizer, count, seed=seed, batch_size=256 if device == "cuda" else 16)
+            return sample_user_prompts(model, tokenizer, count, seed=seed, batch_size=256)
 
-        out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer, sample=sample,
+        # On a CPU (or MPS) writing and answering ~1,500 more prompts would take hours: shipped prompts only.
+        out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer,
+                                   sample=sample if device == "cuda" else None,
                                    progress=lambda m: ctx.progress(0, None, "steps", m))
         loaded.clear()
         gc.collect()

@@ -84,3 +84,21 @@ def test_server_start_does_not_import_heavy_packages(tmp_path) -> None:
             "print(heavy); sys.exit(1 if heavy else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_a_held_status_reply_comes_when_the_job_ends(client, services) -> None:
+    """`wait_seconds` holds the reply until the job ends (one call instead of many polls), and
+    never past its limit for a job still running."""
+    import time
+
+    job = services.runner.submit("sleep", {"steps": 3, "step_s": 0.5})
+    started = time.monotonic()
+    status = (await client.call_tool("get_training_status", {"job_id": job.id, "wait_seconds": 30})).structured_content
+    assert status["status"] == "succeeded" and time.monotonic() - started < 25
+    slow = services.runner.submit("sleep", {"steps": 100, "step_s": 0.5})
+    started = time.monotonic()
+    held = (await client.call_tool("get_training_status", {"job_id": slow.id, "wait_seconds": 1})).structured_content
+    assert held["status"] in ("queued", "running") and 0.9 <= time.monotonic() - started < 10
+    too_long = await client.call_tool("get_training_status", {"job_id": slow.id, "wait_seconds": 600})
+    assert too_long.is_error and "wait_seconds" in too_long.content[0].text
+    await client.call_tool("cancel_job", {"job_id": slow.id})

@@ -30,20 +30,13 @@ class Agent:
         assert not result.is_error, (tool, result.content[0].text)
         return result.structured_content
 
-    async def wait(self, job_id: str, first_wait: float = 2.0) -> dict[str, Any]:
-        """Poll a job, sleeping by its own ETA between polls (one call per poll)."""
-        await _sleep(first_wait)
+    async def wait(self, job_id: str) -> dict[str, Any]:
+        """Wait for a job with held polls (`wait_seconds`: the reply comes when the job ends, or
+        after 50 s with its progress), one call each."""
         while True:
-            view = await self("get_training_status", {"job_id": job_id})
+            view = await self("get_training_status", {"job_id": job_id, "wait_seconds": 50})
             if view["status"] not in ("queued", "running"):
                 return view
-            await _sleep(min(30.0, max(2.0, (view.get("eta_seconds") or 5.0) + 1.0)))
-
-
-async def _sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
 
 
 async def test_the_json_task_takes_at_most_15_calls(client, services, tmp_path) -> None:
@@ -69,7 +62,7 @@ async def test_the_json_task_takes_at_most_15_calls(client, services, tmp_path) 
 
     job = await agent("start_fine_tuning", {"dataset_name": "json-facts", "base_model": base, "device": "cpu",
                                             "max_steps": 4, "max_probes": 20, "output_name": "json-lora"})
-    trained = await agent.wait(job["job_id"], first_wait=10.0)
+    trained = await agent.wait(job["job_id"])
     assert trained["status"] == "succeeded", trained["error"]
     assert trained["progress"]["message"] == "finished: the train job succeeded"
     verdict = trained["result"]["verdict"]
