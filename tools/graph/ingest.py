@@ -35,7 +35,8 @@ from graphtune.tools.graph.entity_hashes import OwnHashes
 from graphtune.tools.graph.ingest_config import IngestConfig
 from graphtune.tools.graph.parse_pool import ordered_map
 from graphtune.tools.graph.patterns import PATTERNS
-from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
+from graphtune.tools.graph.languages import parse_source
+from graphtune.tools.graph.python_parser import FileGraph, sha_of
 from graphtune.tools.job_context import JobContext
 
 MAX_REPORTED_FAILURES = 50
@@ -63,28 +64,11 @@ def _parse_one(item: SourceFile, prepared: bool = True, codebase: str = "") -> P
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        if item.language == "python":
-            graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
-        else:
-            graph = _parse_other(item, data, codebase)
+        graph = parse_source(item.rel_path, item.module_name, data, item.language, item.is_package)
+        graph.codebase = codebase
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
     return prepare(graph) if prepared else graph
-
-
-def _parse_other(item: SourceFile, data: bytes, codebase: str) -> FileGraph:
-    """A tree-sitter parse; any failure on odd input (also a gap in a parser) becomes the file's
-    reported failure (ValueError), never the job's."""
-    from graphtune.tools.graph.languages import parse_source
-
-    try:
-        graph = parse_source(item.rel_path, item.module_name, data, item.language)
-    except (ValueError, RecursionError, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001 (one odd file must not fail an ingest of thousands)
-        raise ValueError(f"{item.language} parser failed: {type(exc).__name__}: {exc}") from exc
-    graph.codebase = codebase
-    return graph
 
 
 def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
@@ -264,7 +248,8 @@ class _NameRegistry:
         if not clash:
             return result
         with open(item.abs_path, "rb") as handle:
-            graph = _parse_other(item, handle.read(), codebase)
+            graph = parse_source(item.rel_path, item.module_name, handle.read(), item.language)
+        graph.codebase = codebase
         for store in ("classes", "functions", "methods"):
             setattr(graph, store, [r for r in getattr(graph, store) if r["qualified_name"] not in clash])
         graph.parameters = [p for p in graph.parameters if p["owner"] not in clash]
