@@ -130,17 +130,7 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
         if record.node_type == "Method" and record.class_name and _constructor(record.name, record):
             constructors[_uid(record, record.class_name)] = record
             continue
-        method = record.node_type == "Method" and bool(record.class_name)
-        params = [p for p in map(parse_param, record.parameters)
-                  if p and not (method and p.name in SKIP_PARAMS)]  # a module-level `walk(self)` keeps self
-        entities[_uid(record)] = Entity(
-            "method" if method else "function", record.key, _short_method(record.key) if method else record.name,
-            _module_of(record), record.file_path, class_short=_last(record.class_name) if method else "",
-            params=params, has_params_fact=bool(record.signature), signature=record.signature,
-            return_type=record.return_type, is_async=record.is_async, decorators=list(record.decorators),
-            summary=first_sentence(record.docstring) if record.docstring else "",
-            calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by],
-            language=_language(record), codebase=record.codebase)
+        entities[_uid(record)] = _callable_entity(record)
     for record in by_type["Class"]:
         cls = entities[_uid(record)]
         cls.methods = sorted({m for m in record.members if (not m.startswith("_") or include_private)
@@ -150,20 +140,7 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
             cls.params = [p for p in map(parse_param, init.parameters) if p and p.name not in SKIP_PARAMS]
             cls.has_params_fact = True
             cls.signature = init.signature
-    classes_by_name: dict[str, list[Entity]] = defaultdict(list)
-    by_short: dict[str, list[Entity]] = defaultdict(list)
-    for entity in entities.values():
-        by_short[entity.short].append(entity)
-        if entity.kind == "class":
-            classes_by_name[entity.short].append(entity)
-    for entity in entities.values():
-        for base in entity.bases:
-            for parent in classes_by_name.get(base, ()):
-                parent.subclasses.append(entity.short)
-    for group in by_short.values():
-        if len(group) > 1:
-            for entity in group:
-                entity.ambiguous = True
+    _link_subclasses_and_ambiguous_names(list(entities.values()))
     chosen = [e for e in entities.values() if include_private or (e.public and not _private_owner(e))]
     for entity in chosen:
         entity.subclasses = sorted(set(entity.subclasses))[:MAX_NAMES]
@@ -179,6 +156,39 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
     modules = [_module_facts(name, parts, classes[name], functions[name])
                for name, parts in files_by_module(by_type["CodeFile"]).items()]
     return sorted(chosen, key=lambda e: e.qualified), modules
+
+
+def _callable_entity(record: CodeRecord) -> Entity:
+    """A function's or method's entity (a Method record without its class is a function)."""
+    method = record.node_type == "Method" and bool(record.class_name)
+    params = [p for p in map(parse_param, record.parameters)
+              if p and not (method and p.name in SKIP_PARAMS)]  # a module-level `walk(self)` keeps self
+    return Entity(
+        "method" if method else "function", record.key, _short_method(record.key) if method else record.name,
+        _module_of(record), record.file_path, class_short=_last(record.class_name) if method else "",
+        params=params, has_params_fact=bool(record.signature), signature=record.signature,
+        return_type=record.return_type, is_async=record.is_async, decorators=list(record.decorators),
+        summary=first_sentence(record.docstring) if record.docstring else "",
+        calls=[_display(c) for c in record.calls], called_by=[_display(c) for c in record.called_by],
+        language=_language(record), codebase=record.codebase)
+
+
+def _link_subclasses_and_ambiguous_names(entities: list[Entity]) -> None:
+    """Each class's subclasses (by short base name), and `ambiguous` on every short name two entities share."""
+    classes_by_name: dict[str, list[Entity]] = defaultdict(list)
+    by_short: dict[str, list[Entity]] = defaultdict(list)
+    for entity in entities:
+        by_short[entity.short].append(entity)
+        if entity.kind == "class":
+            classes_by_name[entity.short].append(entity)
+    for entity in entities:
+        for base in entity.bases:
+            for parent in classes_by_name.get(base, ()):
+                parent.subclasses.append(entity.short)
+    for group in by_short.values():
+        if len(group) > 1:
+            for entity in group:
+                entity.ambiguous = True
 
 
 def _module_facts(name: str, files: list[CodeRecord], classes: set[str], functions: set[str]) -> ModuleFacts:

@@ -229,6 +229,51 @@ def _fact_question(item: _Item, fact: Fact, question: str, answer: str, distract
                         e.class_short if e else "", distractor if fact.fact_type == "location" else "")
 
 
+def _items(entities: list[Entity], modules: list[ModuleFacts]) -> list[_Item]:
+    """What facts are asked about: every entity, then every module."""
+    items: list[_Item] = []
+    for e in entities:
+        items.append(_Item(e.qualified, e.kind, name_styles(e), entity_facts(e), e, UNIT[e.language],
+                           codebase_label(e.codebase, e.module), e.module))
+    for m in modules:
+        items.append(_Item(m.module, "module", [_tick(m.module)], module_facts(m), None, UNIT[m.language],
+                           codebase_label(m.codebase, m.module), m.module))
+    return items
+
+
+def _add_probes(probes: list[dict[str, Any]], item: _Item, fact: Fact, templates: Any, styles: list[str],
+                start: int, rng: random.Random) -> None:
+    """A fact's two probes: a held-out template in plain style, and one inside a held-out style family."""
+    for n, family in enumerate((TEMPLATES_FAMILY, HELD_OUT_FAMILIES[start % len(HELD_OUT_FAMILIES)])):
+        template = templates[(start + n) % len(templates)]
+        name = styles[(start // 5 + n) % len(styles)]
+        question = _in_words_of(template.format(name=name, kind=item.kind), item.unit)
+        if family != TEMPLATES_FAMILY:
+            fq = _fact_question(item, fact, question, fact.answers[0], "")
+            if fact.fact_type == "location" and fq.codebase == item.module:
+                fq.codebase = ""  # naming the code base would name the answer
+            messages, _, _ = render(family, fq, rng)
+            question = messages[-1]["content"]
+        probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": item.key,
+                       "kind": item.kind, "family": family, "question": question,
+                       "reference": fact.answers[0], "gold": fact.gold})
+
+
+def _add_profiles(train: list[tuple[list[Message], str, dict[str, Any]]], item: _Item, entity: Entity, seed: int,
+                  count: int) -> int:
+    """`count` profile examples of an entity (all its facts as one answer, shuffled); returns `count`."""
+    sentences = profile_sentences(entity, item.facts)
+    rng = random.Random(_offset(str(seed), item.key, "profile"))
+    templates = PHRASINGS["profile"].train
+    for j in range(count):
+        body = sentences[:1] + rng.sample(sentences[1:], len(sentences) - 1)
+        question = templates[(rng.randrange(len(templates)) + j) % len(templates)].format(
+            name=item.styles[j % len(item.styles)], kind=item.kind)
+        train.append(([{"role": "user", "content": question}], " ".join(body),
+                      {"task": "profile", "entity": item.key, "kind": item.kind, "family": "plain"}))
+    return count
+
+
 def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_fact: int, profiles_per_entity: int,
           seed: int) -> KnowledgeBuild:
     """Training pairs (`phrasings_per_fact` questions per fact, rotating templates, entity names,
@@ -238,13 +283,7 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
     probes: list[dict[str, Any]] = []
     facts_per_type: Counter[str] = Counter()
     phrasings_per_type: Counter[str] = Counter()
-    items: list[_Item] = []
-    for e in entities:
-        items.append(_Item(e.qualified, e.kind, name_styles(e), entity_facts(e), e, UNIT[e.language],
-                           codebase_label(e.codebase, e.module), e.module))
-    for m in modules:
-        items.append(_Item(m.module, "module", [_tick(m.module)], module_facts(m), None, UNIT[m.language],
-                           codebase_label(m.codebase, m.module), m.module))
+    items = _items(entities, modules)
     module_names = sorted({item.module for item in items})
     earlier: tuple[str, str] | None = None  # the exchange a second-turn question follows: another entity's
     for item in items:
@@ -283,30 +322,9 @@ def build(entities: list[Entity], modules: list[ModuleFacts], *, phrasings_per_f
                     latest = (question, answer)
             probe_styles = _probe_styles(fact.fact_type, styles, entity)
             if fact.gold is not None and templates.probe and probe_styles:
-                for n, family in enumerate((TEMPLATES_FAMILY, HELD_OUT_FAMILIES[start % len(HELD_OUT_FAMILIES)])):
-                    template = templates.probe[(start + n) % len(templates.probe)]
-                    name = probe_styles[(start // 5 + n) % len(probe_styles)]
-                    question = _in_words_of(template.format(name=name, kind=kind), unit)
-                    if family != TEMPLATES_FAMILY:
-                        fq = _fact_question(item, fact, question, fact.answers[0], "")
-                        if fact.fact_type == "location" and fq.codebase == item.module:
-                            fq.codebase = ""  # naming the code base would name the answer
-                        messages, _, _ = render(family, fq, rng)
-                        question = messages[-1]["content"]
-                    probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": key,
-                                   "kind": kind, "family": family, "question": question,
-                                   "reference": fact.answers[0], "gold": fact.gold})
+                _add_probes(probes, item, fact, templates.probe, probe_styles, start, rng)
         earlier = latest
         if entity is not None and profiles_per_entity:
-            sentences = profile_sentences(entity, item.facts)
-            rng = random.Random(_offset(str(seed), key, "profile"))
-            templates = PHRASINGS["profile"].train
-            for j in range(profiles_per_entity):
-                body = sentences[:1] + rng.sample(sentences[1:], len(sentences) - 1)
-                question = templates[(rng.randrange(len(templates)) + j) % len(templates)].format(
-                    name=styles[j % len(styles)], kind=kind)
-                train.append(([{"role": "user", "content": question}], " ".join(body),
-                              {"task": "profile", "entity": key, "kind": kind, "family": "plain"}))
-                phrasings_per_type["profile"] += 1
+            phrasings_per_type["profile"] += _add_profiles(train, item, entity, seed, profiles_per_entity)
     entities_by_kind = Counter(item.kind for item in items)
     return KnowledgeBuild(train, probes, facts_per_type, phrasings_per_type, entities_by_kind)

@@ -41,12 +41,9 @@ def _is_dataset(settings: Any, name: str) -> bool:
     return bool(NAME_PATTERN.fullmatch(name)) and (settings.datasets_dir / name / "metadata.json").is_file()
 
 
-def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
-    started = time.perf_counter()
-    source_name = params.source or settings.graph_backend
-    final = settings.datasets_dir / params.dataset_name
-    refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
-    sweep_temp(settings.datasets_dir)
+def _read_records(source_name: str, settings: Any, params: ExtractParams,
+                  ctx: JobContext | None) -> tuple[list[Any], Any, dict[str, Any], dict[str, Any]]:
+    """The graph's records of the knowledge node types, its fingerprint, graph versions and missing properties."""
     source = open_source(source_name, settings, params.mapping, params.codebases)
     try:
         records = []
@@ -55,11 +52,48 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
             if ctx:
                 ctx.progress(len(records), None, "records", f"read {node_type} nodes")
         source.enrich(records)
-        fingerprint = source.fingerprint()
-        versions = source_versions(source)
-        missing = dict(source.missing)
+        return records, source.fingerprint(), source_versions(source), dict(source.missing)
     finally:
         source.close()
+
+
+def _select_delta(settings: Any, source_name: str, records: list[Any], versions: dict[str, Any], built: Any,
+                  params: ExtractParams) -> dict[str, Any]:
+    """Keep the facts changed since `params.since` (plus replay) in `built`; the delta's report."""
+    from graphtune.tools.dataset.delta import delta_repeats_for, plan_delta, select_delta
+    from graphtune.tools.dataset.since import delta_bases
+
+    plan = plan_delta(settings, source_name, records,
+                      delta_bases(settings, source_name, params.codebases or sorted(versions) or None, params.since))
+    built.train, built.probes, delta = select_delta(
+        plan, built.train, built.probes, replay_fraction=params.replay_fraction,
+        include_private=params.include_private, seed=params.seed, since=params.since,
+        delta_repeats=delta_repeats_for(params.replay_fraction, params.delta_repeats))
+    return delta
+
+
+def _example_counts(built: Any, delta: dict[str, Any] | None, params: ExtractParams, train: int,
+                    eval_: int) -> dict[str, Any]:
+    """The metadata's counts of facts, examples and probes (by type and by family)."""
+    return {
+        "facts_by_type": dict(built.facts_per_type) if not delta else dict(Counter(
+            task for _, task in {(m["entity"], m["task"]) for _, _, m in built.train if m["task"] != "profile"})),
+        "train_examples_by_type": dict(Counter(m["task"] for _, _, m in built.train)) if delta
+        else dict(built.phrasings_per_type),
+        "phrasings_per_fact": params.phrasings, "train_examples": train, "eval_examples": eval_,
+        "probes": len(built.probes), "probes_by_type": dict(Counter(p["fact_type"] for p in built.probes)),
+        "train_examples_by_family": dict(sorted(Counter(m.get("family", "plain") for _, _, m in built.train).items())),
+        "probes_by_family": dict(sorted(Counter(p["family"] for p in built.probes).items())),
+    }
+
+
+def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    source_name = params.source or settings.graph_backend
+    final = settings.datasets_dir / params.dataset_name
+    refuse_existing(final, overwrite=params.overwrite, what="dataset", field="dataset_name")
+    sweep_temp(settings.datasets_dir)
+    records, fingerprint, versions, missing = _read_records(source_name, settings, params, ctx)
     entities, modules = build_entities(records, include_private=params.include_private)
     if not entities:
         raise DatasetError(f"the graph has no {'public ' if not params.include_private else ''}functions, methods "
@@ -69,17 +103,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
     entities = entities[: params.max_records]
     built = build(entities, modules, phrasings_per_fact=params.phrasings,
                   profiles_per_entity=max(1, params.phrasings // 4), seed=params.seed)
-    delta = None
-    if params.since:
-        from graphtune.tools.dataset.delta import delta_repeats_for, plan_delta, select_delta
-        from graphtune.tools.dataset.since import delta_bases
-
-        plan = plan_delta(settings, source_name, records,
-                          delta_bases(settings, source_name, params.codebases or sorted(versions) or None, params.since))
-        built.train, built.probes, delta = select_delta(
-            plan, built.train, built.probes, replay_fraction=params.replay_fraction,
-            include_private=params.include_private, seed=params.seed, since=params.since,
-            delta_repeats=delta_repeats_for(params.replay_fraction, params.delta_repeats))
+    delta = _select_delta(settings, source_name, records, versions, built, params) if params.since else None
     rng = random.Random(params.seed)
     train_rows = [_chat(q, a, m, params) for q, a, m in built.train]
     rng.shuffle(train_rows)
@@ -101,14 +125,7 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         "records_read": len(records), "missing_properties": missing,
         "entities": len(entities), "entities_by_kind": dict(built.entities_by_kind),
         "entities_over_max_records": skipped,
-        "facts_by_type": dict(built.facts_per_type) if not delta else dict(Counter(
-            task for _, task in {(m["entity"], m["task"]) for _, _, m in built.train if m["task"] != "profile"})),
-        "train_examples_by_type": dict(Counter(m["task"] for _, _, m in built.train)) if delta
-        else dict(built.phrasings_per_type),
-        "phrasings_per_fact": params.phrasings, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
-        "probes": len(built.probes), "probes_by_type": dict(Counter(p["fact_type"] for p in built.probes)),
-        "train_examples_by_family": dict(sorted(Counter(m.get("family", "plain") for _, _, m in built.train).items())),
-        "probes_by_family": dict(sorted(Counter(p["family"] for p in built.probes).items())),
+        **_example_counts(built, delta, params, len(train_rows), len(eval_rows)),
         "split": {"strategy": "held-out phrasings: every entity is trained; eval/probes use question templates "
                               "never used in train.jsonl, half of them inside question style families never "
                               f"trained on ({', '.join(HELD_OUT_FAMILIES)})"},
@@ -123,12 +140,18 @@ def run_knowledge_extract(params: ExtractParams, settings: Any, ctx: JobContext 
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
         if ctx:
             ctx.check_cancel()
-    return {"dataset_name": params.dataset_name, "path": str(final), "objective": "knowledge",
+    return _result(params, str(final), metadata, delta)
+
+
+def _result(params: ExtractParams, path: str, metadata: dict[str, Any], delta: dict[str, Any] | None) -> dict[str, Any]:
+    """The job's result: the dataset's name and place and the metadata's counts."""
+    return {"dataset_name": params.dataset_name, "path": path, "objective": "knowledge",
             **{k: metadata[k] for k in ("train_examples", "eval_examples", "probes", "entities", "entities_by_kind",
                                         "facts_by_type", "probes_by_type", "probes_by_family", "phrasings_per_fact",
                                         "records_read",
                                         "missing_properties", "seconds")},
-            "graph_fingerprint": fingerprint, "graph_versions": versions,
+            "graph_fingerprint": metadata["source"]["graph_fingerprint"],
+            "graph_versions": metadata["source"]["graph_versions"],
             **({"delta": {k: delta[k] for k in ("entities", "facts", "replay_fraction", "delta_repeats",
                                                         "probes_by_status")}}
                if delta else {})}

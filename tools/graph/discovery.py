@@ -12,11 +12,12 @@ import fnmatch
 import importlib.util
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from graphtune.tools.errors import ConfigError
-from graphtune.tools.graph.languages import LANGUAGES, language_of
+from graphtune.tools.graph.languages import BY_NAME, DISPLAY, LANGUAGES, language_of
 
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".tox", ".mypy_cache",
              ".pytest_cache", "site-packages", "build", "dist", "vendor", "target", "bower_components"}
@@ -71,19 +72,18 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
         language = language_of(root.name)
         if language not in wanted:
             return []
-        return [SourceFile(str(root), root.name, _module_for(language, root.name, root.name, {}), False,
-                           root.stat().st_size, language)]  # type: ignore[arg-type]
+        return [SourceFile(str(root), root.name, BY_NAME[language].module_name(root.name, root.name, {}),  # type: ignore[index]
+                           False, root.stat().st_size, language)]  # type: ignore[arg-type]
     base = root.parent if (root / "__init__.py").exists() else root
-    go_modules: dict[str, str] = {}  # folder (relative to base) -> go.mod module path
-    crates: dict[str, str] = {}  # folder (relative to base) -> Cargo.toml package name
+    markers = [BY_NAME[name] for name in LANGUAGES if name in wanted and BY_NAME[name].marker]
+    marked: dict[str, dict[str, str]] = {name: {} for name in LANGUAGES}  # language -> folder -> read_marker()
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
-        if "go.mod" in filenames and "go" in wanted:
-            go_modules[rel_dir] = _go_module(os.path.join(dirpath, "go.mod")) or rel_dir
-        if "Cargo.toml" in filenames and "rust" in wanted:
-            crates[rel_dir] = _crate_name(os.path.join(dirpath, "Cargo.toml")) or "crate"
+        for parser in markers:  # go.mod, Cargo.toml
+            if parser.marker in filenames:
+                marked[parser.name][rel_dir] = parser.read_marker(os.path.join(dirpath, parser.marker), rel_dir)
         for name in sorted(filenames):
             language = language_of(name)
             if language not in wanted:
@@ -92,7 +92,7 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
             rel = os.path.relpath(full, base).replace(os.sep, "/")
             if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude) or not os.path.isfile(full):
                 continue
-            module = _module_for(language, rel, root.name, go_modules, crates)  # type: ignore[arg-type]
+            module = BY_NAME[language].module_name(rel, root.name, marked[language])  # type: ignore[index]
             found.append(SourceFile(full, rel, module, name == "__init__.py", os.path.getsize(full),
                                     language))  # type: ignore[arg-type]
     return found
@@ -114,9 +114,15 @@ def no_source_error(root: Path, field: str, excluded: bool = False) -> ConfigErr
     what = "is not a Python file or another supported source file" if root.is_file() else \
         "holds no source files of the chosen languages" + (" (after `exclude`)" if excluded else "")
     return ConfigError(f"`{field}` {root} {what}; nothing was ingested and the graph is unchanged.", field=field,
-                       hint="Point `path` at a folder or file of Python, TypeScript/JavaScript, Go, Java or Rust "
+                       hint=f"Point `path` at a folder or file of {_named(DISPLAY.values())} "
                        "sources (or `package` at an installed package with .py sources); check `exclude` and "
                        "`languages`.")
+
+
+def _named(names: Iterable[str]) -> str:
+    """`A, B or C`."""
+    *head, last = names
+    return f"{', '.join(head)} or {last}" if head else last
 
 
 def default_codebase(root: Path, package: str | None = None) -> str:
@@ -126,81 +132,6 @@ def default_codebase(root: Path, package: str | None = None) -> str:
     raw = package or (root.stem if root.is_file() else root.name)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-._")[:64]
     return name or "codebase"
-
-
-def _module_for(language: str, rel: str, root_name: str, go_modules: dict[str, str],
-                crates: dict[str, str] | None = None) -> str:
-    if language == "python":
-        return _module_name(rel)
-    if language in ("typescript", "javascript"):
-        from graphtune.tools.graph.lang_typescript import module_name
-
-        return module_name(rel)
-    folder = rel.rpartition("/")[0]
-    if language == "rust":
-        from graphtune.tools.graph.lang_rust import module_name
-
-        home = _nearest(folder, crates or {})
-        if home is None:
-            return module_name(rel)
-        return module_name(rel[len(home) + 1:] if home not in (".", "") else rel, (crates or {})[home])
-    if language == "go":
-        return _go_package(folder, go_modules) or folder or root_name
-    return folder.replace("/", ".") or root_name  # java: the parser takes the `package` declaration
-
-
-def _nearest(folder: str, marked: dict[str, str]) -> str | None:
-    """The closest folder at or above `folder` that `marked` knows (a go.mod's, a Cargo.toml's)."""
-    probe = folder or "."
-    while True:
-        if probe in marked:
-            return probe
-        if probe in (".", ""):
-            return None
-        probe = probe.rpartition("/")[0] or "."
-
-
-def _go_package(folder: str, go_modules: dict[str, str]) -> str | None:
-    """`m/sub` for folder `x/sub` under the go.mod of `x` whose module is `m` (nearest go.mod wins)."""
-    probe = _nearest(folder, go_modules)
-    if probe is None:
-        return None
-    rest = folder[len(probe):].lstrip("/") if probe != "." else folder
-    return f"{go_modules[probe]}/{rest}" if rest else go_modules[probe]
-
-
-def _crate_name(path: str) -> str | None:
-    """`name` of the `[package]` table, as Rust code names the crate (`-` becomes `_`)."""
-    section = ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                line = line.strip()
-                if line.startswith("["):
-                    section = line
-                elif section == "[package]" and line.startswith("name") and "=" in line:
-                    return line.split("=", 1)[1].strip().strip('"\'').replace("-", "_") or None
-    except OSError:
-        return None
-    return None
-
-
-def _go_module(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("module "):
-                    return line.split()[1].strip('"')
-    except OSError:
-        return None
-    return None
-
-
-def _module_name(rel: str) -> str:
-    parts = rel[:-3].split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts) or "__init__"
 
 
 def check_root(path: str | None, package: str | None, codebase: str | None = None,

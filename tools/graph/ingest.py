@@ -20,6 +20,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -35,7 +36,8 @@ from graphtune.tools.graph.entity_hashes import OwnHashes
 from graphtune.tools.graph.ingest_config import IngestConfig
 from graphtune.tools.graph.parse_pool import ordered_map
 from graphtune.tools.graph.patterns import PATTERNS
-from graphtune.tools.graph.python_parser import FileGraph, parse_file, sha_of
+from graphtune.tools.graph.languages import parse_source
+from graphtune.tools.graph.python_parser import FileGraph, sha_of
 from graphtune.tools.job_context import JobContext
 
 MAX_REPORTED_FAILURES = 50
@@ -63,28 +65,11 @@ def _parse_one(item: SourceFile, prepared: bool = True, codebase: str = "") -> P
     try:
         with open(item.abs_path, "rb") as handle:
             data = handle.read()
-        if item.language == "python":
-            graph = parse_file(item.rel_path, item.module_name, data, is_package=item.is_package, codebase=codebase)
-        else:
-            graph = _parse_other(item, data, codebase)
+        graph = parse_source(item.rel_path, item.module_name, data, item.language, item.is_package)
+        graph.codebase = codebase
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, OSError) as exc:
         return item.rel_path, f"{type(exc).__name__}: {exc}"
     return prepare(graph) if prepared else graph
-
-
-def _parse_other(item: SourceFile, data: bytes, codebase: str) -> FileGraph:
-    """A tree-sitter parse; any failure on odd input (also a gap in a parser) becomes the file's
-    reported failure (ValueError), never the job's."""
-    from graphtune.tools.graph.languages import parse_source
-
-    try:
-        graph = parse_source(item.rel_path, item.module_name, data, item.language)
-    except (ValueError, RecursionError, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001 (one odd file must not fail an ingest of thousands)
-        raise ValueError(f"{item.language} parser failed: {type(exc).__name__}: {exc}") from exc
-    graph.codebase = codebase
-    return graph
 
 
 def _parse_stream(files: list[SourceFile], workers: int, prepared: bool,
@@ -139,43 +124,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     writer = open_writer(params.write_to, settings, ctx, codebase)
     graph = None
     try:
-        stored_root = writer.codebase_root()
-        named = params.codebase is not None or params.package is not None  # a package's import name is its identity
-        if stored_root is not None and stored_root != str(root) and not named:
-            raise ConfigError(
-                f"a code base named `{codebase}` already exists, ingested from {stored_root}; this ingest is "
-                f"from {root}. Nothing was changed.", field="codebase",
-                hint=f"Pass another `codebase` name to keep both side by side, or codebase='{codebase}' to "
-                "move that code base to the new root (its files are then compared by content hash).")
+        _check_stored_root(writer, params, root, codebase)
         to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), "")
         writer.delete_files(gone + changed)
-        failures: list[tuple[str, str]] = list(too_big)
-        batch: list[Parsed] = []
-        batch_bytes = 0
-        parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
-        own: OwnHashes = {}  # the graph version's own-aspect hashes, made by the parser processes
-        stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
         taken = _NameRegistry(writer, to_parse)
-        for i, result in enumerate(stream, 1):
-            if not isinstance(result, tuple):
-                result = taken.claim(result, codebase, params.write_to == "embedded")
-            if isinstance(result, tuple):
-                failures.append(result)
-            else:
-                batch.append(result)
-                parsed, lines = parsed + 1, lines + result.lines
-                if isinstance(result, PreparedFile):
-                    own.update(result.own)
-                    batch_bytes += result.size
-                for kind in added:
-                    added[kind] += _count(result, kind)
-            if len(batch) >= WRITE_BATCH_FILES or batch_bytes >= WRITE_BATCH_BYTES:
-                writer.load(batch, PATTERNS)
-                batch, batch_bytes = [], 0
-            if ctx and i % 50 == 0:
-                ctx.progress(i, len(to_parse), "files", "parsing and loading")
+        loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
+        failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
         with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
-            writer.load(batch, PATTERNS)
+            writer.load(loaded.batch, PATTERNS)
             if ctx:
                 ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
             if gone or changed or parsed:
@@ -209,6 +165,60 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+
+
+def _check_stored_root(writer: Any, params: IngestParams, root: Any, codebase: str) -> None:
+    """Refuse a default code base name that another root already holds (nothing written yet)."""
+    stored_root = writer.codebase_root()
+    named = params.codebase is not None or params.package is not None  # a package's import name is its identity
+    if stored_root is not None and stored_root != str(root) and not named:
+        raise ConfigError(
+            f"a code base named `{codebase}` already exists, ingested from {stored_root}; this ingest is "
+            f"from {root}. Nothing was changed.", field="codebase",
+            hint=f"Pass another `codebase` name to keep both side by side, or codebase='{codebase}' to "
+            "move that code base to the new root (its files are then compared by content hash).")
+
+
+@dataclass
+class _Loaded:
+    """What the parse-and-load loop leaves: its counts, the failures, the own-aspect hashes the
+    parser processes made (for the graph version) and the last batch, not loaded yet."""
+
+    failures: list[tuple[str, str]]
+    batch: list[Parsed]
+    parsed: int
+    lines: int
+    added: dict[str, int]
+    own: OwnHashes
+
+
+def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParams, codebase: str,
+                    ctx: JobContext | None, taken: _NameRegistry, failures: list[tuple[str, str]]) -> _Loaded:
+    """Parse the files (a process pool for many) and load them in batches while the pool parses on."""
+    batch: list[Parsed] = []
+    batch_bytes = 0
+    parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
+    own: OwnHashes = {}  # the graph version's own-aspect hashes, made by the parser processes
+    stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
+    for i, result in enumerate(stream, 1):
+        if not isinstance(result, tuple):
+            result = taken.claim(result, codebase, params.write_to == "embedded")
+        if isinstance(result, tuple):
+            failures.append(result)
+        else:
+            batch.append(result)
+            parsed, lines = parsed + 1, lines + result.lines
+            if isinstance(result, PreparedFile):
+                own.update(result.own)
+                batch_bytes += result.size
+            for kind in added:
+                added[kind] += _count(result, kind)
+        if len(batch) >= WRITE_BATCH_FILES or batch_bytes >= WRITE_BATCH_BYTES:
+            writer.load(batch, PATTERNS)
+            batch, batch_bytes = [], 0
+        if ctx and i % 50 == 0:
+            ctx.progress(i, len(to_parse), "files", "parsing and loading")
+    return _Loaded(failures, batch, parsed, lines, added, own)
 
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
@@ -264,7 +274,8 @@ class _NameRegistry:
         if not clash:
             return result
         with open(item.abs_path, "rb") as handle:
-            graph = _parse_other(item, handle.read(), codebase)
+            graph = parse_source(item.rel_path, item.module_name, handle.read(), item.language)
+        graph.codebase = codebase
         for store in ("classes", "functions", "methods"):
             setattr(graph, store, [r for r in getattr(graph, store) if r["qualified_name"] not in clash])
         graph.parameters = [p for p in graph.parameters if p["owner"] not in clash]

@@ -10,6 +10,7 @@ from typing import Literal
 
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.declare import param
+from graphtune.tools.graph.languages import LANGUAGES
 from graphtune.tools.graph.schema import CODEBASE_NAME
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -37,7 +38,7 @@ class IngestConfig(BaseModel):
         "folder's name or the file's stem); an ingest only touches nodes of its own code base."))
     languages: list[str] | None = param(None, description=(
         "Only these languages are parsed; default every supported language."), cli_help=(
-        "Only these languages: python typescript javascript go java rust (default: all)."))
+        f"Only these languages: {' '.join(LANGUAGES)} (default: all)."))
     # --- not offered to agents or the CLI (tests and benchmarks set them) ---------------------
     max_file_bytes: int = param(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")
     workers: int = param(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
@@ -50,8 +51,6 @@ class IngestConfig(BaseModel):
     @field_validator("languages")
     @classmethod
     def _known_languages(cls, value: list[str] | None) -> list[str] | None:
-        from graphtune.tools.graph.languages import LANGUAGES
-
         if value is None:
             return None
         unknown = [name for name in value if name not in LANGUAGES]

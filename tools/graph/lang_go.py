@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser, nearest
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.ts_common import (
     FileBuilder,
@@ -180,3 +181,44 @@ def _add_imports(b: FileBuilder, node: Any) -> None:
         local = b.text(alias) if alias is not None else path.rsplit("/", 1)[-1]
         if local not in ("_", "."):
             b.graph.aliases[local] = path
+
+
+class GoParser(LanguageParser):
+    name = "go"
+    suffixes = (".go",)
+    display = "Go"
+    fence = "go"
+    unit = "package"
+    grammars = {"go": ("tree_sitter_go", "language")}
+    calls = CALLS
+    marker = "go.mod"
+
+    def read_marker(self, path: str, rel_dir: str) -> str:
+        return _go_module(path) or rel_dir
+
+    def module_name(self, rel: str, root_name: str, marked: dict[str, str]) -> str:
+        folder = rel.rpartition("/")[0]
+        return _go_package(folder, marked) or folder or root_name
+
+    def parse(self, path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+        return parse(path, module_name, data, self.name)
+
+
+def _go_package(folder: str, go_modules: dict[str, str]) -> str | None:
+    """`m/sub` for folder `x/sub` under the go.mod of `x` whose module is `m` (nearest go.mod wins)."""
+    probe = nearest(folder, go_modules)
+    if probe is None:
+        return None
+    rest = folder[len(probe):].lstrip("/") if probe != "." else folder
+    return f"{go_modules[probe]}/{rest}" if rest else go_modules[probe]
+
+
+def _go_module(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("module "):
+                    return line.split()[1].strip('"')
+    except OSError:
+        return None
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.ts_common import (
     FileBuilder,
@@ -145,3 +146,20 @@ def _add_import(b: FileBuilder, node: Any) -> None:
         return
     b.graph.imports.append(name.rpartition(".")[0] if static else name)
     b.graph.aliases[name.rsplit(".", 1)[-1]] = name
+
+
+class JavaParser(LanguageParser):
+    name = "java"
+    suffixes = (".java",)
+    display = "Java"
+    fence = "java"
+    unit = "package"
+    grammars = {"java": ("tree_sitter_java", "language")}
+    calls = CALLS
+
+    def module_name(self, rel: str, root_name: str, marked: dict[str, str]) -> str:
+        """The folder, dotted: the parser takes the `package` declaration."""
+        return rel.rpartition("/")[0].replace("/", ".") or root_name
+
+    def parse(self, path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+        return parse(path, module_name, data, self.name)

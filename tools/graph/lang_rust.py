@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser, nearest
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.ts_common import (
     FileBuilder,
@@ -216,3 +217,41 @@ def _join(prefix: str, path: str, module: str) -> str | None:
         text = prefix.replace(".", "::")
     resolved = _path(text, module)
     return resolved if resolved and not resolved.startswith("self") else None
+
+
+class RustParser(LanguageParser):
+    name = "rust"
+    suffixes = (".rs",)
+    display = "Rust"
+    fence = "rust"
+    grammars = {"rust": ("tree_sitter_rust", "language")}
+    calls = CALLS
+    marker = "Cargo.toml"
+
+    def read_marker(self, path: str, rel_dir: str) -> str:
+        return _crate_name(path) or "crate"
+
+    def module_name(self, rel: str, root_name: str, marked: dict[str, str]) -> str:
+        home = nearest(rel.rpartition("/")[0], marked)
+        if home is None:
+            return module_name(rel)
+        return module_name(rel[len(home) + 1:] if home not in (".", "") else rel, marked[home])
+
+    def parse(self, path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+        return parse(path, module_name, data, self.name)
+
+
+def _crate_name(path: str) -> str | None:
+    """`name` of the `[package]` table, as Rust code names the crate (`-` becomes `_`)."""
+    section = ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line
+                elif section == "[package]" and line.startswith("name") and "=" in line:
+                    return line.split("=", 1)[1].strip().strip('"\'').replace("-", "_") or None
+    except OSError:
+        return None
+    return None

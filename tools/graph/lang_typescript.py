@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.ts_common import FileBuilder, doc_before, param, parse_tree
 
@@ -253,3 +254,32 @@ def _add_require(b: FileBuilder, name: Any, call: Any) -> None:
         for item in name.named_children:
             if item.type == "shorthand_property_identifier_pattern":
                 b.graph.aliases[b.text(item)] = f"{module}.{b.text(item)}"
+
+
+class TypeScriptParser(LanguageParser):
+    name = "typescript"
+    suffixes = (".ts", ".tsx", ".mts", ".cts")
+    display = "TypeScript"
+    fence = "typescript"
+    grammars = {"typescript": ("tree_sitter_typescript", "language_typescript"),
+                "tsx": ("tree_sitter_typescript", "language_tsx")}
+    calls = CALLS
+
+    def grammar_for(self, path: str) -> str:
+        return grammar_for(path)
+
+    def module_name(self, rel: str, root_name: str, marked: dict[str, str]) -> str:
+        return module_name(rel)
+
+    def parse(self, path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+        return parse(path, module_name, data, self.name)
+
+
+class JavaScriptParser(TypeScriptParser):
+    """JavaScript: TypeScript's rules and module, the JavaScript grammar."""
+
+    name = "javascript"
+    suffixes = (".js", ".jsx", ".mjs", ".cjs")
+    display = "JavaScript"
+    fence = "javascript"
+    grammars = {"javascript": ("tree_sitter_javascript", "language")}

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser
 from graphtune.tools.graph.patterns import (
     detect_class_patterns,
     detect_function_patterns,
@@ -323,3 +324,21 @@ def _decode_with_cookie(data: bytes) -> str:
 
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     return data.decode(encoding)
+
+
+class PythonParser(LanguageParser):
+    """Python, read with the standard library's `ast` (no tree-sitter grammar)."""
+
+    name = "python"
+    suffixes = (".py",)
+    display = "Python"
+    fence = "python"
+
+    def module_name(self, rel: str, root_name: str, marked: dict[str, str]) -> str:
+        parts = rel[:-3].split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        return ".".join(parts) or "__init__"
+
+    def parse(self, path: str, module_name: str, data: bytes, *, is_package: bool = False) -> FileGraph:
+        return parse_file(path, module_name, data, is_package=is_package)

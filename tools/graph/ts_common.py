@@ -18,28 +18,22 @@ import re
 from functools import cache
 from typing import Any
 
+from graphtune.tools.graph.language_parser import LanguageParser
 from graphtune.tools.graph.python_parser import FileGraph, sha_of
 
-_GRAMMARS = {  # language -> (wheel module, function returning the grammar)
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "go": ("tree_sitter_go", "language"),
-    "java": ("tree_sitter_java", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-}
 _GENERIC = re.compile(r"<.*>", re.DOTALL)
 _STARS = re.compile(r"^[ \t]*\*?[ \t]?|[ \t]+$", re.MULTILINE)  # leading ` * ` of comment lines, trailing blanks
 
 
 @cache
 def grammar(name: str) -> Any:
-    """The tree-sitter Language for a grammar name (imported on first use, then cached)."""
+    """The tree-sitter Language for a grammar name (its parser class's `grammars`; imported on
+    first use, then cached)."""
     import importlib
 
     import tree_sitter
 
-    module, function = _GRAMMARS[name]
+    module, function = LanguageParser.grammar_spec(name)
     return tree_sitter.Language(getattr(importlib.import_module(module), function)())
 
 

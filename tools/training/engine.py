@@ -212,10 +212,105 @@ def distributed_arguments(model: Any, ranks: RankInfo, strategy: str) -> dict[st
                             "reshard_after_forward": True, "state_dict_type": "FULL_STATE_DICT"}}
 
 
+class _TrainerSteps:
+    """What graphtune changes in transformers' Trainer: batches in plan order, tokens counted
+    without padding, the replay KL added to the loss. Mixed into `Trainer` in build_trainer
+    (`type(...)`), so importing this module imports neither torch nor transformers."""
+
+    def __init__(self, *args: Any, graphtune_hooks: Hooks, graphtune_replay_kl: float, **kwargs: Any) -> None:
+        self.graphtune_hooks, self.graphtune_replay_kl = graphtune_hooks, graphtune_replay_kl
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        import torch
+
+        return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)  # type: ignore[attr-defined]
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        padding = int(inputs.pop(PAD_TOKENS_KEY, 0))
+        self.replay_mask = inputs.pop(REPLAY_MASK_KEY, None)
+        stats = self.graphtune_hooks.stats
+        stats["tokens_seen"] = stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel()) - padding
+        return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        mask, self.replay_mask = getattr(self, "replay_mask", None), None
+        weight = self.graphtune_replay_kl
+        if mask is None or weight <= 0:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
+        with final_hidden_states(self.model) as caught:  # type: ignore[attr-defined]
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)  # type: ignore[misc]
+        kl_sum, positions = kl_to_base(self.model, inputs, caught["hidden"], mask)  # type: ignore[attr-defined]
+        if positions:  # per labelled token, like the cross-entropy it is added to
+            tokens = num_items_in_batch if num_items_in_batch is not None else max(label_tokens(inputs), 1)
+            loss = loss + weight * kl_sum / tokens
+            self.graphtune_hooks.stats["replay_kl"] = (kl_sum / positions).detach()  # read at logging time: no sync per step
+        return (loss, outputs) if return_outputs else loss
+
+
+class _Progress:
+    """Step-end evaluation and stop requests, and the metrics of each log step, for the job's
+    events. Mixed into transformers' `TrainerCallback` in build_trainer (no import here)."""
+
+    def __init__(self, hooks: Hooks, plan: Plan, device: str) -> None:
+        self.hooks, self.plan, self.device = hooks, plan, device
+        self.last_time, self.last_tokens, self.started = time.perf_counter(), 0, time.perf_counter()
+        self.first_step: int | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        hooks = self.hooks
+        if self.first_step is None:
+            self.first_step = state.global_step - 1
+        if hooks.eval_fn and hooks.eval_steps and state.global_step % hooks.eval_steps == 0 \
+                and state.global_step < state.max_steps:
+            loss = hooks.eval_fn()
+            if loss is not None:
+                state.log_history.append({"step": state.global_step, "eval_loss": loss})
+                hooks.on_metrics({"step": state.global_step, "eval_loss": round(loss, 6),
+                                  "eval_perplexity": round(math.exp(min(loss, 50)), 4)})
+        reason = agree_on_stop(hooks.should_stop())
+        if reason:
+            hooks.stats["stopped"] = reason
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+        if not logs or "loss" not in logs:
+            return
+        hooks, plan = self.hooks, self.plan
+        now, tokens = time.perf_counter(), int(sum_over_ranks(hooks.stats.get("tokens_seen", 0)))
+        rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
+        done = state.global_step - (self.first_step or 0)
+        per_step = (now - self.started) / max(done, 1)
+        metrics = {"step": state.global_step, "max_steps": state.max_steps,
+                   "epoch": plan.epoch_of_batch[min(state.global_step * plan.grad_accum, len(plan.batches)) - 1] + 1,
+                   "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
+                   "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
+                   "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
+        if "replay_kl" in hooks.stats:  # KL(base || tuned) per replay answer token, last micro-batch
+            metrics["replay_kl"] = round(float(hooks.stats.pop("replay_kl")), 5)
+        if self.device == "cuda":
+            metrics.update(_gpu_memory())
+        self.last_time, self.last_tokens = now, tokens
+        hooks.on_metrics(metrics)
+
+
+def _gpu_memory() -> dict[str, Any]:
+    """Peak GPU memory of the busiest rank (and of each rank, with several)."""
+    import torch
+
+    per_gpu = gather_floats(torch.cuda.max_memory_allocated() / 2**30)
+    found: dict[str, Any] = {"gpu_memory_gib": round(max(per_gpu), 2)}
+    if len(per_gpu) > 1:
+        found["gpu_memory_gib_per_gpu"] = [round(g, 2) for g in per_gpu]
+    return found
+
+
 def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, pad_id: int,
                   hooks: Hooks, strategy: str = "ddp") -> Any:
-    import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
 
     ranks = rank_info()
     if plan.grad_accum % ranks.world_size:
@@ -223,73 +318,24 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
             f"this run takes {plan.grad_accum} micro-batches per optimizer step, which {ranks.world_size} ranks "
             "cannot share evenly.", field="gpus",
             hint=f"Use a GPU count that divides {plan.grad_accum} (resume keeps the data order of the first run).")
+    args = _training_arguments(model, plan, cfg, device, out_dir, ranks, strategy)
+    # CUDA: every packed row padded to the token budget, so each step has one shape (measured 5-13 % faster:
+    # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)
+    # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
+    # fails to compile for some shapes (and the start-up check probes a block-aligned row)
+    pad_to = -(-plan.tokens_per_batch // 128) * 128 if device == "cuda" and cfg.packing else None
+    dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
+    trainer_class = type("_Trainer", (_TrainerSteps, Trainer), {})
+    callback = type("_Callback", (_Progress, TrainerCallback), {})(hooks, plan, device)
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=lambda items: items[0],
+                            callbacks=[callback], graphtune_hooks=hooks, graphtune_replay_kl=cfg.general_replay_kl)
+    trainer.remove_callback(PrinterCallback)  # metrics go to job events, not to stdout
+    return trainer
 
-    class _Trainer(Trainer):
-        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-            return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
 
-        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
-            padding = int(inputs.pop(PAD_TOKENS_KEY, 0))
-            self.replay_mask = inputs.pop(REPLAY_MASK_KEY, None)
-            hooks.stats["tokens_seen"] = hooks.stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel()) - padding
-            return super().training_step(model, inputs, num_items_in_batch)
-
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
-            mask, self.replay_mask = getattr(self, "replay_mask", None), None
-            if mask is None or cfg.general_replay_kl <= 0:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            with final_hidden_states(self.model) as caught:
-                loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-            kl_sum, positions = kl_to_base(self.model, inputs, caught["hidden"], mask)
-            if positions:  # per labelled token, like the cross-entropy it is added to
-                tokens = num_items_in_batch if num_items_in_batch is not None else max(label_tokens(inputs), 1)
-                loss = loss + cfg.general_replay_kl * kl_sum / tokens
-                hooks.stats["replay_kl"] = (kl_sum / positions).detach()  # read at logging time: no sync per step
-            return (loss, outputs) if return_outputs else loss
-
-    class _Callback(TrainerCallback):
-        def __init__(self) -> None:
-            self.last_time, self.last_tokens, self.started = time.perf_counter(), 0, time.perf_counter()
-            self.first_step: int | None = None
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-            if self.first_step is None:
-                self.first_step = state.global_step - 1
-            if hooks.eval_fn and hooks.eval_steps and state.global_step % hooks.eval_steps == 0 \
-                    and state.global_step < state.max_steps:
-                loss = hooks.eval_fn()
-                if loss is not None:
-                    state.log_history.append({"step": state.global_step, "eval_loss": loss})
-                    hooks.on_metrics({"step": state.global_step, "eval_loss": round(loss, 6),
-                                      "eval_perplexity": round(math.exp(min(loss, 50)), 4)})
-            reason = agree_on_stop(hooks.should_stop())
-            if reason:
-                hooks.stats["stopped"] = reason
-                control.should_save = True
-                control.should_training_stop = True
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
-            if not logs or "loss" not in logs:
-                return
-            now, tokens = time.perf_counter(), int(sum_over_ranks(hooks.stats.get("tokens_seen", 0)))
-            rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
-            done = state.global_step - (self.first_step or 0)
-            per_step = (now - self.started) / max(done, 1)
-            metrics = {"step": state.global_step, "max_steps": state.max_steps,
-                       "epoch": plan.epoch_of_batch[min(state.global_step * plan.grad_accum, len(plan.batches)) - 1] + 1,
-                       "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
-                       "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
-                       "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
-            if "replay_kl" in hooks.stats:  # KL(base || tuned) per replay answer token, last micro-batch
-                metrics["replay_kl"] = round(float(hooks.stats.pop("replay_kl")), 5)
-            if device == "cuda":
-                per_gpu = gather_floats(torch.cuda.max_memory_allocated() / 2**30)
-                metrics["gpu_memory_gib"] = round(max(per_gpu), 2)
-                if len(per_gpu) > 1:
-                    metrics["gpu_memory_gib_per_gpu"] = [round(g, 2) for g in per_gpu]
-            self.last_time, self.last_tokens = now, tokens
-            hooks.on_metrics(metrics)
+def _training_arguments(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, ranks: Any,
+                        strategy: str) -> Any:
+    from transformers import TrainingArguments
 
     warmup = cfg.warmup if cfg.warmup < 1 else int(cfg.warmup)
     args = TrainingArguments(
@@ -304,19 +350,8 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
         save_only_model=False, logging_first_step=True,
         **distributed_arguments(model, ranks, strategy),
     )
-    # CUDA: every packed row padded to the token budget, so each step has one shape (measured 5-13 % faster:
-    # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)
-    # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
-    # fails to compile for some shapes (and the start-up check probes a block-aligned row)
-    pad_to = -(-plan.tokens_per_batch // 128) * 128 if device == "cuda" and cfg.packing else None
     if device == "cuda" and not ranks.distributed:
         _ = args.device  # resolve devices first, then: one process, one GPU. With several GPUs visible,
         args._n_gpu = 1  # Trainer would wrap the model in nn.DataParallel (a replica copy per step, and a
         # loss scaled by the GPU count); more GPUs are used through torchrun ranks instead (launch.py)
-    dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
-    trainer = _Trainer(model=model, args=args, train_dataset=dataset,
-                       data_collator=lambda items: items[0], callbacks=[_Callback()])
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # metrics go to job events, not to stdout
-    return trainer
+    return args

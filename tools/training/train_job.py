@@ -247,13 +247,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
         if ranks.is_main:
             state_file.write_text(json.dumps(state))
         keep_on_cpu = strategy == "fsdp"  # FSDP moves each rank's shard to its GPU (QLoRA: quantized on it)
-        model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu) if not cfg.init_adapter \
-            else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu)
-        sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \
-            / ranks.world_size if keep_on_cpu else None
-        info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
-        apply_checkpointing(model, info["checkpointed_layers"])
-        info["liger"] = model.graphtune_fast_path["liger"]
+        model, info = _load_for_training(cfg, ctx, device, base, shape, plan, ranks, keep_on_cpu)
         run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
         eval_batches = _eval_batches(data["eval"], cfg, device)
         evaluate = lambda: engine.evaluate_loss(model, eval_batches, packing=cfg.packing, pad_id=run.pad_id,  # noqa: E731, B023 (used in this iteration only)
@@ -275,35 +269,65 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
             train_seconds = time.perf_counter() - train_started
         except torch.OutOfMemoryError as exc:
-            if ranks.distributed:  # the other ranks wait in a collective: no in-place retry, fail the job
-                raise OutOfMemory(f"rank {ranks.rank} ran out of GPU memory at {plan.tokens_per_batch} tokens per "
-                                  "micro-batch.", field="tokens_per_batch",
-                                  hint="Lower tokens_per_batch or max_seq_length, use gradient_checkpointing='on', "
-                                  "or strategy='fsdp' to shard the weights.") from exc
-            del trainer, model
-            gc.collect()
-            torch.cuda.empty_cache()
-            if attempt == MAX_OOM_RETRIES or plan.tokens_per_batch <= 256:
-                raise OutOfMemory(f"out of GPU memory even at {plan.tokens_per_batch} tokens per micro-batch "
-                                  f"(estimate: {_dry_run(cfg, device, base, data, plan)['estimate']}).",
-                                  hint="Use method='qlora', a smaller max_seq_length or lora_rank, "
-                                  "or gradient_checkpointing='on'.") from exc
-            budget, bsz, accum = plan.tokens_per_batch // 2, max(1, plan.batch_size // 2), plan.grad_accum * 2
-            ctx.event("oom_retry", {"tokens_per_batch": budget, "batch_size": bsz, "gradient_accumulation_steps": accum})
+            del trainer, model  # before _smaller_after_oom's gc: this attempt's model must be free to collect
+            budget, bsz, accum = _smaller_after_oom(exc, cfg, ctx, device, base, data, plan, ranks, attempt)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             resume = False
             continue
-        state["final_eval_loss"] = evaluate() if not hooks.stats.get("stopped") else None
-        if "base_eval_loss" not in state and not hooks.stats.get("stopped"):
-            with model.disable_adapter():
-                state["base_eval_loss"] = evaluate()
-        tokens = int(sum_over_ranks(hooks.stats.get("tokens_seen", 0)))
-        info.update(tokens_trained=tokens, train_seconds=round(train_seconds, 2),
-                    tokens_per_second=round(tokens / train_seconds, 1) if train_seconds > 0 and tokens else None,
-                    base_eval_loss=state.get("base_eval_loss"),
-                    eval_loss=state["final_eval_loss"], stopped=hooks.stats.get("stopped"))
+        _finish_info(info, state, model, evaluate, hooks.stats, train_seconds)
         return model, plan, trainer, info
     raise AssertionError("unreachable")
+
+
+def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, shape: dict[str, Any],
+                       plan: engine.Plan, ranks: RankInfo, keep_on_cpu: bool) -> tuple[Any, dict[str, Any]]:
+    """The model to train (with `init_adapter` when set), its layers checkpointed as the plan needs."""
+    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu) if not cfg.init_adapter \
+        else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu)
+    sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \
+        / ranks.world_size if keep_on_cpu else None
+    info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
+    apply_checkpointing(model, info["checkpointed_layers"])
+    info["liger"] = model.graphtune_fast_path["liger"]
+    return model, info
+
+
+def _smaller_after_oom(exc: BaseException, cfg: LoraJobConfig, ctx: JobContext, device: str, base: str,
+                       data: dict[str, Any], plan: engine.Plan, ranks: RankInfo, attempt: int) -> tuple[int, int, int]:
+    """After an out-of-memory error: the next attempt's (tokens per batch, batch size, grad accum),
+    half the micro-batch and twice the accumulation, the same tokens per optimizer step; raises
+    OutOfMemory under torchrun (no retry in place) and once the retries are spent."""
+    import torch
+
+    if ranks.distributed:  # the other ranks wait in a collective: no in-place retry, fail the job
+        raise OutOfMemory(f"rank {ranks.rank} ran out of GPU memory at {plan.tokens_per_batch} tokens per "
+                          "micro-batch.", field="tokens_per_batch",
+                          hint="Lower tokens_per_batch or max_seq_length, use gradient_checkpointing='on', "
+                          "or strategy='fsdp' to shard the weights.") from exc
+    gc.collect()
+    torch.cuda.empty_cache()
+    if attempt == MAX_OOM_RETRIES or plan.tokens_per_batch <= 256:
+        raise OutOfMemory(f"out of GPU memory even at {plan.tokens_per_batch} tokens per micro-batch "
+                          f"(estimate: {_dry_run(cfg, device, base, data, plan)['estimate']}).",
+                          hint="Use method='qlora', a smaller max_seq_length or lora_rank, "
+                          "or gradient_checkpointing='on'.") from exc
+    budget, bsz, accum = plan.tokens_per_batch // 2, max(1, plan.batch_size // 2), plan.grad_accum * 2
+    ctx.event("oom_retry", {"tokens_per_batch": budget, "batch_size": bsz, "gradient_accumulation_steps": accum})
+    return budget, bsz, accum
+
+
+def _finish_info(info: dict[str, Any], state: dict[str, Any], model: Any, evaluate: Callable[[], float | None],
+                 stats: dict[str, Any], train_seconds: float) -> None:
+    """The run's losses (the base's measured now when it was not before), tokens and speed, into `info`."""
+    state["final_eval_loss"] = evaluate() if not stats.get("stopped") else None
+    if "base_eval_loss" not in state and not stats.get("stopped"):
+        with model.disable_adapter():
+            state["base_eval_loss"] = evaluate()
+    tokens = int(sum_over_ranks(stats.get("tokens_seen", 0)))
+    info.update(tokens_trained=tokens, train_seconds=round(train_seconds, 2),
+                tokens_per_second=round(tokens / train_seconds, 1) if train_seconds > 0 and tokens else None,
+                base_eval_loss=state.get("base_eval_loss"),
+                eval_loss=state["final_eval_loss"], stopped=stats.get("stopped"))
 
 
 def _gather_adapter(model: Any) -> dict[str, Any]:
@@ -327,8 +351,13 @@ def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobConte
 
 
 def _evaluate_probes(cfg: LoraJobConfig, ctx: JobContext, model: Any, tokenizer: Any, data: dict[str, Any],
-                     device: str, base: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+                     device: str, base: str, strategy: str = "single"
+                     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """Closed-book probes of a knowledge dataset, base vs tuned, before the model is published."""
+    if strategy == "fsdp":  # the model is sharded over the ranks: generation needs it whole on one device
+        if cfg.evaluate_probes and data["files"].metadata:
+            ctx.log("closed-book probes are not answered under FSDP; run evaluate_model on the saved model")
+        return None, []
     probes = read_probes(data["files"].train.parent) if cfg.evaluate_probes and data["files"].metadata else []
     if not probes:
         return None, []
@@ -355,13 +384,7 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         init_process_group(device)
     base = resolve_base_model(cfg.base_model, ctx.settings,
                               progress=lambda message: ctx.progress(0, None, "steps", message))
-    if ranks.distributed:
-        world, strategy = ranks.world_size, params["strategy"]
-    else:
-        from graphtune.tools.training.launch import resolve_world_size
-
-        world = resolve_world_size(cfg.gpus, device)
-        strategy = choose_strategy(cfg, device, base, world)
+    world, strategy = _world_and_strategy(cfg, params, ranks, device, base)
     output_name = cfg.output_name or default_output_name(cfg, ctx.job_id)
     final_dir = ctx.settings.models_dir / output_name
     if not cfg.dry_run and final_dir.exists() and not params.get("resume"):
@@ -393,12 +416,7 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if not ranks.is_main:
         return {"rank": ranks.rank}
     trainable, total = count_params(model)
-    if strategy == "fsdp":  # the model is sharded over the ranks: generation needs it whole on one device
-        knowledge, probe_rows = None, []
-        if cfg.evaluate_probes and data["files"].metadata:
-            ctx.log("closed-book probes are not answered under FSDP; run evaluate_model on the saved model")
-    else:
-        knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device, base)
+    knowledge, probe_rows = _evaluate_probes(cfg, ctx, model, tokenizer, data, device, base, strategy)
     info["knowledge"] = knowledge
     meta = _metadata(cfg, ctx, base, data, plan, trainer, info, output_name, started, device, trainable, total)
     sweep_temp(ctx.settings.models_dir)
@@ -414,7 +432,24 @@ def run_train_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
                         "dataset": meta["dataset"]["name"], "method": cfg.method, "created_at": time.time(),
                         "path": str(final_dir), "metrics": meta["evaluation"] | knowledge_metrics(knowledge)})
     shutil.rmtree(ctx.work_dir / "checkpoints", ignore_errors=True)
-    return {"model_name": output_name, "path": str(final_dir), "steps": plan.steps, **meta["evaluation"],
+    return _train_result(cfg, output_name, str(final_dir), plan, meta, knowledge, device, world)
+
+
+def _world_and_strategy(cfg: LoraJobConfig, params: dict[str, Any], ranks: RankInfo, device: str,
+                        base: str) -> tuple[int, str]:
+    """How many GPUs the job trains on and how (a torchrun rank takes what its launcher chose)."""
+    if ranks.distributed:
+        return ranks.world_size, params["strategy"]
+    from graphtune.tools.training.launch import resolve_world_size
+
+    world = resolve_world_size(cfg.gpus, device)
+    return world, choose_strategy(cfg, device, base, world)
+
+
+def _train_result(cfg: LoraJobConfig, output_name: str, path: str, plan: engine.Plan, meta: dict[str, Any],
+                  knowledge: dict[str, Any] | None, device: str, world: int) -> dict[str, Any]:
+    """The train job's result: the model, its metrics and speed, and the verdict on it."""
+    return {"model_name": output_name, "path": path, "steps": plan.steps, **meta["evaluation"],
             "tokens_trained": meta["tokens_trained"], "tokens_per_second": meta["tokens_per_second"],
             "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
             **({"knowledge": summary_of(knowledge)} if knowledge else {}),
