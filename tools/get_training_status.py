@@ -38,8 +38,9 @@ async def get_training_status(
     import anyio
 
     deadline = time.monotonic() + wait_seconds
-    view = job_view(services.store, job_id, detail=detail, after_event_id=after_event_id)
-    while view.status in ("queued", "running") and time.monotonic() < deadline:
-        await anyio.sleep(min(_ENDED_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))
+    while True:
         view = job_view(services.store, job_id, detail=detail, after_event_id=after_event_id)
-    return view
+        left = deadline - time.monotonic()
+        if view.status not in ("queued", "running") or left <= 0:
+            return view
+        await anyio.sleep(min(_ENDED_CHECK_SECONDS, left))

@@ -57,8 +57,9 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     `answer(conversations)` returns generation.Generation per conversation (the base model,
     greedy); it is called only for prompts not cached yet. `sample(count, seed)` returns user
     prompts written by the base model (self_prompts.sample_user_prompts), asked for only when
-    `rows` exceeds the shipped prompts; without it only the shipped prompts are used. Answers that did not end within REPLAY_MAX_NEW_TOKENS are left
-    out: training on a cut-off answer would teach stopping mid-sentence."""
+    `rows` exceeds the shipped prompts; without it only the shipped prompts are used. Answers
+    that did not end within REPLAY_MAX_NEW_TOKENS are left out: training on a cut-off answer
+    would teach stopping mid-sentence."""
     if rows <= 0:
         return []
     shipped = _prompt_order()
