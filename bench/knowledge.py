@@ -4,6 +4,8 @@ Two steps, because the GPU machine has no network and none of the server's graph
 
     python bench/knowledge.py prep        # here: ingest `email`, extract the knowledge dataset
                                           # (graphtune's own ingest + extract jobs), stage the GGUF
+    python bench/knowledge.py warm        # GPU, optional first call: GGUF conversion + the one-time
+                                          # general-replay generation; returns $OUT/answers.tgz
     python bench/knowledge.py run         # GPU: graphtune's `train` job handler with the knowledge
                                           # preset; it answers the held-out probes closed-book with
                                           # the base and the tuned model (same run) and reports
@@ -197,14 +199,43 @@ def _carry_answers_in(home: Path) -> None:
     device call's $OUT/answers, carried in as .devcarry/answers: a fresh machine then skips the
     one-time replay generation (~3 min on an H200). The cache is keyed by base model path and
     content, so a stale copy is simply not hit."""
+    import tarfile
+
     carried = Path(".devcarry/answers")
     if carried.is_dir():
         shutil.copytree(carried, home / "base_models" / "answers", dirs_exist_ok=True)
+    if Path(".devcarry/answers.tgz").is_file():
+        with tarfile.open(".devcarry/answers.tgz") as tar:
+            tar.extractall(home / "base_models", filter="data")
 
 
 def _carry_answers_out(home: Path) -> None:
+    """$OUT/answers.tgz: one file (the cache holds more files than one device call returns)."""
+    import tarfile
+
     if os.environ.get("OUT") and (home / "base_models" / "answers").is_dir():
-        shutil.copytree(home / "base_models" / "answers", Path(os.environ["OUT"]) / "answers", dirs_exist_ok=True)
+        with tarfile.open(Path(os.environ["OUT"]) / "answers.tgz", "w:gz") as tar:
+            tar.add(home / "base_models" / "answers", arcname="answers")
+
+
+def warm() -> int:
+    """One device call before the runs: convert the GGUF once and write + answer the general-replay
+    prompts (the one-time cost of a first job on a base model), then return the cache as
+    $OUT/answers.tgz, so that `run` fits in the next call and later sessions carry it in."""
+    from graphtune.tools.training.base_models import resolve_base_model
+
+    home = Path(os.environ.get("KNOWLEDGE_HOME") or tempfile.mkdtemp())
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    if not (home / "datasets").exists():
+        shutil.copytree(CARRY / "datasets", home / "datasets")
+    gguf = _assemble_gguf(home)
+    _carry_answers_in(home)
+    started = time.perf_counter()
+    base = resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
+    print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    _warm_replay(home, base, float(os.environ.get("REPLAY_FRACTION", "0.2")))
+    _carry_answers_out(home)
+    return 0
 
 
 def _warm_replay(home: Path, base: str, fraction: float) -> None:
@@ -247,4 +278,4 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "run"
-    sys.exit(prep() if mode == "prep" else run(sys.argv[2:]))
+    sys.exit(prep() if mode == "prep" else warm() if mode == "warm" else run(sys.argv[2:]))
