@@ -48,6 +48,13 @@ def prep() -> int:
     shutil.rmtree(CARRY, ignore_errors=True)
     (CARRY / "datasets").mkdir(parents=True)
     shutil.copytree(home / "datasets" / DATASET, CARRY / "datasets" / DATASET)
+    for name, path in _second_sources():  # SECOND=name=path,...: more code bases, each its own dataset
+        other = Settings(home=Path(tempfile.mkdtemp()))
+        other.ensure_dirs()
+        run_ingest(IngestParams(path=path, codebase=name), other)
+        extra = run_extract(ExtractParams(dataset_name=f"{name}-facts", objective="knowledge"), other)
+        shutil.copytree(other.home / "datasets" / f"{name}-facts", CARRY / "datasets" / f"{name}-facts")
+        print(json.dumps({name: {k: extra[k] for k in ("train_examples", "probes", "entities", "facts_by_type")}}))
     gguf = BUILTINS["smollm2-135m-instruct"].path()
     data = Path(gguf).read_bytes()
     half = len(data) // 2
@@ -58,6 +65,13 @@ def prep() -> int:
     print(json.dumps({k: result[k] for k in ("train_examples", "eval_examples", "probes", "entities",
                                              "facts_by_type", "probes_by_type")}, indent=1))
     return 0
+
+
+def _second_sources() -> list[tuple[str, str]]:
+    """SECOND="uuid=tests/fixtures/real/uuid": another code base (here the Go package google/uuid)
+    whose knowledge dataset `uuid-facts` a run selects with dataset_name=uuid-facts."""
+    pairs = [item.split("=", 1) for item in os.environ.get("SECOND", "").split(",") if item]
+    return [(name, str(Path(path).resolve())) for name, path in pairs]
 
 
 class Ctx:
