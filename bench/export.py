@@ -123,10 +123,12 @@ def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> 
     questions = [{"text": p["question"], "max_tokens": answer_budget(n)} for p, n in zip(probes, lengths, strict=True)]
     started = time.perf_counter()
     threads = int(os.environ.get("LLAMA_THREADS", 0)) or len(os.sched_getaffinity(0))  # not os.cpu_count(): the host's
-    answers = ask(folder, gguf, questions, threads=threads, timeout=3600)["answers"]
-    print(f"  llama.cpp answered {len(answers)} probes in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return [{"answer": a["text"], "correct": score_answer(a["text"], p["gold"])[0], "ended": a["stop_reason"] == "eogToken"}
-            for p, a in zip(probes, answers, strict=True)]
+    reply = ask(folder, gguf, questions, threads=threads, timeout=3600)
+    answers = reply["answers"]
+    print(f"  llama.cpp answered {len(answers)} probes in {time.perf_counter() - started:.0f} s "
+          f"({reply['restarts']} restarts after a node-llama-cpp crash)", file=sys.stderr)
+    return [{"answer": a["text"], "correct": score_answer(a["text"], p["gold"])[0], "ended": a["stop_reason"] == "eogToken",
+             "restarts": reply["restarts"]} for p, a in zip(probes, answers, strict=True)]
 
 
 def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -137,6 +139,7 @@ def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[st
 
     return {"probes": n, "graphtune_accuracy": pct(ours, "correct"), "llama_accuracy": pct(theirs, "correct"),
             "graphtune_clean_endings": pct(ours, "ended"), "llama_clean_endings": pct(theirs, "ended"),
+            "llama_restarts": theirs[0]["restarts"] if theirs else 0,
             "same_answer": pct([{"same": a["answer"] == b["answer"]} for a, b in zip(ours, theirs, strict=True)], "same")}
 
 

@@ -1,6 +1,8 @@
 // Answer questions with llama.cpp through node-llama-cpp, using the GGUF's own chat template.
 // stdin: {"model": "/path.gguf", "questions": ["..." or {"text": "...", "max_tokens": 48}], "max_tokens": 64, "threads": 2}
-// stdout: {"load_s": 0.5, "answers": [{"text": "...", "stop_reason": "eogToken", "seconds": 0.4}]}
+// stdout: one line per answer as it is made, {"index": 0, "text": "...", "stop_reason": "eogToken", "seconds": 0.4},
+// then {"load_s": 0.5, "done": true}: a crash part-way keeps the answers made before it (llama_runtime.ask
+// restarts from the next question).
 // The chat template is the GGUF's own Jinja template rendered as-is (not a built-in wrapper that
 // node-llama-cpp would pick as equivalent, which drops e.g. SmolLM2's default system message).
 // Each question starts from an empty chat history (no system message is added: the template's
@@ -19,16 +21,16 @@ if (!template) throw new Error("the GGUF has no tokenizer.chat_template");
 const chatWrapper = new JinjaTemplateChatWrapper({template});
 const session = new LlamaChatSession({contextSequence: context.getSequence(), chatWrapper});
 const load_s = (Date.now() - started) / 1000;
-const answers = [];
-for (const item of req.questions) {
+for (const [index, item] of req.questions.entries()) {
   const question = typeof item === "string" ? item : item.text;
   const maxTokens = (typeof item === "string" ? null : item.max_tokens) ?? req.max_tokens ?? 64;
   session.setChatHistory([]);
   const t0 = Date.now();
   const out = await session.promptWithMeta(question, {temperature: 0, maxTokens});
-  answers.push({text: out.responseText.trim(), stop_reason: out.stopReason, seconds: (Date.now() - t0) / 1000});
+  process.stdout.write(JSON.stringify({index, text: out.responseText.trim(), stop_reason: out.stopReason,
+                                       seconds: (Date.now() - t0) / 1000}) + "\n");
 }
-process.stdout.write(JSON.stringify({load_s, answers}) + "\n");
+process.stdout.write(JSON.stringify({load_s, done: true}) + "\n");
 await context.dispose();
 await model.dispose();
 await llama.dispose();

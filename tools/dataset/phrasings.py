@@ -88,28 +88,13 @@ PHRASINGS: dict[str, Phrasings] = {
                "What are some methods of {name}?",
                "Which functions are defined as methods in {name}?")),
     "calls": Phrasings(
-        # Both voices, for both directions: trained only in the active voice ("What does X
-        # call?"), a passive question ("What gets called from inside X?") was answered with X's
-        # callers (bench/RESULTS.md, knowledge: `calls` 22 % vs `callers` 86 %).
         train=("Which functions does {name} call?", "What does {name} call internally?",
                "List the callees of {name}.", "Which code does the {kind} {name} invoke?",
-               "What other functions or methods does {name} use?", "Name what {name} calls.",
-               "Which functions or methods are called by {name}?",
-               "When {name} runs, what does it call?",
-               "What is invoked in the body of the {kind} {name}?",
-               "Which callees does {name} have?",
-               "What does {name} call out to?",
-               "Name the functions that {name} itself calls."),
+               "What other functions or methods does {name} use?", "Name what {name} calls."),
         probe=("What gets called from inside {name}?",)),
     "callers": Phrasings(
         train=("What calls {name}?", "Where is {name} used?", "Which functions call {name}?",
-               "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}.",
-               "By which functions is {name} called?",
-               "From where is the {kind} {name} called?",
-               "Which callers does {name} have?",
-               "What invokes {name}?",
-               "Where in this code base is {name} called from?",
-               "Name the functions that call {name}."),
+               "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}."),
         probe=("Which code in this code base uses {name}?",)),
     "summary": Phrasings(
         train=("What does {name} do?", "Explain {name} briefly.", "What is the purpose of {name}?",
