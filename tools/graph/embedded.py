@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class EmbeddedGraph:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._open_transactions = 0
         self._inner_failed = False
+        self._checkpoint: Future[None] | None = None
         started, delay, retried = time.monotonic(), 0.1, False
         while True:
             try:
@@ -128,8 +130,30 @@ class EmbeddedGraph:
         return ladybug.Database(str(path), read_only=True)
 
     def close(self) -> None:
-        self.conn.close()
-        self.db.close()
+        """Close; a checkpoint started by checkpoint_in_background() is waited for first (its error,
+        if any, is raised after the store is closed: the commit itself is safe in the WAL)."""
+        try:
+            if self._checkpoint is not None:
+                self._checkpoint.result()
+        finally:
+            self._checkpoint = None
+            self.conn.close()
+            self.db.close()
+
+    def defer_checkpoint(self) -> None:
+        """Commits from now on skip the checkpoint (the WAL stays until checkpoint_in_background()
+        or close()): a big commit's time is mostly its checkpoint, which LadybugDB runs in C++ with
+        the GIL released, so the ingest can move it beside the pure-Python work that follows its
+        last reads (the graph-version snapshot) instead of waiting for it in COMMIT."""
+        self.execute("CALL auto_checkpoint=false")
+
+    def checkpoint_in_background(self) -> None:
+        """Start the checkpoint on a thread; the caller must not use this store again until close()
+        (a checkpoint waits for every other transaction), which waits for it."""
+        if self._checkpoint is None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-checkpoint")
+            self._checkpoint = pool.submit(self.execute, "CHECKPOINT")
+            pool.shutdown(wait=False)  # the checkpoint runs on; close() waits for its future
 
     def __enter__(self) -> "EmbeddedGraph":
         return self

@@ -130,6 +130,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         taken = _NameRegistry(writer, to_parse)
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
+        writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
         with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
             writer.load(loaded.batch, PATTERNS)
             if ctx:
@@ -236,7 +237,8 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
     def snapshot() -> dict[str, Any]:
         if graph is None:
             return versions.read_snapshot_from_graph(settings, store, codebase)
-        return versions.read_snapshot_from_graph(settings, store, codebase, graph, own)
+        # nothing reads the store after this snapshot: its checkpoint runs beside the hashing and writing
+        return versions.read_snapshot_from_graph(settings, store, codebase, graph, own, graph.checkpoint_in_background)
 
     try:
         return versions.record_version(settings, store, codebase, version, snapshot, ctx.job_id if ctx else None,

@@ -239,6 +239,9 @@ class Neo4jWriter:
         """Neo4j writes commit per statement batch already: nothing to group."""
         return nullcontext()
 
+    def defer_checkpoint(self) -> None:
+        """Nothing to defer: a Neo4j server checkpoints on its own schedule."""
+
     def close(self) -> None:
         try:
             if getattr(self, "driver", None) is not None:
