@@ -125,7 +125,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     graph = None
     try:
         _check_stored_root(writer, params, root, codebase)
-        to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), "")
+        known = writer.file_shas()
+        to_parse, gone, changed, unchanged = plan_changes(files, known, "")
         writer.delete_files(gone + changed)
         taken = _NameRegistry(writer, to_parse)
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
@@ -136,7 +137,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
             if ctx:
                 ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
             if gone or changed or parsed:
-                writer.rebuild_derived_edges()
+                writer.rebuild_derived_edges(fresh=not known)  # no stored file: no derived edge to delete
                 writer.prune_patterns()
             writer.record_codebase(str(root))
         counts = writer.counts()
