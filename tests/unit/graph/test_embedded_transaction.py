@@ -44,3 +44,41 @@ def test_a_failed_inner_group_caught_inside_the_outer_one_is_not_committed(tmp_p
         with graph.transaction():  # the store is usable afterwards
             graph.execute("CREATE (:CodeBase {name: 'next'})")
         assert _names(graph) == ["next"]
+
+
+def test_a_deferred_checkpoint_runs_beside_other_work_and_close_waits_for_it(tmp_path: Path) -> None:
+    """The ingest's last commit leaves its checkpoint to a thread (started after the store's last
+    read): the commit is kept, and close() returns only once the checkpoint is done."""
+    with EmbeddedGraph(tmp_path / "g", read_only=False) as graph:
+        graph.defer_checkpoint()
+        with graph.transaction():
+            graph.execute("UNWIND range(1, 2000) AS i CREATE (:CodeBase {name: 'cb' + string(i)})")
+        assert len(_names(graph)) == 2000  # committed and readable before any checkpoint
+        graph.checkpoint_in_background()
+        graph.checkpoint_in_background()  # a second call does not start another
+        running = graph._checkpoint
+    assert running is not None and running.done()
+    with EmbeddedGraph(tmp_path / "g", read_only=True) as graph:
+        assert len(_names(graph)) == 2000
+
+
+def test_a_failed_background_checkpoint_is_raised_by_close_and_the_commit_survives(tmp_path: Path) -> None:
+    from graphtune.tools.errors import QueryFailed
+
+    graph = EmbeddedGraph(tmp_path / "g", read_only=False)
+    graph.defer_checkpoint()
+    with graph.transaction():
+        graph.execute("CREATE (:CodeBase {name: 'kept'})")
+    real = graph.execute
+
+    def failing(cypher: str, params: dict | None = None) -> None:
+        if cypher == "CHECKPOINT":
+            raise QueryFailed("simulated checkpoint failure")
+        real(cypher, params)
+
+    graph.execute = failing  # type: ignore[method-assign]
+    graph.checkpoint_in_background()
+    with pytest.raises(QueryFailed, match="simulated"):
+        graph.close()
+    with EmbeddedGraph(tmp_path / "g", read_only=True) as reopened:  # the store was closed: no lock left
+        assert _names(reopened) == ["kept"]  # the commit was in the WAL
