@@ -133,10 +133,8 @@ class EmbeddedGraph:
         """Close; a checkpoint started by checkpoint_in_background() is waited for first (its error,
         if any, is raised after the store is closed: the commit itself is safe in the WAL)."""
         try:
-            if self._checkpoint is not None:
-                self._checkpoint.result()
+            self._wait_checkpoint()
         finally:
-            self._checkpoint = None
             self.conn.close()
             self.db.close()
 
@@ -148,12 +146,21 @@ class EmbeddedGraph:
         self.execute("CALL auto_checkpoint=false")
 
     def checkpoint_in_background(self) -> None:
-        """Start the checkpoint on a thread; the caller must not use this store again until close()
-        (a checkpoint waits for every other transaction), which waits for it."""
+        """Start the checkpoint on a thread. The next query (or close) waits for it first: a
+        checkpoint and a transaction never overlap, and reads after it are faster than reads of
+        data still in the WAL (the ingest's final counts: ~35 -> ~16 ms on rxjs)."""
         if self._checkpoint is None:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-checkpoint")
-            self._checkpoint = pool.submit(self.execute, "CHECKPOINT")
-            pool.shutdown(wait=False)  # the checkpoint runs on; close() waits for its future
+            self._checkpoint = pool.submit(self.conn.execute, "CHECKPOINT")
+            pool.shutdown(wait=False)  # the checkpoint runs on; _wait_checkpoint() waits for its future
+
+    def _wait_checkpoint(self) -> None:
+        pending, self._checkpoint = self._checkpoint, None
+        if pending is not None:
+            try:
+                pending.result()
+            except RuntimeError as exc:
+                raise QueryFailed(f"embedded graph checkpoint failed: {exc}") from exc
 
     def __enter__(self) -> "EmbeddedGraph":
         return self
@@ -195,6 +202,8 @@ class EmbeddedGraph:
 
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Stream result rows as lists (the cheap form; callers zip with column names)."""
+        if self._checkpoint is not None:
+            self._wait_checkpoint()
         try:
             result = self.conn.execute(cypher, params or {})
         except RuntimeError as exc:

@@ -140,14 +140,13 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
                 writer.rebuild_derived_edges(fresh=not known)  # no stored file: no derived edge to delete
                 writer.prune_patterns()
             writer.record_codebase(str(root))
-        counts = writer.counts()
-        codebases = writer.codebases()
-        fingerprint = writer.fingerprint()
         shas = writer.file_shas()
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
         if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
             version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph,
                                               None if unchanged else own)
+        # read after the version: its snapshot starts the store's checkpoint, and these wait for it
+        counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
     finally:
         writer.close()
     if graph is None:
@@ -238,7 +237,7 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
     def snapshot() -> dict[str, Any]:
         if graph is None:
             return versions.read_snapshot_from_graph(settings, store, codebase)
-        # nothing reads the store after this snapshot: its checkpoint runs beside the hashing and writing
+        # the snapshot's reads done, the store's checkpoint runs beside its hashing and writing (the next query waits)
         return versions.read_snapshot_from_graph(settings, store, codebase, graph, own, graph.checkpoint_in_background)
 
     try:

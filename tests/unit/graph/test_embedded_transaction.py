@@ -55,9 +55,11 @@ def test_a_deferred_checkpoint_runs_beside_other_work_and_close_waits_for_it(tmp
             graph.execute("UNWIND range(1, 2000) AS i CREATE (:CodeBase {name: 'cb' + string(i)})")
         assert len(_names(graph)) == 2000  # committed and readable before any checkpoint
         graph.checkpoint_in_background()
-        graph.checkpoint_in_background()  # a second call does not start another
         running = graph._checkpoint
-    assert running is not None and running.done()
+        graph.checkpoint_in_background()  # a second call does not start another
+        assert graph._checkpoint is running is not None
+        assert len(_names(graph)) == 2000  # the next query waits for the checkpoint
+        assert running.done() and graph._checkpoint is None
     with EmbeddedGraph(tmp_path / "g", read_only=True) as graph:
         assert len(_names(graph)) == 2000
 
@@ -69,14 +71,20 @@ def test_a_failed_background_checkpoint_is_raised_by_close_and_the_commit_surviv
     graph.defer_checkpoint()
     with graph.transaction():
         graph.execute("CREATE (:CodeBase {name: 'kept'})")
-    real = graph.execute
+    real = graph.conn
 
-    def failing(cypher: str, params: dict | None = None) -> None:
-        if cypher == "CHECKPOINT":
-            raise QueryFailed("simulated checkpoint failure")
-        real(cypher, params)
+    class FailingCheckpoint:
+        """The connection, except that CHECKPOINT fails (as a full disk would make it)."""
 
-    graph.execute = failing  # type: ignore[method-assign]
+        def execute(self, cypher: str, params: dict | None = None) -> object:
+            if cypher == "CHECKPOINT":
+                raise RuntimeError("simulated checkpoint failure")
+            return real.execute(cypher, params or {})
+
+        def close(self) -> None:
+            real.close()
+
+    graph.conn = FailingCheckpoint()  # type: ignore[assignment]
     graph.checkpoint_in_background()
     with pytest.raises(QueryFailed, match="simulated"):
         graph.close()
