@@ -217,11 +217,21 @@ class EmbeddedGraph:
 
     def counts(self, codebase: str | None = None) -> dict[str, int]:
         """Nodes per table and edges per relationship: of the whole graph, or of one code base."""
+        if not codebase:
+            return self._whole_graph_counts()
         where, params = ("WHERE n.codebase = $cb", {"cb": codebase}) if codebase else ("", {})
         tables = SCOPED_TABLES if codebase else NODE_TABLES
         counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in tables}
         for rel in REL_TABLES:
             counts[rel] = next(self.rows(f"MATCH (n)-[r:{rel}]->() {where} RETURN count(r)", params))[0]
+        return counts
+
+    def _whole_graph_counts(self) -> dict[str, int]:
+        """Two grouped scans instead of one count query per table (16): half the time (~6 vs ~13 ms
+        on syn's graph), which every ingest pays for its report."""
+        counts = dict.fromkeys(NODE_TABLES, 0) | dict.fromkeys(REL_TABLES, 0)
+        for query in ("MATCH (n) RETURN label(n), count(*)", "MATCH ()-[r]->() RETURN label(r), count(*)"):
+            counts.update((label, n) for label, n in self.rows(query) if label in counts)  # only graphtune's tables
         return counts
 
     def file_shas(self, codebase: str | None = None) -> dict[str, str]:

@@ -90,3 +90,19 @@ def test_a_failed_background_checkpoint_is_raised_by_close_and_the_commit_surviv
         graph.close()
     with EmbeddedGraph(tmp_path / "g", read_only=True) as reopened:  # the store was closed: no lock left
         assert _names(reopened) == ["kept"]  # the commit was in the WAL
+
+
+def test_whole_graph_counts_equal_one_count_per_table(tmp_path: Path) -> None:
+    """counts() of the whole graph uses two grouped scans: the same numbers, empty tables as 0."""
+    from graphtune.tools.graph.schema import NODE_TABLES, REL_TABLES
+
+    with EmbeddedGraph(tmp_path / "g", read_only=False) as graph:
+        assert graph.counts() == dict.fromkeys([*NODE_TABLES, *REL_TABLES], 0)
+        graph.execute("CREATE (:CodeFile {uid: 'cb:a.py', codebase: 'cb', path: 'a.py'}), "
+                      "(:CodeFile {uid: 'cb:b.py', codebase: 'cb', path: 'b.py'}), (:CodeBase {name: 'cb'})")
+        graph.execute("MATCH (a:CodeFile), (b:CodeFile) WHERE a.path = 'a.py' AND b.path = 'b.py' "
+                      "CREATE (a)-[:IMPORTS]->(b)")
+        one_each = {t: next(graph.rows(f"MATCH (n:{t}) RETURN count(n)"))[0] for t in NODE_TABLES}
+        one_each |= {r: next(graph.rows(f"MATCH ()-[e:{r}]->() RETURN count(e)"))[0] for r in REL_TABLES}
+        assert graph.counts() == one_each and one_each["CodeFile"] == 2 and one_each["IMPORTS"] == 1
+        assert list(graph.counts()) == [*NODE_TABLES, *REL_TABLES]
