@@ -219,9 +219,8 @@ class EmbeddedGraph:
         """Nodes per table and edges per relationship: of the whole graph, or of one code base."""
         if not codebase:
             return self._whole_graph_counts()
-        where, params = ("WHERE n.codebase = $cb", {"cb": codebase}) if codebase else ("", {})
-        tables = SCOPED_TABLES if codebase else NODE_TABLES
-        counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in tables}
+        where, params = "WHERE n.codebase = $cb", {"cb": codebase}
+        counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in SCOPED_TABLES}
         for rel in REL_TABLES:
             counts[rel] = next(self.rows(f"MATCH (n)-[r:{rel}]->() {where} RETURN count(r)", params))[0]
         return counts
