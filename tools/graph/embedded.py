@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class EmbeddedGraph:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._open_transactions = 0
         self._inner_failed = False
+        self._checkpoint: Future[None] | None = None
         started, delay, retried = time.monotonic(), 0.1, False
         while True:
             try:
@@ -128,8 +130,37 @@ class EmbeddedGraph:
         return ladybug.Database(str(path), read_only=True)
 
     def close(self) -> None:
-        self.conn.close()
-        self.db.close()
+        """Close; a checkpoint started by checkpoint_in_background() is waited for first (its error,
+        if any, is raised after the store is closed: the commit itself is safe in the WAL)."""
+        try:
+            self._wait_checkpoint()
+        finally:
+            self.conn.close()
+            self.db.close()
+
+    def defer_checkpoint(self) -> None:
+        """Commits from now on skip the checkpoint (the WAL stays until checkpoint_in_background()
+        or close()): a big commit's time is mostly its checkpoint, which LadybugDB runs in C++ with
+        the GIL released, so the ingest can move it beside the pure-Python work that follows its
+        last reads (the graph-version snapshot) instead of waiting for it in COMMIT."""
+        self.execute("CALL auto_checkpoint=false")
+
+    def checkpoint_in_background(self) -> None:
+        """Start the checkpoint on a thread. The next query (or close) waits for it first: a
+        checkpoint and a transaction never overlap, and reads after it are faster than reads of
+        data still in the WAL (the ingest's final counts: ~35 -> ~16 ms on rxjs)."""
+        if self._checkpoint is None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-checkpoint")
+            self._checkpoint = pool.submit(self.conn.execute, "CHECKPOINT")
+            pool.shutdown(wait=False)  # the checkpoint runs on; _wait_checkpoint() waits for its future
+
+    def _wait_checkpoint(self) -> None:
+        pending, self._checkpoint = self._checkpoint, None
+        if pending is not None:
+            try:
+                pending.result()
+            except RuntimeError as exc:
+                raise QueryFailed(f"embedded graph checkpoint failed: {exc}") from exc
 
     def __enter__(self) -> "EmbeddedGraph":
         return self
@@ -171,6 +202,8 @@ class EmbeddedGraph:
 
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Stream result rows as lists (the cheap form; callers zip with column names)."""
+        if self._checkpoint is not None:
+            self._wait_checkpoint()
         try:
             result = self.conn.execute(cypher, params or {})
         except RuntimeError as exc:
@@ -184,11 +217,20 @@ class EmbeddedGraph:
 
     def counts(self, codebase: str | None = None) -> dict[str, int]:
         """Nodes per table and edges per relationship: of the whole graph, or of one code base."""
-        where, params = ("WHERE n.codebase = $cb", {"cb": codebase}) if codebase else ("", {})
-        tables = SCOPED_TABLES if codebase else NODE_TABLES
-        counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in tables}
+        if not codebase:
+            return self._whole_graph_counts()
+        where, params = "WHERE n.codebase = $cb", {"cb": codebase}
+        counts = {t: next(self.rows(f"MATCH (n:{t}) {where} RETURN count(n)", params))[0] for t in SCOPED_TABLES}
         for rel in REL_TABLES:
             counts[rel] = next(self.rows(f"MATCH (n)-[r:{rel}]->() {where} RETURN count(r)", params))[0]
+        return counts
+
+    def _whole_graph_counts(self) -> dict[str, int]:
+        """Two grouped scans instead of one count query per table (16): half the time (~6 vs ~13 ms
+        on syn's graph), which every ingest pays for its report."""
+        counts = dict.fromkeys(NODE_TABLES, 0) | dict.fromkeys(REL_TABLES, 0)
+        for query in ("MATCH (n) RETURN label(n), count(*)", "MATCH ()-[r]->() RETURN label(r), count(*)"):
+            counts.update((label, n) for label, n in self.rows(query) if label in counts)  # only graphtune's tables
         return counts
 
     def file_shas(self, codebase: str | None = None) -> dict[str, str]:

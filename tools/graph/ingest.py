@@ -125,27 +125,28 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     graph = None
     try:
         _check_stored_root(writer, params, root, codebase)
-        to_parse, gone, changed, unchanged = plan_changes(files, writer.file_shas(), "")
+        known = writer.file_shas()
+        to_parse, gone, changed, unchanged = plan_changes(files, known, "")
         writer.delete_files(gone + changed)
         taken = _NameRegistry(writer, to_parse)
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
+        writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
         with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
             writer.load(loaded.batch, PATTERNS)
             if ctx:
                 ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
             if gone or changed or parsed:
-                writer.rebuild_derived_edges()
+                writer.rebuild_derived_edges(fresh=not known)  # no stored file: no derived edge to delete
                 writer.prune_patterns()
             writer.record_codebase(str(root))
-        counts = writer.counts()
-        codebases = writer.codebases()
-        fingerprint = writer.fingerprint()
         shas = writer.file_shas()
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
         if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
             version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph,
                                               None if unchanged else own)
+        # read after the version: its snapshot starts the store's checkpoint, and these wait for it
+        counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
     finally:
         writer.close()
     if graph is None:
@@ -236,7 +237,8 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
     def snapshot() -> dict[str, Any]:
         if graph is None:
             return versions.read_snapshot_from_graph(settings, store, codebase)
-        return versions.read_snapshot_from_graph(settings, store, codebase, graph, own)
+        # the snapshot's reads done, the store's checkpoint runs beside its hashing and writing (the next query waits)
+        return versions.read_snapshot_from_graph(settings, store, codebase, graph, own, graph.checkpoint_in_background)
 
     try:
         return versions.record_version(settings, store, codebase, version, snapshot, ctx.job_id if ctx else None,

@@ -165,7 +165,9 @@ def _raw_call(b: FileBuilder, node: Any, module: str) -> str | None:
 
 
 def _path(text: str, module: str) -> str | None:
-    parts = [strip_generics(p) for p in text.split("::")]
+    # a plain segment (`foo_bar`) is its own strip_generics: skip the regexes for it (most segments of
+    # every call path: ~5 % of a Rust file's parse)
+    parts = [p if p.replace("_", "").isalnum() else strip_generics(p) for p in text.split("::")]
     if not all(p and p.replace("_", "").isalnum() for p in parts):
         return None
     if parts[0] == "Self":

@@ -218,7 +218,7 @@ def _resolve_specifier(b: FileBuilder, spec: str) -> str:
     if not spec.startswith("."):
         return spec
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(b.graph.path), spec))
-    return module_name(joined) if any(joined.endswith(e) for e in EXTENSIONS) else \
+    return module_name(joined) if joined.endswith(EXTENSIONS) else \
         module_name(joined + ".ts")
 
 

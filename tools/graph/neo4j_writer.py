@@ -177,7 +177,9 @@ class Neo4jWriter:
         self._write("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at",
                     {"cb": self.codebase, "root": root, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
-    def rebuild_derived_edges(self) -> None:
+    def rebuild_derived_edges(self, fresh: bool = False) -> None:
+        """Recompute this code base's derived edges; `fresh` (no stored file before this ingest)
+        changes nothing here: Neo4j's DELETEs of nothing are cheap."""
         cb = self.codebase
         params = {"cb": cb}
         for rel in DERIVED_RELS:
@@ -238,6 +240,9 @@ class Neo4jWriter:
     def transaction(self) -> AbstractContextManager[None]:
         """Neo4j writes commit per statement batch already: nothing to group."""
         return nullcontext()
+
+    def defer_checkpoint(self) -> None:
+        """Nothing to defer: a Neo4j server checkpoints on its own schedule."""
 
     def close(self) -> None:
         try:

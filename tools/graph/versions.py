@@ -30,7 +30,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,14 @@ def _modules(files: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: Any = None,
-                             own: OwnHashes | None = None) -> dict[str, Any]:
+                             own: OwnHashes | None = None, after_reads: Callable[[], None] | None = None
+                             ) -> dict[str, Any]:
     """Read one code base's entities from the graph (read-only) and hash them. `graph`: the
     embedded store the ingest still holds open (saves reopening it), else the store is opened.
     `own` (with `graph`): the ingest's own-aspect hashes of the files it parsed; the text
-    properties are then read back only for the entities they cannot answer for (entity_hashes.stale)."""
+    properties are then read back only for the entities they cannot answer for (entity_hashes.stale).
+    `after_reads`: called once the store is read no more, before the hashing (the ingest starts
+    its store's checkpoint there, to run beside the pure-Python rest of the version)."""
     from graphtune.tools.graph.sources import EmbeddedSource, open_source
 
     source = EmbeddedSource(settings, [codebase], graph=graph) if graph is not None else \
@@ -149,6 +152,8 @@ def read_snapshot_from_graph(settings: Any, backend: str, codebase: str, graph: 
         source.enrich(records)
     finally:
         source.close()
+    if after_reads is not None:
+        after_reads()
     return snapshot_from_records(records, own)
 
 

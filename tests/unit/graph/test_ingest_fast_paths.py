@@ -98,3 +98,31 @@ def test_decode_list_fast_path_equals_json_loads() -> None:
     for text in ['["a", 1, "b"]', "[1, 2]", '["a", ["b"]]', '["a", {"k": "v"}, "c"]', '["a",  "b"]']:
         assert decode_list(text) == json.loads(text)
     assert decode_list(None) == decode_list("") == decode_list("[]") == []
+
+
+def test_json_list_cells_equal_json_dumps() -> None:
+    """List cells of plain strings are joined with json's C string encoder; the text is json.dumps'."""
+    from graphtune.tools.graph.csv_rows import _json_text
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        items = [_text(rng) for _ in range(rng.randint(1, 4))]
+        for value in (items, [*items, None], [*items, 3], {"k": items[0]}, [items]):
+            assert _json_text(value) == json.dumps(value), value
+
+
+def test_plain_rust_path_segments_are_their_own_strip_generics() -> None:
+    """lang_rust._path skips strip_generics for segments that are letters, digits and `_` only:
+    for those it must change nothing (and it is called for every other segment)."""
+    from graphtune.tools.graph import lang_rust
+    from graphtune.tools.graph.ts_common import strip_generics
+
+    rng = random.Random(9)
+    alphabet = "ab_Z09é\u00b2\u0663 <>*&[]:\t\n"
+    for _ in range(20000):
+        segment = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        if segment.replace("_", "").isalnum():
+            assert strip_generics(segment) == segment, segment
+    expected = {"a::b_c::D": "a.b_c.D", "Self::new": "self.new", "crate::x::y": "k.x.y", "super::f": "k.a.f",
+                "self::g": "k.a.b.g", "Vec::<T>::new": None, "HashMap<K, V>::new": "HashMap.new"}
+    assert {text: lang_rust._path(text, "k.a.b") for text in expected} == expected
