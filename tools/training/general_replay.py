@@ -63,7 +63,7 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     if rows <= 0:
         return []
     shipped = _prompt_order()
-    usable = _answered(shipped[:min(rows, len(shipped))], cache, answer, progress)
+    usable = _answered(_chunks(shipped[:min(rows, len(shipped))]), cache, answer, progress)
     distinct = min(rows, MAX_DISTINCT_PROMPTS)
     # Self-written prompts only when a job needs more distinct prompts than are shipped: a base model
     # whose answers to the shipped prompts do not end (a tiny test model) gains nothing from writing
@@ -76,12 +76,14 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     return [usable[i % len(usable)] for i in range(rows)]
 
 
-def _answered(prompts: list[dict[str, Any]], cache: Any, answer: Answerer,
+def _answered(groups: list[list[dict[str, Any]]], cache: Any, answer: Answerer,
               progress: Callable[[str], None] | None) -> list[Conversation]:
-    """The base model's usable answers to `prompts` ({"id", "prompt"}), cached in 64-prompt chunks;
-    the chunks missing from the cache are answered in one call (one length-sorted batch run)."""
+    """The base model's usable answers to the prompts ({"id", "prompt"}) of `groups`, in order; each
+    group is cached on its own, and the groups missing from the cache are answered in one call (one
+    length-sorted batch run). A group's key is its prompts, so groups must not depend on the job's size."""
+    prompts = [p for group in groups for p in group]
     chunks = [(chunk, {"prompts": [[p["id"], p["prompt"]] for p in chunk], "max_new_tokens": REPLAY_MAX_NEW_TOKENS,
-                       "decoding": "greedy-v1"}) for chunk in _chunks(prompts)]
+                       "decoding": "greedy-v1"}) for chunk in groups]
     found = {i: cache.get("replay", payload) if cache is not None else None for i, (_, payload) in enumerate(chunks)}
     missing = [i for i, answers in found.items() if answers is None]
     if missing:
@@ -106,13 +108,17 @@ def _self_prompted(needed: int, taken: set[str], cache: Any, answer: Answerer, s
     larger job extends a smaller one's chunks). Prompts that repeat one already taken or touch a
     held-out eval question are dropped. Chunks are gathered for half again as many prompts as
     needed (some answers run past the token limit) and answered in one call; a second round
-    tops up, and a chunk that yields nothing new ends the search."""
+    tops up, and a chunk that yields nothing new ends the search.
+
+    Answers are cached per written chunk (in 64-prompt groups of it), never per group of this
+    job's list: a job of another size then finds every chunk an earlier job answered (measured on
+    the H200: a second, smaller job re-answered 143 prompts, 97 s before its first step)."""
     seen = {normalized(t) for t in taken}
     out: list[Conversation] = []
     number, most = 0, 4 * math.ceil(needed / SELF_PROMPT_CHUNK) + 1
     while len(out) < needed and number < most:
-        fresh: list[dict[str, Any]] = []
-        while len(fresh) < 1.5 * (needed - len(out)) and number < most:
+        fresh: list[list[dict[str, Any]]] = []  # one list per written chunk
+        while sum(map(len, fresh)) < 1.5 * (needed - len(out)) and number < most:
             chunk = _self_prompt_chunk(number, cache, sample, progress)
             new = []
             for index, prompt in enumerate(chunk):
@@ -122,8 +128,8 @@ def _self_prompted(needed: int, taken: set[str], cache: Any, answer: Answerer, s
             number += 1
             if not new:
                 number = most
-            fresh += new
-        out += _answered(fresh, cache, answer, progress)
+            fresh.append(new)
+        out += _answered([group for chunk in fresh for group in _chunks(chunk)], cache, answer, progress)
     return out[:needed]
 
 

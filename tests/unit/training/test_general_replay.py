@@ -97,6 +97,25 @@ def test_more_rows_than_shipped_prompts_come_from_prompts_the_base_model_wrote(t
     assert again == rows and sum(calls) == asked and len(samples) == 2  # prompts and answers cached
 
 
+def test_a_job_of_another_size_reuses_every_answered_chunk(tmp_path: Path) -> None:
+    """Answers are cached per prompt chunk the base model wrote, so a smaller job after a larger
+    one (another dataset on the same base model) generates nothing (it re-answered 143 prompts,
+    97 s, when the cache was keyed by groups of the job's own list)."""
+    from graphtune.tools.training.general_ability import read_general_prompts
+
+    def sample(count: int, seed: int) -> list[str]:
+        return [f"Explain idea {seed}-{i} in two sentences" for i in range(count - 3)]
+
+    cache = AnswerCache(tmp_path / "answers", "base")
+    shipped = len(read_general_prompts())
+    calls: list[int] = []
+    larger = replay_conversations(shipped + 700, cache=cache, answer=_fake_answer(calls), sample=sample)
+    asked = sum(calls)
+    smaller = replay_conversations(shipped + 300, cache=cache, answer=_fake_answer(calls), sample=sample)
+    assert sum(calls) == asked  # nothing answered again
+    assert {r[0]["content"] for r in smaller} <= {r[0]["content"] for r in larger}
+
+
 def test_without_a_sampler_prompts_repeat(tmp_path: Path) -> None:
     from graphtune.tools.training.general_ability import read_general_prompts
 
