@@ -111,7 +111,8 @@ def _ours(settings: Any, model: str, probes: list[dict[str, Any]], cache: str | 
     return rows, lengths
 
 
-def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> list[dict[str, Any]]:
+def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> tuple[list[dict[str, Any]], int]:
+    """llama.cpp's scored answers to the probes, and how many times node-llama-cpp had to be restarted."""
     from llama_runtime import ask, install
 
     from graphtune.tools.dataset.probe_scoring import score_answer
@@ -127,8 +128,8 @@ def llama_side(gguf: Path, probes: list[dict[str, Any]], lengths: list[int]) -> 
     answers = reply["answers"]
     print(f"  llama.cpp answered {len(answers)} probes in {time.perf_counter() - started:.0f} s "
           f"({reply['restarts']} restarts after a node-llama-cpp crash)", file=sys.stderr)
-    return [{"answer": a["text"], "correct": score_answer(a["text"], p["gold"])[0], "ended": a["stop_reason"] == "eogToken",
-             "restarts": reply["restarts"]} for p, a in zip(probes, answers, strict=True)]
+    return [{"answer": a["text"], "correct": score_answer(a["text"], p["gold"])[0], "ended": a["stop_reason"] == "eogToken"}
+            for p, a in zip(probes, answers, strict=True)], reply["restarts"]
 
 
 def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,7 +140,6 @@ def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[st
 
     return {"probes": n, "graphtune_accuracy": pct(ours, "correct"), "llama_accuracy": pct(theirs, "correct"),
             "graphtune_clean_endings": pct(ours, "ended"), "llama_clean_endings": pct(theirs, "ended"),
-            "llama_restarts": theirs[0]["restarts"] if theirs else 0,
             "same_answer": pct([{"same": a["answer"] == b["answer"]} for a, b in zip(ours, theirs, strict=True)], "same")}
 
 
@@ -209,7 +209,8 @@ def main() -> int:
             probes = probes or _probes(settings, model, args.max_probes)
             if ours is None:
                 ours, lengths = _ours(settings, model, probes, args.ours_cache)
-            row.update(compare(ours, llama_side(Path(row["path"]), probes, lengths)))
+            theirs, restarts = llama_side(Path(row["path"]), probes, lengths)
+            row.update(compare(ours, theirs), llama_restarts=restarts)
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a", encoding="utf-8") as handle:

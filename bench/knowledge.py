@@ -130,16 +130,33 @@ def _overrides(args: list[str]) -> dict:
     return out
 
 
-def run(args: list[str]) -> int:
-    from graphtune.tools.training.presets import apply_preset
-    from graphtune.tools.training.train_job import run_train_job
-
+def _prepared_home() -> tuple[Path, Path]:
+    """($KNOWLEDGE_HOME or a temporary folder, the assembled GGUF): the carried datasets copied in
+    once, the carried answer cache seeded."""
     home = Path(os.environ.get("KNOWLEDGE_HOME") or tempfile.mkdtemp())
     (home / "models").mkdir(parents=True, exist_ok=True)
     if not (home / "datasets").exists():
         shutil.copytree(CARRY / "datasets", home / "datasets")
     gguf = _assemble_gguf(home)
     _carry_answers_in(home)
+    return home, gguf
+
+
+def _converted(home: Path, gguf: Path) -> str:
+    """The base model's converted folder (converted once per GGUF), with the seconds it took printed."""
+    from graphtune.tools.training.base_models import resolve_base_model
+
+    started = time.perf_counter()
+    base = resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
+    print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    return base
+
+
+def run(args: list[str]) -> int:
+    from graphtune.tools.training.presets import apply_preset
+    from graphtune.tools.training.train_job import run_train_job
+
+    home, gguf = _prepared_home()
     if os.environ.get("PARALLEL") == "1":
         return _parallel(home, gguf, args)
     out: dict = {}
@@ -236,17 +253,8 @@ def warm() -> int:
     """One device call before the runs: convert the GGUF once and write + answer the general-replay
     prompts (the one-time cost of a first job on a base model), then return the cache as
     $OUT/answers.tgz, so that `run` fits in the next call and later sessions carry it in."""
-    from graphtune.tools.training.base_models import resolve_base_model
-
-    home = Path(os.environ.get("KNOWLEDGE_HOME") or tempfile.mkdtemp())
-    (home / "models").mkdir(parents=True, exist_ok=True)
-    if not (home / "datasets").exists():
-        shutil.copytree(CARRY / "datasets", home / "datasets")
-    gguf = _assemble_gguf(home)
-    _carry_answers_in(home)
-    started = time.perf_counter()
-    base = resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
-    print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    home, gguf = _prepared_home()
+    base = _converted(home, gguf)
     _warm_replay(home, base, float(os.environ.get("REPLAY_FRACTION", "0.2")))
     _carry_answers_out(home)
     return 0
@@ -273,11 +281,7 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
     accuracy sweeps; their wall times are not comparable to a job run alone."""
     import subprocess
 
-    from graphtune.tools.training.base_models import resolve_base_model
-
-    started = time.perf_counter()
-    base = resolve_base_model(str(gguf), SimpleNamespace(home=home, base_models_path=home / "base_models"))
-    print(json.dumps({"conversion_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    base = _converted(home, gguf)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]"))
     _warm_replay(home, base, max(float(r.get("general_replay", 0.2)) for r in runs))
     _carry_answers_out(home)
