@@ -96,14 +96,17 @@ def run_ranks(params: dict[str, Any], ctx: JobContext, world_size: int, strategy
         proc = subprocess.Popen(torchrun_command(world_size, ctx.job_id), stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, env=env, cwd=str(folder), start_new_session=True,
                                 preexec_fn=set_parent_death_signal)
+    asked: list[str] = []
     try:
-        code = _watch(proc, ctx, folder)
+        code = _watch(proc, ctx, folder, asked)
     finally:
         _stop_group(proc)
-    return _outcome(folder, code)
+    return _outcome(folder, code, stop_asked=bool(asked))
 
 
-def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path) -> int:
+def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path, asked_log: list[str]) -> int:
+    """Relay stop requests to the ranks until torchrun exits; `asked_log` records each one
+    relayed, so the outcome can tell a stop we asked for from one torchrun imposed."""
     asked: str | None = None
     while (code := proc.poll()) is None:
         reason = ctx.should_stop()
@@ -111,6 +114,7 @@ def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path) -> int:
             (folder / STOP_FILE).write_text(reason)  # the ranks checkpoint and stop at their next step
             ctx.log(f"asking every rank to stop ({reason}) at the next optimizer step")
             asked = reason
+            asked_log.append(reason)
         time.sleep(POLL_S)
     return code
 
@@ -129,19 +133,26 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _outcome(folder: Path, code: int) -> dict[str, Any]:
+def _outcome(folder: Path, code: int, stop_asked: bool = False) -> dict[str, Any]:
+    """The job's outcome from what the ranks left. A rank's own error comes before rank 0's
+    "interrupted" when nobody asked the ranks to stop: then torchrun stopped rank 0 (SIGTERM)
+    because another rank failed, and that failure is the reason a user needs."""
     path = folder / OUTCOME_FILE
-    if path.exists():
-        out = json.loads(path.read_text())
-        if out["status"] == "succeeded":
-            return out["result"]
-        if out["status"] in ("cancelled", "interrupted"):
-            raise JobCancelled(out["message"], interrupted=out["status"] == "interrupted")
-        raise GraphtuneError.from_dict(out["error"])
     errors = sorted(folder.glob("rank*-error.json"))
+    out = json.loads(path.read_text()) if path.exists() else None
+    if out and out["status"] == "succeeded":
+        return out["result"]
+    if out and out["status"] == "failed":
+        raise GraphtuneError.from_dict(out["error"])
+    if out and (stop_asked or out["status"] == "cancelled"):
+        raise JobCancelled(out["message"], interrupted=out["status"] == "interrupted")
     if errors:
         raise GraphtuneError.from_dict(json.loads(errors[0].read_text())["error"])
-    tail = _log_tail(folder / "ranks.log")
+    tail = _log_tail(folder / "ranks.log", lines=12)
+    if out:  # interrupted, not by us: another rank died without a word (signal, out of memory)
+        raise JobCancelled(f"{out['message']}: torchrun stopped the ranks (exit code {code}) because another rank "
+                           f"ended without an outcome; the job is resumable from its last checkpoint. Last lines "
+                           f"of ranks.log: {tail}", interrupted=True)
     raise JobCancelled(f"a rank stopped without an outcome (torchrun exit code {code}); the job is resumable from "
                        f"its last checkpoint. Last lines of ranks.log: {tail}", interrupted=True)
 
