@@ -49,18 +49,26 @@ def compile_sources() -> None:
         compileall.compile_dir(root / folder, quiet=1)
 
 
-async def cold_start(runs: int, home: str) -> dict:
+async def cold_start(runs: int, home: str, before: str | None = None) -> dict:
+    """`before`: a folder holding graphtune/{server,tools} of another checkout, started in the same
+    alternation (through PYTHONPATH) so that a change is compared with what it replaced."""
     compile_sources()
     env = {**os.environ, "GRAPHTUNE_HOME": home}
     minimal_script = Path(home) / "minimal_server.py"
     minimal_script.write_text(MINIMAL)
-    ours, base = [], []
-    for _ in range(runs):  # alternate so machine noise hits both alike
+    ours, base, old = [], [], []
+    for _ in range(runs):  # alternate so machine noise hits all alike
         base.append(await first_list([sys.executable, str(minimal_script)], env))
         ours.append(await first_list([sys.executable, "-m", "graphtune.server", "serve"], env))
+        if before:
+            old.append(await first_list([sys.executable, "-m", "graphtune.server", "serve"],
+                                        {**env, "PYTHONPATH": before}))
     m_ours, m_base = statistics.median(ours), statistics.median(base)
-    return {"graphtune_first_tools_list_s": round(m_ours, 3), "minimal_mcpserver_s": round(m_base, 3),
-            "ratio": round(m_ours / m_base, 3), "runs": runs}
+    result = {"graphtune_first_tools_list_s": round(m_ours, 3), "minimal_mcpserver_s": round(m_base, 3),
+              "ratio": round(m_ours / m_base, 3), "runs": runs}
+    if old:
+        result |= {"before_s": round(statistics.median(old), 3), "before_ratio": round(statistics.median(old) / m_base, 3)}
+    return result
 
 
 async def status_latency(home: str, polls: int) -> dict:
@@ -99,11 +107,18 @@ async def status_latency(home: str, polls: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--polls", type=int, default=300)
+    parser.add_argument("--polls", type=int, default=300, help="0: cold start only")
+    parser.add_argument("--before", help="folder with graphtune/{server,tools} of another checkout, "
+                        "started alternately with this one (compiled first)")
     args = parser.parse_args()
     home = tempfile.mkdtemp()
-    result = anyio.run(cold_start, args.runs, home)
-    result.update(anyio.run(status_latency, home, args.polls))
+    if args.before:
+        import compileall
+
+        compileall.compile_dir(args.before, quiet=1)
+    result = anyio.run(cold_start, args.runs, home, args.before)
+    if args.polls:
+        result.update(anyio.run(status_latency, home, args.polls))
     print(json.dumps(result, indent=1))
 
 

@@ -27,7 +27,7 @@ NodeType = Literal["Method", "Class", "Function", "Pattern", "CodeFile"]
 class ExtractConfig(BaseModel):
     """Build an instruction dataset from the code graph (stored in the job row as it is)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     dataset_name: str = param(description="Name of the new dataset folder (a slug, e.g. json-facts).")
     node_types: list[NodeType] | None = param(None, validate_default=True, description=(

@@ -20,7 +20,7 @@ __all__ = ["IngestConfig"]
 class IngestConfig(BaseModel):
     """Parse a code base (Python, TypeScript/JavaScript, Go, Java, Rust) into the graph (stored in the job row)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     path: str | None = param(None, description=(
         "Folder or source file to ingest; give this or package."), cli_help="Folder (or .py file) to ingest.")

@@ -48,7 +48,7 @@ R = TypeVar("R", bound="ToolRequest")
 class ToolRequest(BaseModel):
     """Base of every request model: forbids unknown fields; says which fields agents and the CLI see."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True)
 
     internal: ClassVar[frozenset[str]] = frozenset()  # fields stored in the job but not offered to agents or the CLI
     # engine internals offered by the CLI but not on the MCP surface: an agent plans with the preset's values

@@ -40,7 +40,7 @@ def _all_linear(value: Any) -> Any:
 class LoraJobConfig(BaseModel):
     """A training job's settings, resolved; fields in the order the tool and the CLI list them."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True)
 
     # --- what to train ---------------------------------------------------------------------------
     dataset_name: str = setting(description="Dataset name (list_datasets) or path of a chat/alpaca JSONL file.")
