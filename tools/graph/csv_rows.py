@@ -32,6 +32,7 @@ class PreparedFile:
     chunks: dict[Any, str] = field(default_factory=dict)  # table or rel key -> CSV body (no header)
     names: list[str] = field(default_factory=list)  # qualified names of its classes, functions, methods
     own: OwnHashes = field(default_factory=dict)  # its entities' own-aspect hashes for the graph version
+    parse_gap: str | None = None  # see python_parser.FileGraph
 
     @property
     def size(self) -> int:
@@ -153,7 +154,8 @@ def prepare(f: FileGraph) -> PreparedFile:
         examples.setdefault(name, qn)
     counts = {"classes": len(f.classes), "functions": len(f.functions), "methods": len(f.methods)}
     names = [r["qualified_name"] for rows in (f.classes, f.functions, f.methods) for r in rows]
-    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names, own_hashes(*stored_records(f)))
+    return PreparedFile(f.path, f.lines, counts, sorted(examples.items()), chunks, names, own_hashes(*stored_records(f)),
+                        f.parse_gap)
 
 
 def join_chunks(files: list[PreparedFile], key: Any) -> Iterator[str]:

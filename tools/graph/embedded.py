@@ -48,6 +48,12 @@ def _map_error(exc: Exception, path: Path, waited_s: float = 0.0) -> GraphUnavai
                             hint="Run `ingest_codebase` first, or check GRAPHTUNE_HOME.")
 
 
+def _newline_in_a_field(body: str) -> bool:
+    """Whether CSV rows of quoted fields hold a newline inside a field, not only between records
+    (which end `"\n` and start `"`): LadybugDB's parallel CSV reader refuses quoted newlines."""
+    return "\n" in body[:-1].replace('"\n"', "")
+
+
 class EmbeddedGraph:
     def __init__(self, path: Path, *, read_only: bool, lock_wait_s: float = 0.0) -> None:
         import ladybug
@@ -193,8 +199,9 @@ class EmbeddedGraph:
         except BaseException:
             try:
                 self.execute("ROLLBACK")
-            except QueryFailed:
-                log.warning("rollback of the embedded graph transaction failed", exc_info=True)
+            except QueryFailed as exc:
+                if "No active transaction" not in str(exc):  # a failed statement already ended it
+                    log.warning("rollback of the embedded graph transaction failed", exc_info=True)
             raise
         finally:
             self._open_transactions = 0
@@ -280,6 +287,9 @@ class EmbeddedGraph:
             rel, src, dst = key
             header, name = ["from", "to"], rel
             options = "" if len(REL_TABLES[rel]) == 1 else f", from='{src}', to='{dst}'"
+            bodies = list(bodies)
+            if any(_newline_in_a_field(body) for body in bodies):  # the parallel reader refuses those
+                options += ", PARALLEL=false"
         path = scratch / (f"{key}.csv" if isinstance(key, str) else "_".join(key) + ".csv")
         size = 0
         with open(path, "w", newline="", encoding="utf-8") as handle:

@@ -157,6 +157,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
+        "files_partial": len(loaded.partial),
+        "partial": [{"path": p, "note": n} for p, n in loaded.partial[:MAX_REPORTED_FAILURES]],
         "names_left_out": taken.left_out[:MAX_REPORTED_FAILURES], "added": added, "languages": dict(sorted(Counter(f.language for f in all_files).items())),
         "lines_parsed": lines, "seconds": round(seconds, 3), "lines_per_second": round(lines / seconds) if seconds else None,
         "codebase_files": this.get("files", 0), "codebase_nodes": this.get("nodes", 0),
@@ -186,6 +188,7 @@ class _Loaded:
     parser processes made (for the graph version) and the last batch, not loaded yet."""
 
     failures: list[tuple[str, str]]
+    partial: list[tuple[str, str]]  # (path, note): kept with regions its grammar could not read
     batch: list[Parsed]
     parsed: int
     lines: int
@@ -200,6 +203,7 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
     batch_bytes = 0
     parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
     own: OwnHashes = {}  # the graph version's own-aspect hashes, made by the parser processes
+    partial: list[tuple[str, str]] = []
     stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
     for i, result in enumerate(stream, 1):
         if not isinstance(result, tuple):
@@ -209,6 +213,8 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
         else:
             batch.append(result)
             parsed, lines = parsed + 1, lines + result.lines
+            if result.parse_gap:
+                partial.append((result.path, result.parse_gap))
             if isinstance(result, PreparedFile):
                 own.update(result.own)
                 batch_bytes += result.size
@@ -219,7 +225,7 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
             batch, batch_bytes = [], 0
         if ctx and i % 50 == 0:
             ctx.progress(i, len(to_parse), "files", "parsing and loading")
-    return _Loaded(failures, batch, parsed, lines, added, own)
+    return _Loaded(failures, partial, batch, parsed, lines, added, own)
 
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],

@@ -32,11 +32,13 @@ METHODS = ("method_declaration", "constructor_declaration", "compact_constructor
 
 
 def parse(path: str, module: str, data: bytes, language: str = "java") -> FileGraph:
-    root = parse_tree("java", data).root_node
+    tree, gap = parse_tree("java", data)
+    root = tree.root_node
     package = next((n for n in root.named_children if n.type == "package_declaration"), None)
     if package is not None:
         module = b_text(data, package.named_children[0]) if package.named_children else module
     b = FileBuilder(path, module, data, language, ("java", CALLS))
+    b.graph.parse_gap = gap
     b.index_calls(root, _raw_call)
     for node in root.named_children:
         if node.type == "import_declaration":

@@ -52,8 +52,10 @@ def grammar_for(path: str) -> str:
 
 def parse(path: str, module: str, data: bytes, language: str) -> FileGraph:
     name = grammar_for(path)
-    root = parse_tree(name, data).root_node
+    tree, gap = parse_tree(name, data)
+    root = tree.root_node
     b = FileBuilder(path, module, data, language, (name, CALLS))
+    b.graph.parse_gap = gap
     b.index_calls(root, _raw_call)
     for node in root.named_children:
         outer = node

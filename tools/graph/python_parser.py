@@ -52,6 +52,7 @@ class FileGraph:
     defines: list[str] | None = None  # classes the file DEFINES; None: the top-level ones by qualified-name depth
     foreign_bases: list[tuple[str, str]] = field(default_factory=list)  # (class qn, raw base) for classes of
     # other files: Rust `impl Trait for T` and the like, resolved with the code base's derived edges
+    parse_gap: str | None = None  # regions a tree-sitter grammar could not read (ts_common.parse_tree)
 
 
 def sha_of(data: bytes) -> str:

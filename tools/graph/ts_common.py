@@ -57,26 +57,42 @@ def captures(name: str, source: str, node: Any) -> dict[str, list[Any]]:
     return tree_sitter.QueryCursor(query(name, source)).captures(node)
 
 
-def parse_tree(grammar_name: str, data: bytes) -> Any:
-    """Parse bytes; raises ValueError when the file is not valid source (ERROR nodes), so the
-    ingest reports it like a Python SyntaxError instead of storing half a file."""
+MAX_GRAMMAR_GAP_SHARE = 0.25
+
+
+def parse_tree(grammar_name: str, data: bytes) -> tuple[Any, str | None]:
+    """Parse bytes: (tree, None) for clean source, (tree, note) when the grammar could not read a few
+    regions (ERROR / MISSING nodes) covering at most MAX_GRAMMAR_GAP_SHARE of the bytes.
+
+    Why keep such files: tree-sitter recovers around what its grammar lacks, and the published
+    grammars trail their languages (tree-sitter-typescript 0.23 reads neither `in out` variance nor
+    newline-separated call signatures: half the files of the `effect` library). Refusing them lost
+    every definition of those files; kept, only the definitions inside the skipped regions are
+    missing, and the ingest report lists each such file with its note. A file mostly unreadable
+    raises ValueError and is reported as failed, like a Python SyntaxError."""
     tree = parser_for(grammar_name).parse(data)
     root = tree.root_node
-    if root.has_error:
-        bad = _first_error(root)
-        line = bad.start_point[0] + 1 if bad is not None else 0
+    if not root.has_error:
+        return tree, None
+    regions = _error_regions(root)
+    skipped = sum(node.end_byte - node.start_byte for node in regions)
+    line = regions[0].start_point[0] + 1 if regions else 0
+    if not regions or skipped > MAX_GRAMMAR_GAP_SHARE * max(len(data), 1):
         raise ValueError(f"syntax error near line {line} ({grammar_name} grammar)")
-    return tree
+    return tree, (f"{len(regions)} region(s) the {grammar_name} grammar could not read were skipped, the first "
+                  f"near line {line} ({skipped} of {len(data)} bytes); definitions inside them are missing")
 
 
-def _first_error(node: Any) -> Any:
-    cursor = [node]
-    while cursor:
-        current = cursor.pop()
-        if current.is_error or current.is_missing:
-            return current
-        cursor.extend(child for child in reversed(current.children) if child.has_error or child.is_missing)
-    return None
+def _error_regions(root: Any) -> list[Any]:
+    """The outermost ERROR and MISSING nodes, in source order."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            found.append(node)
+        else:
+            stack.extend(child for child in reversed(node.children) if child.has_error or child.is_missing)
+    return found
 
 
 def strip_generics(text: str) -> str:
@@ -196,6 +212,10 @@ class FileBuilder:
 
 
 def param(name: str, type_: str | None = None, default: str | None = None, kind: str = "positional") -> dict[str, Any]:
+    """A parameter row. A destructuring pattern's name (`{\n  a,\n  b\n}` in TypeScript, `(a,\n b)` in Rust)
+    has its whitespace collapsed: the name is part of the parameter's id, and an id must stay on one line."""
+    if not name.isidentifier():
+        name = " ".join(name.split())
     return {"name": name, "type": type_ or None, "default": default or None, "kind": kind}
 
 

@@ -126,3 +126,12 @@ def test_plain_rust_path_segments_are_their_own_strip_generics() -> None:
     expected = {"a::b_c::D": "a.b_c.D", "Self::new": "self.new", "crate::x::y": "k.x.y", "super::f": "k.a.f",
                 "self::g": "k.a.b.g", "Vec::<T>::new": None, "HashMap<K, V>::new": "HashMap.new"}
     assert {text: lang_rust._path(text, "k.a.b") for text in expected} == expected
+
+
+def test_a_newline_inside_a_relationship_field_is_told_from_the_record_ends() -> None:
+    """Relationship COPYs use LadybugDB's parallel CSV reader unless a field holds a newline."""
+    from graphtune.tools.graph.embedded import _newline_in_a_field
+
+    assert not _newline_in_a_field('"a:f","a:f(x"\n"a:g","a:g(y"\n')
+    assert _newline_in_a_field('"a:f","a:f({\n  x\n}"\n"a:g","a:g(y"\n')
+    assert not _newline_in_a_field("")

@@ -201,6 +201,37 @@ def test_unparsable_files_are_reported_not_fatal(settings: Settings, tmp_path: P
     assert result["files_parsed"] == 1 and result["graph_counts"]["Function"] == 1
 
 
+def test_grammar_gaps_keep_the_rest_of_the_file(settings: Settings, tmp_path: Path) -> None:
+    """tree-sitter-typescript 0.23 cannot read `in out` variance (TypeScript 4.7): the file is kept,
+    its other definitions stored, and the report names it as partial, not failed."""
+    code = tmp_path / "gaps"
+    code.mkdir()
+    (code / "brand.ts").write_text(
+        "export interface Brand<in out K extends string> {\n  readonly tag: K\n}\n"
+        "export function make(a: number, b: string): number {\n  return helper(a)\n}\n"
+        "export const helper = (x: number): number => x + 1\n"
+        "export class Box {\n  open(key: string): void {}\n}\n")
+    result = _ingest(settings, code)
+    assert result["files_failed"] == 0 and result["files_parsed"] == 1
+    assert result["files_partial"] == 1 and result["partial"][0]["path"] == "brand.ts"
+    assert "typescript grammar could not read" in result["partial"][0]["note"]
+    counts = result["graph_counts"]
+    assert (counts["Function"], counts["Method"], counts["CALLS"]) == (2, 1, 1)
+
+
+def test_a_multi_line_destructured_parameter_loads(settings: Settings, tmp_path: Path) -> None:
+    """A parameter's name is part of its id, and relationship COPYs run LadybugDB's parallel CSV reader,
+    which refuses a newline inside a field: the `effect` library's ingest failed on this shape."""
+    code = tmp_path / "destructure"
+    code.mkdir()
+    (code / "make.ts").write_text("export const make = ({\n  limit,\n  window\n}: Options): number => limit\n")
+    result = _ingest(settings, code)
+    assert result["files_failed"] == 0 and result["graph_counts"]["HAS_PARAMETER"] == 1
+    with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:
+        names = [row[0] for row in graph.rows("MATCH (p:Parameter) RETURN p.name")]
+    assert names == ["{ limit, window }"]
+
+
 def test_reingest_is_incremental_and_scoped(settings: Settings, tmp_path: Path) -> None:
     code = tmp_path / "proj"
     shutil.copytree(LANGS / "go", code / "go")
