@@ -36,6 +36,14 @@ def refuse_existing(final: Path, *, overwrite: bool, what: str, field: str) -> N
                             hint="Choose another name or pass overwrite=true.")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace a small file whole: a reader sees the old text or the new one, never a torn or empty
+    file (the other ranks of a distributed job read the state file rank 0 rewrites)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def temp_sibling(final: Path) -> Path:
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     try:

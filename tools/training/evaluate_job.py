@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.dataset.atomic import write_text_atomic
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.artifacts import write_metadata
@@ -32,12 +33,6 @@ def probes_folder(settings: Any, dataset_name: str) -> Path:
         raise DatasetError(f"dataset `{dataset_name}` has no probes.jsonl, so there is nothing to ask closed-book.",
                            field="dataset_name", hint="Extract one with extract_training_data(objective='knowledge').")
     return folder
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def run_evaluate_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -64,7 +59,7 @@ def run_evaluate_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     ctx.check_cancel()
     out = adapter / "evaluations"
     out.mkdir(exist_ok=True)
-    _write_atomic(out / f"{dataset}.json", json.dumps(report, indent=2))
+    write_text_atomic(out / f"{dataset}.json", json.dumps(report, indent=2))
     write_probe_answers(out / f".{dataset}.answers.tmp", rows)
     os.replace(out / f".{dataset}.answers.tmp", out / f"{dataset}.answers.jsonl")
     if meta and dataset == (meta.get("dataset") or {}).get("name"):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from graphtune.tools.version import __version__
-from graphtune.tools.dataset.atomic import staged_folder, sweep_temp
+from graphtune.tools.dataset.atomic import staged_folder, sweep_temp, write_text_atomic
 from graphtune.tools.errors import JobCancelled, OutOfMemory, TrainingConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training import engine
@@ -245,7 +245,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
                                 model_params=shape["params"])
         state.update(budget=plan.tokens_per_batch, batch_size=plan.batch_size, grad_accum=plan.grad_accum)
         if ranks.is_main:
-            state_file.write_text(json.dumps(state))
+            write_text_atomic(state_file, json.dumps(state))
         keep_on_cpu = strategy == "fsdp"  # FSDP moves each rank's shard to its GPU (QLoRA: quantized on it)
         model, info = _load_for_training(cfg, ctx, device, base, shape, plan, ranks, keep_on_cpu)
         run = _Run(ctx, device, tokenizer.pad_token_id or 0, cfg.packing)
@@ -256,7 +256,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             with model.disable_adapter():
                 state["base_eval_loss"] = evaluate()
             if ranks.is_main:
-                state_file.write_text(json.dumps(state))
+                write_text_atomic(state_file, json.dumps(state))
         hooks = engine.Hooks(on_metrics=run.on_metrics, should_stop=ctx.should_stop, on_event=ctx.event,
                              eval_fn=evaluate if eval_batches else None,
                              eval_steps=cfg.eval_steps or max(1, plan.steps // cfg.num_epochs))
