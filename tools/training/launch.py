@@ -96,17 +96,16 @@ def run_ranks(params: dict[str, Any], ctx: JobContext, world_size: int, strategy
         proc = subprocess.Popen(torchrun_command(world_size, ctx.job_id), stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, env=env, cwd=str(folder), start_new_session=True,
                                 preexec_fn=set_parent_death_signal)
-    asked: list[str] = []
     try:
-        code = _watch(proc, ctx, folder, asked)
+        code, stop_asked = _watch(proc, ctx, folder)
     finally:
         _stop_group(proc)
-    return _outcome(folder, code, stop_asked=bool(asked))
+    return _outcome(folder, code, stop_asked=stop_asked)
 
 
-def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path, asked_log: list[str]) -> int:
-    """Relay stop requests to the ranks until torchrun exits; `asked_log` records each one
-    relayed, so the outcome can tell a stop we asked for from one torchrun imposed."""
+def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path) -> tuple[int, bool]:
+    """Relay stop requests to the ranks until torchrun exits: (its exit code, whether a stop was
+    relayed), so the outcome can tell a stop this job asked for from one torchrun imposed."""
     asked: str | None = None
     while (code := proc.poll()) is None:
         reason = ctx.should_stop()
@@ -114,9 +113,8 @@ def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path, asked_l
             (folder / STOP_FILE).write_text(reason)  # the ranks checkpoint and stop at their next step
             ctx.log(f"asking every rank to stop ({reason}) at the next optimizer step")
             asked = reason
-            asked_log.append(reason)
         time.sleep(POLL_S)
-    return code
+    return code, asked is not None
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
