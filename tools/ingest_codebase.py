@@ -34,7 +34,8 @@ def ingest_codebase(services: ToolServices, request: IngestRequest) -> JobView:
     Each ingest is scoped to one named code base: several code bases live side by side, and
     an ingest adds, updates and removes only its own. Returns a job id at once; poll
     get_training_status. Re-running on the same code is incremental: unchanged files are
-    skipped. Files that fail to parse are listed in the result. Several ingests may be queued
+    skipped. Files that fail to parse are listed in the result (`failures`), files kept without the
+    few regions their grammar could not read under `partial`. Several ingests may be queued
     at once (also from other servers on the same data dir): the graph has one writer at a
     time, so the others wait `queued` and start by themselves.
     """
