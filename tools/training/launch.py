@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.dataset.atomic import write_text_atomic
 from graphtune.tools.errors import GraphtuneError, JobCancelled, TrainingConfigError
 from graphtune.tools.job_context import JobContext
 from graphtune.tools.training.distributed import OUTCOME_FILE, RANK_JOB_ENV, STOP_FILE
@@ -110,7 +111,7 @@ def _watch(proc: subprocess.Popen[bytes], ctx: JobContext, folder: Path) -> tupl
     while (code := proc.poll()) is None:
         reason = ctx.should_stop()
         if reason and reason != asked:
-            (folder / STOP_FILE).write_text(reason)  # the ranks checkpoint and stop at their next step
+            write_text_atomic(folder / STOP_FILE, reason)  # whole: a torn read would turn an interrupt into a cancel
             ctx.log(f"asking every rank to stop ({reason}) at the next optimizer step")
             asked = reason
         time.sleep(POLL_S)
