@@ -20,6 +20,7 @@ from typing import Any
 from graphtune.server.job_store import JobStore
 from graphtune.server.settings import Settings
 from graphtune.server.worker import WorkerContext
+from graphtune.tools.dataset.atomic import write_text_atomic
 from graphtune.tools.errors import GraphtuneError, JobCancelled
 from graphtune.tools.training.distributed import OUTCOME_FILE, STOP_FILE, rank_info, shutdown
 from graphtune.tools.training.launch import WORKER_PID_ENV, set_parent_death_signal
@@ -59,12 +60,6 @@ class RankContext(WorkerContext):
                 self.interrupt_requested = path.read_text().strip() == "interrupt"
                 self._cancelled = not self.interrupt_requested
         return "interrupt" if self.interrupt_requested else "cancel" if self._cancelled else None
-
-
-def _write(path: Any, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, default=str))
-    os.replace(tmp, path)
 
 
 def _peer_lost(exc: BaseException) -> bool:
@@ -127,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 "code": "internal_error", "message": f"rank {info.rank}: {type(exc).__name__}: {exc}", "field": None,
                 "hint": "The traceback is in the job folder's ranks.log."}}
     if info.is_main:
-        _write(ctx.work_dir / OUTCOME_FILE, outcome)
+        write_text_atomic(ctx.work_dir / OUTCOME_FILE, json.dumps(outcome, default=str))
     elif outcome["status"] == "failed":
-        _write(ctx.work_dir / f"rank{info.rank}-error.json", outcome)
+        write_text_atomic(ctx.work_dir / f"rank{info.rank}-error.json", json.dumps(outcome, default=str))
     if outcome["status"] == "failed":
         os._exit(3)  # torchrun stops every other rank at once (none waits on a collective that never comes)
     shutdown()

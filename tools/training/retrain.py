@@ -14,12 +14,12 @@ and ends the rest of the chain, with the reason, when one does not (see JobStore
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
 from typing import Any
 
+from graphtune.tools.dataset.atomic import write_text_atomic
 from graphtune.tools.dataset.delta import DeltaSettings
 from graphtune.tools.declare import setting
 from graphtune.tools.errors import ConfigError
@@ -241,8 +241,6 @@ def run_promote_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
               "reason": reason, **verdict, "policy": policy.model_dump(), "codebase": params.get("codebase"),
               "decided_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     folder = model_dir(ctx.settings, new)
-    tmp = folder / ".retrain.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / "retrain.json")
+    write_text_atomic(folder / "retrain.json", json.dumps(result, indent=2))
     ctx.log(reason)
     return result
