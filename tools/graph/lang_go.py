@@ -77,8 +77,7 @@ def parse(path: str, module: str, data: bytes, language: str = "go") -> FileGrap
     if reason:
         b.graph.description = f"Not part of the linux/amd64 build ({reason}); its definitions are not read."
         return b.finish()
-    tree, b.graph.parse_gap = parse_tree("go", data)
-    root = tree.root_node
+    root, b.graph.parse_gap = parse_tree("go", data)
     b.index_calls(root, _raw_call)
     for node in root.named_children:
         if node.type == "package_clause":

@@ -32,8 +32,7 @@ METHODS = ("method_declaration", "constructor_declaration", "compact_constructor
 
 
 def parse(path: str, module: str, data: bytes, language: str = "java") -> FileGraph:
-    tree, gap = parse_tree("java", data)
-    root = tree.root_node
+    root, gap = parse_tree("java", data)  # the builder needs the package read from the tree
     package = next((n for n in root.named_children if n.type == "package_declaration"), None)
     if package is not None:
         module = b_text(data, package.named_children[0]) if package.named_children else module

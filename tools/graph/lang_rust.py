@@ -45,10 +45,8 @@ def module_name(rel_path: str, crate: str = "crate") -> str:
 
 
 def parse(path: str, module: str, data: bytes, language: str = "rust") -> FileGraph:
-    tree, gap = parse_tree("rust", data)
-    root = tree.root_node
     b = FileBuilder(path, module, data, language, ("rust", CALLS))
-    b.graph.parse_gap = gap
+    root, b.graph.parse_gap = parse_tree("rust", data)
     b.index_calls(root, lambda builder, node: _raw_call(builder, node, module))
     inner = [b.text(n).rstrip("\n") for n in root.named_children if n.type == "line_comment"
              and b.text(n).startswith("//!")]

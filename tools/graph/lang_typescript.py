@@ -52,10 +52,8 @@ def grammar_for(path: str) -> str:
 
 def parse(path: str, module: str, data: bytes, language: str) -> FileGraph:
     name = grammar_for(path)
-    tree, gap = parse_tree(name, data)
-    root = tree.root_node
     b = FileBuilder(path, module, data, language, (name, CALLS))
-    b.graph.parse_gap = gap
+    root, b.graph.parse_gap = parse_tree(name, data)
     b.index_calls(root, _raw_call)
     for node in root.named_children:
         outer = node

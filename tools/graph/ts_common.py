@@ -61,7 +61,7 @@ MAX_GRAMMAR_GAP_SHARE = 0.25
 
 
 def parse_tree(grammar_name: str, data: bytes) -> tuple[Any, str | None]:
-    """Parse bytes: (tree, None) for clean source, (tree, note) when the grammar could not read a few
+    """Parse bytes: (root node, None) for clean source, (root node, note) when the grammar could not read a few
     regions (ERROR / MISSING nodes) covering at most MAX_GRAMMAR_GAP_SHARE of the bytes.
 
     Why keep such files: tree-sitter recovers around what its grammar lacks, and the published
@@ -73,13 +73,13 @@ def parse_tree(grammar_name: str, data: bytes) -> tuple[Any, str | None]:
     tree = parser_for(grammar_name).parse(data)
     root = tree.root_node
     if not root.has_error:
-        return tree, None
+        return root, None
     regions = _error_regions(root)
     skipped = sum(node.end_byte - node.start_byte for node in regions)
     line = regions[0].start_point[0] + 1 if regions else 0
     if not regions or skipped > MAX_GRAMMAR_GAP_SHARE * max(len(data), 1):
         raise ValueError(f"syntax error near line {line} ({grammar_name} grammar)")
-    return tree, (f"{len(regions)} region(s) the {grammar_name} grammar could not read were skipped, the first "
+    return root, (f"{len(regions)} region(s) the {grammar_name} grammar could not read were skipped, the first "
                   f"near line {line} ({skipped} of {len(data)} bytes); definitions inside them are missing")
 
 
