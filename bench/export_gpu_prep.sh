@@ -10,7 +10,7 @@
 #                              and only its CPU prebuilt @node-llama-cpp/linux-x64 (llama.cpp's 34 MB source
 #                              bundle is left out: llama_chat.mjs never builds).
 #   .devcarry/export/manifest.json   sizes and sha256 of the parts.
-# Needs bench/knowledge.py prep done too (.devcarry/gguf1, gguf2, knowledge; .devcarry/answers if kept from
+# Needs bench/knowledge.py prep done too (.devcarry/gguf1, gguf2, knowledge; .devcarry/answers.tgz if kept from
 # an earlier device call) and .whl (pydantic, gguf, liger-kernel ... as for knowledge.py).
 #
 #   bash bench/export_gpu_prep.sh          # stage (npm + PyPI, ~1 min)
@@ -20,7 +20,7 @@
 #
 # Device calls (back to back: /tmp survives only while the machine stays warm; 64 MiB carried per call):
 #   1 carry .whl .devcarry/export .devcarry/gguf1:     bash bench/run_export_gpu.sh setup           ~15 s
-#   2 carry .devcarry/gguf2 .devcarry/knowledge .devcarry/answers:
+#   2 carry .devcarry/gguf2 .devcarry/knowledge .devcarry/answers.tgz:
 #                                                      bash bench/run_export_gpu.sh train           ~300 s
 #   3 carry .devcarry/export1:                         bash bench/run_export_gpu.sh part 1          ~5 s
 #   (one `part N` call per further .devcarry/exportN; the check prints how many there are)

@@ -40,20 +40,20 @@ def prep() -> int:
     from graphtune.tools.graph.ingest import IngestParams, run_ingest
     from graphtune.tools.training.base_models import BUILTINS
 
-    home = Path(tempfile.mkdtemp())
-    settings = Settings(home=home)
-    settings.ensure_dirs()
-    run_ingest(IngestParams(package="email"), settings)
-    result = run_extract(ExtractParams(dataset_name=DATASET, objective="knowledge"), settings)
+    def carried_dataset(name: str, source: IngestParams) -> dict:
+        """Ingest `source` into a fresh home, extract its knowledge dataset `name` into CARRY."""
+        settings = Settings(home=Path(tempfile.mkdtemp()))
+        settings.ensure_dirs()
+        run_ingest(source, settings)
+        extracted = run_extract(ExtractParams(dataset_name=name, objective="knowledge"), settings)
+        shutil.copytree(settings.home / "datasets" / name, CARRY / "datasets" / name)
+        return extracted
+
     shutil.rmtree(CARRY, ignore_errors=True)
     (CARRY / "datasets").mkdir(parents=True)
-    shutil.copytree(home / "datasets" / DATASET, CARRY / "datasets" / DATASET)
+    result = carried_dataset(DATASET, IngestParams(package="email"))
     for name, path in _second_sources():  # SECOND=name=path,...: more code bases, each its own dataset
-        other = Settings(home=Path(tempfile.mkdtemp()))
-        other.ensure_dirs()
-        run_ingest(IngestParams(path=path, codebase=name), other)
-        extra = run_extract(ExtractParams(dataset_name=f"{name}-facts", objective="knowledge"), other)
-        shutil.copytree(other.home / "datasets" / f"{name}-facts", CARRY / "datasets" / f"{name}-facts")
+        extra = carried_dataset(f"{name}-facts", IngestParams(path=path, codebase=name))
         print(json.dumps({name: {k: extra[k] for k in ("train_examples", "probes", "entities", "facts_by_type")}}))
     gguf = BUILTINS["smollm2-135m-instruct"].path()
     data = Path(gguf).read_bytes()
@@ -117,7 +117,7 @@ def _assemble_gguf(home: Path) -> Path:
                 out.write(Path(f"/tmp/gguf-parts/part{i}").read_bytes())
         # The conversion (and with it the base model's answer cache) is keyed by the file's path,
         # size and mtime: a fixed mtime makes the key the same on every fresh machine, so the
-        # carried answer cache (.devcarry/answers) is hit. (Missed once: 197 s of device time.)
+        # carried answer cache (.devcarry/answers.tgz) is hit. (Missed once: 197 s of device time.)
         os.utime(target, (1_700_000_000, 1_700_000_000))
     return target
 
@@ -227,14 +227,11 @@ def _wrong_by_type(path: Path, per_type: int = 4) -> dict[str, list[dict]]:
 
 def _carry_answers_in(home: Path) -> None:
     """Seed the base model's answer cache (general replay, base probe answers) from an earlier
-    device call's $OUT/answers, carried in as .devcarry/answers: a fresh machine then skips the
-    one-time replay generation (~3 min on an H200). The cache is keyed by base model path and
-    content, so a stale copy is simply not hit."""
+    device call's $OUT/answers.tgz (_carry_answers_out), carried in as .devcarry/answers.tgz: a fresh
+    machine then skips the one-time replay generation (~3 min on an H200). The cache is keyed by base
+    model path and content, so a stale copy is simply not hit."""
     import tarfile
 
-    carried = Path(".devcarry/answers")
-    if carried.is_dir():
-        shutil.copytree(carried, home / "base_models" / "answers", dirs_exist_ok=True)
     if Path(".devcarry/answers.tgz").is_file():
         with tarfile.open(".devcarry/answers.tgz") as tar:
             tar.extractall(home / "base_models", filter="data")

@@ -7,12 +7,12 @@
 #   python bench/knowledge.py prep        # .devcarry/knowledge (email dataset), .devcarry/gguf1, gguf2
 #   bash bench/export_gpu_prep.sh         # .devcarry/export (wheels, manifest), .devcarry/export1 (node payload)
 #   bash bench/export_gpu_prep.sh check   # optional: the staged node/node-llama-cpp/converter work offline here
-#   .whl holds pydantic, gguf, liger-kernel ... (as for knowledge.py); .devcarry/answers (the base model's
+#   .whl holds pydantic, gguf, liger-kernel ... (as for knowledge.py); .devcarry/answers.tgz (the base model's
 #   answer cache from an earlier knowledge call) saves ~190 s of call 2 when present.
 #
 # Device calls (carry; expected seconds of command time; each must end inside 600 s):
 #   1 [.whl, .devcarry/export, .devcarry/gguf1]                   bash bench/run_export_gpu.sh setup     ~20
-#   2 [.devcarry/gguf2, .devcarry/knowledge, .devcarry/answers]   bash bench/run_export_gpu.sh train     ~300-400
+#   2 [.devcarry/gguf2, .devcarry/knowledge, .devcarry/answers.tgz]   bash bench/run_export_gpu.sh train     ~300-400
 #       (graphtune's train job, knowledge preset, on CUDA: $KNOWLEDGE_HOME/models/knowledge_0)
 #   3 [.devcarry/export1]                     TYPES=q8_0 bash bench/run_export_gpu.sh export 1         ~250-350
 #       (unpacks node + node-llama-cpp, exports q8_0, graphtune and llama.cpp answer the probes)

@@ -38,21 +38,22 @@ async def first_list(command: list[str], env: dict[str, str]) -> float:
         return time.perf_counter() - started
 
 
-def compile_sources() -> None:
-    """Bytecode for graphtune's modules, as an installed wheel has (scripts/setup.sh does the same):
-    the SDK's modules have theirs from pip, so without this the comparison would charge graphtune
-    for compiling ~90 source files at every start wherever PYTHONDONTWRITEBYTECODE is set."""
+def compile_sources(before: str | None = None) -> None:
+    """Bytecode for graphtune's modules (and the `before` checkout's), as an installed wheel has
+    (scripts/setup.sh does the same): the SDK's modules have theirs from pip, so without this the
+    comparison would charge graphtune for compiling ~90 source files at every start wherever
+    PYTHONDONTWRITEBYTECODE is set."""
     import compileall
 
     root = Path(__file__).resolve().parent.parent
-    for folder in ("server", "tools"):
-        compileall.compile_dir(root / folder, quiet=1)
+    for folder in (root / "server", root / "tools", *([Path(before)] if before else [])):
+        compileall.compile_dir(folder, quiet=1)
 
 
 async def cold_start(runs: int, home: str, before: str | None = None) -> dict:
     """`before`: a folder holding graphtune/{server,tools} of another checkout, started in the same
     alternation (through PYTHONPATH) so that a change is compared with what it replaced."""
-    compile_sources()
+    compile_sources(before)
     env = {**os.environ, "GRAPHTUNE_HOME": home}
     minimal_script = Path(home) / "minimal_server.py"
     minimal_script.write_text(MINIMAL)
@@ -112,10 +113,6 @@ def main() -> None:
                         "started alternately with this one (compiled first)")
     args = parser.parse_args()
     home = tempfile.mkdtemp()
-    if args.before:
-        import compileall
-
-        compileall.compile_dir(args.before, quiet=1)
     result = anyio.run(cold_start, args.runs, home, args.before)
     if args.polls:
         result.update(anyio.run(status_latency, home, args.polls))
