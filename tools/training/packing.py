@@ -69,7 +69,7 @@ def collate_packed(examples: list[Example], pad_to: int | None = None, replay_ma
         replay += [False] * fill
     as_tensor = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
     batch = {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
-    if replay_mask:
+    if replay_mask and any(replay):  # no key, no teacher forward (and no device sync to find that out)
         batch[REPLAY_MASK_KEY] = torch.tensor([replay], dtype=torch.bool)
     return batch
 
@@ -88,7 +88,7 @@ def collate_padded(examples: list[Example], pad_id: int, replay_mask: bool = Fal
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(ex.labels)
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    if replay_mask:
+    if replay_mask and any(ex.replay for ex in examples):
         batch[REPLAY_MASK_KEY] = (labels != -100) & torch.tensor([[ex.replay] for ex in examples], dtype=torch.bool)
     return batch
 

@@ -26,7 +26,44 @@ def _batch(replay_flags: list[bool]):  # noqa: ANN202
     examples = [Example(list(range(5 + i, 15 + i)), [-100] * 4 + list(range(9 + i, 15 + i)), flag)
                 for i, flag in enumerate(replay_flags)]
     batch = collate_packed(examples, replay_mask=True)
-    return batch, batch.pop(REPLAY_MASK_KEY)
+    mask = batch.pop(REPLAY_MASK_KEY, None)
+    return batch, mask if mask is not None else batch["labels"] != batch["labels"]
+
+
+def test_a_batch_without_replay_rows_carries_no_mask() -> None:
+    from graphtune.tools.training.packing import REPLAY_MASK_KEY, collate_packed, collate_padded
+    from graphtune.tools.training.tokenize import Example
+
+    facts = [Example([1, 2, 3], [-100, 2, 3]), Example([4, 5], [-100, 5])]
+    assert REPLAY_MASK_KEY not in collate_packed(facts, replay_mask=True)  # the trainer then skips the teacher
+    assert REPLAY_MASK_KEY not in collate_padded(facts, 0, replay_mask=True)
+
+
+def test_with_the_kl_on_replay_rows_get_their_own_batches_spread_evenly() -> None:
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.tokenize import Example
+
+    examples = [Example([1] * 10, [-100] + [1] * 9, i % 4 == 0) for i in range(40)]  # 10 replay, 30 facts
+    cfg = LoraJobConfig(dataset_name="x", base_model="b", general_replay_kl=1.0, num_epochs=2,
+                        tokens_per_batch=50, batch_size=5)
+    plan = engine.make_plan(examples, cfg, "cpu")
+    kinds = [{e.replay for e in batch} for batch in plan.batches]
+    assert all(len(k) == 1 for k in kinds)  # never mixed
+    assert sum(len(b) for b in plan.batches) == 80  # every example once per epoch
+    order = "".join("r" if k == {True} else "f" for k in kinds)
+    assert order == "rfff" * 4  # 2 replay + 6 fact batches per epoch, replay first and evenly spread
+    mixed = engine.make_plan(examples, cfg.model_copy(update={"general_replay_kl": 0.0}), "cpu")
+    assert any(len({e.replay for e in batch}) == 2 for batch in mixed.batches)  # without the KL: packed together
+
+
+def test_interleave_evenly_keeps_every_batch_in_order() -> None:
+    from graphtune.tools.training.engine import interleave_evenly
+
+    main, spread = [[i] for i in range(7)], [[100 + i] for i in range(3)]
+    out = interleave_evenly(main, spread)
+    assert [b for b in out if b[0] < 100] == main and [b for b in out if b[0] >= 100] == spread
+    assert out[0] == [100] and interleave_evenly(main) == main
 
 
 def test_replay_mask_covers_only_replay_answer_tokens() -> None:
