@@ -123,9 +123,7 @@ def entity_facts(e: Entity) -> list[Fact]:
                           {"kind": "names", "names": e.calls, "required": min(2, len(e.calls))}, e.calls))
     if e.called_by:
         clist = join_names(e.called_by)
-        # No form of "called" here: a callee question worded in the passive ("What gets called from
-        # inside X?") otherwise pulls this answer's shape and is answered with X's callers.
-        facts.append(Fact("callers", [f"{ref} is invoked by {clist}.", f"The callers of {ref} are {clist}."],
+        facts.append(Fact("callers", [f"{ref} is called by {clist}.", f"These call {ref}: {clist}."],
                           {"kind": "names", "names": e.called_by, "required": min(2, len(e.called_by))},
                           e.called_by))
     if e.summary:

@@ -73,15 +73,11 @@ def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budge
     batch_size = batch_size or cfg.examples_per_batch
     grad_accum = grad_accum or cfg.gradient_accumulation_steps
     lengths = [len(e) for e in examples]
-    limit = max(budget if cfg.packing else max(lengths) * batch_size, max(lengths))
-    groups = _replay_apart(examples, cfg)
     batches, epochs = [], []
     for epoch in range(cfg.num_epochs):
-        planned = [[[group[i] for i in members]
-                    for members in plan_batches([lengths[i] for i in group], max_tokens=limit,
-                                                max_examples=batch_size, seed=cfg.seed + epoch)]
-                   for group in groups]
-        for members in interleave_evenly(*planned):
+        limit = budget if cfg.packing else max(lengths) * batch_size
+        for members in plan_batches(lengths, max_tokens=max(limit, max(lengths)), max_examples=batch_size,
+                                    seed=cfg.seed + epoch):
             batches.append([examples[i] for i in members])
             epochs.append(epoch)
     if grad_accum > 1:
@@ -91,40 +87,6 @@ def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budge
         steps = min(steps, cfg.max_steps)
         batches, epochs = batches[: steps * grad_accum], epochs[: steps * grad_accum]
     return Plan(batches, epochs, steps, sum(len(e) for b in batches for e in b), budget, batch_size, grad_accum)
-
-
-def _replay_apart(examples: list[Example], cfg: LoraJobConfig) -> list[list[int]]:
-    """Example indices in the groups packed separately: with the replay KL on, general-replay rows
-    get micro-batches of their own, so the teacher's extra forward (replay_kl.py) runs on those
-    batches alone instead of on every mixed batch (it cost a third of a 135M step on an H200).
-    Otherwise one group: all examples packed together."""
-    everything = list(range(len(examples)))
-    if not (cfg.packing and cfg.general_replay_kl > 0):
-        return [everything]
-    replay = [i for i in everything if getattr(examples[i], "replay", False)]
-    if not replay or len(replay) == len(examples):
-        return [everything]
-    chosen = set(replay)
-    return [[i for i in everything if i not in chosen], replay]
-
-
-def interleave_evenly(main: list[list[int]], spread: list[list[int]] | None = None) -> list[list[int]]:
-    """`main`'s batches in order with `spread`'s placed at even intervals among them (the first
-    one first): replay batches reach the optimizer at a steady rate, as they did mixed into every
-    batch, and the order depends only on the plan (exact resume)."""
-    if not spread:
-        return list(main)
-    out: list[list[int]] = []
-    total, placed = len(main) + len(spread), 0
-    queue = iter(main)
-    for slot in range(total):
-        due = -(-(slot + 1) * len(spread) // total)  # spread batches owed by the end of this slot
-        if placed < due:
-            out.append(spread[placed])
-            placed += 1
-        else:
-            out.append(next(queue))
-    return out
 
 
 def split_to_multiple(batches: list[list[Example]], epochs: list[int], multiple: int

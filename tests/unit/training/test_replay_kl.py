@@ -39,33 +39,6 @@ def test_a_batch_without_replay_rows_carries_no_mask() -> None:
     assert REPLAY_MASK_KEY not in collate_padded(facts, 0, replay_mask=True)
 
 
-def test_with_the_kl_on_replay_rows_get_their_own_batches_spread_evenly() -> None:
-    from graphtune.tools.training import engine
-    from graphtune.tools.training.config import LoraJobConfig
-    from graphtune.tools.training.tokenize import Example
-
-    examples = [Example([1] * 10, [-100] + [1] * 9, i % 4 == 0) for i in range(40)]  # 10 replay, 30 facts
-    cfg = LoraJobConfig(dataset_name="x", base_model="b", general_replay_kl=1.0, num_epochs=2,
-                        tokens_per_batch=50, batch_size=5)
-    plan = engine.make_plan(examples, cfg, "cpu")
-    kinds = [{e.replay for e in batch} for batch in plan.batches]
-    assert all(len(k) == 1 for k in kinds)  # never mixed
-    assert sum(len(b) for b in plan.batches) == 80  # every example once per epoch
-    order = "".join("r" if k == {True} else "f" for k in kinds)
-    assert order == "rfff" * 4  # 2 replay + 6 fact batches per epoch, replay first and evenly spread
-    mixed = engine.make_plan(examples, cfg.model_copy(update={"general_replay_kl": 0.0}), "cpu")
-    assert any(len({e.replay for e in batch}) == 2 for batch in mixed.batches)  # without the KL: packed together
-
-
-def test_interleave_evenly_keeps_every_batch_in_order() -> None:
-    from graphtune.tools.training.engine import interleave_evenly
-
-    main, spread = [[i] for i in range(7)], [[100 + i] for i in range(3)]
-    out = interleave_evenly(main, spread)
-    assert [b for b in out if b[0] < 100] == main and [b for b in out if b[0] >= 100] == spread
-    assert out[0] == [100] and interleave_evenly(main) == main
-
-
 def test_replay_mask_covers_only_replay_answer_tokens() -> None:
     batch, mask = _batch([False, True])
     assert mask.shape == batch["labels"].shape
