@@ -131,9 +131,11 @@ def _overrides(args: list[str]) -> dict:
 
 
 def _prepared_home() -> tuple[Path, Path]:
-    """($KNOWLEDGE_HOME or a temporary folder, the assembled GGUF): the carried datasets copied in
-    once, the carried answer cache seeded."""
-    home = Path(os.environ.get("KNOWLEDGE_HOME") or tempfile.mkdtemp())
+    """($KNOWLEDGE_HOME or /tmp/kh, the assembled GGUF): the carried datasets copied in once, the
+    carried answer cache seeded. The cache is keyed by the converted folder's path, which lies under
+    the home: a fixed home is what lets .devcarry/answers.tgz hit on a fresh machine (a temporary
+    folder missed it once: 156 s of replay generation on the H200)."""
+    home = Path(os.environ.get("KNOWLEDGE_HOME") or "/tmp/kh")
     (home / "models").mkdir(parents=True, exist_ok=True)
     if not (home / "datasets").exists():
         shutil.copytree(CARRY / "datasets", home / "datasets")
