@@ -42,7 +42,8 @@ CARRY = Path(".devcarry/knowledge")
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DATASET = "email-facts"
 PART_LIMIT = 56 * 2**20  # bytes per staged GGUF part: < 60 MiB, so a part and the dataset fit in one call
-PARTS = Path("/tmp/gguf-parts")  # where each device call copies its carried part (kept while the machine is warm)
+# where each device call copies its carried part (kept while the machine is warm); GGUF_PARTS: a rehearsal here
+PARTS = Path(os.environ.get("GGUF_PARTS", "/tmp/gguf-parts"))
 
 
 def prep() -> int:
