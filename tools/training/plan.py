@@ -58,7 +58,7 @@ def _conversion(ref: Any, settings: Any) -> dict[str, Any]:
         return {"needed": False}
     if is_converted(ref.gguf, settings):
         return {"needed": False, "folder": str(gguf_cache_dir(ref.gguf, settings))}
-    mb = ref.gguf.stat().st_size / 1e6
+    mb = ref.gguf.size / 1e6
     rates = _past_conversion_rates(gguf_cache_root(settings))
     per_mb = sorted(rates)[len(rates) // 2] if rates else CONVERSION_S_PER_MB
     expected = CONVERSION_FIXED_S + per_mb * mb
@@ -88,7 +88,7 @@ def _shape_and_folder(ref: Any, settings: Any) -> tuple[dict[str, Any] | None, P
         if is_converted(ref.gguf, settings):
             folder = gguf_cache_dir(ref.gguf, settings)
             return shape_from_config(local_config(str(folder)) or {}), folder
-        return shape_from_gguf(read_gguf_metadata(ref.gguf)), None
+        return shape_from_gguf(read_gguf_metadata(ref.gguf.header)), None
     config = local_config(ref.value)
     if config is None:
         return None, None

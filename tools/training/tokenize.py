@@ -2,7 +2,10 @@
 
 The base model's chat template formats the records. When the tokenizer has none, the
 documented default below (ChatML-style, answer followed by the EOS token so the model learns
-to stop) is installed on the tokenizer and saved with the adapter.
+to stop) is installed on the tokenizer and saved with the adapter. A GGUF of a known family
+without a template (Gemma's pretrained GGUFs) gets that family's own turn format at conversion
+instead (FAMILY_CHAT_TEMPLATES): its turn markers are single tokens of its vocabulary, where
+ChatML's would be plain text split into pieces.
 """
 
 from __future__ import annotations
@@ -19,6 +22,26 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+# Gemma's turn format (as in Google's Gemma 3 template, text only): BOS, `<start_of_turn>user` /
+# `<start_of_turn>model` turns closed by `<end_of_turn>`; a system message is prefixed to the first
+# user turn (Gemma has no system role). `<end_of_turn>` becomes the EOS training teaches.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set first_user_prefix = messages[0]['content'] + '\n\n' %}{% set loop_messages = messages[1:] %}"
+    "{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') "
+    "+ message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+# GGUF general.architecture -> the turn format used when the GGUF carries no chat template.
+FAMILY_CHAT_TEMPLATES: dict[str, str] = {"gemma": GEMMA_CHAT_TEMPLATE, "gemma2": GEMMA_CHAT_TEMPLATE,
+                                         "gemma3": GEMMA_CHAT_TEMPLATE}
 
 
 @dataclass

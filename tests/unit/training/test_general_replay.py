@@ -161,3 +161,24 @@ def test_answers_that_never_end_do_not_start_self_prompting(tmp_path: Path) -> N
 
     rows = replay_conversations(100, cache=AnswerCache(tmp_path, "base"), answer=never_ends, sample=sample)
     assert len(rows) == 100 and len({r[0]["content"] for r in rows}) == 10  # the ten usable answers, repeated
+
+
+def test_a_base_that_ends_no_answer_writes_no_prompts(tmp_path: Path) -> None:
+    """A pretrained base (gemma3-270m) never ends a turn: no shipped answer is usable, so a job that
+    needs more rows than are shipped gets no replay at once instead of writing and answering
+    thousands of prompts that would end no better."""
+    from graphtune.tools.training.general_ability import read_general_prompts
+    from graphtune.tools.training.generation import Generation
+
+    calls: list[int] = []
+
+    def never_ends(conversations: list[Any]) -> list[Any]:
+        calls.append(len(conversations))
+        return [Generation("and so on and so on", False, 256) for _ in conversations]
+
+    def sample(count: int, seed: int) -> list[str]:
+        raise AssertionError("the sampler must not be asked")
+
+    shipped = len(read_general_prompts())
+    rows = replay_conversations(shipped + 300, cache=AnswerCache(tmp_path, "base"), answer=never_ends, sample=sample)
+    assert rows == [] and sum(calls) == shipped  # the shipped prompts were asked once, nothing more
