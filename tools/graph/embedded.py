@@ -144,13 +144,12 @@ class EmbeddedGraph:
             self.conn.close()
             self.db.close()
 
-    def defer_checkpoint(self, defer: bool = True) -> None:
+    def defer_checkpoint(self) -> None:
         """Commits from now on skip the checkpoint (the WAL stays until checkpoint_in_background()
         or close()): a big commit's time is mostly its checkpoint, which LadybugDB runs in C++ with
         the GIL released, so the ingest can move it beside the pure-Python work that follows its
-        last reads (the graph-version snapshot) instead of waiting for it in COMMIT.
-        `defer=False`: commits checkpoint again (as after opening)."""
-        self.execute(f"CALL auto_checkpoint={'false' if defer else 'true'}")
+        last reads (the graph-version snapshot) instead of waiting for it in COMMIT."""
+        self.execute("CALL auto_checkpoint=false")
 
     def checkpoint_in_background(self) -> None:
         """Start the checkpoint on a thread. The next query (or close) waits for it first: a

@@ -36,9 +36,9 @@ class EmbeddedWriter:
     def close(self) -> None:
         self.graph.close()
 
-    def defer_checkpoint(self, defer: bool = True) -> None:
+    def defer_checkpoint(self) -> None:
         """The next commits leave the checkpoint for later (see EmbeddedGraph.defer_checkpoint)."""
-        self.graph.defer_checkpoint(defer)
+        self.graph.defer_checkpoint()
 
     def transaction(self) -> AbstractContextManager[None]:
         """One transaction (one commit) around several steps; the steps' own transactions join it."""

@@ -32,7 +32,6 @@ from graphtune.tools.graph.discovery import (
     discover,
     no_source_error,
 )
-from graphtune.tools.graph.early_load import EarlyLoad
 from graphtune.tools.graph.entity_hashes import OwnHashes
 from graphtune.tools.graph.ingest_config import IngestConfig
 from graphtune.tools.graph.parse_pool import ordered_map
@@ -206,37 +205,26 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
     own: OwnHashes = {}  # the graph version's own-aspect hashes, made by the parser processes
     partial: list[tuple[str, str]] = []
     stream = _parse_stream(to_parse, params.workers, params.write_to == "embedded", codebase)
-    embedded = params.write_to == "embedded"
-    early = EarlyLoad(writer, PATTERNS, sum(f.size for f in to_parse) if embedded else 0)
-    consumed = 0  # source bytes of the files received so far (results come in input order)
-    try:
-        for i, result in enumerate(stream, 1):
-            consumed += to_parse[i - 1].size
-            if not isinstance(result, tuple):
-                result = taken.claim(result, codebase, embedded)
-            if isinstance(result, tuple):
-                failures.append(result)
-            else:
-                batch.append(result)
-                parsed, lines = parsed + 1, lines + result.lines
-                if result.parse_gap:
-                    partial.append((result.path, result.parse_gap))
-                if isinstance(result, PreparedFile):
-                    own.update(result.own)
-                    batch_bytes += result.size
-                for kind in added:
-                    added[kind] += _count(result, kind)
-            if len(batch) >= WRITE_BATCH_FILES or batch_bytes >= WRITE_BATCH_BYTES:
-                early.wait()
-                writer.load(batch, PATTERNS)
-                batch, batch_bytes = [], 0
-            elif batch and early.due(consumed):
-                early.start(batch)  # loaded beside the parsing of the rest (early_load)
-                batch, batch_bytes = [], 0
-            if ctx and i % 50 == 0:
-                ctx.progress(i, len(to_parse), "files", "parsing and loading")
-    finally:
-        early.wait()  # the store is used by this thread only again (or closed) after the early load
+    for i, result in enumerate(stream, 1):
+        if not isinstance(result, tuple):
+            result = taken.claim(result, codebase, params.write_to == "embedded")
+        if isinstance(result, tuple):
+            failures.append(result)
+        else:
+            batch.append(result)
+            parsed, lines = parsed + 1, lines + result.lines
+            if result.parse_gap:
+                partial.append((result.path, result.parse_gap))
+            if isinstance(result, PreparedFile):
+                own.update(result.own)
+                batch_bytes += result.size
+            for kind in added:
+                added[kind] += _count(result, kind)
+        if len(batch) >= WRITE_BATCH_FILES or batch_bytes >= WRITE_BATCH_BYTES:
+            writer.load(batch, PATTERNS)
+            batch, batch_bytes = [], 0
+        if ctx and i % 50 == 0:
+            ctx.progress(i, len(to_parse), "files", "parsing and loading")
     return _Loaded(failures, partial, batch, parsed, lines, added, own)
 
 

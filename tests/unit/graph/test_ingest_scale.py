@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from graphtune.server.settings import Settings
-from graphtune.tools.graph import early_load, ingest
+from graphtune.tools.graph import ingest
 from graphtune.tools.graph.embedded import EmbeddedGraph
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from graphtune.tools.graph.body_index import raw_call_name as _raw_call_name
@@ -131,22 +131,18 @@ def test_write_batches_do_not_change_the_graph(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(EmbeddedWriter, "load", counted)
     monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)  # the parser processes run, whatever the size
     graphs, reports, batches = [], [], []
-    # one batch; a batch every few files; one batch loaded on a thread while the rest is parsed, then the rest
-    for run, (batch_bytes, early_min) in enumerate(((ingest.WRITE_BATCH_BYTES, early_load.EARLY_MIN_BYTES),
-                                                    (100_000, early_load.EARLY_MIN_BYTES),
-                                                    (ingest.WRITE_BATCH_BYTES, 0))):
+    for batch_bytes in (ingest.WRITE_BATCH_BYTES, 100_000):  # one batch; then a batch every few files
         monkeypatch.setattr(ingest, "WRITE_BATCH_BYTES", batch_bytes)
-        monkeypatch.setattr(early_load, "EARLY_MIN_BYTES", early_min)
         loads.clear()
-        settings = Settings(home=tmp_path / f"home{run}")
+        settings = Settings(home=tmp_path / f"home{batch_bytes}")
         settings.ensure_dirs()
         result = run_ingest(IngestParams(path=str(code), workers=2), settings)
         graphs.append(_dump(settings))
         batches.append(len(loads))
         reports.append({k: result[k] for k in ("graph_counts", "graph_version", "added", "files_parsed")})
-    assert reports[0] == reports[1] == reports[2] and reports[0]["graph_counts"]["CodeFile"] > 64
-    assert batches[0] == 1 and batches[1] > 5 and batches[2] == 2
-    assert graphs[0] == graphs[1] == graphs[2]
+    assert reports[0] == reports[1] and reports[0]["graph_counts"]["CodeFile"] > 64
+    assert batches[0] == 1 and batches[1] > 5
+    assert graphs[0] == graphs[1]
 
 
 def test_small_inputs_are_parsed_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
