@@ -7,11 +7,11 @@ own-aspect hashes of the file's entities are made here too (entity_hashes).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphtune.tools.graph.csv_cells import converter, json_text
 from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stored_records
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, uid
@@ -90,46 +90,8 @@ def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, st
     }
 
 
-def _cells(columns: list[str]):  # noqa: ANN202 (row -> one CSV line)
-    """One row dict -> one CSV line, quoted as `csv.writer(quoting=QUOTE_ALL)` writes it (LadybugDB
-    reads it with QUOTE='"', ESCAPE='"'). Formatted by hand: the csv module inspects every
-    character of every field one at a time, ~15x slower than `str.replace` on the long `source`
-    fields (measured: a third of the per-file cost of a Java ingest). Equality with the csv
-    module: tests/test_ingest_fast_paths.py."""
-    json_cols = [(c, c in JSON_LIST_PROPS) for c in columns]
-
-    def convert(row: dict[str, Any]) -> str:
-        out = []
-        append = out.append
-        get = row.get
-        for column, is_json in json_cols:
-            value = get(column)
-            if value.__class__ is str and not is_json:
-                append(value.replace('"', '""') if '"' in value else value)
-            elif is_json or isinstance(value, (list, dict)):
-                append(_json_text(value).replace('"', '""') if value else "[]")
-            elif value is None:
-                append("")
-            elif value is True or value is False:
-                append("true" if value else "false")
-            else:
-                append(str(value).replace('"', '""'))
-        return '"' + '","'.join(out) + '"\n'
-
-    return convert
-
-
-def _json_text(value: Any) -> str:
-    """`json.dumps(value)`; a list of plain strings (raw calls, parameters, bases: most JSON cells)
-    is joined directly with the C string encoder json.dumps itself uses, the same text without the
-    encoder's per-call setup (a Rust ingest formats ~5,000 such lists)."""
-    if value.__class__ is list and all(item.__class__ is str for item in value):
-        return "[" + ", ".join(map(_ASCII_STRING, value)) + "]"
-    return json.dumps(value)
-
-
-_ASCII_STRING = json.encoder.encode_basestring_ascii  # what json.dumps (ensure_ascii=True) writes for a str
-CONVERTERS = {table: _cells([name for name, _ in NODE_TABLES[table]]) for table in NODE_TABLES}
+_json_text = json_text  # the name tests/unit/graph/test_ingest_fast_paths.py knows
+CONVERTERS = {table: converter([name for name, _ in NODE_TABLES[table]], JSON_LIST_PROPS) for table in NODE_TABLES}
 
 
 def _quote(value: Any) -> str:
@@ -138,7 +100,7 @@ def _quote(value: Any) -> str:
 
 
 def to_csv(rows: Iterable[Iterable[Any]]) -> str:
-    """Rows of plain values (edge uid pairs) as QUOTE_ALL CSV text (see _cells)."""
+    """Rows of plain values (edge uid pairs) as QUOTE_ALL CSV text (see csv_cells)."""
     return "".join(['"' + '","'.join(map(_quote, row)) + '"\n' for row in rows])
 
 

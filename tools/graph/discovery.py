@@ -12,6 +12,7 @@ import fnmatch
 import importlib.util
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +90,25 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
             if language not in wanted:
                 continue
             full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, base).replace(os.sep, "/")
-            if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude) or not os.path.isfile(full):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"  # = relpath(full, base), without its per-file cost
+            if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
+                continue
+            size = _regular_file_size(full)
+            if size is None:
                 continue
             module = BY_NAME[language].module_name(rel, root.name, marked[language])  # type: ignore[index]
-            found.append(SourceFile(full, rel, module, name == "__init__.py", os.path.getsize(full),
-                                    language))  # type: ignore[arg-type]
+            found.append(SourceFile(full, rel, module, name == "__init__.py", size, language))  # type: ignore[arg-type]
     return found
+
+
+def _regular_file_size(path: str) -> int | None:
+    """The size of a regular file (a link to one counts), None for anything else: one `stat`
+    where `isfile` + `getsize` made two per file (every ingest, the unchanged re-ingest too)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def has_source_files(root: Path, languages: list[str] | None = None) -> bool:

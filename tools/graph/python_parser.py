@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphtune.tools.graph.body_index import Pos, index_module
 from graphtune.tools.graph.language_parser import LanguageParser
 from graphtune.tools.graph.patterns import (
     detect_class_patterns,
@@ -95,17 +96,6 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"{prefix} {node.name}({_unparse(node.args) or ''}){returns}"
 
 
-def _raw_call_name(func: ast.expr) -> str | None:
-    parts = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if isinstance(func, ast.Name):
-        parts.append(func.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 class _FileParser:
     def __init__(self, path: str, module_name: str, source: str, is_package: bool) -> None:
         self.lines = source.splitlines()
@@ -182,75 +172,18 @@ class _FileParser:
         self.graph.patterns += [(qn, label, p) for p in detect_function_patterns(node, decorators, generator)]
 
 
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_YIELDS = (ast.Yield, ast.YieldFrom)
-_IMPORTS = (ast.Import, ast.ImportFrom)
-Pos = tuple[int, int]
-
-
-# Fields that never hold a node that can contain a call, yield, import or definition: names and
-# other scalars, expression contexts (`Load()`, one per Name/Attribute), operators, import aliases.
-# The walk skips them: the same interesting nodes, reached in the same order, ~2x fewer visits.
-_LEAF_FIELDS = frozenset(("ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind",
-                          "type_comment", "conversion", "is_async", "simple", "names", "tag", "rest", "kwd_attrs"))
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
-
-
-def _child_fields(kind: type) -> tuple[str, ...]:
-    fields = tuple(name for name in kind._fields if name not in _LEAF_FIELDS)  # type: ignore[attr-defined]
-    _CHILD_FIELDS[kind] = fields
-    return fields
-
-
 class _BodyIndex:
-    """One walk over the whole module, recording calls, yields, imports and nested
-    definitions by source position; each function then takes what lies inside its body.
+    """One walk over the whole module (body_index.index_module), recording calls, yields, imports
+    and nested definitions by source position; each function then takes what lies inside its body.
 
-    This is ingest's hot loop: a walk per function plus per-node bookkeeping cost ~1.8x a bare
-    `ast.parse` + `ast.walk`; one plain walk and binary searches cost little more than the walk.
-    The walk is a list stack (depth first; `ast.walk`'s three nested generators per node cost ~2x)
-    that classifies each node as it pops it and skips leaf fields (_LEAF_FIELDS); what it finds is
-    sorted by position, so the order of the walk does not matter."""
+    A walk per function plus per-node bookkeeping cost ~1.8x a bare `ast.parse` + `ast.walk`;
+    one walk and binary searches cost little more than the walk."""
 
     def __init__(self, tree: ast.Module) -> None:
-        calls: list[tuple[Pos, str]] = []
-        yields: list[Pos] = []
-        imports: list[tuple[Pos, ast.Import | ast.ImportFrom]] = []
-        defs: list[tuple[Pos, Pos]] = []
-        stack: list[ast.AST] = [tree]
-        pop, push = stack.pop, stack.append
-        node_type, child_fields, fields_of = ast.AST, _CHILD_FIELDS.get, _child_fields
-        call_type = ast.Call
-        while stack:
-            node = pop()
-            kind = node.__class__
-            if kind is call_type:
-                name = _raw_call_name(node.func)  # type: ignore[attr-defined]
-                if name:
-                    calls.append(((node.lineno, node.col_offset), name))  # type: ignore[attr-defined]
-            elif kind in _YIELDS:
-                yields.append((node.lineno, node.col_offset))  # type: ignore[attr-defined]
-            elif kind in _IMPORTS:
-                imports.append(((node.lineno, node.col_offset), node))  # type: ignore[attr-defined, arg-type]
-            elif kind in _DEFS:
-                defs.append(((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)))  # type: ignore
-            fields = child_fields(kind)
-            if fields is None:
-                fields = fields_of(kind)
-            for name in fields:
-                value = getattr(node, name, None)
-                if value.__class__ is list:
-                    for item in value:
-                        if isinstance(item, node_type):
-                            push(item)
-                elif isinstance(value, node_type):
-                    push(value)
-        calls.sort(key=lambda item: item[0])
-        imports.sort(key=lambda item: item[0])
+        calls, yields, imports, defs = index_module(tree)
         self.calls, self.call_pos = calls, [pos for pos, _ in calls]
         self.imports, self.import_pos = imports, [pos for pos, _ in imports]
-        self.yields = sorted(yields)
-        self.defs = sorted(defs)
+        self.yields, self.defs, self.def_starts = yields, defs, [start for start, _ in defs]
 
     @staticmethod
     def _span(positions: list[Pos], start: Pos, end: Pos) -> tuple[int, int]:
@@ -267,8 +200,11 @@ class _BodyIndex:
         for _, node in self.imports[lo:hi]:
             _import_targets(node, package, aliases)
         lo, hi = self._span(self.yields, start, end)
-        nested = [(a, b) for a, b in self.defs[bisect.bisect_left(self.defs, (start, start)):] if a <= end]
-        generator = any(not any(a <= y <= b for a, b in nested) for y in self.yields[lo:hi])
+        generator = False
+        if lo < hi:  # a yield in the body: the function's own, unless a nested definition holds it
+            first, last = bisect.bisect_left(self.def_starts, start), bisect.bisect_right(self.def_starts, end)
+            nested = self.defs[first:last]
+            generator = any(not any(a <= y <= b for a, b in nested) for y in self.yields[lo:hi])
         return calls, aliases, generator
 
 

@@ -16,7 +16,8 @@ from graphtune.server.settings import Settings
 from graphtune.tools.graph import ingest
 from graphtune.tools.graph.embedded import EmbeddedGraph
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
-from graphtune.tools.graph.python_parser import _YIELDS, _BodyIndex, _raw_call_name
+from graphtune.tools.graph.body_index import raw_call_name as _raw_call_name
+from graphtune.tools.graph.python_parser import _BodyIndex
 from graphtune.tools.graph.schema import NODE_TABLES, REL_TABLES
 
 TRICKY = textwrap.dedent('''
@@ -64,7 +65,7 @@ def _reference(tree: ast.Module) -> tuple[list, list, list, list]:
             name = _raw_call_name(node.func)
             if name:
                 calls.append(((node.lineno, node.col_offset), name))
-        elif type(node) in _YIELDS:
+        elif type(node) in (ast.Yield, ast.YieldFrom):
             yields.append((node.lineno, node.col_offset))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             imports.append(((node.lineno, node.col_offset), ast.dump(node)))
