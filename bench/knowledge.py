@@ -143,6 +143,8 @@ class Ctx:
 def _assemble_gguf(home: Path) -> Path:
     """/tmp/gguf/<name> from the parts the device calls copied into /tmp/gguf-parts (gguf.json says
     which file and how many parts; without it the SmolLM2 file's two halves)."""
+    from graphtune.tools.training.gguf_files import GgufSource
+
     manifest_file = PARTS / "gguf.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {"name": GGUF_NAME, "parts": 2}
     target = Path("/tmp/gguf") / manifest["name"]
@@ -155,7 +157,7 @@ def _assemble_gguf(home: Path) -> Path:
         with open(target, "wb") as out:
             for part in parts:
                 out.write(part.read_bytes())
-        if manifest.get("sha256") and _sha256(target) != manifest["sha256"]:
+        if manifest.get("sha256") and GgufSource.single(target).sha256() != manifest["sha256"]:
             target.unlink()
             raise SystemExit(f"{target.name}: the assembled parts do not match gguf.json's sha256 (parts of two "
                              "stagings mixed? re-copy every part)")
@@ -164,14 +166,6 @@ def _assemble_gguf(home: Path) -> Path:
         # carried answer cache (.devcarry/answers.tgz) is hit. (Missed once: 197 s of device time.)
         os.utime(target, (1_700_000_000, 1_700_000_000))
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _overrides(args: list[str]) -> dict:

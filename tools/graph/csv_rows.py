@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphtune.tools.graph.csv_cells import converter, json_text
+from graphtune.tools.graph.csv_cells import converter
 from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stored_records
 from graphtune.tools.graph.python_parser import FileGraph
 from graphtune.tools.graph.schema import JSON_LIST_PROPS, NODE_TABLES, uid
@@ -90,7 +90,6 @@ def rel_pairs(f: FileGraph) -> dict[tuple[str, str, str], Iterable[tuple[str, st
     }
 
 
-_json_text = json_text  # the name tests/unit/graph/test_ingest_fast_paths.py knows
 CONVERTERS = {table: converter([name for name, _ in NODE_TABLES[table]], JSON_LIST_PROPS) for table in NODE_TABLES}
 
 

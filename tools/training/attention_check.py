@@ -25,14 +25,9 @@ RECORD_NAME = "graphtune_attention_checks.json"
 def attention_key(config: Any, environment: dict[str, str]) -> str:
     """A short hash of the model's attention shape and the software and GPU that compile it."""
     config = getattr(config, "text_config", None) or config
-    heads = getattr(config, "num_attention_heads", None)
-    shape = {
-        "model_type": getattr(config, "model_type", None),
-        "heads": heads,
-        "kv_heads": getattr(config, "num_key_value_heads", None) or heads,
-        "head_dim": getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None),
-        "hidden": getattr(config, "hidden_size", None),
-    }
+    # the config's own fields, unresolved: a missing head_dim means hidden / heads, both in the key
+    shape = {name: getattr(config, name, None)
+             for name in ("model_type", "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_size")}
     blob = json.dumps({"shape": shape, "environment": environment}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -56,22 +51,24 @@ def record_file() -> Path | None:
     return Path(cache_dir()) / RECORD_NAME
 
 
-def passed_before(key: str, path: Path | None) -> bool:
-    if path is None or not path.is_file():
-        return False
+def _recorded(path: Path) -> dict[str, Any]:
+    """The passes recorded so far; none when the record is missing or unreadable (that only
+    costs one check)."""
     try:
-        return key in json.loads(path.read_text(encoding="utf-8"))
+        known = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False  # an unreadable record only costs one check
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def passed_before(key: str, path: Path | None) -> bool:
+    return path is not None and key in _recorded(path)
 
 
 def record_pass(key: str, path: Path | None, detail: dict[str, Any]) -> None:
     if path is None:
         return
-    try:
-        known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        known = {}
+    known = _recorded(path)
     known[key] = detail
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,13 +102,13 @@ def test_decode_list_fast_path_equals_json_loads() -> None:
 
 def test_json_list_cells_equal_json_dumps() -> None:
     """List cells of plain strings are joined with json's C string encoder; the text is json.dumps'."""
-    from graphtune.tools.graph.csv_rows import _json_text
+    from graphtune.tools.graph.csv_cells import json_text
 
     rng = random.Random(5)
     for _ in range(3000):
         items = [_text(rng) for _ in range(rng.randint(1, 4))]
         for value in (items, [*items, None], [*items, 3], {"k": items[0]}, [items]):
-            assert _json_text(value) == json.dumps(value), value
+            assert json_text(value) == json.dumps(value), value
 
 
 def test_plain_rust_path_segments_are_their_own_strip_generics() -> None:
