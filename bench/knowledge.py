@@ -305,13 +305,13 @@ def warm() -> int:
     return 0
 
 
-def _warm_replay(home: Path, base: str, fraction: float) -> None:
+def _warm_replay(home: Path, base: str, fraction: float, dataset: str = DATASET) -> None:
     """Write and answer the general-replay prompts once, alone, before the recipes start side by
     side (each would otherwise generate the same cache at once); prints the one-time cost."""
     from graphtune.tools.training.general_replay import replay_rows_needed
     from graphtune.tools.training.train_job import _replay_source
 
-    rows = replay_rows_needed(sum(1 for _ in open(home / "datasets" / DATASET / "train.jsonl")), fraction)
+    rows = replay_rows_needed(sum(1 for _ in open(home / "datasets" / dataset / "train.jsonl")), fraction)
     ctx = Ctx(home, "job_warm_replay")
     started = time.perf_counter()
     got = _replay_source(None, ctx, base, "cuda")(rows)
@@ -328,12 +328,13 @@ def _parallel(home: Path, gguf: Path, args: list[str]) -> int:
 
     base = _converted(home, gguf)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]"))
-    _warm_replay(home, base, max(float(r.get("general_replay", 0.2)) for r in runs))
+    largest = max(runs, key=lambda r: float(r.get("general_replay", 0.2)))
+    _warm_replay(home, base, float(largest.get("general_replay", 0.2)), largest.get("dataset_name", DATASET))
     _carry_answers_out(home)
     env = {**os.environ, "PARALLEL": "0", "KNOWLEDGE_HOME": str(home)}
     procs = [subprocess.Popen([sys.executable, __file__, "run", *args],
                               env={**env, "KNOWLEDGE_RUNS": json.dumps([extra]), "KNOWLEDGE_FIRST": str(n)})
-             for n, extra in enumerate(runs)]
+             for n, extra in enumerate(runs, start=int(os.environ.get("KNOWLEDGE_FIRST", "0")))]
     code = max(p.wait() for p in procs)
     _carry_answers_out(home)
     return code
