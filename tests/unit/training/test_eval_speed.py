@@ -213,3 +213,22 @@ def test_train_job_data_keeps_the_replay_mask_through_the_token_cache(tokenizer:
         assert [e.replay for e in run["train"]] == [False] * len(QUESTIONS) + [True] * 3
         assert run["general_replay"]["rows"] == 3
     assert runs[0]["train"] == runs[1]["train"]
+
+
+def test_generation_runs_without_cudnn_attention_and_restores_it(tiny_model: Path) -> None:
+    """cuDNN's sdpa builds a plan per shape (each decode step is one): a first evaluation on an H200
+    spent ~21 s on them. Generation switches that backend off for its call only."""
+    import torch
+
+    from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
+
+    model, tokenizer = load_for_inference(str(tiny_model), None, "cpu", SimpleNamespace())
+    seen: list[bool] = []
+    handle = model.register_forward_pre_hook(lambda *_: seen.append(torch.backends.cuda.cudnn_sdp_enabled()))
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        generate_chat_detailed(model, tokenizer, _conversations()[:2], max_new_tokens=4)
+    finally:
+        handle.remove()
+    assert seen and not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
