@@ -252,6 +252,8 @@ def run(args: list[str]) -> int:
             "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
             "examples": knowledge["examples"][:3], "fast_path": result["fast_path"], "timeline": ctx.events,
             "wrong_by_type": _wrong_by_type(home / "models" / label / "probe_answers.jsonl"),
+            "by_template": _by_template(home / "models" / label / "probe_answers.jsonl",
+                                        home / "datasets" / cfg["dataset_name"] / "probes.jsonl"),
         }
         print(json.dumps({label: out[label]}), flush=True)
         if os.environ.get("OUT"):
@@ -271,6 +273,23 @@ def _wrong_by_type(path: Path, per_type: int = 4) -> dict[str, list[dict]]:
         if not row.get("tuned_correct") and len(wrong) < per_type:
             wrong.append({k: row.get(k) for k in ("family", "question", "tuned_answer")})
     return out
+
+
+def _by_template(answers: Path, probes: Path, types: tuple[str, ...] = ("calls", "callers")) -> dict:
+    """Tuned (and base) accuracy per held-out probe template of `types`: one phrasing a small model
+    misreads (the passive callee question) should show as itself, not sink or hide in its type."""
+    if not answers.is_file() or not probes.is_file():
+        return {}
+    template_of = {p["id"]: p.get("template") for p in map(json.loads, probes.read_text().splitlines())}
+    counts: dict[str, dict[str, list[int]]] = {}
+    for row in map(json.loads, answers.read_text().splitlines()):
+        if row.get("fact_type") in types and template_of.get(row.get("id")):
+            cell = counts.setdefault(row["fact_type"], {}).setdefault(template_of[row["id"]], [0, 0, 0])
+            cell[0] += 1
+            cell[1] += bool(row.get("tuned_correct"))
+            cell[2] += bool(row.get("base_correct"))
+    return {t: {tpl: {"probes": n, "tuned": round(ok / n, 4), "base": round(base / n, 4)} for tpl, (n, ok, base) in by.items()}
+            for t, by in counts.items()}
 
 
 def _carry_answers_in(home: Path) -> None:

@@ -255,7 +255,7 @@ def _add_probes(probes: list[dict[str, Any]], item: _Item, fact: Fact, templates
             messages, _, _ = render(family, fq, rng)
             question = messages[-1]["content"]
         probes.append({"id": f"p{len(probes):05d}", "fact_type": fact.fact_type, "entity": item.key,
-                       "kind": item.kind, "family": family, "question": question,
+                       "kind": item.kind, "family": family, "template": template, "question": question,
                        "reference": fact.answers[0], "gold": fact.gold})
 
 

@@ -91,11 +91,15 @@ PHRASINGS: dict[str, Phrasings] = {
         train=("Which functions does {name} call?", "What does {name} call internally?",
                "List the callees of {name}.", "Which code does the {kind} {name} invoke?",
                "What other functions or methods does {name} use?", "Name what {name} calls."),
-        probe=("What gets called from inside {name}?",)),
+        # three held-out templates, like the core types: the passive one alone was the whole `calls`
+        # figure, and a tuned SmolLM2 answers it with the callers (16-24 %, docs/dataset.md)
+        probe=("What gets called from inside {name}?", "What functions or methods are invoked by {name}?",
+               "Which callees does {name} have?")),
     "callers": Phrasings(
         train=("What calls {name}?", "Where is {name} used?", "Which functions call {name}?",
                "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}."),
-        probe=("Which code in this code base uses {name}?",)),
+        probe=("Which code in this code base uses {name}?", "By which functions is {name} invoked?",
+               "Which code calls into {name}?")),
     "summary": Phrasings(
         train=("What does {name} do?", "Explain {name} briefly.", "What is the purpose of {name}?",
                "Summarize the {kind} {name} in one sentence.", "What is {name} for?", "Describe {name} in short."),
