@@ -68,7 +68,8 @@ def teacher_length(tokens: int, row_tokens: int) -> int:
     128-token block grid), at most the row itself: at most 8 shapes in a whole run, whatever the
     replay share, all on the block grid (an off-grid length is what inductor fails to compile for
     some shapes), padding under 1/8 of a row (6,144 tokens of a 49,152-token row; a row holds ~10k
-    replay tokens). Powers of two times 128 would give about as few shapes but pad up to 2x."""
+    replay tokens). One fixed length (the whole row) would give the saving back; powers of two
+    times 128 would give about as few shapes but pad up to 2x."""
     step = round_up(-(-row_tokens // BUCKETS_PER_ROW), BLOCK_TOKENS)
     return min(round_up(tokens, step), max(row_tokens, tokens))
 
