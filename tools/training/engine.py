@@ -25,11 +25,13 @@ from graphtune.tools.training.distributed import (
     sum_over_ranks,
 )
 from graphtune.tools.training.packing import (
+    BLOCK_TOKENS,
     REPLAY_MASK_KEY,
     collate_packed,
     collate_padded,
     label_tokens,
     plan_batches,
+    round_up,
 )
 from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
 from graphtune.tools.training.tokenize import Example
@@ -323,7 +325,7 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
     # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)
     # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
     # fails to compile for some shapes (and the start-up check probes a block-aligned row)
-    pad_to = -(-plan.tokens_per_batch // 128) * 128 if device == "cuda" and cfg.packing else None
+    pad_to = round_up(plan.tokens_per_batch, BLOCK_TOKENS) if device == "cuda" and cfg.packing else None
     dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
     trainer_class = type("_Trainer", (_TrainerSteps, Trainer), {})
     callback = type("_Callback", (_Progress, TrainerCallback), {})(hooks, plan, device)

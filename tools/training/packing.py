@@ -41,6 +41,12 @@ def plan_batches(lengths: list[int], *, max_tokens: int, max_examples: int, seed
 
 
 REPLAY_MASK_KEY = "graphtune_replay_mask"
+BLOCK_TOKENS = 128  # flex_attention's block: compiled rows are padded onto this grid (engine, replay_kl)
+
+
+def round_up(tokens: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that holds `tokens`."""
+    return -(-tokens // multiple) * multiple
 
 
 def collate_packed(examples: list[Example], pad_to: int | None = None, replay_mask: bool = False) -> dict[str, Any]:

@@ -6,6 +6,11 @@ KL to the base; GKD and distillation use the teacher's full distribution). With 
 model is the same network with the adapter switched off, so the teacher costs one extra forward
 without gradients and no second copy of the weights.
 
+The teacher sees only the replay documents (~20 % of a packed row): they are gathered whole, with
+their own position ids, into a shorter row. Attention is per document (position ids restarting
+per document), so each gathered document gets exactly the hidden states it has in the full row,
+and the teacher's forward costs a fifth of a full-row one.
+
 The student's logits are never materialized for the whole row (the fused cross-entropy avoids
 that): the final hidden states are caught with a forward hook on the decoder, and only the
 replay positions go through the output layer, in chunks whose logits are recomputed in backward
@@ -15,9 +20,15 @@ replay positions go through the output layer, in chunks whose logits are recompu
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+from graphtune.tools.training.packing import BLOCK_TOKENS, round_up
 
 CHUNK_POSITIONS = 2048
+BUCKETS_PER_ROW = 8
+
+# (model, inputs, replay_mask, predicting positions) -> the base model's final hidden states at those positions
+Teacher = Callable[[Any, dict[str, Any], Any, Any], Any]
 
 
 def _base(model: Any) -> Any:
@@ -49,26 +60,101 @@ def predicting_positions(replay_mask: Any) -> Any:
     return shifted.reshape(-1).nonzero().squeeze(-1)
 
 
-def kl_to_base(model: Any, inputs: dict[str, Any], student_hidden: Any, replay_mask: Any) -> tuple[Any, int]:
+def teacher_length(tokens: int, row_tokens: int) -> int:
+    """Length of the teacher's row for `tokens` gathered replay tokens out of a `row_tokens` row.
+
+    flex_attention compiles its kernels and block mask per row length, and the gathered length
+    changes every step. It is rounded up to a multiple of 1/8 of the student's row (itself on the
+    128-token block grid), at most the row itself: at most 8 shapes in a whole run, whatever the
+    replay share, all on the block grid (an off-grid length is what inductor fails to compile for
+    some shapes), padding under 1/8 of a row (6,144 tokens of a 49,152-token row; a row holds ~10k
+    replay tokens). One fixed length (the whole row) would give the saving back; powers of two
+    times 128 would give about as few shapes but pad up to 2x."""
+    step = round_up(-(-row_tokens // BUCKETS_PER_ROW), BLOCK_TOKENS)
+    return min(round_up(tokens, step), max(row_tokens, tokens))
+
+
+def _document_ids(inputs: dict[str, Any]) -> Any:
+    """Per token (flattened row by row), the document it belongs to, numbered across rows; -1 on
+    padding (attention_mask 0). A new document starts where position ids do not step by one:
+    transformers' own rule for the per-document mask of packed rows (find_packed_sequence_indices)."""
+    import torch
+    from transformers.masking_utils import find_packed_sequence_indices
+
+    ids = inputs["input_ids"]
+    rows, width = ids.shape
+    position_ids = inputs.get("position_ids")
+    within = find_packed_sequence_indices(position_ids) if position_ids is not None else None
+    row_start = torch.arange(rows, device=ids.device)[:, None] * width
+    docs = (torch.zeros_like(ids) if within is None else within) + row_start
+    mask = inputs.get("attention_mask")
+    return (docs if mask is None else docs.masked_fill(mask == 0, -1)).reshape(-1)
+
+
+def _replay_document_tokens(inputs: dict[str, Any], replay_mask: Any) -> Any:
+    """Flat indices, in order, of every token of every document that holds a replay answer token."""
+    import torch
+
+    docs = _document_ids(inputs)
+    wanted = torch.zeros(docs.numel() + 1, dtype=torch.bool, device=docs.device)  # last slot: padding (id -1)
+    wanted[docs[replay_mask.reshape(-1).to(docs.device)]] = True
+    return wanted[docs].nonzero().squeeze(-1)
+
+
+def teacher_row(inputs: dict[str, Any], replay_mask: Any, bucket: bool) -> tuple[dict[str, Any], Any]:
+    """The batch's replay documents as one packed row (input_ids, position_ids) and, per flat
+    token of the batch, its index in that row. `bucket`: pad the row to `teacher_length` with
+    one padding document (its own position ids, never read back)."""
+    import torch
+
+    kept = _replay_document_tokens(inputs, replay_mask)
+    ids = inputs["input_ids"]
+    positions = inputs.get("position_ids")
+    if positions is None:  # right-padded rows: the model numbers each row from 0
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+    fill = (teacher_length(kept.numel(), ids.numel()) if bucket else kept.numel()) - kept.numel()
+    row_ids = torch.cat([ids.reshape(-1)[kept], ids.new_zeros(fill)])
+    row_positions = torch.cat([positions.reshape(-1)[kept], torch.arange(fill, device=ids.device)])
+    where = torch.full((ids.numel(),), -1, dtype=torch.long, device=ids.device)
+    where[kept] = torch.arange(kept.numel(), device=ids.device)
+    return {"input_ids": row_ids[None], "position_ids": row_positions[None]}, where
+
+
+def _compiled_per_shape(model: Any) -> bool:
+    """flex_attention compiles per row length (sdpa on CPU/MPS does not need buckets)."""
+    return getattr(_base(model).config, "_attn_implementation", None) == "flex_attention"
+
+
+def replay_teacher_hidden(model: Any, inputs: dict[str, Any], replay_mask: Any, positions: Any,
+                          bucket: bool | None = None) -> Any:
+    """The base model's final hidden states at `positions` (flat student indices), from a forward
+    over the replay documents only. `bucket`: None = when the attention compiles per shape."""
+    import torch
+
+    row, where = teacher_row(inputs, replay_mask, _compiled_per_shape(model) if bucket is None else bucket)
+    with torch.no_grad(), model.disable_adapter():
+        hidden = _base(model).get_decoder()(**row, use_cache=False)[0]
+    return hidden[0].index_select(0, where[positions])
+
+
+def kl_to_base(model: Any, inputs: dict[str, Any], student_hidden: Any, replay_mask: Any,
+               teacher: Teacher = replay_teacher_hidden) -> tuple[Any, int]:
     """(sum over replay positions of KL(base || tuned) of the next-token distributions, positions).
 
     `model` is the PEFT model (its adapter is switched off for the teacher's forward), `inputs`
     the batch the student saw (labels are not used), `student_hidden` the hidden states caught by
-    `final_hidden_states` during the student's forward."""
+    `final_hidden_states` during the student's forward. `teacher`: how the base model's hidden
+    states are computed (the tests pass the full-row forward this replaced, as the reference)."""
     import torch
     from torch.utils.checkpoint import checkpoint
 
-    positions = predicting_positions(replay_mask.to(student_hidden.device))
+    replay_mask = replay_mask.to(student_hidden.device)
+    positions = predicting_positions(replay_mask)
     if positions.numel() == 0:
         return student_hidden.sum() * 0.0, 0
-    base = _base(model)
-    head = base.get_output_embeddings()
-    forward_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-    with torch.no_grad(), model.disable_adapter():
-        teacher_hidden = base.get_decoder()(**forward_inputs, use_cache=False)[0]
-    width = student_hidden.shape[-1]
-    student = student_hidden.reshape(-1, width).index_select(0, positions)
-    teacher = teacher_hidden.reshape(-1, width).index_select(0, positions)
+    head = _base(model).get_output_embeddings()
+    student = student_hidden.reshape(-1, student_hidden.shape[-1]).index_select(0, positions)
+    teacher_hidden = teacher(model, inputs, replay_mask, positions)
 
     def chunk_kl(student_chunk: Any, teacher_chunk: Any) -> Any:
         log_q = torch.log_softmax(head(student_chunk).float(), dim=-1)
@@ -79,5 +165,5 @@ def kl_to_base(model: Any, inputs: dict[str, Any], student_hidden: Any, replay_m
     total = student_hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, positions.numel(), CHUNK_POSITIONS):
         part = slice(start, start + CHUNK_POSITIONS)
-        total = total + checkpoint(chunk_kl, student[part], teacher[part], use_reentrant=False)
+        total = total + checkpoint(chunk_kl, student[part], teacher_hidden[part], use_reentrant=False)
     return total, int(positions.numel())

@@ -1,5 +1,6 @@
 """The KL-to-base term on replay rows: zero while the adapter is a no-op, positive and
-differentiable once it is not, and only over replay answer tokens."""
+differentiable once it is not, and only over replay answer tokens; the teacher's forward over the
+replay documents alone gives the same term and gradient as a forward over the whole row."""
 
 from __future__ import annotations
 
@@ -94,3 +95,103 @@ def test_trainer_adds_the_term_and_reports_it(tiny_model: Path, tmp_path: Path) 
     trainer.train()
     kls = [m["replay_kl"] for m in metrics if "replay_kl" in m]
     assert kls and kls[0] < 1e-5 < max(kls)  # zero at the start (adapter is a no-op), then the term is live
+
+
+def full_row_teacher(model, inputs, replay_mask, positions):  # noqa: ANN001, ANN201, ARG001
+    """The teacher before issue 21, the reference: a no-grad forward over the whole row."""
+    forward_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+    with torch.no_grad(), model.disable_adapter():
+        hidden = model.get_base_model().get_decoder()(**forward_inputs, use_cache=False)[0]
+    return hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
+
+
+def _mixed_batch(packed: bool):  # noqa: ANN202
+    """Replay documents first, in the middle and last, fact documents between them, all of other lengths."""
+    from graphtune.tools.training.packing import REPLAY_MASK_KEY, collate_packed, collate_padded
+    from graphtune.tools.training.tokenize import Example
+
+    shapes = [(11, True), (7, False), (5, False), (13, True), (9, False), (8, True)]
+    token_lists = [[(7 * i + t) % 300 + 5 for t in range(n)] for i, (n, _) in enumerate(shapes)]
+    examples = [Example(ids, [-100] * 3 + ids[3:], flag) for ids, (_, flag) in zip(token_lists, shapes)]
+    batch = collate_packed(examples, replay_mask=True) if packed else collate_padded(examples, 0, replay_mask=True)
+    return batch, batch.pop(REPLAY_MASK_KEY)
+
+
+def _kl_and_lora_grads(model, batch, mask, teacher):  # noqa: ANN001, ANN202
+    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
+
+    model.zero_grad(set_to_none=True)
+    with final_hidden_states(model) as caught:
+        model(**batch)
+    kl, positions = kl_to_base(model, batch, caught["hidden"], mask, teacher=teacher)
+    kl.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if "lora_" in name and p.grad is not None}
+    return kl.detach(), positions, grads
+
+
+@pytest.mark.parametrize(("packed", "bucket"), [(True, False), (True, True), (False, False)])
+def test_teacher_over_replay_documents_alone_gives_the_full_row_term_and_gradient(
+        tiny_model: Path, packed: bool, bucket: bool) -> None:
+    from functools import partial
+
+    from graphtune.tools.training.replay_kl import replay_teacher_hidden
+
+    model = _peft_model(tiny_model)
+    torch.manual_seed(1)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.5)  # a live adapter: tuned != base, so KL and gradient are not zero
+    batch, mask = _mixed_batch(packed)
+    reference, positions, reference_grads = _kl_and_lora_grads(model, batch, mask, full_row_teacher)
+    gathered = partial(replay_teacher_hidden, bucket=bucket)
+    kl, gathered_positions, grads = _kl_and_lora_grads(model, batch, mask, gathered)
+    assert positions == gathered_positions == 8 + 10 + 5  # the replay documents' answer tokens (3 prompt tokens each)
+    assert float(reference) > 1e-2
+    torch.testing.assert_close(kl, reference, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == reference_grads.keys() and len(grads) > 0
+    for name, grad in grads.items():  # float rounding only: within 1e-5 of the gradient's largest entry
+        reference_grad = reference_grads[name]
+        torch.testing.assert_close(grad, reference_grad, rtol=0, atol=1e-5 * float(reference_grad.abs().max()))
+
+
+def test_the_equality_depends_on_per_document_attention(tiny_model: Path) -> None:
+    """The check above is not vacuous: a teacher whose documents see each other gives another term."""
+    from graphtune.tools.training.replay_kl import replay_teacher_hidden
+
+    def leaky_teacher(model, inputs, replay_mask, positions):  # noqa: ANN001, ANN202
+        shape = inputs["input_ids"].shape
+        one_document = {**inputs, "position_ids": torch.arange(shape[1]).expand(shape)}
+        return replay_teacher_hidden(model, one_document, replay_mask, positions, bucket=False)
+
+    model = _peft_model(tiny_model)
+    batch, mask = _mixed_batch(packed=True)
+    reference, _, _ = _kl_and_lora_grads(model, batch, mask, full_row_teacher)
+    leaky, _, _ = _kl_and_lora_grads(model, batch, mask, leaky_teacher)
+    assert abs(float(reference)) < 1e-5 < float(leaky)  # fresh adapter: the student is the base model
+
+
+def test_teacher_row_holds_whole_replay_documents_and_a_padding_document() -> None:
+    from graphtune.tools.training.replay_kl import teacher_row
+
+    batch, mask = _mixed_batch(packed=True)
+    row, where = teacher_row(batch, mask, bucket=True)
+    replay_tokens = 11 + 13 + 8
+    assert row["input_ids"].shape == (1, batch["input_ids"].shape[1])  # a short row's one bucket: the row itself
+    assert row["position_ids"][0, :replay_tokens].tolist() == list(range(11)) + list(range(13)) + list(range(8))
+    assert row["position_ids"][0, replay_tokens:].tolist() == list(range(53 - replay_tokens))  # its own document
+    starts = [0, 11 + 7 + 5, 11 + 7 + 5 + 13 + 9]
+    assert [int(where[s]) for s in starts] == [0, 11, 24]
+    assert int((where >= 0).sum()) == replay_tokens
+    kept = where >= 0
+    assert torch.equal(row["input_ids"][0, where[kept]], batch["input_ids"].reshape(-1)[kept])
+    unbucketed, _ = teacher_row(batch, mask, bucket=False)
+    assert unbucketed["input_ids"].shape == (1, replay_tokens)
+
+
+def test_teacher_lengths_are_few_block_aligned_and_never_short() -> None:
+    from graphtune.tools.training.replay_kl import teacher_length
+
+    row = 49152
+    lengths = {teacher_length(tokens, row) for tokens in range(1, row + 1)}
+    assert len(lengths) == 8 and all(length % 128 == 0 for length in lengths) and max(lengths) == row
+    assert all(tokens <= teacher_length(tokens, row) < tokens + row // 8 for tokens in (1, 6144, 6145, 9800, row))
