@@ -64,14 +64,15 @@ def teacher_length(tokens: int, row_tokens: int) -> int:
     """Length of the teacher's row for `tokens` gathered replay tokens out of a `row_tokens` row.
 
     flex_attention compiles its kernels and block mask per row length, and the gathered length
-    changes every step. It is rounded up to a multiple of 1/8 of the student's row (itself on the
-    128-token block grid), at most the row itself: at most 8 shapes in a whole run, whatever the
+    changes every step. It is rounded up to a multiple of 1/8 of the student's row, at most the row
+    itself rounded up to the 128-token block grid (a padded batch without packing need not be on
+    it; a packed row always is): at most 8 shapes in a whole run, whatever the
     replay share, all on the block grid (an off-grid length is what inductor fails to compile for
     some shapes), padding under 1/8 of a row (6,144 tokens of a 49,152-token row; a row holds ~10k
     replay tokens). One fixed length (the whole row) would give the saving back; powers of two
     times 128 would give about as few shapes but pad up to 2x."""
     step = round_up(-(-row_tokens // BUCKETS_PER_ROW), BLOCK_TOKENS)
-    return min(round_up(tokens, step), max(row_tokens, tokens))
+    return min(round_up(tokens, step), round_up(max(row_tokens, tokens), BLOCK_TOKENS))
 
 
 def _document_ids(inputs: dict[str, Any]) -> Any:

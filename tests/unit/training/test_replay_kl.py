@@ -176,9 +176,9 @@ def test_teacher_row_holds_whole_replay_documents_and_a_padding_document() -> No
     batch, mask = _mixed_batch(packed=True)
     row, where = teacher_row(batch, mask, bucket=True)
     replay_tokens = 11 + 13 + 8
-    assert row["input_ids"].shape == (1, batch["input_ids"].shape[1])  # a short row's one bucket: the row itself
+    assert row["input_ids"].shape == (1, 128)  # a short row's one bucket: the row on the 128-token grid
     assert row["position_ids"][0, :replay_tokens].tolist() == list(range(11)) + list(range(13)) + list(range(8))
-    assert row["position_ids"][0, replay_tokens:].tolist() == list(range(53 - replay_tokens))  # its own document
+    assert row["position_ids"][0, replay_tokens:].tolist() == list(range(128 - replay_tokens))  # its own document
     starts = [0, 11 + 7 + 5, 11 + 7 + 5 + 13 + 9]
     assert [int(where[s]) for s in starts] == [0, 11, 24]
     assert int((where >= 0).sum()) == replay_tokens
@@ -195,3 +195,14 @@ def test_teacher_lengths_are_few_block_aligned_and_never_short() -> None:
     lengths = {teacher_length(tokens, row) for tokens in range(1, row + 1)}
     assert len(lengths) == 8 and all(length % 128 == 0 for length in lengths) and max(lengths) == row
     assert all(tokens <= teacher_length(tokens, row) < tokens + row // 8 for tokens in (1, 6144, 6145, 9800, row))
+
+
+def test_teacher_length_stays_on_the_block_grid_for_an_unpacked_batch() -> None:
+    """A padded batch (packing off) may hold an off-grid number of tokens (3 rows of 517): the
+    teacher's row is still a multiple of 128, and never shorter than the gathered tokens."""
+    from graphtune.tools.training.replay_kl import teacher_length
+
+    row = 3 * 517
+    lengths = [teacher_length(tokens, row) for tokens in range(1, row + 1)]
+    assert all(length % 128 == 0 for length in lengths)
+    assert all(length >= tokens for tokens, length in enumerate(lengths, start=1))
