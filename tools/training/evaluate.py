@@ -13,6 +13,8 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -80,32 +82,78 @@ def probe_budgets(lengths: list[int], batch_size: int) -> list[int]:
     return budgets
 
 
+@dataclass
+class _Request:
+    """Questions for one generate call: the conversations, each one's token budget, and how the
+    answers (Generation or None where a deadline cut it) become scored rows."""
+
+    conversations: list[list[dict[str, str]]]
+    budgets: list[int]
+    rows: Callable[[list[Any]], list[dict[str, Any]]]
+
+
+def _probe_request(probes: list[dict[str, Any]], lengths: list[int], batch_size: int) -> _Request:
+    def rows(answers: list[Any]) -> list[dict[str, Any]]:
+        out = []
+        for probe, generation in zip(probes, answers, strict=True):
+            text = generation.text if generation else ""
+            correct, recall = score_answer(text, probe["gold"])
+            out.append({"id": probe["id"], "fact_type": probe["fact_type"],
+                        "family": probe.get("family", TEMPLATES_FAMILY), "question": probe["question"],
+                        "answer": text, "correct": correct, "recall": round(recall, 3),
+                        "ended": bool(generation and generation.ended_cleanly), "answered": generation is not None})
+        return out
+
+    conversations = [[{"role": "user", "content": p["question"]}] for p in probes]
+    return _Request(conversations, probe_budgets(lengths, batch_size), rows)
+
+
+def _general_request(questions: list[dict[str, Any]]) -> _Request:
+    from graphtune.tools.training.general_ability import score_general
+
+    def rows(answers: list[Any]) -> list[dict[str, Any]]:
+        return [{"id": q["id"], "category": q["category"], "question": q["question"], "answer": g.text if g else "",
+                 "correct": bool(g) and score_general(g.text, q["gold"]), "ended": bool(g and g.ended_cleanly),
+                 "answered": g is not None} for q, g in zip(questions, answers, strict=True)]
+
+    conversations = [[{"role": "user", "content": q["question"]}] for q in questions]
+    return _Request(conversations, [GENERAL_MAX_NEW_TOKENS] * len(questions), rows)
+
+
+def _answer_requests(model: Any, tokenizer: Any, requests: list[_Request], *, disable_adapter: bool,
+                     deadline: float | None, generation_batch: int | None) -> list[list[dict[str, Any]]]:
+    """Every request's rows from ONE generate call. Why one: on a GPU a small model's decode step
+    costs about the same for 200 rows as for 800 (kernel launches, not arithmetic), so a batch runs
+    as many steps as its longest answer; the general questions (128 tokens at most) ride along in the
+    probes' steps instead of adding their own (H200: ~5 s of a ~17 s tuned side). Each row stops at
+    its own budget, so the answers are those of separate calls."""
+    from graphtune.tools.errors import GenerationTimeout
+    from graphtune.tools.training.generation import generate_chat_detailed
+
+    conversations = [c for r in requests for c in r.conversations]
+    answers: list[Any]
+    try:
+        answers = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=[b for r in requests
+                                                                                          for b in r.budgets],
+                                         batch_size=generation_batch, deadline=deadline,
+                                         disable_adapter=disable_adapter) if conversations else []
+    except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
+        answers = exc.partial
+    out, start = [], 0
+    for request in requests:
+        out.append(request.rows(answers[start:start + len(request.conversations)]))
+        start += len(request.conversations)
+    return out
+
+
 def run_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, disable_adapter: bool, batch_size: int,
                lengths: list[int], deadline: float | None, generation_batch: int | None = None) -> list[dict[str, Any]]:
     """Greedy answers with per-probe budgets (`probe_budgets` over groups of `batch_size`; `lengths`
     from reference_lengths). The generation itself batches `generation_batch` rows (None: sized by
     memory on CUDA), each row stopping at its own budget: the answers are those of generating each
     group on its own with its budget."""
-    from graphtune.tools.errors import GenerationTimeout
-    from graphtune.tools.training.generation import generate_chat_detailed
-
-    budgets = probe_budgets(lengths, batch_size)
-    conversations = [[{"role": "user", "content": p["question"]}] for p in probes]
-    answers: list[Any]
-    try:
-        answers = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=budgets,
-                                         batch_size=generation_batch, deadline=deadline,
-                                         disable_adapter=disable_adapter) if probes else []
-    except GenerationTimeout as exc:  # score what finished; the rest count as unanswered
-        answers = exc.partial
-    rows = []
-    for probe, generation in zip(probes, answers, strict=True):
-        text = generation.text if generation else ""
-        correct, recall = score_answer(text, probe["gold"])
-        rows.append({"id": probe["id"], "fact_type": probe["fact_type"],
-                     "family": probe.get("family", TEMPLATES_FAMILY), "question": probe["question"],
-                     "answer": text, "correct": correct, "recall": round(recall, 3),
-                     "ended": bool(generation and generation.ended_cleanly), "answered": generation is not None})
+    [rows] = _answer_requests(model, tokenizer, [_probe_request(probes, lengths, batch_size)],
+                              disable_adapter=disable_adapter, deadline=deadline, generation_batch=generation_batch)
     return rows
 
 
@@ -160,21 +208,33 @@ def summarize_probe_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _answer_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], label: str, *, cache: Any,
-                   batch_size: int, lengths: list[int], deadline: float | None,
-                   generation_batch: int | None = None) -> list[dict[str, Any]]:
-    """run_probes, with the base model's rows served from / saved to the answer cache."""
-    payload = {"probes": [[p["id"], p["question"], p["reference"]] for p in probes], "batch_size": batch_size,
-               "decoding": "greedy-v1"}
-    if label == "base" and cache is not None:
-        cached = cache.get("probes", payload)
-        if cached is not None:
-            return cached
-    rows = run_probes(model, tokenizer, probes, disable_adapter=label == "base", batch_size=batch_size,
-                      lengths=lengths, deadline=deadline, generation_batch=generation_batch)
-    if label == "base" and cache is not None and all(r["answered"] for r in rows):
-        cache.put("probes", payload, rows)
-    return rows
+def _probes_payload(probes: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
+    return {"probes": [[p["id"], p["question"], p["reference"]] for p in probes], "batch_size": batch_size,
+            "decoding": "greedy-v1"}
+
+
+def _general_payload(questions: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
+    return {"questions": [[q["id"], q["question"]] for q in questions], "batch_size": batch_size,
+            "max_new_tokens": GENERAL_MAX_NEW_TOKENS, "decoding": "greedy-v1"}
+
+
+def _answer_side(model: Any, tokenizer: Any, parts: dict[str, tuple[_Request, dict[str, Any]]], *, base: bool,
+                 cache: Any, deadline: float | None, generation_batch: int | None = None
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """Rows of each part ("probes", "general": (request, cache payload)) answered by one model in one
+    generate call; the base model's parts are served from / saved to the answer cache (a part is
+    saved only when every row was answered)."""
+    use_cache = base and cache is not None
+    cached = {kind: cache.get(kind, payload) for kind, (_, payload) in parts.items()} if use_cache else {}
+    missing = [kind for kind in parts if cached.get(kind) is None]
+    answered = _answer_requests(model, tokenizer, [parts[kind][0] for kind in missing], disable_adapter=base,
+                                deadline=deadline, generation_batch=generation_batch)
+    out = {kind: cached[kind] for kind in parts if kind not in missing}
+    for kind, rows in zip(missing, answered, strict=True):
+        out[kind] = rows
+        if use_cache and all(r["answered"] for r in rows):
+            cache.put(kind, parts[kind][1], rows)
+    return out
 
 
 def general_questions(per_category: int | None = None) -> list[dict[str, Any]]:
@@ -199,29 +259,10 @@ def answer_general(model: Any, tokenizer: Any, *, disable_adapter: bool, batch_s
     """The held-out general questions (general_eval.jsonl), answered greedily and scored.
     `batch_size` names the settings in the cache key (kept for the cached answers); the rows
     are generated `generation_batch` at a time (None: sized by memory on CUDA)."""
-    from graphtune.tools.errors import GenerationTimeout
-    from graphtune.tools.training.general_ability import score_general
-    from graphtune.tools.training.generation import generate_chat_detailed
-
     questions = general_questions(per_category)
-    payload = {"questions": [[q["id"], q["question"]] for q in questions], "batch_size": batch_size,
-               "max_new_tokens": GENERAL_MAX_NEW_TOKENS, "decoding": "greedy-v1"}
-    if disable_adapter and cache is not None:
-        cached = cache.get("general", payload)
-        if cached is not None:
-            return cached
-    conversations = [[{"role": "user", "content": q["question"]}] for q in questions]
-    try:
-        out = generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=GENERAL_MAX_NEW_TOKENS,
-                                     batch_size=generation_batch, deadline=deadline, disable_adapter=disable_adapter)
-    except GenerationTimeout as exc:
-        out = exc.partial
-    rows = [{"id": q["id"], "category": q["category"], "question": q["question"], "answer": g.text if g else "",
-             "correct": bool(g) and score_general(g.text, q["gold"]), "ended": bool(g and g.ended_cleanly),
-             "answered": g is not None} for q, g in zip(questions, out, strict=True)]
-    if disable_adapter and cache is not None and all(r["answered"] for r in rows):
-        cache.put("general", payload, rows)
-    return rows
+    parts = {"general": (_general_request(questions), _general_payload(questions, batch_size))}
+    return _answer_side(model, tokenizer, parts, base=disable_adapter, cache=cache, deadline=deadline,
+                        generation_batch=generation_batch)["general"]
 
 
 def general_report(base_rows: list[dict[str, Any]] | None, tuned_rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -263,21 +304,22 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
     from graphtune.tools.training.engine import sdpa_attention
 
     with sdpa_attention(model):  # flex_attention's inference kernels do not always compile
+        questions = general_questions(None if device == "cuda" else CPU_GENERAL_PER_CATEGORY) if general else []
+        parts = {"probes": (_probe_request(probes, lengths, batch_size), _probes_payload(probes, batch_size))}
+        if general:
+            parts["general"] = (_general_request(questions), _general_payload(questions, batch_size))
         for label in (["base"] if include_base else []) + ["tuned"]:
             if progress:
-                progress(f"answering {len(probes)} probes with the {label} model")
-            rows = _answer_probes(model, tokenizer, probes, label, cache=cache, batch_size=batch_size,
-                                  lengths=lengths, deadline=deadline)
+                progress(f"answering {len(probes)} probes" + (f" and {len(questions)} general questions"
+                                                               if general else "") + f" with the {label} model")
+            answered = _answer_side(model, tokenizer, parts, base=label == "base", cache=cache, deadline=deadline)
+            rows = answered["probes"]
             rows_by_model[label] = rows
             report[label] = summarize_probe_rows(rows)
             if any(p.get("status") for p in probes):  # a delta dataset: new/changed vs unchanged facts
                 report[label]["by_status"] = _by_status(probes, rows)
             if general:
-                if progress:
-                    progress(f"answering general questions with the {label} model")
-                general_rows[label] = answer_general(
-                    model, tokenizer, disable_adapter=label == "base", batch_size=batch_size, cache=cache,
-                    deadline=deadline, per_category=None if device == "cuda" else CPU_GENERAL_PER_CATEGORY)
+                general_rows[label] = answered["general"]
         base_loss = retention_loss(model, tokenizer, device, disable_adapter=True) if include_base else None
         tuned_loss = retention_loss(model, tokenizer, device, disable_adapter=False)
     if was_training:

@@ -232,3 +232,38 @@ def test_generation_runs_without_cudnn_attention_and_restores_it(tiny_model: Pat
         handle.remove()
     assert seen and not any(seen)
     assert torch.backends.cuda.cudnn_sdp_enabled() == before
+
+
+def test_the_tuned_side_answers_probes_and_general_questions_in_one_call_as_two_calls_did(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate_knowledge's probes and general questions share one generate call per model (a decode
+    step costs about the same for more rows on a GPU); every answer is what the separate calls give."""
+    from graphtune.tools.training import generation
+    from graphtune.tools.training.evaluate import (
+        _answer_side,
+        _general_payload,
+        _general_request,
+        _probe_request,
+        _probes_payload,
+        answer_general,
+        general_questions,
+        reference_lengths,
+        run_probes,
+    )
+
+    model, tokenizer = _peft_model(tiny_model)
+    probes = [{"id": f"p{i}", "fact_type": "summary", "question": q, "reference": "`pkg` does it.",
+               "gold": {"kind": "module", "module": "pkg"}} for i, q in enumerate(QUESTIONS)]
+    lengths = reference_lengths(tokenizer, probes)
+    questions = general_questions(2)
+    separate = (run_probes(model, tokenizer, probes, disable_adapter=False, batch_size=3, lengths=lengths, deadline=None),
+                answer_general(model, tokenizer, disable_adapter=False, batch_size=3, per_category=2))
+    calls: list[int] = []
+    real = generation.generate_chat_detailed
+    monkeypatch.setattr(generation, "generate_chat_detailed",
+                        lambda m, t, conversations, **kw: calls.append(len(conversations)) or real(m, t, conversations, **kw))
+    parts = {"probes": (_probe_request(probes, lengths, 3), _probes_payload(probes, 3)),
+             "general": (_general_request(questions), _general_payload(questions, 3))}
+    together = _answer_side(model, tokenizer, parts, base=False, cache=None, deadline=None)
+    assert calls == [len(probes) + len(questions)]
+    assert (together["probes"], together["general"]) == separate
