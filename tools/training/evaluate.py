@@ -308,11 +308,17 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
         parts = {"probes": (_probe_request(probes, lengths, batch_size), _probes_payload(probes, batch_size))}
         if general:
             parts["general"] = (_general_request(questions), _general_payload(questions, batch_size))
+        # One generate call per model on CUDA (a batch there is sized by memory and holds them all); off
+        # CUDA a batch is CPU_BATCH rows, every row of a batch runs as long as its longest, and the cost
+        # grows with rows: probes and general questions (budget 128) keep batches of their own.
+        calls = [parts] if device == "cuda" else [{kind: part} for kind, part in parts.items()]
         for label in (["base"] if include_base else []) + ["tuned"]:
             if progress:
                 progress(f"answering {len(probes)} probes" + (f" and {len(questions)} general questions"
                                                                if general else "") + f" with the {label} model")
-            answered = _answer_side(model, tokenizer, parts, base=label == "base", cache=cache, deadline=deadline)
+            answered: dict[str, list[dict[str, Any]]] = {}
+            for group in calls:
+                answered |= _answer_side(model, tokenizer, group, base=label == "base", cache=cache, deadline=deadline)
             rows = answered["probes"]
             rows_by_model[label] = rows
             report[label] = summarize_probe_rows(rows)
