@@ -283,6 +283,18 @@ def general_report(base_rows: list[dict[str, Any]] | None, tuned_rows: list[dict
             "examples": shown, "answers": answers}
 
 
+def _generate_calls(probes: list[dict[str, Any]], lengths: list[int], questions: list[dict[str, Any]] | None,
+                    batch_size: int, device: str) -> list[dict[str, tuple[_Request, dict[str, Any]]]]:
+    """The parts each model answers, grouped by generate call. One call on CUDA (a batch there is
+    sized by memory and holds them all); off CUDA a batch is CPU_BATCH rows, every row of a batch
+    runs as long as its longest and the cost grows with rows, so probes and general questions
+    (budget 128) keep batches of their own."""
+    parts = {"probes": (_probe_request(probes, lengths, batch_size), _probes_payload(probes, batch_size))}
+    if questions is not None:  # None: no general questions asked
+        parts["general"] = (_general_request(questions), _general_payload(questions, batch_size))
+    return [parts] if device == "cuda" else [{kind: part} for kind, part in parts.items()]
+
+
 def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]], device: str, *, include_base: bool,
                        time_limit_s: float | None = None, progress: Any = None, cache: Any = None,
                        general: bool = True) -> tuple[dict[str, Any], list[dict]]:
@@ -304,18 +316,12 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
     from graphtune.tools.training.engine import sdpa_attention
 
     with sdpa_attention(model):  # flex_attention's inference kernels do not always compile
-        questions = general_questions(None if device == "cuda" else CPU_GENERAL_PER_CATEGORY) if general else []
-        parts = {"probes": (_probe_request(probes, lengths, batch_size), _probes_payload(probes, batch_size))}
-        if general:
-            parts["general"] = (_general_request(questions), _general_payload(questions, batch_size))
-        # One generate call per model on CUDA (a batch there is sized by memory and holds them all); off
-        # CUDA a batch is CPU_BATCH rows, every row of a batch runs as long as its longest, and the cost
-        # grows with rows: probes and general questions (budget 128) keep batches of their own.
-        calls = [parts] if device == "cuda" else [{kind: part} for kind, part in parts.items()]
+        questions = general_questions(None if device == "cuda" else CPU_GENERAL_PER_CATEGORY) if general else None
+        calls = _generate_calls(probes, lengths, questions, batch_size, device)
         for label in (["base"] if include_base else []) + ["tuned"]:
             if progress:
                 progress(f"answering {len(probes)} probes" + (f" and {len(questions)} general questions"
-                                                               if general else "") + f" with the {label} model")
+                                                               if questions is not None else "") + f" with the {label} model")
             answered: dict[str, list[dict[str, Any]]] = {}
             for group in calls:
                 answered |= _answer_side(model, tokenizer, group, base=label == "base", cache=cache, deadline=deadline)
