@@ -83,6 +83,11 @@ def test_probes_use_only_held_out_phrasings_and_name_no_answer(email_graph: Sett
     evals = _read(folder / "eval.jsonl")
     assert evals and not {r["messages"][-2]["content"] for r in evals} & train_questions
     assert {p["fact_type"] for p in probes} >= {"location", "parameters", "bases", "methods"}
+    # each probe records the held-out template it was asked in (accuracy per template in the bench),
+    # and every held-out template of the call directions is asked
+    assert all(p["template"] in PHRASINGS[p["fact_type"]].probe for p in probes)
+    for fact_type in ("calls", "callers"):
+        assert {p["template"] for p in probes if p["fact_type"] == fact_type} == set(PHRASINGS[fact_type].probe)
 
 
 def test_private_names_only_on_request(email_graph: Settings) -> None:
