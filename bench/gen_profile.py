@@ -88,10 +88,7 @@ def main() -> int:
     probes = select_probes(read_probes(home / "datasets" / dataset), int(os.environ.get("PROBES", "600")))
     cfg = LoraJobConfig(**apply_preset({"dataset_name": dataset, "base_model": str(gguf), "output_name": "genprof"},
                                        "knowledge"))
-    tokenizer = load_tokenizer(base)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(base)  # as the job's evaluation uses it (generation pads on the left itself)
     started = time.perf_counter()
     model, info = load_model(cfg, "cuda", base)
     emit({"load": "training path", "seconds": round(time.perf_counter() - started, 1), **info})
