@@ -81,7 +81,9 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
-    cfg = _train_cfg(tiny_model, num_epochs=10, batch_size=1)
+    # 200 steps: the worker reads a cancel request at most every 0.5 s, so the run must outlast that
+    # window by far even on a fast machine (60 steps once finished before the cancel was read).
+    cfg = _train_cfg(tiny_model, max_steps=200, batch_size=1)
     from graphtune.tools.start_fine_tuning import submit_training
     from graphtune.tools.training.submit import resume_training
 
