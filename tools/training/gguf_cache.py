@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 from graphtune.tools.errors import ModelNotFound, ModelUnsupported, TrainingConfigError
 from graphtune.tools.training.gguf_files import GgufSource, read_gguf_architecture
+from graphtune.tools.training.gguf_reads import memoized_gguf_reads
 
 CACHE_FOLDER = ".gguf-cache"
 SOURCE_FILE = "graphtune_source.json"
@@ -137,9 +138,10 @@ def _convert_into(gguf: Path, out: Path, field: str) -> dict[str, Any]:
     folder, name = str(gguf.parent), gguf.name
     architecture = read_gguf_architecture(gguf)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                                      **_dequantize_kwargs())
+        with memoized_gguf_reads():  # one read of the file, not three (gguf_reads)
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                          **_dequantize_kwargs())
     except ImportError as exc:
         raise TrainingConfigError(f"loading a GGUF file needs the `gguf` package: {exc}", field=field,
                                   hint="pip install gguf (graphtune's install script does this).") from exc

@@ -174,3 +174,20 @@ def test_generation_batches_match_single_prompts_and_respect_deadlines(tiny, set
             assert time.time() - started < 10
         else:
             assert done[0].ended_cleanly  # it stopped by itself before the deadline
+
+
+def test_gguf_reads_are_shared_within_a_conversion_and_restored_after(tmp_path) -> None:
+    import gguf
+
+    from graphtune.tools.training.gguf_reads import memoized_gguf_reads
+
+    fake = write_fake_gguf(tmp_path / "fake.gguf", architecture="llama")
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with memoized_gguf_reads():
+        first, again = gguf.GGUFReader(fake), gguf.GGUFReader(str(fake))
+        assert first is again and isinstance(first, reader_class)
+        assert gguf.GGUFReader(fake, "r+") is not first  # another mode is another reader
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+        assert first.fields["general.architecture"].contents() == "llama"
+    assert gguf.GGUFReader is reader_class and gguf.get_tensor_name_map is name_map
+    assert gguf.GGUFReader(fake) is not gguf.GGUFReader(fake)
