@@ -35,7 +35,8 @@ __all__ = ["plan_training"]
 
 CHARS_PER_TOKEN = 3.3  # SmolLM2's tokenizer on a knowledge dataset (json facts): 0.305 tokens per character
 TEMPLATE_TOKENS = 30  # plus its chat template's own tokens (default system prompt, role markers)
-CONVERSION_S_PER_MB = 0.4  # measured: SmolLM2-135M's 98 MB Q4_1 GGUF converted in 35.7-43.6 s on 2 CPU cores
+CONVERSION_S_PER_MB = 0.13  # measured on 2 busy CPU cores (bench/gguf_conversion.py): SmolLM2-135M's 98 MB
+# Q4_1 GGUF in 15.8-17.0 s, Gemma 3 270M's 253 MB in 38 s (40-43 s and 108 s before gguf_reads)
 CONVERSION_FIXED_S = 5.0  # importing transformers and gguf
 
 
