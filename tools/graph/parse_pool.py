@@ -13,6 +13,7 @@ so results parsed ahead of the one the caller waits for stay bounded (memory, as
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +27,22 @@ WINDOW_FILES = 256  # files planned (and reordered) together
 
 
 def _run_chunk(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-    return [fn(item) for item in items]
+    """`fn` over a chunk in a parser process, with the cyclic garbage collector paused.
+
+    Why: parsing allocates millions of objects that all stay alive until the file is done (the
+    syntax tree, the rows), so each young-generation collection scans only survivors and the old
+    generations keep being scanned again: 15-17 % of the parser processes' CPU for 0.5M lines of
+    Python, none of it finding garbage (a parse, its rows and its CSV make no reference cycles:
+    0 objects found by `gc.collect()` after all 1,311 files of the tree: each is freed by reference
+    counting). The collector is back on between chunks, so anything cyclic a chunk leaves (an
+    exception's traceback) is still collected."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [fn(item) for item in items]
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def plan_chunks(sizes: Sequence[int], workers: int) -> list[list[int]]:
