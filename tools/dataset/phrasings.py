@@ -90,14 +90,19 @@ PHRASINGS: dict[str, Phrasings] = {
     "calls": Phrasings(
         train=("Which functions does {name} call?", "What does {name} call internally?",
                "List the callees of {name}.", "Which code does the {kind} {name} invoke?",
-               "What other functions or methods does {name} use?", "Name what {name} calls."),
+               "What other functions or methods does {name} use?", "Name what {name} calls.",
+               "Which functions are called from {name}?", "What does {name} call out to?"),
         # three held-out templates, like the core types: the passive one alone was the whole `calls`
         # figure, and a tuned SmolLM2 answers it with the callers (16-24 %, docs/dataset.md)
         probe=("What gets called from inside {name}?", "What functions or methods are invoked by {name}?",
                "Which callees does {name} have?")),
+    # Both directions also trained in the passive voice ("called from X", "X is called by"): without it a
+    # passive question is read as the other direction. Same-run A/B on one H200 (bench/RESULTS.md, seventh
+    # session): `callers` 65 % -> 86 % on held-out templates ("By which functions is X invoked?" 50 -> 86 %).
     "callers": Phrasings(
         train=("What calls {name}?", "Where is {name} used?", "Which functions call {name}?",
-               "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}."),
+               "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}.",
+               "Which functions is {name} called by?", "From where does {name} get called?"),
         probe=("Which code in this code base uses {name}?", "By which functions is {name} invoked?",
                "Which code calls into {name}?")),
     "summary": Phrasings(
