@@ -154,8 +154,10 @@ def build_entities(records: list[CodeRecord], *, include_private: bool) -> tuple
         elif entity.kind == "function":
             functions[entity.module].add(entity.short)
     modules = [_module_facts(name, parts, classes[name], functions[name])
-               for name, parts in files_by_module(by_type["CodeFile"]).items()]
-    return sorted(chosen, key=lambda e: e.qualified), modules
+               for name, parts in sorted(files_by_module(by_type["CodeFile"]).items())]
+    # Sorted on every field that tells entities apart: the store returns records in the order a parallel
+    # ingest wrote them, and a dataset must not depend on it (same graph -> same bytes).
+    return sorted(chosen, key=lambda e: (e.qualified, e.codebase, e.kind, e.file_path)), modules
 
 
 def _callable_entity(record: CodeRecord) -> Entity:

@@ -191,3 +191,22 @@ async def test_training_on_knowledge_data_evaluates_probes_and_evaluate_model_re
 async def test_evaluate_model_refuses_an_unknown_model(client) -> None:
     unknown = await client.call_tool("evaluate_model", {"model_name": "nope"})
     assert unknown.is_error and "model_name" in unknown.content[0].text
+
+
+def test_the_dataset_does_not_depend_on_the_order_the_store_returns_records(email_graph: Settings) -> None:
+    """A parallel ingest writes nodes in the order its parser processes finish, so the store returns
+    records in a varying order; the same graph must still give the same training rows and probes."""
+    import random
+
+    from graphtune.tools.dataset.entities import build_entities
+    from graphtune.tools.dataset.knowledge import build
+    from graphtune.tools.dataset.knowledge_extract import _read_records
+
+    params = ExtractParams(dataset_name="order", objective="knowledge")
+    records = _read_records(email_graph.graph_backend, email_graph, params, None)[0]
+    shuffled = list(records)
+    random.Random(7).shuffle(shuffled)
+    built = [build(*build_entities(rs, include_private=False), phrasings_per_fact=4, profiles_per_entity=1, seed=0)
+             for rs in (records, shuffled, shuffled[::-1])]
+    assert built[0].train == built[1].train == built[2].train
+    assert built[0].probes == built[1].probes == built[2].probes
