@@ -52,7 +52,7 @@ def tokenizer_problem(tokenizer: Any) -> str | None:
             what = ("splits text into single characters" if len(ids) >= 0.9 * len(text)
                     else "splits text into pieces far shorter than its vocabulary's words")
             return (f"{what}: {len(text)} characters became {len(ids)} tokens (a working vocabulary needs "
-                    f"at most {int(len(text) / min_chars_per_token)}), so its merges were lost")
+                    f"at most {int(len(text) / min_chars_per_token)}): its merges are missing or unused")
     return None
 
 
@@ -82,6 +82,7 @@ def _older_than(version: str, minimum: str) -> bool:
     """`version` < `minimum` on their numeric release parts ("5.17.0" < "5.18"; "5.18.0.dev0" is not:
     a development build of the first good release already carries its conversion)."""
     def release(text: str) -> tuple[int, ...]:
-        return tuple(int(n) for n in re.findall(r"\d+", re.match(r"[\d.]*", text).group())[:3])
+        head = re.match(r"\d+(?:\.\d+)*", text)
+        return tuple(int(n) for n in head.group().split(".")[:3]) if head else ()
 
     return release(version) < release(minimum)
