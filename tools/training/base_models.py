@@ -191,7 +191,7 @@ def resolve_base_model(name_or_path: str, settings: Any, *, progress: Callable[[
     if ref.gguf is None:
         return ref.value
     sha256 = ref.builtin.expected_sha256() if ref.builtin else None
-    return str(convert_gguf(ref.gguf, settings, progress=progress, field=field, sha256=sha256))
+    return str(convert_gguf(ref.gguf, settings, progress=progress, field=field, sha256=sha256, label=ref.requested))
 
 
 def base_for_adapter(meta: dict[str, Any], settings: Any, *, progress: Callable[[str], None] | None = None,

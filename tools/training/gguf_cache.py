@@ -8,9 +8,12 @@ is about a tenth of the 4-bit quantization step already in the weights: 7 of 8 g
 answers were identical to the fp32 load's). The tokenizer (with its chat template: the model
 family's turn format when the GGUF carries none, see tokenize.FAMILY_CHAT_TEMPLATES) and a
 generation_config whose EOS list holds the chat template's end-of-turn token are saved with it.
-The folder is written into a temp sibling and renamed into place under a file lock, so a failed
-or concurrent conversion never leaves a half-written cache folder. A GGUF split into chunks is
-assembled into a scratch file beside the cache for the conversion only (gguf_files.GgufSource).
+The tokenizer is loaded back from the written folder and checked (tokenizer_check: it must decode
+its ids back to the text and split English into subwords, not characters; transformers before 5.18
+made Gemma's character-level) before anything is published. The folder is written into a temp
+sibling and renamed into place under a file lock, so a failed (or refused) or concurrent conversion
+never leaves a half-written cache folder. A GGUF split into chunks is assembled into a scratch file
+beside the cache for the conversion only (gguf_files.GgufSource).
 
 Worker only: importing this module is cheap, but convert_gguf imports torch and transformers.
 """
@@ -28,6 +31,7 @@ from typing import Any, Iterator
 from graphtune.tools.errors import ModelNotFound, ModelUnsupported, TrainingConfigError
 from graphtune.tools.training.gguf_files import GgufSource, read_gguf_architecture
 from graphtune.tools.training.gguf_reads import memoized_gguf_reads
+from graphtune.tools.training.tokenizer_check import check_converted_tokenizer
 
 CACHE_FOLDER = ".gguf-cache"
 SOURCE_FILE = "graphtune_source.json"
@@ -78,10 +82,11 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def convert_gguf(gguf: Path | GgufSource, settings: Any, *, progress: Callable[[str], None] | None = None,
-                 field: str = "base_model", sha256: str | None = None) -> Path:
+                 field: str = "base_model", sha256: str | None = None, label: str | None = None) -> Path:
     """The cached Hugging Face folder for `gguf`, converting it first if needed (worker only).
     `sha256`: the whole file's expected digest (a built-in's package declares it); a mismatch
-    (a broken or mixed install of chunk packages) is refused before transformers reads it."""
+    (a broken or mixed install of chunk packages) is refused before transformers reads it.
+    `label`: what the user asked for (a built-in's name), used in errors; the file's name otherwise."""
     from graphtune.tools.dataset.atomic import ensure_free_space, staged_folder, sweep_temp
 
     source = _source(gguf).resolved()
@@ -107,7 +112,7 @@ def convert_gguf(gguf: Path | GgufSource, settings: Any, *, progress: Callable[[
         started = time.time()
         with staged_folder(final, overwrite=False, what="converted base model", field=field) as tmp:
             with source.whole(root) as whole:
-                info = _convert_into(whole, tmp, field)
+                info = _convert_into(whole, tmp, field, label or source.name)
             info.update(path=str(source.header), size=source.size, mtime_ns=source.header.stat().st_mtime_ns,
                         sha256=digest, converted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         seconds=round(time.time() - started, 1))
@@ -130,8 +135,10 @@ def _remove_stale_conversions(root: Path, *, keep: Path, source: str) -> None:
             continue
 
 
-def _convert_into(gguf: Path, out: Path, field: str) -> dict[str, Any]:
-    """Dequantize `gguf` with transformers and save a plain bf16 model + tokenizer into `out`."""
+def _convert_into(gguf: Path, out: Path, field: str, label: str) -> dict[str, Any]:
+    """Dequantize `gguf` with transformers and save a plain bf16 model + tokenizer into `out`;
+    a tokenizer that does not survive the conversion is refused (tokenizer_check), not cached.
+    `label` names the model in that error (the built-in's name, or the file's)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,6 +170,7 @@ def _convert_into(gguf: Path, out: Path, field: str) -> dict[str, Any]:
     info = _prepare_tokenizer(tokenizer, model, architecture)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    check_converted_tokenizer(out, model=label, field=field)
     return {"architecture": architecture, "model_type": config.model_type, "dtype": "bfloat16",
             "parameters": sum(p.numel() for p in model.parameters()), **info}
 

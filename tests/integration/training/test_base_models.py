@@ -191,3 +191,47 @@ def test_gguf_reads_are_shared_within_a_conversion_and_restored_after(tmp_path) 
         assert first.fields["general.architecture"].contents() == "llama"
     assert gguf.GGUFReader is reader_class and gguf.get_tensor_name_map is name_map
     assert gguf.GGUFReader(fake) is not gguf.GGUFReader(fake)
+
+
+def write_tiny_llama_gguf(path: Path, merges: list[str]) -> Path:
+    """A llama GGUF transformers converts in ~2 s: one 16-wide layer and a byte-level BPE vocabulary
+    of the 256 byte symbols plus `merges` (few merges: it splits text into near-single characters)."""
+    import gguf
+    import numpy as np
+    from tokenizers import pre_tokenizers
+
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + [m.replace(" ", "") for m in merges] + ["<|endoftext|>"]
+    vocab, dim, ff = len(tokens), 16, 32
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64), writer.add_embedding_length(dim), writer.add_block_count(1)
+    writer.add_feed_forward_length(ff), writer.add_head_count(2), writer.add_head_count_kv(2)
+    writer.add_rope_dimension_count(dim // 2), writer.add_layer_norm_rms_eps(1e-5), writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2"), writer.add_tokenizer_pre("default"), writer.add_token_list(tokens)
+    writer.add_token_types([1] * (vocab - 1) + [3]), writer.add_token_merges(merges)
+    writer.add_bos_token_id(vocab - 1), writer.add_eos_token_id(vocab - 1)
+    rng = np.random.default_rng(0)
+    shapes = {"token_embd": (vocab, dim), "output": (vocab, dim), "blk.0.attn_q": (dim, dim), "blk.0.attn_k": (dim, dim),
+              "blk.0.attn_v": (dim, dim), "blk.0.attn_output": (dim, dim), "blk.0.ffn_gate": (ff, dim),
+              "blk.0.ffn_up": (ff, dim), "blk.0.ffn_down": (dim, ff)}
+    for name, shape in shapes.items():
+        writer.add_tensor(f"{name}.weight", (rng.standard_normal(shape) * 0.02).astype(np.float32))
+    for name in ("output_norm", "blk.0.attn_norm", "blk.0.ffn_norm"):
+        writer.add_tensor(f"{name}.weight", np.ones(dim, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_gguf_whose_tokenizer_converts_to_characters_is_refused_and_not_cached(settings) -> None:
+    """transformers converts it without complaint (as 5.17 did Gemma's); the check on the written
+    tokenizer refuses it before the folder is published."""
+    tiny = write_tiny_llama_gguf(settings.home / "base_models" / "tiny.gguf", merges=["Ġ t", "h e", "Ġt he"])
+    with pytest.raises(ModelUnsupported) as err:
+        resolve_base_model(str(tiny), settings)
+    text = str(err.value)
+    assert "tokenizer converted from" in text and str(tiny) in text and "tokens" in text and "transformers" in text
+    leftovers = [p.name for p in gguf_cache_root(settings).iterdir() if not p.name.endswith(".lock")]
+    assert leftovers == []

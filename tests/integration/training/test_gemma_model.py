@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from graphtune.server.settings import Settings
 from graphtune.tools.training.base_models import BUILTINS, SOURCE_FILE, resolve_base_model
+from graphtune.tools.training.tokenizer_check import tokenizer_problem
 
 GEMMA = BUILTINS["gemma3-270m"]
 pytestmark = [pytest.mark.slow,
@@ -39,6 +40,10 @@ def test_conversion_uses_gemmas_turn_format_and_stops_at_end_of_turn(gemma: Path
     assert tokenizer.eos_token == "<end_of_turn>"
     text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
     assert text == "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
+    # subwords, not characters (transformers < 5.18 made this tokenizer character-level: 30 tokens, 15)
+    assert tokenizer_problem(tokenizer) is None
+    assert len(tokenizer("What is the capital of France?", add_special_tokens=False)["input_ids"]) == 7
+    assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) == 10
     eos = GenerationConfig.from_pretrained(gemma).eos_token_id
     assert tokenizer.convert_tokens_to_ids("<end_of_turn>") in eos
 

