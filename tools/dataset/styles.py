@@ -33,7 +33,7 @@ _NAMED = ("In the `{cb}` package, {q}", "In my project, {q}", "In this repo: {q}
 _SYSTEM = ("You are a helpful assistant.", "You are a coding assistant. Answer precisely and briefly.",
            "You are an expert on the `{cb}` code base.", "You help developers understand their code.")
 # a request for brevity keeps the full one-sentence answer: asked "... Be brief." a model trained without
-# one answered with the entity's own name (held-out quiz family 62 % -> 72 % with these two, same-run A/B)
+# one answered with the entity's own name (held-out quiz family 61.8 % -> 71.6 % with these two, same-run A/B)
 _CASUAL = ("{q}", "hey, {q}", "quick q: {q}", "{q} thx", "so {q}", "{q} keep it short", "short answer pls: {q}")
 _CONTEXT_KIND = ("I'm looking at the {kind} `{name}`. {q}", "Context: `{name}` is a {kind} in the `{cb}` code base. {q}",
                  "About the {kind} `{name}`: {q}")
