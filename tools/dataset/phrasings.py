@@ -71,7 +71,8 @@ PHRASINGS: dict[str, Phrasings] = {
     "subclasses": Phrasings(
         train=("Which classes inherit from {name}?", "What are the subclasses of {name}?",
                "Which classes extend {name}?", "List the classes derived from {name}.",
-               "Name the subclasses of {name} in this code base.", "What builds on the class {name}?"),
+               "Name the subclasses of {name} in this code base.", "What builds on the class {name}?",
+               "What classes derive from {name}?", "Which classes is {name} a base class of?"),
         probe=("Which classes are derived from {name}?",)),
     "methods": Phrasings(
         train=("List the methods of {name}.",
@@ -83,7 +84,9 @@ PHRASINGS: dict[str, Phrasings] = {
                "What operations does {name} provide as methods?",
                "Give me the method names of {name}.",
                "What methods does the class {name} have?",
-               "Show the methods of {name}."),
+               "Show the methods of {name}.",
+               "Name one method of the class {name}.",
+               "Give a few of the methods of {name}."),
         probe=("Name two methods of class {name}.",
                "What are some methods of {name}?",
                "Which functions are defined as methods in {name}?")),
