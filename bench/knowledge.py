@@ -21,8 +21,9 @@ also holds gguf.json (the base, the file name, the part count, size and sha256):
 result; without it `run` assembles the SmolLM2 file from part1 + part2 as before.
 
 `run` also accepts SWEEP=8192,16384 (tokens_per_batch values) for a throughput-only sweep of
-the same job (max_steps=SWEEP_STEPS, no probes), and any LoraJobConfig field as KEY=VALUE
-arguments to override the preset (e.g. num_epochs=6).
+the same job (max_steps=SWEEP_STEPS, no probes; KNOWLEDGE=0 skips the knowledge job after it), and
+any LoraJobConfig field as KEY=VALUE arguments to override the preset in both (e.g. num_epochs=6,
+compile_layers=false).
 """
 
 from __future__ import annotations
@@ -210,17 +211,18 @@ def run(args: list[str]) -> int:
     out: dict = {}
     sweep = [int(x) for x in os.environ.get("SWEEP", "").split(",") if x]
     for budget in sweep:
-        ctx = Ctx(home, f"job_sweep{budget:07d}")
-        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": f"sweep-{budget}",
+        tag = os.environ.get("SWEEP_TAG", "")  # a second sweep on the same machine needs new names
+        ctx = Ctx(home, f"job_sweep{budget:07d}{tag}")
+        cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": f"sweep-{budget}{tag}",
                             "tokens_per_batch": budget, "max_steps": int(os.environ.get("SWEEP_STEPS", "40")),
-                            "evaluate_probes": False, "save_steps": 100000}, "knowledge")
+                            "evaluate_probes": False, "save_steps": 100000, **_overrides(args)}, "knowledge")
         result = run_train_job({"config": cfg}, ctx)
         rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]
-        out[f"sweep_{budget}"] = {"tokens_per_second_job": result["tokens_per_second"],
+        out[f"sweep_{budget}{tag}"] = {"tokens_per_second_job": result["tokens_per_second"],
                                   "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
                                   "train_seconds": result["train_seconds"], "steps": result["steps"],
                                   "fast_path": result["fast_path"]}
-        print(json.dumps({f"sweep_{budget}": out[f"sweep_{budget}"]}), flush=True)
+        print(json.dumps({f"sweep_{budget}{tag}": out[f"sweep_{budget}{tag}"]}), flush=True)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]")) if os.environ.get("KNOWLEDGE", "1") == "1" else []
     first = int(os.environ.get("KNOWLEDGE_FIRST", "0"))
     for number, extra in enumerate(runs, start=first):
@@ -237,7 +239,7 @@ def run(args: list[str]) -> int:
         out[label] = {
             "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
                                                "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length",
-                                               "general_replay", "general_replay_kl")},
+                                               "general_replay", "general_replay_kl", "compile_layers")},
             "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
             "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
             "tokens_per_second_steady_median": statistics.median(rates) if rates else None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from graphtune.tools.errors import TrainingConfigError
+from graphtune.tools.training.compiled_layers import eager_layers
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.distributed import (
     RankInfo,
@@ -160,17 +161,19 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
 @contextmanager
 def sdpa_attention(model: Any) -> Iterator[None]:
     """Evaluate with sdpa: inductor cannot always build flex_attention's inference kernel (seen on
-    torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids."""
+    torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids.
+    Compiled decoder layers run eagerly meanwhile: evaluation's shapes vary (compiled_layers)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     current = getattr(base.config, "_attn_implementation", None)
-    if current != "flex_attention" or not hasattr(base, "set_attn_implementation"):
-        yield
-        return
-    base.set_attn_implementation("sdpa")
-    try:
-        yield
-    finally:
-        base.set_attn_implementation(current)
+    with eager_layers(model):
+        if current != "flex_attention" or not hasattr(base, "set_attn_implementation"):
+            yield
+            return
+        base.set_attn_implementation("sdpa")
+        try:
+            yield
+        finally:
+            base.set_attn_implementation(current)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Fast path on CUDA (the default there, not a benchmark mode): bf16 weights, flex_attention
 (per-document block masks for packed rows), Liger kernels (fused linear cross-entropy,
 RMSNorm, RoPE, SwiGLU) when liger-kernel + triton are installed, gradient checkpointing only
-when the memory estimate says it is needed. CPU/MPS: sdpa, fp32, no Liger; same results.
+when the memory estimate says it is needed, each decoder layer compiled for single-GPU LoRA
+(compiled_layers). CPU/MPS: sdpa, fp32, no Liger; same results.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.training.base_models import check_base_model  # noqa: F401 - re-exported (older imports)
+from graphtune.tools.training.compiled_layers import compile_decoder_layers
 from graphtune.tools.training.config import LoraJobConfig
 
 
@@ -31,10 +33,11 @@ def liger_available() -> bool:
 
 
 def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool = False,
-               init_adapter: str | None = None) -> tuple[Any, dict[str, Any]]:
+               init_adapter: str | None = None, compile_layers: bool = False) -> tuple[Any, dict[str, Any]]:
     """The PEFT model on `device` (on the CPU when FSDP will shard it onto the GPUs) and a dict
     describing what was switched on (recorded in metadata). `init_adapter`: a finished adapter
-    to continue (trainable) instead of a fresh LoRA.
+    to continue (trainable) instead of a fresh LoRA. `compile_layers`: compile each decoder layer
+    (graphtune.tools.training.compiled_layers says when and why).
 
     QLoRA quantizes on the GPU, so each rank loads the 4-bit model onto its own card; under FSDP
     (keep_on_cpu) the packed 4-bit weights are stored as bf16 (`bnb_4bit_quant_storage`, the
@@ -53,9 +56,11 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if cfg.method != "qlora" and not keep_on_cpu:
         model.to(device)
-    model = prepare_model(model, cfg, device, init_adapter=init_adapter, fused_kernels=not keep_on_cpu)
+    model = prepare_model(model, cfg, device, init_adapter=init_adapter, fused_kernels=not keep_on_cpu,
+                          liger_layers=not compile_layers)
     attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
-    return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
+    compiled = compile_decoder_layers(model) if compile_layers else 0  # after the check: its row is another shape
+    return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn, "compiled_layers": compiled}
 
 
 def quantization_config(*, sharded: bool) -> Any:
@@ -70,10 +75,11 @@ def quantization_config(*, sharded: bool) -> Any:
 
 
 def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: str | None = None,
-                  fused_kernels: bool = True) -> Any:
+                  fused_kernels: bool = True, liger_layers: bool = True) -> Any:
     """Fast kernels, LoRA (fresh or from a finished adapter), checkpointing; used by jobs and the benchmark.
     fused_kernels=False under FSDP: Liger's fused cross-entropy reads lm_head's weight directly,
-    which FSDP2 keeps sharded (a DTensor) outside the layer's own forward."""
+    which FSDP2 keeps sharded (a DTensor) outside the layer's own forward. liger_layers=False keeps
+    only that fused cross-entropy (for compiled layers, where inductor fuses norms, RoPE and SwiGLU)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     model.config.use_cache = False
@@ -81,7 +87,8 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
     if device == "cuda" and fused_kernels and liger_available():
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
-        _apply_liger_kernel_to_instance(model=model)
+        inside_layers = {} if liger_layers else {"rope": False, "rms_norm": False, "swiglu": False}
+        _apply_liger_kernel_to_instance(model=model, **inside_layers)
         fast["liger"] = True
     # QLoRA: no prepare_model_for_kbit_training. It upcasts embeddings, lm_head and norms to fp32
     # (+4 GiB on an 8B model); Liger's RMSNorm already computes in fp32 and get_peft_model freezes the base.

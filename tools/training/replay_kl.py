@@ -22,6 +22,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from graphtune.tools.training.compiled_layers import eager_layers
 from graphtune.tools.training.packing import BLOCK_TOKENS, round_up
 
 CHUNK_POSITIONS = 2048
@@ -133,7 +134,7 @@ def replay_teacher_hidden(model: Any, inputs: dict[str, Any], replay_mask: Any, 
     import torch
 
     row, where = teacher_row(inputs, replay_mask, _compiled_per_shape(model) if bucket is None else bucket)
-    with torch.no_grad(), model.disable_adapter():
+    with torch.no_grad(), model.disable_adapter(), eager_layers(model):  # the row's length varies: no recompiles
         hidden = _base(model).get_decoder()(**row, use_cache=False)[0]
     return hidden[0].index_select(0, where[positions])
 

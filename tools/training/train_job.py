@@ -25,6 +25,7 @@ from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.calibration import measurement
+from graphtune.tools.training.compiled_layers import wants_compiled_layers
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
@@ -281,13 +282,18 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
 
 def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, shape: dict[str, Any],
                        plan: engine.Plan, ranks: RankInfo, keep_on_cpu: bool) -> tuple[Any, dict[str, Any]]:
-    """The model to train (with `init_adapter` when set), its layers checkpointed as the plan needs."""
-    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu) if not cfg.init_adapter \
-        else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu)
+    """The model to train (with `init_adapter` when set), its layers checkpointed as the plan needs,
+    else compiled where that was measured to pay (compiled_layers)."""
     sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \
         / ranks.world_size if keep_on_cpu else None
-    info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
-    apply_checkpointing(model, info["checkpointed_layers"])
+    checkpointed = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
+    compile_layers = wants_compiled_layers(cfg, device, single_process=ranks.world_size == 1,
+                                           checkpointed_layers=checkpointed)
+    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, compile_layers=compile_layers) \
+        if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu,
+                                                         compile_layers=compile_layers)
+    info["checkpointed_layers"] = checkpointed
+    apply_checkpointing(model, checkpointed)
     info["liger"] = model.graphtune_fast_path["liger"]
     return model, info
 
@@ -342,11 +348,12 @@ def _gather_adapter(model: Any) -> dict[str, Any]:
 
 
 def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext, *,
-                       keep_on_cpu: bool = False) -> tuple[Any, dict[str, Any]]:
+                       keep_on_cpu: bool = False, compile_layers: bool = False) -> tuple[Any, dict[str, Any]]:
     """The base model loaded as for a fresh run (4-bit for QLoRA: the weights the adapter was
     trained against), then the finished adapter `init_adapter` on it, trainable."""
     adapter = str(ctx.settings.models_dir / cfg.init_adapter)
-    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, init_adapter=adapter)
+    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, init_adapter=adapter,
+                             compile_layers=compile_layers)
     return model, {**info, "init_adapter": adapter}
 
 
@@ -480,7 +487,8 @@ def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, An
         "evaluation": {"base_eval_loss": info["base_eval_loss"], "base_perplexity": _perplexity(info["base_eval_loss"]),
                        "eval_loss": info["eval_loss"], "perplexity": _perplexity(info["eval_loss"])},
         "knowledge": info.get("knowledge"),
-        "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "checkpointed_layers")}
+        "fast_path": {k: info.get(k) for k in ("dtype", "attention", "liger", "checkpointed_layers",
+                                                  "compiled_layers")}
         | {"packing": cfg.packing, "tokens_per_batch": plan.tokens_per_batch},
         "duration_seconds": round(time.time() - started, 1),
         "hardware": {"device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,

@@ -1,0 +1,97 @@
+"""Compiled decoder layers: chosen only where they were measured to pay, the same numbers as the
+eager layers, parameter names unchanged (checkpoints and adapters load either way), and run
+eagerly wherever shapes vary (evaluation, generation, the replay teacher)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def _peft_model(tiny_model: Path):  # noqa: ANN202
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    base.config.use_cache = False
+    return get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0))
+
+
+def _cfg(**changes):  # noqa: ANN202
+    from graphtune.tools.training.config import LoraJobConfig
+
+    return LoraJobConfig(base_model="x", dataset_name="x", **changes)
+
+
+def test_layers_are_compiled_only_for_single_gpu_lora_without_checkpointing() -> None:
+    from graphtune.tools.training.compiled_layers import wants_compiled_layers
+
+    def wants(cfg=None, device="cuda", single=True, checkpointed=0) -> bool:  # noqa: ANN001
+        return wants_compiled_layers(cfg or _cfg(), device, single_process=single, checkpointed_layers=checkpointed)
+
+    assert wants()
+    assert not wants(device="cpu") and not wants(device="mps")
+    assert not wants(cfg=_cfg(method="qlora"))
+    assert not wants(single=False)
+    assert not wants(checkpointed=3)
+    assert not wants(cfg=_cfg(compile_layers=False))
+
+
+def test_compiled_layers_give_the_eager_numbers_and_keep_parameter_names(tiny_model: Path) -> None:
+    from graphtune.tools.training.compiled_layers import compile_decoder_layers, decoder_layers
+
+    model = _peft_model(tiny_model)
+    names = list(model.state_dict())
+    ids = torch.arange(2, 34).unsqueeze(0)
+    eager = model(input_ids=ids, labels=ids).loss
+    eager.backward()
+    eager_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad(set_to_none=True)
+
+    compiled = compile_decoder_layers(model, backend="eager")  # dynamo traces, no C++ toolchain needed
+    assert compiled == len(decoder_layers(model)) > 0
+    assert all(layer._compiled_call_impl is not None for layer in decoder_layers(model))
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert torch.allclose(loss, eager, atol=1e-5)
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, eager_grads))
+    assert list(model.state_dict()) == names  # in place: no `_orig_mod.` prefix in saved adapters
+
+
+def test_evaluation_and_the_replay_teacher_run_the_layers_eagerly(tiny_model: Path) -> None:
+    from graphtune.tools.training import replay_kl
+    from graphtune.tools.training.compiled_layers import compile_decoder_layers, decoder_layers, eager_layers
+    from graphtune.tools.training.engine import sdpa_attention
+
+    model = _peft_model(tiny_model)
+    compile_decoder_layers(model, backend="eager")
+    compiled = [layer._compiled_call_impl for layer in decoder_layers(model)]
+    with eager_layers(model):
+        assert all(layer._compiled_call_impl is None for layer in decoder_layers(model))
+    with sdpa_attention(model):  # evaluation loss and probe answers
+        assert all(layer._compiled_call_impl is None for layer in decoder_layers(model))
+    assert [layer._compiled_call_impl for layer in decoder_layers(model)] == compiled  # restored
+
+    seen: list[bool] = []
+    layer0 = decoder_layers(model)[0]
+    handle = layer0.register_forward_pre_hook(lambda module, args: seen.append(module._compiled_call_impl is None))
+    ids = torch.arange(2, 18).unsqueeze(0)
+    batch = {"input_ids": ids, "position_ids": torch.arange(16).unsqueeze(0)}
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    mask[0, 8:] = True
+    replay_kl.replay_teacher_hidden(model, batch, mask, torch.tensor([9, 10]), bucket=False)
+    handle.remove()
+    assert seen == [True]  # the teacher's forward ran the layer uncompiled
+
+
+def test_a_model_without_decoder_layers_is_left_alone() -> None:
+    from graphtune.tools.training.compiled_layers import compile_decoder_layers, eager_layers
+
+    module = torch.nn.Linear(2, 2)
+    assert compile_decoder_layers(module, backend="eager") == 0
+    with eager_layers(module):
+        pass
