@@ -55,6 +55,21 @@ def test_a_comparable_finished_run_calibrates_the_plan(job_store) -> None:
     assert other_shape["basis"].startswith("formula")
 
 
+def test_a_cuda_plan_is_calibrated_only_by_runs_that_compiled_their_layers_as_it_will(job_store) -> None:
+    key = {"base_model": "smollm2-135m-instruct", "device": "cuda", "method": "lora", "tokens_per_batch": 49152,
+           "world_size": 1}
+    _store_with(job_store, {**key, "seconds_per_token": 1e-5, "peak_memory_gib": 49.0})  # stored before the key: eager
+    plan = _plan(tokens=1_000_000, tokens_per_batch=49152)
+    compiled = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
+    eager = time_and_memory(_cfg(compile_layers=False), "cuda", SMOLLM2, plan, job_store)
+    assert compiled["basis"].startswith("formula") and eager["basis"].startswith("calibrated")
+    _store_with(job_store, {**key, "compiled_layers": True, "seconds_per_token": 7e-6, "peak_memory_gib": 41.0})
+    compiled = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
+    assert compiled["basis"].startswith("calibrated") and compiled["memory_gib"]["expected"] == 41.0
+    assert measurement(_cfg(), "cuda", 49152, 1, {})["compiled_layers"] is True
+    assert measurement(_cfg(), "cuda", 49152, 2, {})["compiled_layers"] is False  # several ranks run eagerly
+
+
 def test_a_finished_run_measures_its_rate_and_peak_memory() -> None:
     measured = measurement(_cfg(), "cpu", 4096, 1, {"tokens_trained": 1000, "train_seconds": 50.0,
                                                     "duration_seconds": 80.0})
