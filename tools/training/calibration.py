@@ -38,19 +38,26 @@ def _range(expected: float, low: float, high: float, digits: int = 2) -> dict[st
 KEY_DEFAULTS: dict[str, Any] = {"compiled_layers": False}
 
 
-def _key(cfg: LoraJobConfig, device: str, tokens_per_batch: int, world: int) -> dict[str, Any]:
+def _key(cfg: LoraJobConfig, device: str, tokens_per_batch: int, world: int, compiled: bool) -> dict[str, Any]:
     """What decides a run's speed and memory. Compiled layers step 1.36x faster on a 135M model and
-    hold less memory, so a plan is calibrated only by runs that compiled as it will (on CUDA only)."""
-    compiled = wants_compiled_layers(cfg, device, single_process=world == 1, checkpointed_layers=0)
+    hold less memory, so a plan is calibrated only by runs that compiled as it will."""
     return {"base_model": cfg.base_model, "device": device, "method": cfg.method,
             "tokens_per_batch": tokens_per_batch, "world_size": world, "compiled_layers": compiled}
+
+
+def _plan_compiles(cfg: LoraJobConfig, device: str, world: int) -> bool:
+    """Whether the planned run will compile its layers. Automatic checkpointing is decided on the
+    loaded model's memory, so a plan counts it only when it is switched on outright."""
+    checkpointed = 1 if cfg.gradient_checkpointing == "on" else 0
+    return wants_compiled_layers(cfg, device, single_process=world == 1, checkpointed_layers=checkpointed)
 
 
 def measurement(cfg: LoraJobConfig, device: str, tokens_per_batch: int, world: int, meta: dict[str, Any]
                 ) -> dict[str, Any]:
     """What a finished run measured, stored in its result for later plans (called by the train job)."""
     tokens, seconds = meta.get("tokens_trained") or 0, meta.get("train_seconds") or 0
-    return {**_key(cfg, device, tokens_per_batch, world),
+    compiled = bool((meta.get("fast_path") or {}).get("compiled_layers"))
+    return {**_key(cfg, device, tokens_per_batch, world, compiled),
             "seconds_per_token": seconds / tokens if tokens and seconds else None,
             "outside_training_seconds": round(max(0.0, (meta.get("duration_seconds") or 0) - seconds), 1),
             "peak_memory_gib": _peak_memory_gib(device),
@@ -88,7 +95,7 @@ def time_and_memory(cfg: LoraJobConfig, device: str, shape: dict[str, Any], plan
                     world: int = 1) -> dict[str, Any]:
     """Training seconds and peak memory (GiB) as {low, expected, high}, and what they rest on."""
     kind = "GPU memory per GPU" if device == "cuda" else "resident memory (RSS) of the worker"
-    found = comparable_run(store, _key(cfg, device, plan.tokens_per_batch, world))
+    found = comparable_run(store, _key(cfg, device, plan.tokens_per_batch, world, _plan_compiles(cfg, device, world)))
     if found:
         job_id, measured = found
         seconds = plan.tokens * measured["seconds_per_token"]

@@ -26,7 +26,7 @@ from graphtune.tools.training.config import LoraJobConfig
 def wants_compiled_layers(cfg: LoraJobConfig, device: str, *, single_process: bool, checkpointed_layers: int) -> bool:
     """Compile only where it was measured: LoRA (QLoRA's 4-bit layers break dynamo's graphs) on
     one CUDA device, without activation checkpointing (its recomputation re-enters the layer)."""
-    return (cfg.compile_layers and device == "cuda" and cfg.method == "lora" and single_process
+    return (cfg.compile_layers and device == "cuda" and cfg.method == "lora" and cfg.packing and single_process
             and checkpointed_layers == 0)
 
 
@@ -55,13 +55,17 @@ def compile_decoder_layers(model: Any, *, backend: str = "inductor") -> int:
 
 @contextmanager
 def eager_layers(model: Any) -> Iterator[None]:
-    """Run the decoder layers uncompiled inside the block (shapes that vary would each recompile)."""
+    """Run the decoder layers uncompiled inside the block (shapes that vary would each recompile);
+    what still compiles in it (flex_attention per teacher row length) raises again on failure."""
+    import torch
+
     saved = [(layer, layer._compiled_call_impl) for layer in decoder_layers(model)
              if getattr(layer, "_compiled_call_impl", None) is not None]
     for layer, _ in saved:
         layer._compiled_call_impl = None
     try:
-        yield
+        with torch._dynamo.config.patch(suppress_errors=False):
+            yield
     finally:
         for layer, compiled in saved:
             layer._compiled_call_impl = compiled

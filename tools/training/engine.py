@@ -312,6 +312,15 @@ def _gpu_memory() -> dict[str, Any]:
     return found
 
 
+def padded_row_tokens(plan: Plan, cfg: LoraJobConfig, device: str) -> int | None:
+    """The one length every packed CUDA row is padded to: the budget, or the longest row when an
+    example is longer than the budget (plan_batches then fills rows up to that example's length)."""
+    if device != "cuda" or not cfg.packing:
+        return None
+    longest = max((sum(len(e) for e in b) for b in plan.batches), default=0)
+    return round_up(max(plan.tokens_per_batch, longest), BLOCK_TOKENS)
+
+
 def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, pad_id: int,
                   hooks: Hooks, strategy: str = "ddp") -> Any:
     from transformers import Trainer, TrainerCallback
@@ -328,7 +337,7 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
     # compiled attention-mask and kernel caches are reused; bench/small_model_speed.py)
     # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
     # fails to compile for some shapes (and the start-up check probes a block-aligned row)
-    pad_to = round_up(plan.tokens_per_batch, BLOCK_TOKENS) if device == "cuda" and cfg.packing else None
+    pad_to = padded_row_tokens(plan, cfg, device)
     dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
     trainer_class = type("_Trainer", (_TrainerSteps, Trainer), {})
     callback = type("_Callback", (_Progress, TrainerCallback), {})(hooks, plan, device)

@@ -25,7 +25,7 @@ from graphtune.tools.training import engine
 from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.calibration import measurement
-from graphtune.tools.training.compiled_layers import wants_compiled_layers
+from graphtune.tools.training.compiled_layers import compile_decoder_layers, wants_compiled_layers
 from graphtune.tools.training.config import LoraJobConfig, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
@@ -283,17 +283,22 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
 def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, shape: dict[str, Any],
                        plan: engine.Plan, ranks: RankInfo, keep_on_cpu: bool) -> tuple[Any, dict[str, Any]]:
     """The model to train (with `init_adapter` when set), its layers checkpointed as the plan needs,
-    else compiled where that was measured to pay (compiled_layers)."""
-    sharded_weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30 \
-        / ranks.world_size if keep_on_cpu else None
-    checkpointed = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
-    compile_layers = wants_compiled_layers(cfg, device, single_process=ranks.world_size == 1,
-                                           checkpointed_layers=checkpointed)
-    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, compile_layers=compile_layers) \
+    else compiled where that was measured to pay (compiled_layers). Checkpointing is decided on the
+    loaded model's measured memory; whether Liger's in-layer kernels are left out for compiling has
+    to be decided before loading, on the estimated weights (the dry run's way)."""
+    weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30
+    sharded_weights = weights / ranks.world_size if keep_on_cpu else None
+    expected = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights or weights)
+    may_compile = wants_compiled_layers(cfg, device, single_process=ranks.world_size == 1,
+                                        checkpointed_layers=expected)
+    model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, liger_layers=not may_compile) \
         if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu,
-                                                         compile_layers=compile_layers)
-    info["checkpointed_layers"] = checkpointed
-    apply_checkpointing(model, checkpointed)
+                                                         liger_layers=not may_compile)
+    info["checkpointed_layers"] = checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights)
+    apply_checkpointing(model, info["checkpointed_layers"])
+    # after the flex_attention check in load_model (its row is another shape) and only without checkpointing
+    compile_now = may_compile and info["checkpointed_layers"] == 0
+    info["compiled_layers"] = compile_decoder_layers(model) if compile_now else 0
     info["liger"] = model.graphtune_fast_path["liger"]
     return model, info
 
@@ -348,12 +353,12 @@ def _gather_adapter(model: Any) -> dict[str, Any]:
 
 
 def _load_with_adapter(cfg: LoraJobConfig, device: str, base: str, ctx: JobContext, *,
-                       keep_on_cpu: bool = False, compile_layers: bool = False) -> tuple[Any, dict[str, Any]]:
+                       keep_on_cpu: bool = False, liger_layers: bool = True) -> tuple[Any, dict[str, Any]]:
     """The base model loaded as for a fresh run (4-bit for QLoRA: the weights the adapter was
     trained against), then the finished adapter `init_adapter` on it, trainable."""
     adapter = str(ctx.settings.models_dir / cfg.init_adapter)
     model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, init_adapter=adapter,
-                             compile_layers=compile_layers)
+                             liger_layers=liger_layers)
     return model, {**info, "init_adapter": adapter}
 
 

@@ -66,8 +66,10 @@ def test_a_cuda_plan_is_calibrated_only_by_runs_that_compiled_their_layers_as_it
     _store_with(job_store, {**key, "compiled_layers": True, "seconds_per_token": 7e-6, "peak_memory_gib": 41.0})
     compiled = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
     assert compiled["basis"].startswith("calibrated") and compiled["memory_gib"]["expected"] == 41.0
-    assert measurement(_cfg(), "cuda", 49152, 1, {})["compiled_layers"] is True
-    assert measurement(_cfg(), "cuda", 49152, 2, {})["compiled_layers"] is False  # several ranks run eagerly
+    assert measurement(_cfg(), "cuda", 49152, 1, {"fast_path": {"compiled_layers": 30}})["compiled_layers"] is True
+    assert measurement(_cfg(), "cuda", 49152, 1, {"fast_path": {"compiled_layers": 0}})["compiled_layers"] is False
+    checkpointed = time_and_memory(_cfg(gradient_checkpointing="on"), "cuda", SMOLLM2, plan, job_store)
+    assert checkpointed["basis"].startswith("calibrated")  # checkpointed runs do not compile: the eager run calibrates
 
 
 def test_a_finished_run_measures_its_rate_and_peak_memory() -> None:

@@ -11,6 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True)
+def _dynamo_config_restored():  # noqa: ANN202 - compile_decoder_layers sets it for the whole (worker) process
+    with torch._dynamo.config.patch(suppress_errors=torch._dynamo.config.suppress_errors):
+        yield
+
+
 def _peft_model(tiny_model: Path):  # noqa: ANN202
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -38,6 +44,7 @@ def test_layers_are_compiled_only_for_single_gpu_lora_without_checkpointing() ->
     assert not wants(single=False)
     assert not wants(checkpointed=3)
     assert not wants(cfg=_cfg(compile_layers=False))
+    assert not wants(cfg=_cfg(packing=False))  # right-padded batches: one shape per batch
 
 
 def test_compiled_layers_give_the_eager_numbers_and_keep_parameter_names(tiny_model: Path) -> None:
@@ -95,3 +102,25 @@ def test_a_model_without_decoder_layers_is_left_alone() -> None:
     assert compile_decoder_layers(module, backend="eager") == 0
     with eager_layers(module):
         pass
+
+
+def test_inside_eager_layers_compile_errors_raise_again() -> None:
+    from graphtune.tools.training.compiled_layers import eager_layers
+
+    def broken(gm, example):  # noqa: ANN001, ANN202
+        raise RuntimeError("inductor failed")
+
+    with torch._dynamo.config.patch(suppress_errors=True):  # as compile_decoder_layers leaves it
+        with eager_layers(torch.nn.Linear(2, 2)), pytest.raises(Exception, match="inductor failed"):
+            torch.compile(lambda x: x.cos() + 1, backend=broken)(torch.ones(2))
+
+
+def test_packed_rows_have_one_shape_when_the_budget_is_below_the_longest_example() -> None:
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.tokenize import Example
+
+    examples = [Example(list(range(n)), list(range(n))) for n in (300, 900, 1500, 200, 700, 1100, 50, 1400)]
+    cfg = _cfg(num_epochs=2)
+    plan = engine.make_plan(examples, cfg, "cuda", budget=1024)  # e.g. an OOM retry's halved budget
+    dataset = engine.PackedDataset(plan.batches, True, 0, engine.padded_row_tokens(plan, cfg, "cuda"))
+    assert len({tuple(batch["input_ids"].shape) for batch in dataset}) == 1
