@@ -60,15 +60,17 @@ def test_a_cuda_plan_is_calibrated_only_by_runs_that_compiled_their_layers_as_it
            "world_size": 1}
     _store_with(job_store, {**key, "seconds_per_token": 1e-5, "peak_memory_gib": 49.0})  # stored before the key: eager
     plan = _plan(tokens=1_000_000, tokens_per_batch=49152)
-    compiled = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
-    eager = time_and_memory(_cfg(compile_layers=False), "cuda", SMOLLM2, plan, job_store)
+    compiled = time_and_memory(_cfg(compile_layers=True), "cuda", SMOLLM2, plan, job_store)
+    eager = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
     assert compiled["basis"].startswith("formula") and eager["basis"].startswith("calibrated")
     _store_with(job_store, {**key, "compiled_layers": True, "seconds_per_token": 7e-6, "peak_memory_gib": 41.0})
-    compiled = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
+    compiled = time_and_memory(_cfg(compile_layers=True), "cuda", SMOLLM2, plan, job_store)
     assert compiled["basis"].startswith("calibrated") and compiled["memory_gib"]["expected"] == 41.0
-    assert measurement(_cfg(), "cuda", 49152, 1, {"fast_path": {"compiled_layers": 30}})["compiled_layers"] is True
+    assert measurement(_cfg(compile_layers=True), "cuda", 49152, 1, {"fast_path": {"compiled_layers": 30}}
+                       )["compiled_layers"] is True
     assert measurement(_cfg(), "cuda", 49152, 1, {"fast_path": {"compiled_layers": 0}})["compiled_layers"] is False
-    checkpointed = time_and_memory(_cfg(gradient_checkpointing="on"), "cuda", SMOLLM2, plan, job_store)
+    checkpointed = time_and_memory(_cfg(compile_layers=True, gradient_checkpointing="on"), "cuda", SMOLLM2, plan,
+                                   job_store)
     assert checkpointed["basis"].startswith("calibrated")  # checkpointed runs do not compile: the eager run calibrates
 
 

@@ -36,15 +36,16 @@ def test_layers_are_compiled_only_for_single_gpu_lora_without_checkpointing() ->
     from graphtune.tools.training.compiled_layers import wants_compiled_layers
 
     def wants(cfg=None, device="cuda", single=True, checkpointed=0) -> bool:  # noqa: ANN001
-        return wants_compiled_layers(cfg or _cfg(), device, single_process=single, checkpointed_layers=checkpointed)
+        return wants_compiled_layers(cfg or _cfg(compile_layers=True), device, single_process=single,
+                                     checkpointed_layers=checkpointed)
 
     assert wants()
     assert not wants(device="cpu") and not wants(device="mps")
-    assert not wants(cfg=_cfg(method="qlora"))
+    assert not wants(cfg=_cfg(compile_layers=True, method="qlora"))
     assert not wants(single=False)
     assert not wants(checkpointed=3)
-    assert not wants(cfg=_cfg(compile_layers=False))
-    assert not wants(cfg=_cfg(packing=False))  # right-padded batches: one shape per batch
+    assert not wants(cfg=_cfg())  # opt-in until a replicate shows the same accuracy (bench/RESULTS.md)
+    assert not wants(cfg=_cfg(compile_layers=True, packing=False))  # right-padded batches: one shape per batch
 
 
 def test_compiled_layers_give_the_eager_numbers_and_keep_parameter_names(tiny_model: Path) -> None:
