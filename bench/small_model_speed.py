@@ -48,12 +48,7 @@ def measure(variant: str, examples: list, lengths: list[int]) -> dict:
         model.set_attn_implementation(attn)
     cfg = LoraJobConfig(base_model="x", dataset_name="x", target_modules="all-linear", lora_rank=64,
                         lora_alpha=64)
-    flce = "flce" in name
-    model = prepare_model(model, cfg, "cuda", fused_kernels=not flce)
-    if flce:
-        from liger_kernel.transformers import _apply_liger_kernel_to_instance
-
-        _apply_liger_kernel_to_instance(model=model.get_base_model(), rope=False, rms_norm=False, swiglu=False)
+    model = prepare_model(model, cfg, "cuda", liger_layers="flce" not in name)
     mode = "reduce-overhead" if "cg" in name.split("-") else None
     if "whole" in name:
         model.compile(dynamic=False, mode=mode)
@@ -88,10 +83,10 @@ def measure(variant: str, examples: list, lengths: list[int]) -> dict:
         dutils.counters else {}
     stats = dict(dutils.counters.get("stats", {}))
     row = {"ms_per_step_median": round(1000 * sorted(times)[len(times) // 2], 1),
-                    "tokens_per_second": round(sum(tokens) / sum(times)), "warmup_s": round(warmup, 1),
-                    "steps": len(times), "fast_path": model.graphtune_fast_path,
-                    "dynamo_stats": stats, "recompiles": len(recompiles),
-                    "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+           "tokens_per_second": round(sum(tokens) / sum(times)), "warmup_s": round(warmup, 1),
+           "steps": len(times), "fast_path": model.graphtune_fast_path,
+           "dynamo_stats": stats, "recompiles": len(recompiles),
+           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
     del model, opt
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()

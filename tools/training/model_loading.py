@@ -3,8 +3,8 @@
 Fast path on CUDA (the default there, not a benchmark mode): bf16 weights, flex_attention
 (per-document block masks for packed rows), Liger kernels (fused linear cross-entropy,
 RMSNorm, RoPE, SwiGLU) when liger-kernel + triton are installed, gradient checkpointing only
-when the memory estimate says it is needed, each decoder layer compiled for single-GPU LoRA
-(compiled_layers). CPU/MPS: sdpa, fp32, no Liger; same results.
+when the memory estimate says it is needed, and (opt-in, `compile_layers`) each decoder layer
+compiled for single-GPU LoRA (compiled_layers). CPU/MPS: sdpa, fp32, no Liger; same results.
 """
 
 from __future__ import annotations
