@@ -94,7 +94,8 @@ PHRASINGS: dict[str, Phrasings] = {
         train=("Which functions does {name} call?", "What does {name} call internally?",
                "List the callees of {name}.", "Which code does the {kind} {name} invoke?",
                "What other functions or methods does {name} use?", "Name what {name} calls.",
-               "Which functions are called from {name}?", "What does {name} call out to?"),
+               "Which functions are called from {name}?", "What does {name} call out to?",
+               "What gets called when {name} runs?", "Which functions get invoked within {name}?"),
         # three held-out templates, like the core types: the passive one alone was the whole `calls`
         # figure, and a tuned SmolLM2 answers it with the callers (16-24 %, docs/dataset.md)
         probe=("What gets called from inside {name}?", "What functions or methods are invoked by {name}?",
