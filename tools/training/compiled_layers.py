@@ -5,9 +5,9 @@ the LoRA adds) as much as on its matrix products. Regional compilation (`torch.c
 decoder layer; all layers run the same code, so one graph serves them all) fuses them: on one H200
 the SmolLM2-135M step of 49,152 tokens went from 457.6 to 363.3 ms (1.26x) and its peak memory from
 48.9 to 40.8 GiB, after ~10-25 s of compiling at the first steps (bench/small_model_speed.py); the
-knowledge job's steps 1.36x. It is opt-in (`compile_layers`) until a replicate shows the tuned model
-learns the same: its one accuracy run scored lower on held-out families and general ability than an
-eager run in another call (bench/RESULTS.md, eighth session).
+knowledge job's steps 1.36x. It is on by default (`compile_layers`): compiling changes only rounding,
+and same-call pairs with eager runs scored alike on held-out templates, families and general ability
+(bench/RESULTS.md, ninth session; the first run, in another call, had scored lower).
 
 A compiled layer is specialised to one input shape. Training rows have one (packed rows are padded
 to a fixed shape on CUDA); the work whose shapes vary (the evaluation loss, answering probes, the

@@ -79,10 +79,9 @@ class LoraJobConfig(BaseModel):
         "Token budget of a packed micro-batch; default 4096 on CPU/MPS, 8192-49152 on CUDA by model size."))
     max_memory_gib: float | None = setting(None, offer="cli", ge=1, le=4096, description="GPU memory ceiling in GiB "
                                            "for auto checkpointing; default 90% of the GPU.")
-    compile_layers: bool = setting(False, offer="cli", description=(
+    compile_layers: bool = setting(True, offer="cli", description=(
         "Compile each decoder layer with torch.compile for faster steps (one GPU, LoRA, packed rows, no "
-        "activation checkpointing; ~10-25 s of compiling at the start); default false until measured "
-        "not to change what the model learns."))
+        "activation checkpointing; ~10-25 s of compiling at the start); default true."))
     gradient_checkpointing: Literal["auto", "on", "off"] = setting("auto", offer="cli", description=(
         "Recompute activations to save memory: auto (only when needed), on or off; default auto."))
     eval_steps: int | None = setting(None, offer="cli", ge=1, le=1_000_000, description="Eval loss every this many "

@@ -3,7 +3,7 @@
 Fast path on CUDA (the default there, not a benchmark mode): bf16 weights, flex_attention
 (per-document block masks for packed rows), Liger kernels (fused linear cross-entropy,
 RMSNorm, RoPE, SwiGLU) when liger-kernel + triton are installed, gradient checkpointing only
-when the memory estimate says it is needed, and (opt-in, `compile_layers`) each decoder layer
+when the memory estimate says it is needed, and (default, `compile_layers`) each decoder layer
 compiled for single-GPU LoRA (compiled_layers). CPU/MPS: sdpa, fp32, no Liger; same results.
 """
 
@@ -85,7 +85,7 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
     if device == "cuda" and fused_kernels and liger_available():
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
-        inside_layers = {} if liger_layers else {"rope": False, "rms_norm": False, "swiglu": False}
+        inside_layers = {} if liger_layers else {"rope": False, "rms_norm": False, "swiglu": False, "geglu": False}
         _apply_liger_kernel_to_instance(model=model, **inside_layers)
         fast["liger"] = True
     # QLoRA: no prepare_model_for_kbit_training. It upcasts embeddings, lm_head and norms to fp32

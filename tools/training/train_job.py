@@ -288,7 +288,7 @@ def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: s
     to be decided before loading, on the estimated weights (the dry run's way)."""
     weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30
     sharded_weights = weights / ranks.world_size if keep_on_cpu else None
-    may_compile = cfg.compile_layers and wants_compiled_layers(  # opt-in: no second estimate otherwise
+    may_compile = cfg.compile_layers and wants_compiled_layers(  # --no-compile-layers: no second estimate
         cfg, device, single_process=ranks.world_size == 1,
         checkpointed_layers=checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights or weights))
     model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, liger_layers=not may_compile) \

@@ -61,7 +61,7 @@ def test_a_cuda_plan_is_calibrated_only_by_runs_that_compiled_their_layers_as_it
     _store_with(job_store, {**key, "seconds_per_token": 1e-5, "peak_memory_gib": 49.0})  # stored before the key: eager
     plan = _plan(tokens=1_000_000, tokens_per_batch=49152)
     compiled = time_and_memory(_cfg(compile_layers=True), "cuda", SMOLLM2, plan, job_store)
-    eager = time_and_memory(_cfg(), "cuda", SMOLLM2, plan, job_store)
+    eager = time_and_memory(_cfg(compile_layers=False), "cuda", SMOLLM2, plan, job_store)
     assert compiled["basis"].startswith("formula") and eager["basis"].startswith("calibrated")
     _store_with(job_store, {**key, "compiled_layers": True, "seconds_per_token": 7e-6, "peak_memory_gib": 41.0})
     compiled = time_and_memory(_cfg(compile_layers=True), "cuda", SMOLLM2, plan, job_store)

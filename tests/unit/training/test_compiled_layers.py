@@ -44,7 +44,8 @@ def test_layers_are_compiled_only_for_single_gpu_lora_without_checkpointing() ->
     assert not wants(cfg=_cfg(compile_layers=True, method="qlora"))
     assert not wants(single=False)
     assert not wants(checkpointed=3)
-    assert not wants(cfg=_cfg())  # opt-in until a replicate shows the same accuracy (bench/RESULTS.md)
+    assert wants(cfg=_cfg())  # on by default: same-call replicates matched eager accuracy (bench/RESULTS.md)
+    assert not wants(cfg=_cfg(compile_layers=False))
     assert not wants(cfg=_cfg(compile_layers=True, packing=False))  # right-padded batches: one shape per batch
 
 
