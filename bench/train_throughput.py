@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from graphtune.tools.training import engine
+from graphtune.tools.training.compiled_layers import compile_decoder_layers, wants_compiled_layers
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.model_loading import prepare_model
 from graphtune.tools.training.tokenize import Example
@@ -89,13 +90,18 @@ def run(variant: str) -> dict:
     cfg = LoraJobConfig(base_model="random-init", dataset_name="synthetic", method=method, device="cuda",
                         batch_size=32, num_epochs=1, max_steps=STEPS, save_steps=10_000, logging_steps=1,
                         tokens_per_batch=tokens_per_batch, warmup=0, lora_dropout=0.0,
-                        max_memory_gib=float(cap) if cap else None)
-    model = prepare_model(build(shape, method), cfg, "cuda")
-    torch.cuda.reset_peak_memory_stats()  # building a QLoRA checkpoint must not count toward training's peak
-    weights_gib = torch.cuda.memory_allocated() / 2**30
+                        max_memory_gib=float(cap) if cap else None,
+                        compile_layers=os.environ.get("COMPILE_LAYERS", "1") == "1")
     budget = engine.default_token_budget(cfg, "cuda")
     ckpt = checkpoint_layers(cfg, "cuda", shape_dict(shape), budget)
+    # as the job does (train_job._load_for_training): compiled layers without checkpointing, Liger's
+    # in-layer kernels then left out (inductor fuses them); COMPILE_LAYERS=0 measures the eager engine
+    compiles = wants_compiled_layers(cfg, "cuda", single_process=True, checkpointed_layers=ckpt)
+    model = prepare_model(build(shape, method), cfg, "cuda", liger_layers=not compiles)
+    torch.cuda.reset_peak_memory_stats()  # building a QLoRA checkpoint must not count toward training's peak
+    weights_gib = torch.cuda.memory_allocated() / 2**30
     apply_checkpointing(model, ckpt)
+    compiled = compile_decoder_layers(model) if compiles else 0
     data = samples(32 * STEPS * 2, SHAPES[shape]["vocab_size"])
     plan = engine.make_plan(data, cfg, "cuda")
     marks: list[tuple[int, float, int]] = []
@@ -115,7 +121,7 @@ def run(variant: str) -> dict:
     flops_tok = (4 + 2 * ckpt / layers) * blocks + 4 * SHAPES[shape]["vocab_size"] * SHAPES[shape]["hidden_size"]
     row = {"variant": f"graphtune-{variant_name}", "tokens_per_s": round(tps), "step_s": round((t1 - t0) / (s1 - s0), 3),
            "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), "weights_gib": round(weights_gib, 2), "tokens_per_batch": plan.tokens_per_batch,
-           "checkpointed_layers": f"{ckpt}/{layers}", "liger": model.graphtune_fast_path["liger"],
+           "checkpointed_layers": f"{ckpt}/{layers}", "compiled_layers": compiled, "liger": model.graphtune_fast_path["liger"],
            "mfu_pct": round(100 * tps * flops_tok / 790e12, 1), "steps_timed": s1 - s0}
     del trainer, model
     gc.collect(); torch.cuda.empty_cache()
