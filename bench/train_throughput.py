@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 from graphtune.tools.training import engine
-from graphtune.tools.training.compiled_layers import compile_decoder_layers, wants_compiled_layers
+from graphtune.tools.training.compiled_layers import compile_decoder_layers
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.estimate import estimate
 from graphtune.tools.training.model_loading import prepare_model
 from graphtune.tools.training.tokenize import Example
-from graphtune.tools.training.train_job import apply_checkpointing, checkpoint_layers
+from graphtune.tools.training.train_job import apply_checkpointing, checkpoint_layers, layers_may_compile
 
 SHAPES = {  # same as the baseline script
     "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
@@ -94,13 +94,9 @@ def run(variant: str) -> dict:
                         max_memory_gib=float(cap) if cap else None,
                         compile_layers=os.environ.get("COMPILE_LAYERS", "1") == "1")
     budget = engine.default_token_budget(cfg, "cuda")
-    # as the job does (train_job._load_for_training): whether Liger's in-layer kernels are left out for
-    # compiling is decided before loading, on the estimated weights; checkpointing on the loaded model's
-    # measured memory; layers compile only without checkpointing. COMPILE_LAYERS=0: the eager engine.
-    # (Deciding checkpointing before loading without the weights under-counted 15 GiB: 8B@20 peaked at 31 GiB.)
+    # as the job does (train_job._load_for_training); COMPILE_LAYERS=0: the eager engine
     weights = estimate(shape_dict(shape), method, 0, 0, True, 0, "cuda")["weights_gib"] * 2**30
-    may_compile = wants_compiled_layers(cfg, "cuda", single_process=True, checkpointed_layers=checkpoint_layers(
-        cfg, "cuda", shape_dict(shape), budget, weights))
+    may_compile = layers_may_compile(cfg, "cuda", shape_dict(shape), budget, weights, single_process=True)
     model = prepare_model(build(shape, method), cfg, "cuda", liger_layers=not may_compile)
     torch.cuda.reset_peak_memory_stats()  # building a QLoRA checkpoint must not count toward training's peak
     weights_gib = torch.cuda.memory_allocated() / 2**30

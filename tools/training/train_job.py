@@ -139,6 +139,17 @@ def checkpoint_layers(cfg: LoraJobConfig, device: str, shape: dict[str, Any], bu
     return shape["layers"] - keep
 
 
+def layers_may_compile(cfg: LoraJobConfig, device: str, shape: dict[str, Any], budget: int, weights_bytes: float,
+                       *, single_process: bool) -> bool:
+    """Before loading: will the layers be compiled (so Liger's in-layer kernels are left out)? Decided on
+    the estimated weights, since nothing is loaded yet; the job and the 8B bench share it (a bench copy
+    that measured an empty GPU instead under-counted 15 GiB). Checkpointing itself is decided again on
+    the loaded model, and layers compile only when that leaves none checkpointed."""
+    return cfg.compile_layers and wants_compiled_layers(  # --no-compile-layers: no second estimate
+        cfg, device, single_process=single_process,
+        checkpointed_layers=checkpoint_layers(cfg, device, shape, budget, weights_bytes))
+
+
 def apply_checkpointing(model: Any, n_layers: int) -> None:
     """Checkpoint the first n decoder layers (all when n == total); the rest keep activations."""
     if n_layers <= 0:
@@ -288,9 +299,8 @@ def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: s
     to be decided before loading, on the estimated weights (the dry run's way)."""
     weights = estimate(shape, cfg.method, 0, 0, True, 0, device)["weights_gib"] * 2**30
     sharded_weights = weights / ranks.world_size if keep_on_cpu else None
-    may_compile = cfg.compile_layers and wants_compiled_layers(  # --no-compile-layers: no second estimate
-        cfg, device, single_process=ranks.world_size == 1,
-        checkpointed_layers=checkpoint_layers(cfg, device, shape, plan.tokens_per_batch, sharded_weights or weights))
+    may_compile = layers_may_compile(cfg, device, shape, plan.tokens_per_batch, sharded_weights or weights,
+                                     single_process=ranks.world_size == 1)
     model, info = load_model(cfg, device, base, keep_on_cpu=keep_on_cpu, liger_layers=not may_compile) \
         if not cfg.init_adapter else _load_with_adapter(cfg, device, base, ctx, keep_on_cpu=keep_on_cpu,
                                                          liger_layers=not may_compile)
