@@ -188,6 +188,17 @@ class Hooks:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def _checkpoint_complete(path: Path) -> bool:
+    """trainer_state.json and the adapter are there, and every torch file (optimizer, scheduler, each
+    rank's RNG state) is a whole zip archive: a rank killed while saving leaves its own RNG file empty
+    or cut short, even when rank 0 finished the checkpoint, and resuming from it fails with EOFError."""
+    import zipfile
+
+    if not ((path / "trainer_state.json").is_file() and (path / "adapter_model.safetensors").is_file()):
+        return False
+    return all(zipfile.is_zipfile(f) for f in path.iterdir() if f.suffix in {".pt", ".pth"})
+
+
 def newest_checkpoint(folder: Path, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Path | None:
     """The newest complete checkpoint (trainer_state.json + adapter weights); half-written ones are skipped."""
     if not folder.exists():
@@ -196,7 +207,7 @@ def newest_checkpoint(folder: Path, on_event: Callable[[str, dict[str, Any]], No
                         key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]) if p.name[len(CHECKPOINT_PREFIX):].isdigit() else -1,
                         reverse=True)
     for path in candidates:
-        if (path / "trainer_state.json").is_file() and (path / "adapter_model.safetensors").is_file():
+        if _checkpoint_complete(path):
             return path
         if on_event:
             on_event("log", {"message": f"skipping incomplete checkpoint {path.name}"})

@@ -150,6 +150,23 @@ def test_half_written_checkpoints_are_skipped_with_an_event(tmp_path) -> None:
     assert events == ["skipping incomplete checkpoint checkpoint-8", "skipping incomplete checkpoint checkpoint-6"]
 
 
+def test_a_checkpoint_with_a_cut_short_rank_file_is_skipped(tmp_path) -> None:
+    """A rank killed while saving leaves its RNG state empty although rank 0 finished the rest."""
+    import torch
+
+    for step in (2, 4):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        for rank in (0, 1):
+            torch.save({"cpu": torch.zeros(3)}, folder / f"rng_state_{rank}.pth")
+    (tmp_path / "checkpoint-4" / "rng_state_1.pth").write_bytes(b"")
+    events = []
+    assert newest_checkpoint(tmp_path, lambda t, d: events.append(d["message"])) == tmp_path / "checkpoint-2"
+    assert events == ["skipping incomplete checkpoint checkpoint-4"]
+
+
 def test_output_folder_that_is_a_symlink_is_refused(tmp_path) -> None:
     from graphtune.tools.dataset.atomic import publish, temp_sibling
     from graphtune.tools.errors import StorageError
