@@ -12,6 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+
+@pytest.fixture(autouse=True)
+def _dynamo_config_restored():  # noqa: ANN202 - compile_decoder_layers sets it for the whole (worker) process
+    with torch._dynamo.config.patch(suppress_errors=torch._dynamo.config.suppress_errors):
+        yield
+
+
 # SmolLM2-Instruct's template: a default system prompt in every conversation that has none
 SMOL_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
