@@ -3,8 +3,10 @@
 Tokenizes the dataset's training rows with the base model's tokenizer and chat template, marks the
 rows that start with the template's default opening, and plans the knowledge preset's packed rows
 (max_seq_length 512, the CUDA budget of a model under 300M parameters: 49,152 tokens; and the CPU
-budget, 4,096) with and without sharing. Prints JSON: the prefix, the marked rows, and per budget
-the examples per row, rows (optimizer steps) per epoch and computed tokens per row.
+budget, 4,096) with and without sharing. The plan is the same both ways (the same examples in every
+row and step); sharing shortens the rows computed and, on CUDA, the one length rows are padded to.
+Prints JSON: the prefix, the marked rows, and per budget the rows (optimizer steps) per epoch, the
+examples per row, the computed tokens per row and per epoch, and the padded CUDA row length.
 
     python bench/shared_prefix_tokens.py [DATASET_FOLDER] [TOKENIZER_FOLDER]
 
@@ -40,12 +42,15 @@ def main(dataset: Path, tokenizer_folder: Path) -> dict:
     cfg = LoraJobConfig(dataset_name="x", base_model="x", max_seq_length=512, num_epochs=1)
     for device, budget in (("cuda", 49152), ("cpu", 4096)):
         for share in (False, True):
-            plan = engine.make_plan(examples, cfg.updated(shared_prefix=share), device, budget=budget)
+            run_cfg = cfg.updated(shared_prefix=share)
+            plan = engine.make_plan(examples, run_cfg, device, budget=budget)
             computed = [row_length(b, plan.shared_prefix > 0) for b in plan.batches]
             out[f"{device}_{budget}_{'shared' if share else 'unshared'}"] = {
                 "rows_per_epoch": len(plan.batches),
                 "examples_per_row": round(statistics.mean(len(b) for b in plan.batches), 1),
                 "computed_tokens_per_row": round(statistics.mean(computed), 1),
+                "longest_computed_row": max(computed),
+                "padded_row_tokens": engine.padded_row_tokens(plan, run_cfg, device),
                 "unshared_tokens_per_row": round(plan.unshared_tokens / len(plan.batches), 1),
                 "computed_tokens_per_epoch": plan.tokens}
     return out

@@ -58,8 +58,10 @@ def _plan_compiles(cfg: LoraJobConfig, device: str, world: int) -> bool:
 def measurement(cfg: LoraJobConfig, device: str, tokens_per_batch: int, world: int, meta: dict[str, Any]
                 ) -> dict[str, Any]:
     """What a finished run measured, stored in its result for later plans (called by the train job).
-    Seconds per token are per token a plan counts: every example's full tokens (a dry run's plan does
-    not know the template's shared prefix), so a sharing run's rate is per unshared token."""
+    Seconds per token are per unshared token, every example's full tokens: a sharing run steps
+    through the same rows as the unshared plan (engine.make_plan), and the server's dry run counts
+    those tokens (it tokenizes without the chat template, so it knows no shared prefix). A sharing run
+    is faster per unshared token; the `shared_prefix` key keeps the two rates apart."""
     tokens = meta.get("tokens_trained_unshared") or meta.get("tokens_trained") or 0
     seconds = meta.get("train_seconds") or 0
     compiled = bool((meta.get("fast_path") or {}).get("compiled_layers"))
@@ -104,7 +106,7 @@ def time_and_memory(cfg: LoraJobConfig, device: str, shape: dict[str, Any], plan
     found = comparable_run(store, _key(cfg, device, plan.tokens_per_batch, world, _plan_compiles(cfg, device, world)))
     if found:
         job_id, measured = found
-        seconds = plan.tokens * measured["seconds_per_token"]
+        seconds = (getattr(plan, "unshared_tokens", 0) or plan.tokens) * measured["seconds_per_token"]
         out = {"seconds": _range(seconds, *CALIBRATED_RANGE),
                "job_seconds": _range(seconds + measured.get("outside_training_seconds", 0), *CALIBRATED_RANGE),
                "basis": f"calibrated: measured rate of job {job_id} (same base model, device, method, "

@@ -50,8 +50,9 @@ PAD_TOKENS_KEY = "graphtune_pad_tokens"
 
 @dataclass
 class Plan:
-    """All micro-batches of the run (epochs concatenated) and what they add up to. `tokens` counts
-    what is computed: a shared prefix once per row; `unshared_tokens` every example's own tokens."""
+    """All micro-batches of the run (epochs concatenated) and what they add up to. The batches and
+    `tokens_per_batch` (their budget) are those of the unshared plan; `tokens` counts what is
+    computed (a shared prefix once per row), `unshared_tokens` every example's full tokens."""
 
     batches: list[list[Example]]
     epoch_of_batch: list[int]
@@ -82,16 +83,18 @@ def default_token_budget(cfg: LoraJobConfig, device: str, model_params: int | No
 
 def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budget: int | None = None,
               batch_size: int | None = None, grad_accum: int | None = None, model_params: int | None = None) -> Plan:
-    """The run's micro-batches. With a shared prefix (marked examples, packing on) a row's budget
-    holds the prefix once and each marked example's tokens after it, so more examples fit a row."""
+    """The run's micro-batches. Planned on every example's full length whether or not a shared
+    prefix is on: sharing only shortens the rows that are computed, so each step holds the same
+    examples, with the same loss and gradients, as without it (and a dry run's step count, made
+    without the marks, is the run's). `tokens` then counts the shorter rows."""
     budget = budget or default_token_budget(cfg, device, model_params)
     batch_size = batch_size or cfg.examples_per_batch
     grad_accum = grad_accum or cfg.gradient_accumulation_steps
     prefix = prefix_length(examples) if cfg.packing and cfg.shared_prefix else 0
-    lengths = [len(e) - (prefix if getattr(e, "shared_prefix", 0) else 0) for e in examples]
+    lengths = [len(e) for e in examples]
     batches, epochs = [], []
     for epoch in range(cfg.num_epochs):
-        limit = budget - prefix if cfg.packing else max(lengths) * batch_size
+        limit = budget if cfg.packing else max(lengths) * batch_size
         for members in plan_batches(lengths, max_tokens=max(limit, max(lengths)), max_examples=batch_size,
                                     seed=cfg.seed + epoch):
             batches.append([examples[i] for i in members])
@@ -339,11 +342,16 @@ def _gpu_memory() -> dict[str, Any]:
 
 
 def padded_row_tokens(plan: Plan, cfg: LoraJobConfig, device: str) -> int | None:
-    """The one length every packed CUDA row is padded to: the budget, or the longest row when an
-    example is longer than the budget (plan_batches then fills rows up to that example's length)."""
+    """The one length every packed CUDA row is padded to (compiled kernels see one shape), on
+    flex_attention's 128-token grid: the budget, or the longest row when an example is longer than
+    the budget (plan_batches then fills rows up to that example's length). With a shared prefix, the
+    longest row as computed: the rows hold the unshared plan's examples, and padding them back to the
+    budget would compute the saved tokens as padding."""
     if device != "cuda" or not cfg.packing:
         return None
-    longest = max((row_length(b, plan.shared_prefix > 0) for b in plan.batches), default=0)
+    if plan.shared_prefix:
+        return round_up(max((row_length(b, True) for b in plan.batches), default=1), BLOCK_TOKENS)
+    longest = max((sum(len(e) for e in b) for b in plan.batches), default=0)
     return round_up(max(plan.tokens_per_batch, longest), BLOCK_TOKENS)
 
 

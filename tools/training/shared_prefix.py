@@ -13,7 +13,10 @@ then holds one copy of the prefix at its start (positions 0..P-1); each marked d
 tokens after the prefix, with positions continuing at P (RoPE sees the positions of the unshared
 document); other examples are packed as before. Per-token document ids (DOCUMENTS_KEY: 0 the prefix,
 > 0 a document that sees it, < 0 one that does not) become the attention mask: a token attends
-causally within its own document and, in a marked document, to the prefix.
+causally within its own document and, in a marked document, to the prefix. The rows hold the examples
+the unshared plan put there (engine.make_plan plans on full lengths): only the computed row, and on
+CUDA the one length rows are padded to (engine.padded_row_tokens), get shorter. Off by default
+(the `shared_prefix` setting) until measured on a GPU.
 
 Why it is exact: a prefix token attends only to earlier prefix tokens, so the shared copy has the
 hidden states, keys and values of every per-document copy; a marked document's token attends to the

@@ -42,7 +42,7 @@ def test_the_formula_gives_a_wide_range_around_the_measured_cpu_runs() -> None:
 def test_a_comparable_finished_run_calibrates_the_plan(job_store) -> None:
     cfg = _cfg()
     key = {"base_model": "smollm2-135m-instruct", "device": "cpu", "method": "lora", "tokens_per_batch": 4096,
-           "world_size": 1, "shared_prefix": True}
+           "world_size": 1}
     _store_with(job_store, {**key, "seconds_per_token": 0.02, "outside_training_seconds": 100.0,
                             "peak_memory_gib": 11.0})
     _store_with(job_store, {**key, "tokens_per_batch": 1024, "seconds_per_token": 9.0, "peak_memory_gib": 3.0})
@@ -57,7 +57,7 @@ def test_a_comparable_finished_run_calibrates_the_plan(job_store) -> None:
 
 def test_a_cuda_plan_is_calibrated_only_by_runs_that_compiled_their_layers_as_it_will(job_store) -> None:
     key = {"base_model": "smollm2-135m-instruct", "device": "cuda", "method": "lora", "tokens_per_batch": 49152,
-           "world_size": 1, "shared_prefix": True}
+           "world_size": 1}
     _store_with(job_store, {**key, "seconds_per_token": 1e-5, "peak_memory_gib": 49.0})  # stored before the key: eager
     plan = _plan(tokens=1_000_000, tokens_per_batch=49152)
     compiled = time_and_memory(_cfg(compile_layers=True), "cuda", SMOLLM2, plan, job_store)
@@ -81,19 +81,23 @@ def test_a_finished_run_measures_its_rate_and_peak_memory() -> None:
     assert measured["peak_memory_gib"] > 0 and measured["tokens_per_batch"] == 4096
 
 
-def test_a_shared_prefix_run_calibrates_per_token_a_plan_counts(job_store) -> None:
-    """A plan counts every example's full tokens; a sharing run computed fewer, so its rate is per
-    unshared token, and it calibrates only plans that share (runs stored before the key did not)."""
-    measured = measurement(_cfg(), "cpu", 4096, 1, {"tokens_trained": 750, "tokens_trained_unshared": 1000,
+def test_a_shared_prefix_run_calibrates_per_unshared_token(job_store) -> None:
+    """A sharing run steps through the unshared plan's rows, and the server's dry run counts every
+    example's full tokens: its rate is per unshared token, and it calibrates only plans that share
+    (it runs faster per such token; runs stored before the key did not share)."""
+    shared = _cfg(shared_prefix=True)
+    measured = measurement(shared, "cpu", 4096, 1, {"tokens_trained": 750, "tokens_trained_unshared": 1000,
                                                     "train_seconds": 50.0, "duration_seconds": 80.0})
     assert measured["seconds_per_token"] == 0.05 and measured["shared_prefix"] is True
-    assert measurement(_cfg(shared_prefix=False), "cpu", 4096, 1, {})["shared_prefix"] is False
+    assert measurement(_cfg(), "cpu", 4096, 1, {})["shared_prefix"] is False  # off by default
     old = {"base_model": "smollm2-135m-instruct", "device": "cpu", "method": "lora", "tokens_per_batch": 4096,
            "world_size": 1, "seconds_per_token": 0.02, "peak_memory_gib": 11.0}
     _store_with(job_store, old)
-    assert time_and_memory(_cfg(), "cpu", SMOLLM2, _plan(), job_store)["basis"].startswith("formula")
-    plain = time_and_memory(_cfg(shared_prefix=False), "cpu", SMOLLM2, _plan(), job_store)
-    assert plain["basis"].startswith("calibrated")
+    assert time_and_memory(shared, "cpu", SMOLLM2, _plan(), job_store)["basis"].startswith("formula")
+    assert time_and_memory(_cfg(), "cpu", SMOLLM2, _plan(), job_store)["basis"].startswith("calibrated")
+    _store_with(job_store, measured)
+    marked = SimpleNamespace(tokens=7_500, unshared_tokens=10_000, tokens_per_batch=4096)  # the worker's own plan
+    assert time_and_memory(shared, "cpu", SMOLLM2, marked, job_store)["seconds"]["expected"] == 500.0
 
 
 def test_off_cuda_memory_counts_fp32_activations_and_logits() -> None:

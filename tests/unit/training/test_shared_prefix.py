@@ -1,8 +1,9 @@
 """A shared prefix computed once per packed row: the examples that start with the chat template's
 default opening are marked (never on labelled tokens), and a row holding one copy of it gives the
 loss, LoRA gradients and replay KL of the same examples packed without sharing (fp32, sdpa with the
-dense mask on CPU; flex_attention's BlockMask forward on CPU, where flex has no backward), while the
-token budget counts the prefix once per row."""
+dense mask on CPU; flex_attention's BlockMask forward on CPU, where flex has no backward). The plan is
+the unshared one (the same examples in every step, so the same optimization); only the rows computed,
+and the length CUDA pads them to, are shorter."""
 
 from __future__ import annotations
 
@@ -153,13 +154,15 @@ def test_a_shared_row_holds_the_prefix_once_with_positions_continuing(tiny_model
 def test_shared_rows_give_the_unshared_loss_and_lora_gradients(tiny_model: Path, compiled: bool) -> None:
     from graphtune.tools.training.compiled_layers import compile_decoder_layers
     from graphtune.tools.training.packing import BLOCK_TOKENS, collate_packed, round_up
+    from graphtune.tools.training.shared_prefix import row_length
 
     examples = _examples(tiny_model)
     model = _peft_model(tiny_model)
     if compiled:  # dynamo traces the layers (no C++ toolchain needed), as compile_layers does on CUDA
         compile_decoder_layers(model, backend="eager")
     reference, reference_grads = _loss_and_grads(model, collate_packed(examples))
-    pad_to = round_up(len(collate_packed(examples)["input_ids"][0]), BLOCK_TOKENS)  # the compiled rows' grid
+    pad_to = round_up(row_length(examples, True), BLOCK_TOKENS)  # the compiled rows' grid (engine.padded_row_tokens)
+    assert pad_to < round_up(row_length(examples, False), BLOCK_TOKENS)
     for batch in (collate_packed(examples, share_prefix=True), collate_packed(examples, pad_to, share_prefix=True)):
         loss, grads = _loss_and_grads(model, batch)
         torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
@@ -244,25 +247,63 @@ def test_the_teacher_row_brings_the_prefix_only_for_documents_that_see_it(tiny_m
     assert row["input_ids"].shape[1] % 128 == 0 and int(row[DOCUMENTS_KEY][0, -1]) < -len(examples)
 
 
-def test_the_budget_counts_the_prefix_once_per_row() -> None:
-    from graphtune.tools.training import engine
-    from graphtune.tools.training.config import LoraJobConfig
-    from graphtune.tools.training.shared_prefix import DOCUMENTS_KEY, SAVED_TOKENS_KEY, row_length
+def _marked_and_unmarked(count: int = 60) -> list:
+    """Examples of varied lengths (seeded): most start with a 24-token shared prefix, some have their own."""
+    import random
+
     from graphtune.tools.training.tokenize import Example
 
-    prefix = list(range(100, 124))  # 24 shared tokens, then 40 of each example's own
-    examples = [Example(prefix + [200 + i] * 40, [-100] * 25 + [1] * 39, shared_prefix=24) for i in range(60)]
-    examples += [Example([300 + i] * 64, [-100] + [1] * 63) for i in range(20)]  # own system prompt: unshared
-    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=1)
+    rng, prefix = random.Random(7), list(range(100, 124))
+    examples = []
+    for i in range(count):
+        own = rng.randint(8, 60)
+        if i % 4:
+            examples.append(Example(prefix + [200 + i] * own, [-100] * 25 + [1] * (own - 1), shared_prefix=24))
+        else:  # its own system prompt: unshared
+            examples.append(Example([300 + i] * (own + 24), [-100] + [1] * (own + 23)))
+    return examples
+
+
+@pytest.mark.parametrize(("device", "budget", "accum", "max_steps"),
+                         [("cuda", 1024, 1, None), ("cpu", 700, 3, None), ("cuda", 512, 2, 5)])
+def test_sharing_plans_the_same_batches_as_without_it(device: str, budget: int, accum: int,
+                                                       max_steps: int | None) -> None:
+    """The plan is made on full lengths either way: every step holds the same examples, in the same
+    order, so the optimization is the same; only the computed tokens drop."""
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.shared_prefix import row_length
+
+    examples = _marked_and_unmarked()
+    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=3, gradient_accumulation_steps=accum,
+                        max_steps=max_steps)
+    plain = engine.make_plan(examples, cfg, device, budget=budget)
+    shared = engine.make_plan(examples, cfg.updated(shared_prefix=True), device, budget=budget)
+    assert plain.shared_prefix == 0 and shared.shared_prefix == 24
+    members = lambda plan: [[examples.index(e) for e in b] for b in plan.batches]  # noqa: E731
+    assert members(shared) == members(plain) and len(plain.batches) > 3 * accum
+    assert (shared.epoch_of_batch, shared.steps, shared.tokens_per_batch, shared.grad_accum) == \
+        (plain.epoch_of_batch, plain.steps, plain.tokens_per_batch, plain.grad_accum)
+    assert shared.unshared_tokens == plain.unshared_tokens == plain.tokens
+    assert shared.tokens == sum(row_length(b, True) for b in shared.batches) < plain.tokens
+
+
+def test_cuda_rows_are_padded_to_the_longest_shared_row() -> None:
+    """The one compiled shape is the longest row as computed (on the 128-token grid), not the budget:
+    padding the shorter rows back to the budget would compute the saved tokens as padding."""
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.packing import BLOCK_TOKENS, round_up
+    from graphtune.tools.training.shared_prefix import DOCUMENTS_KEY, SAVED_TOKENS_KEY, row_length
+
+    examples = _marked_and_unmarked()
+    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=1, shared_prefix=True)
     plain = engine.make_plan(examples, cfg.updated(shared_prefix=False), "cuda", budget=1024)
     shared = engine.make_plan(examples, cfg, "cuda", budget=1024)
-    assert plain.shared_prefix == 0 and shared.shared_prefix == 24
-    assert plain.tokens == plain.unshared_tokens == shared.unshared_tokens == 80 * 64
-    assert shared.tokens == sum(row_length(b, True) for b in shared.batches) < plain.tokens - 50 * 24
-    assert len(shared.batches) < len(plain.batches)  # more examples per row: the point
-    assert all(row_length(b, True) <= 1024 for b in shared.batches)
+    assert engine.padded_row_tokens(plain, cfg, "cuda") == 1024
     pad_to = engine.padded_row_tokens(shared, cfg, "cuda")
-    assert pad_to == 1024
+    assert pad_to == round_up(max(row_length(b, True) for b in shared.batches), BLOCK_TOKENS) < 1024
+    assert engine.padded_row_tokens(shared, cfg, "cpu") is None  # off CUDA rows are not padded
     dataset = engine.PackedDataset(shared.batches, True, 0, pad_to, share_prefix=True)
     for members, batch in zip(shared.batches, dataset):
         assert batch["input_ids"].shape == batch[DOCUMENTS_KEY].shape == (1, pad_to)
@@ -278,22 +319,23 @@ def test_rows_stay_on_the_block_grid_when_an_example_is_longer_than_the_budget()
     prefix = list(range(10, 30))
     examples = [Example(prefix + [5] * n, [-100] * 21 + [1] * (n - 1), shared_prefix=20)
                 for n in (300, 900, 1500, 200, 700, 1100, 50, 1400)]
-    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=2)
+    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=2, shared_prefix=True)
     plan = engine.make_plan(examples, cfg, "cuda", budget=1024)
     pad_to = engine.padded_row_tokens(plan, cfg, "cuda")
     dataset = engine.PackedDataset(plan.batches, True, 0, pad_to, share_prefix=True)
-    assert pad_to % 128 == 0 and len({tuple(batch["input_ids"].shape) for batch in dataset}) == 1
+    assert pad_to == 1536 and len({tuple(batch["input_ids"].shape) for batch in dataset}) == 1  # 1520 tokens
 
 
 def test_the_trainer_learns_the_same_with_and_without_sharing(tiny_model: Path, tmp_path: Path) -> None:
-    """Through the engine (one row per step both ways, replay KL on): the same loss at every step,
-    the same adapter after, and the computed tokens plus the shared ones are the unshared count."""
+    """Through the engine (several rows per step, accumulated, over two epochs; replay KL on): the same
+    examples in every step, the same loss at every step, the same adapter after, and the computed
+    tokens plus the shared ones are the unshared count."""
     from graphtune.tools.training import engine
     from graphtune.tools.training.config import LoraJobConfig
 
     examples = _examples(tiny_model, replay=(1, 2))
     cfg = LoraJobConfig(dataset_name="x", base_model=str(tiny_model), general_replay_kl=1.0, learning_rate=5e-2,
-                        num_epochs=3, warmup=0, save_steps=1000, tokens_per_batch=4096)
+                        num_epochs=2, warmup=0, save_steps=1000, tokens_per_batch=256, gradient_accumulation_steps=2)
     runs = []
     for share in (False, True):
         model = _peft_model(tiny_model)
@@ -305,7 +347,9 @@ def test_the_trainer_learns_the_same_with_and_without_sharing(tiny_model: Path, 
         weights = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
         runs.append(([m["loss"] for m in metrics if "loss" in m], weights, hooks.stats, plan))
     (plain_losses, plain_weights, plain_stats, plain), (losses, weights, stats, plan) = runs
-    assert len(losses) == len(plain_losses) == 3 and plan.shared_prefix > 0
+    assert [[id(e) for e in b] for b in plan.batches] == [[id(e) for e in b] for b in plain.batches]
+    assert plan.shared_prefix > 0 and len(plan.batches) >= 4 and max(len(b) for b in plan.batches) > 1
+    assert len(losses) == len(plain_losses) == plan.steps == plain.steps
     assert losses == pytest.approx(plain_losses, rel=1e-4)
     for name, weight in weights.items():  # Adam divides by the gradient's own scale: rounding shows more here
         torch.testing.assert_close(weight, plain_weights[name], rtol=1e-3, atol=1e-4)
@@ -319,13 +363,17 @@ def test_the_trainer_learns_the_same_with_and_without_sharing(tiny_model: Path, 
 def test_on_cuda_compiled_flex_attention_gives_the_unshared_loss_and_gradients(
         tiny_model: Path, tmp_path: Path, compiled: bool) -> None:
     """The training path on CUDA: compiled flex_attention (forward and backward) with the BlockMask,
-    rows padded onto the 128-token grid, optionally compiled decoder layers (inductor), against
-    today's unshared rows (transformers' own block mask from position ids). Head dim 64: inductor
-    cannot build flex kernels for some small head dims (model_loading.ensure_attention_works)."""
+    rows as the engine builds them (the same plan both ways; padded onto the 128-token grid, the shared
+    row to its own shorter length), optionally compiled decoder layers (inductor), against today's
+    unshared rows (transformers' own block mask from position ids). Head dim 64: inductor cannot build
+    flex kernels for some small head dims (model_loading.ensure_attention_works)."""
     from tiny_model import create_tiny_model
 
+    from graphtune.tools.training import engine
     from graphtune.tools.training.compiled_layers import compile_decoder_layers
-    from graphtune.tools.training.packing import BLOCK_TOKENS, collate_packed, round_up
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.packing import BLOCK_TOKENS, round_up
+    from graphtune.tools.training.shared_prefix import SAVED_TOKENS_KEY
 
     texts = [t for pair in QUESTIONS for t in pair] * 20
     model_folder = create_tiny_model(tmp_path / "tiny-llama-hd64", texts, vocab_size=400, hidden=256)
@@ -333,14 +381,22 @@ def test_on_cuda_compiled_flex_attention_gives_the_unshared_loss_and_gradients(
     model = _peft_model(model_folder, "flex_attention").cuda()
     if compiled:
         compile_decoder_layers(model)
-    pad_to = round_up(len(collate_packed(examples)["input_ids"][0]), BLOCK_TOKENS)
+    budget = round_up(sum(len(e) for e in examples), BLOCK_TOKENS)  # one row holds them all
+    cfg = LoraJobConfig(dataset_name="x", base_model="x", num_epochs=1)
+    rows = []
+    for share in (False, True):
+        plan = engine.make_plan(examples, cfg.updated(shared_prefix=share), "cuda", budget=budget)
+        pad_to = engine.padded_row_tokens(plan, cfg, "cuda")
+        rows.append(next(iter(engine.PackedDataset(plan.batches, True, 0, pad_to, share_prefix=share))))
+    assert len(plan.batches) == 1 and rows[1]["input_ids"].shape[1] < rows[0]["input_ids"].shape[1] == budget
 
     def on_cuda(batch: dict) -> dict:
-        return {k: v.cuda() for k, v in batch.items()}
+        skip = (engine.PAD_TOKENS_KEY, SAVED_TOKENS_KEY)
+        return {k: v.cuda() for k, v in batch.items() if k not in skip}
 
     with torch._dynamo.config.patch(suppress_errors=False):  # a compile failure must fail the test, not run eagerly
-        reference, reference_grads = _loss_and_grads(model, on_cuda(collate_packed(examples, pad_to)))
-        loss, grads = _loss_and_grads(model, on_cuda(collate_packed(examples, pad_to, share_prefix=True)))
+        reference, reference_grads = _loss_and_grads(model, on_cuda(rows[0]))
+        loss, grads = _loss_and_grads(model, on_cuda(rows[1]))
     torch.testing.assert_close(loss, reference, rtol=1e-4, atol=1e-5)
     assert grads.keys() == reference_grads.keys() and len(grads) > 0
     for name, grad in grads.items():
