@@ -35,6 +35,13 @@ from graphtune.tools.training.packing import (
     round_up,
 )
 from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
+from graphtune.tools.training.shared_prefix import (
+    DOCUMENTS_KEY,
+    SAVED_TOKENS_KEY,
+    attention_mask,
+    prefix_length,
+    row_length,
+)
 from graphtune.tools.training.tokenize import Example
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -43,7 +50,9 @@ PAD_TOKENS_KEY = "graphtune_pad_tokens"
 
 @dataclass
 class Plan:
-    """All micro-batches of the run (epochs concatenated) and what they add up to."""
+    """All micro-batches of the run (epochs concatenated) and what they add up to. The batches and
+    `tokens_per_batch` (their budget) are those of the unshared plan; `tokens` counts what is
+    computed (a shared prefix once per row), `unshared_tokens` every example's full tokens."""
 
     batches: list[list[Example]]
     epoch_of_batch: list[int]
@@ -52,6 +61,8 @@ class Plan:
     tokens_per_batch: int
     batch_size: int
     grad_accum: int
+    shared_prefix: int = 0  # tokens of the prefix each packed row holds once (0: rows share nothing)
+    unshared_tokens: int = 0
 
 
 def default_token_budget(cfg: LoraJobConfig, device: str, model_params: int | None = None) -> int:
@@ -72,9 +83,14 @@ def default_token_budget(cfg: LoraJobConfig, device: str, model_params: int | No
 
 def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budget: int | None = None,
               batch_size: int | None = None, grad_accum: int | None = None, model_params: int | None = None) -> Plan:
+    """The run's micro-batches. Planned on every example's full length whether or not a shared
+    prefix is on: sharing only shortens the rows that are computed, so each step holds the same
+    examples, with the same loss and gradients, as without it (and a dry run's step count, made
+    without the marks, is the run's). `tokens` then counts the shorter rows."""
     budget = budget or default_token_budget(cfg, device, model_params)
     batch_size = batch_size or cfg.examples_per_batch
     grad_accum = grad_accum or cfg.gradient_accumulation_steps
+    prefix = prefix_length(examples) if cfg.packing and cfg.shared_prefix else 0
     lengths = [len(e) for e in examples]
     batches, epochs = [], []
     for epoch in range(cfg.num_epochs):
@@ -89,7 +105,8 @@ def make_plan(examples: list[Example], cfg: LoraJobConfig, device: str, *, budge
     if cfg.max_steps:
         steps = min(steps, cfg.max_steps)
         batches, epochs = batches[: steps * grad_accum], epochs[: steps * grad_accum]
-    return Plan(batches, epochs, steps, sum(len(e) for b in batches for e in b), budget, batch_size, grad_accum)
+    return Plan(batches, epochs, steps, sum(row_length(b, prefix > 0) for b in batches), budget, batch_size,
+                grad_accum, prefix, sum(len(e) for b in batches for e in b))
 
 
 def split_to_multiple(batches: list[list[Example]], epochs: list[int], multiple: int
@@ -116,9 +133,9 @@ class PackedDataset:
     """torch-style dataset whose items are whole micro-batches (already collated)."""
 
     def __init__(self, batches: list[list[Example]], packing: bool, pad_id: int, pad_to: int | None = None,
-                 replay_mask: bool = False) -> None:
+                 replay_mask: bool = False, share_prefix: bool = False) -> None:
         self.batches, self.packing, self.pad_id, self.pad_to = batches, packing, pad_id, pad_to
-        self.replay_mask = replay_mask
+        self.replay_mask, self.share_prefix = replay_mask, share_prefix and packing
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -130,9 +147,13 @@ class PackedDataset:
         members = self.batches[i]
         if not self.packing:
             return collate_padded(members, self.pad_id, replay_mask=self.replay_mask)
-        batch = collate_packed(members, pad_to=self.pad_to, replay_mask=self.replay_mask)
+        batch = collate_packed(members, pad_to=self.pad_to, replay_mask=self.replay_mask,
+                               share_prefix=self.share_prefix)
+        computed = row_length(members, self.share_prefix)
         if self.pad_to:  # popped by the trainer before the forward: tokens/s counts real tokens only
-            batch[PAD_TOKENS_KEY] = int(batch["input_ids"].numel()) - sum(len(m) for m in members)
+            batch[PAD_TOKENS_KEY] = int(batch["input_ids"].numel()) - computed
+        if self.share_prefix:  # popped likewise: what the row would hold more without sharing
+            batch[SAVED_TOKENS_KEY] = sum(len(m) for m in members) - computed
         return batch
 
 
@@ -244,20 +265,26 @@ class _TrainerSteps:
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         padding = int(inputs.pop(PAD_TOKENS_KEY, 0))
+        saved = int(inputs.pop(SAVED_TOKENS_KEY, 0))
         self.replay_mask = inputs.pop(REPLAY_MASK_KEY, None)
         stats = self.graphtune_hooks.stats
         stats["tokens_seen"] = stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel()) - padding
+        stats["tokens_shared"] = stats.get("tokens_shared", 0) + saved  # computed once instead of per document
         return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
+        documents = inputs.pop(DOCUMENTS_KEY, None)
+        if documents is not None:  # a shared-prefix row: its documents' mask, not one derived from position ids
+            inputs["attention_mask"] = attention_mask(self.model, documents)  # type: ignore[attr-defined]
         mask, self.replay_mask = getattr(self, "replay_mask", None), None
         weight = self.graphtune_replay_kl
         if mask is None or weight <= 0:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
         with final_hidden_states(self.model) as caught:  # type: ignore[attr-defined]
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)  # type: ignore[misc]
-        kl_sum, positions = kl_to_base(self.model, inputs, caught["hidden"], mask)  # type: ignore[attr-defined]
+        teacher_inputs = inputs if documents is None else {**inputs, DOCUMENTS_KEY: documents}
+        kl_sum, positions = kl_to_base(self.model, teacher_inputs, caught["hidden"], mask)  # type: ignore[attr-defined]
         if positions:  # per labelled token, like the cross-entropy it is added to
             tokens = num_items_in_batch if num_items_in_batch is not None else max(label_tokens(inputs), 1)
             loss = loss + weight * kl_sum / tokens
@@ -304,6 +331,8 @@ class _Progress:
                    "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
                    "grad_norm": logs.get("grad_norm"), "tokens_per_second": round(rate, 1),
                    "tokens_seen": tokens, "eta_seconds": round(per_step * (state.max_steps - state.global_step), 1)}
+        if plan.shared_prefix:  # tokens_seen counts computed tokens; this one every document's whole prefix too
+            metrics["tokens_seen_unshared"] = tokens + int(sum_over_ranks(hooks.stats.get("tokens_shared", 0)))
         if "replay_kl" in hooks.stats:  # KL(base || tuned) per replay answer token, last micro-batch
             metrics["replay_kl"] = round(float(hooks.stats.pop("replay_kl")), 5)
         if self.device == "cuda":
@@ -324,10 +353,15 @@ def _gpu_memory() -> dict[str, Any]:
 
 
 def padded_row_tokens(plan: Plan, cfg: LoraJobConfig, device: str) -> int | None:
-    """The one length every packed CUDA row is padded to: the budget, or the longest row when an
-    example is longer than the budget (plan_batches then fills rows up to that example's length)."""
+    """The one length every packed CUDA row is padded to (compiled kernels see one shape), on
+    flex_attention's 128-token grid: the budget, or the longest row when an example is longer than
+    the budget (plan_batches then fills rows up to that example's length). With a shared prefix, the
+    longest row as computed: the rows hold the unshared plan's examples, and padding them back to the
+    budget would compute the saved tokens as padding."""
     if device != "cuda" or not cfg.packing:
         return None
+    if plan.shared_prefix:
+        return round_up(max((row_length(b, True) for b in plan.batches), default=1), BLOCK_TOKENS)
     longest = max((sum(len(e) for e in b) for b in plan.batches), default=0)
     return round_up(max(plan.tokens_per_batch, longest), BLOCK_TOKENS)
 
@@ -349,7 +383,8 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
     # rounded up to flex_attention's 128-token blocks: a row length off the block grid is what inductor
     # fails to compile for some shapes (and the start-up check probes a block-aligned row)
     pad_to = padded_row_tokens(plan, cfg, device)
-    dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0)
+    dataset = PackedDataset(plan.batches, cfg.packing, pad_id, pad_to, replay_mask=cfg.general_replay_kl > 0,
+                            share_prefix=plan.shared_prefix > 0)
     trainer_class = type("_Trainer", (_TrainerSteps, Trainer), {})
     callback = type("_Callback", (_Progress, TrainerCallback), {})(hooks, plan, device)
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=lambda items: items[0],

@@ -57,7 +57,8 @@ def load_model(cfg: LoraJobConfig, device: str, base: str, *, keep_on_cpu: bool 
         model.to(device)
     model = prepare_model(model, cfg, device, init_adapter=init_adapter, fused_kernels=not keep_on_cpu,
                           liger_layers=liger_layers)
-    attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size)
+    attn = ensure_attention_works(model, "cpu" if keep_on_cpu else device, model.config.vocab_size,
+                                  shared_prefix=cfg.shared_prefix and cfg.packing)
     return model, {"dtype": str(dtype).replace("torch.", ""), "attention": attn}
 
 
@@ -109,10 +110,12 @@ def prepare_model(model: Any, cfg: LoraJobConfig, device: str, *, init_adapter: 
     return model
 
 
-def ensure_attention_works(model: Any, device: str, vocab_size: int) -> str:
+def ensure_attention_works(model: Any, device: str, vocab_size: int, shared_prefix: bool = False) -> str:
     """On CUDA, prove flex_attention compiles for this model with one packed forward+backward;
     if inductor cannot build its kernels (seen for small head dims), fall back to sdpa, which
-    honours the same per-document masks. Returns the attention implementation in use."""
+    honours the same per-document masks. `shared_prefix`: the probe row is masked the way shared-prefix
+    rows are (their own mask function, compiled into their own kernels). Returns the attention
+    implementation in use."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     current = getattr(base.config, "_attn_implementation", "sdpa")
     if device != "cuda" or current != "flex_attention":
@@ -122,16 +125,16 @@ def ensure_attention_works(model: Any, device: str, vocab_size: int) -> str:
     from graphtune.tools.training import attention_check
 
     environment = attention_check.cuda_environment(next(model.parameters()).dtype)
+    if shared_prefix:
+        environment["mask"] = "shared_prefix"
     key, record = attention_check.attention_key(base.config, environment), attention_check.record_file()
     if attention_check.passed_before(key, record):  # same kernels compiled and ran in an earlier job
         return current
-    # two packed documents on the 128-token block grid, like the training rows (padded to a block multiple)
     ids = torch.randint(0, max(2, vocab_size), (1, 256), device="cuda")
-    pos = torch.cat([torch.arange(160), torch.arange(96)]).unsqueeze(0).to("cuda")
     try:
         model.train()
         with torch._dynamo.config.patch(suppress_errors=False):  # an OOM retry reloads after layers compiled
-            out = model(input_ids=ids, position_ids=pos, labels=ids, use_cache=False)
+            out = model(input_ids=ids, labels=ids, use_cache=False, **_probe_row(model, shared_prefix))
             out.loss.backward()
         attention_check.record_pass(key, record, environment)
         return current
@@ -141,6 +144,21 @@ def ensure_attention_works(model: Any, device: str, vocab_size: int) -> str:
         return f"sdpa (flex_attention unavailable: {type(exc).__name__})"
     finally:
         model.zero_grad(set_to_none=True)
+
+
+def _probe_row(model: Any, shared_prefix: bool) -> dict[str, Any]:
+    """Position ids (and a shared-prefix row's mask) of the attention check's 256-token row: two
+    packed documents on the 128-token block grid, like the training rows (padded to a block multiple);
+    shared: a 32-token prefix, a document that sees it and one that does not."""
+    import torch
+
+    if not shared_prefix:
+        return {"position_ids": torch.cat([torch.arange(160), torch.arange(96)]).unsqueeze(0).to("cuda")}
+    from graphtune.tools.training.shared_prefix import PREFIX_DOCUMENT, attention_mask
+
+    documents = torch.tensor([[PREFIX_DOCUMENT] * 32 + [1] * 128 + [-2] * 96], device="cuda")
+    positions = torch.cat([torch.arange(160), torch.arange(96)]).unsqueeze(0).to("cuda")
+    return {"position_ids": positions, "attention_mask": attention_mask(model, documents)}
 
 
 def enable_checkpointing(model: Any) -> None:

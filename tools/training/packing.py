@@ -2,7 +2,9 @@
 
 Each micro-batch is one row of concatenated examples; position ids restart at 0 for every
 example, which transformers turns into a per-document (block-diagonal causal) attention
-mask, so examples never attend to each other. No pad token is ever computed on.
+mask, so examples never attend to each other. No pad token is ever computed on. With a shared
+prefix (shared_prefix.py) the row starts with one copy of the prefix the marked examples share,
+and the trainer builds the mask from the row's document ids instead.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from graphtune.tools.training.shared_prefix import DOCUMENTS_KEY, PREFIX_DOCUMENT, prefix_length
 from graphtune.tools.training.tokenize import Example
 
 
@@ -49,7 +52,8 @@ def round_up(tokens: int, multiple: int) -> int:
     return -(-tokens // multiple) * multiple
 
 
-def collate_packed(examples: list[Example], pad_to: int | None = None, replay_mask: bool = False) -> dict[str, Any]:
+def collate_packed(examples: list[Example], pad_to: int | None = None, replay_mask: bool = False,
+                   share_prefix: bool = False) -> dict[str, Any]:
     """One packed row: input_ids, position_ids (restarting per example), labels (no cross-example loss).
 
     `pad_to`: fill the row up to this many tokens with one padding "document" (its own positions,
@@ -57,24 +61,41 @@ def collate_packed(examples: list[Example], pad_to: int | None = None, replay_ma
     mask) are built once instead of once per new row length.
 
     `replay_mask`: add REPLAY_MASK_KEY, True on the labelled tokens of replay examples (popped by
-    the trainer before the forward; see replay_kl.py)."""
+    the trainer before the forward; see replay_kl.py).
+
+    `share_prefix`: one copy of the marked examples' shared prefix at the row start; each marked
+    example keeps its tokens after it, positions continuing at the prefix length; DOCUMENTS_KEY
+    holds the per-token document ids the attention mask is built from (shared_prefix.py)."""
     import torch
 
-    ids, pos, labels, replay = [], [], [], []
-    for ex in examples:
-        ids += ex.input_ids
-        pos += range(len(ex.input_ids))
-        own = [-100] + ex.labels[1:]  # the first token of an example never predicts from the previous one
+    prefix = prefix_length(examples) if share_prefix else 0
+    lead = next((ex for ex in examples if ex.shared_prefix), None) if prefix else None
+    ids, pos, labels, replay, docs = [], [], [], [], []
+    if lead is not None:
+        ids += lead.input_ids[:prefix]
+        pos += range(prefix)
+        labels += [-100] * prefix
+        replay += [False] * prefix
+        docs += [PREFIX_DOCUMENT] * prefix
+    for number, ex in enumerate(examples, start=1):
+        skip = prefix if ex.shared_prefix else 0
+        ids += ex.input_ids[skip:]
+        pos += range(skip, len(ex.input_ids))
+        own = [-100] + ex.labels[skip + 1:]  # the first token of an example never predicts from the previous one
         labels += own
         replay += [ex.replay and label != -100 for label in own]
+        docs += [number if skip else -number] * len(own)
     if pad_to and len(ids) < pad_to:
         fill = pad_to - len(ids)
         ids += [0] * fill
         pos += range(fill)
         labels += [-100] * fill
         replay += [False] * fill
+        docs += [-(len(examples) + 1)] * fill
     as_tensor = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
     batch = {"input_ids": as_tensor(ids), "position_ids": as_tensor(pos), "labels": as_tensor(labels)}
+    if share_prefix:  # every row of a sharing run carries its documents: one mask function for all steps
+        batch[DOCUMENTS_KEY] = as_tensor(docs)
     if replay_mask and any(replay):  # no key, no teacher forward (and no device sync to find that out)
         batch[REPLAY_MASK_KEY] = torch.tensor([replay], dtype=torch.bool)
     return batch

@@ -9,7 +9,9 @@ without gradients and no second copy of the weights.
 The teacher sees only the replay documents (~20 % of a packed row): they are gathered whole, with
 their own position ids, into a shorter row. Attention is per document (position ids restarting
 per document), so each gathered document gets exactly the hidden states it has in the full row,
-and the teacher's forward costs a fifth of a full-row one.
+and the teacher's forward costs a fifth of a full-row one. In a shared-prefix row (shared_prefix.py)
+the documents are the row's explicit document ids, and the prefix comes along (first, as in the
+row) whenever a gathered document sees it, under the same kind of mask as the student's.
 
 The student's logits are never materialized for the whole row (the fused cross-entropy avoids
 that): the final hidden states are caught with a forward hook on the decoder, and only the
@@ -24,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 from graphtune.tools.training.compiled_layers import eager_layers
 from graphtune.tools.training.packing import BLOCK_TOKENS, round_up
+from graphtune.tools.training.shared_prefix import DOCUMENTS_KEY, PREFIX_DOCUMENT, attention_mask
 
 CHUNK_POSITIONS = 2048
 BUCKETS_PER_ROW = 8
@@ -79,10 +82,14 @@ def teacher_length(tokens: int, row_tokens: int) -> int:
 def _document_ids(inputs: dict[str, Any]) -> Any:
     """Per token (flattened row by row), the document it belongs to, numbered across rows; -1 on
     padding (attention_mask 0). A new document starts where position ids do not step by one:
-    transformers' own rule for the per-document mask of packed rows (find_packed_sequence_indices)."""
+    transformers' own rule for the per-document mask of packed rows (find_packed_sequence_indices).
+    A shared-prefix row (one packed row) carries its document ids instead: its position ids do not
+    restart at 0 after the prefix."""
     import torch
     from transformers.masking_utils import find_packed_sequence_indices
 
+    if inputs.get(DOCUMENTS_KEY) is not None:
+        return inputs[DOCUMENTS_KEY].reshape(-1)
     ids = inputs["input_ids"]
     rows, width = ids.shape
     position_ids = inputs.get("position_ids")
@@ -94,19 +101,24 @@ def _document_ids(inputs: dict[str, Any]) -> Any:
 
 
 def _replay_document_tokens(inputs: dict[str, Any], replay_mask: Any) -> Any:
-    """Flat indices, in order, of every token of every document that holds a replay answer token."""
+    """Flat indices, in order, of every token of every document that holds a replay answer token
+    (and of the shared prefix, when one of those documents sees it)."""
     import torch
 
     docs = _document_ids(inputs)
-    wanted = torch.zeros(docs.numel() + 1, dtype=torch.bool, device=docs.device)  # last slot: padding (id -1)
-    wanted[docs[replay_mask.reshape(-1).to(docs.device)]] = True
-    return wanted[docs].nonzero().squeeze(-1)
+    offset = docs.numel() + 2  # document ids lie in (-offset, offset): shifted, they index `wanted`
+    wanted = torch.zeros(2 * offset, dtype=torch.bool, device=docs.device)
+    wanted[docs[replay_mask.reshape(-1).to(docs.device)] + offset] = True
+    kept = wanted[docs + offset]
+    if inputs.get(DOCUMENTS_KEY) is not None:
+        kept |= (docs == PREFIX_DOCUMENT) & (kept & (docs > PREFIX_DOCUMENT)).any()
+    return kept.nonzero().squeeze(-1)
 
 
 def teacher_row(inputs: dict[str, Any], replay_mask: Any, bucket: bool) -> tuple[dict[str, Any], Any]:
-    """The batch's replay documents as one packed row (input_ids, position_ids) and, per flat
-    token of the batch, its index in that row. `bucket`: pad the row to `teacher_length` with
-    one padding document (its own position ids, never read back)."""
+    """The batch's replay documents as one packed row (input_ids, position_ids, and the document ids
+    of a shared-prefix row) and, per flat token of the batch, its index in that row. `bucket`: pad
+    the row to `teacher_length` with one padding document (its own position ids, never read back)."""
     import torch
 
     kept = _replay_document_tokens(inputs, replay_mask)
@@ -119,7 +131,12 @@ def teacher_row(inputs: dict[str, Any], replay_mask: Any, bucket: bool) -> tuple
     row_positions = torch.cat([positions.reshape(-1)[kept], torch.arange(fill, device=ids.device)])
     where = torch.full((ids.numel(),), -1, dtype=torch.long, device=ids.device)
     where[kept] = torch.arange(kept.numel(), device=ids.device)
-    return {"input_ids": row_ids[None], "position_ids": row_positions[None]}, where
+    row = {"input_ids": row_ids[None], "position_ids": row_positions[None]}
+    documents = inputs.get(DOCUMENTS_KEY)
+    if documents is not None:  # the padding document's id is below every id of the row
+        padding = torch.full((fill,), -ids.numel() - 2, dtype=documents.dtype, device=ids.device)
+        row[DOCUMENTS_KEY] = torch.cat([documents.reshape(-1)[kept], padding])[None]
+    return row, where
 
 
 def _compiled_per_shape(model: Any) -> bool:
@@ -134,6 +151,9 @@ def replay_teacher_hidden(model: Any, inputs: dict[str, Any], replay_mask: Any, 
     import torch
 
     row, where = teacher_row(inputs, replay_mask, _compiled_per_shape(model) if bucket is None else bucket)
+    documents = row.pop(DOCUMENTS_KEY, None)
+    if documents is not None:
+        row["attention_mask"] = attention_mask(model, documents)
     with torch.no_grad(), model.disable_adapter(), eager_layers(model):  # the row's length varies: no recompiles
         hidden = _base(model).get_decoder()(**row, use_cache=False)[0]
     return hidden[0].index_select(0, where[positions])

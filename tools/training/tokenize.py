@@ -49,6 +49,7 @@ class Example:
     input_ids: list[int]
     labels: list[int]  # -100 on prompt tokens
     replay: bool = False  # a general-replay row (the base model's own answer): its answer tokens may carry a KL term
+    shared_prefix: int = 0  # leading tokens a packed row may hold once for all examples starting with them
 
     def __len__(self) -> int:
         return len(self.input_ids)

@@ -41,6 +41,7 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
 from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
 from graphtune.tools.training.self_prompts import sample_user_prompts
+from graphtune.tools.training.shared_prefix import mark_examples, template_opening
 from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
 from graphtune.tools.training.token_cache import cached_encode_all, token_cache_dir
 from graphtune.tools.training.tokenize import ensure_chat_template
@@ -75,7 +76,10 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
     if not train:
         raise TrainingConfigError("no training example has answer tokens within `max_seq_length`.",
                                   field="max_seq_length", hint="Raise max_seq_length.")
+    # after the cache (the marks depend on the whole training set, not on one conversation); eval stays unshared
+    shared = mark_examples(train, template_opening(tokenizer)) if cfg.shared_prefix and cfg.packing else None
     return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template,
+            "shared_prefix": shared,
             "general_replay": {"fraction": cfg.general_replay, "rows": len(replayed), "wanted": wanted,
                                "distinct_prompts": len({c[0]["content"] for c in replayed})}}
 
@@ -183,7 +187,7 @@ def _dry_run(cfg: LoraJobConfig, device: str, base: str, data: dict[str, Any], p
             "max_example_tokens": report.max_length, "micro_batches": len(plan.batches), "optimizer_steps": plan.steps,
             "tokens_per_batch": plan.tokens_per_batch, "model_parameters": shape["params"],
             "checkpointed_layers": ckpt, "default_chat_template": data["default_template"],
-            "general_replay": data["general_replay"],
+            "general_replay": data["general_replay"], "shared_prefix": shared_prefix_summary(data, plan),
             "estimate": estimate(shape, cfg.method, lora_params, plan.tokens_per_batch, ckpt > 0, plan.tokens, device),
             "distributed": distributed_plan(cfg, device, shape, lora_params, plan.tokens_per_batch, world, strategy)}
 
@@ -345,8 +349,11 @@ def _finish_info(info: dict[str, Any], state: dict[str, Any], model: Any, evalua
         with model.disable_adapter():
             state["base_eval_loss"] = evaluate()
     tokens = int(sum_over_ranks(stats.get("tokens_seen", 0)))
+    unshared = tokens + int(sum_over_ranks(stats.get("tokens_shared", 0)))
     info.update(tokens_trained=tokens, train_seconds=round(train_seconds, 2),
                 tokens_per_second=round(tokens / train_seconds, 1) if train_seconds > 0 and tokens else None,
+                tokens_trained_unshared=unshared,
+                tokens_per_second_unshared=round(unshared / train_seconds, 1) if train_seconds > 0 and tokens else None,
                 base_eval_loss=state.get("base_eval_loss"),
                 eval_loss=state["final_eval_loss"], stopped=stats.get("stopped"))
 
@@ -390,6 +397,19 @@ def _evaluate_probes(cfg: LoraJobConfig, ctx: JobContext, model: Any, tokenizer:
     report["dataset"] = data["files"].name
     ctx.event("evaluation", {k: report[k] for k in ("probes", "base", "tuned", "retention")})
     return report, rows
+
+
+TOKENS_COUNTED = ("tokens_trained and tokens_per_second count the tokens computed (a shared prefix once per "
+                  "packed row); the *_unshared figures count every example's full tokens, as without sharing")
+
+
+def shared_prefix_summary(data: dict[str, Any], plan: engine.Plan) -> dict[str, Any]:
+    """What the run shares: the marks on the training examples (prefix length, marked examples, the
+    prefix's share of their tokens), whether the rows use them, and the plan's tokens (all epochs)
+    computed with sharing and counted without."""
+    marks = data.get("shared_prefix")
+    return {"active": plan.shared_prefix > 0, **(marks or {"prefix_tokens": 0, "examples": 0}),
+            "planned_tokens": plan.tokens, "planned_tokens_unshared": plan.unshared_tokens}
 
 
 def _perplexity(loss: float | None) -> float | None:
@@ -473,6 +493,7 @@ def _train_result(cfg: LoraJobConfig, output_name: str, path: str, plan: engine.
     """The train job's result: the model, its metrics and speed, and the verdict on it."""
     return {"model_name": output_name, "path": path, "steps": plan.steps, **meta["evaluation"],
             "tokens_trained": meta["tokens_trained"], "tokens_per_second": meta["tokens_per_second"],
+            "tokens_trained_unshared": meta["tokens_trained_unshared"], "tokens_counted": meta["tokens_counted"],
             "train_seconds": meta["train_seconds"], "duration_seconds": meta["duration_seconds"],
             **({"knowledge": summary_of(knowledge)} if knowledge else {}),
             "final_train_loss": meta["final_train_loss"], "fast_path": meta["fast_path"],
@@ -494,8 +515,10 @@ def _metadata(cfg: LoraJobConfig, ctx: JobContext, base: str, data: dict[str, An
         "dataset": {"name": files.name, "path": str(files.train.parent),
                     "graph_fingerprint": (files.metadata.get("source") or {}).get("graph_fingerprint"),
                     "train_examples": len(data["train"]), "eval_examples": len(data["eval"])},
-        "general_replay": data["general_replay"],
+        "general_replay": data["general_replay"], "shared_prefix": shared_prefix_summary(data, plan),
         "steps": plan.steps, "tokens_trained": info["tokens_trained"], "tokens_per_second": info["tokens_per_second"],
+        "tokens_trained_unshared": info["tokens_trained_unshared"],
+        "tokens_per_second_unshared": info["tokens_per_second_unshared"], "tokens_counted": TOKENS_COUNTED,
         "train_seconds": info["train_seconds"], "trainable_parameters": trainable,
         "total_parameters": total, "final_train_loss": losses[-1] if losses else None,
         "best_eval_loss": min(evals + ([info["eval_loss"]] if info["eval_loss"] is not None else []), default=None),

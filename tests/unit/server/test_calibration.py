@@ -81,6 +81,25 @@ def test_a_finished_run_measures_its_rate_and_peak_memory() -> None:
     assert measured["peak_memory_gib"] > 0 and measured["tokens_per_batch"] == 4096
 
 
+def test_a_shared_prefix_run_calibrates_per_unshared_token(job_store) -> None:
+    """A sharing run steps through the unshared plan's rows, and the server's dry run counts every
+    example's full tokens: its rate is per unshared token, and it calibrates only plans that share
+    (it runs faster per such token; runs stored before the key did not share)."""
+    shared = _cfg(shared_prefix=True)
+    measured = measurement(shared, "cpu", 4096, 1, {"tokens_trained": 750, "tokens_trained_unshared": 1000,
+                                                    "train_seconds": 50.0, "duration_seconds": 80.0})
+    assert measured["seconds_per_token"] == 0.05 and measured["shared_prefix"] is True
+    assert measurement(_cfg(), "cpu", 4096, 1, {})["shared_prefix"] is False  # off by default
+    old = {"base_model": "smollm2-135m-instruct", "device": "cpu", "method": "lora", "tokens_per_batch": 4096,
+           "world_size": 1, "seconds_per_token": 0.02, "peak_memory_gib": 11.0}
+    _store_with(job_store, old)
+    assert time_and_memory(shared, "cpu", SMOLLM2, _plan(), job_store)["basis"].startswith("formula")
+    assert time_and_memory(_cfg(), "cpu", SMOLLM2, _plan(), job_store)["basis"].startswith("calibrated")
+    _store_with(job_store, measured)
+    marked = SimpleNamespace(tokens=7_500, unshared_tokens=10_000, tokens_per_batch=4096)  # the worker's own plan
+    assert time_and_memory(shared, "cpu", SMOLLM2, marked, job_store)["seconds"]["expected"] == 500.0
+
+
 def test_off_cuda_memory_counts_fp32_activations_and_logits() -> None:
     cpu = estimate(SMOLLM2, "lora", 0, 4096, False, 0, "cpu")
     cuda = estimate(SMOLLM2, "lora", 0, 4096, False, 0, "cuda")
