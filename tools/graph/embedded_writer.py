@@ -13,7 +13,7 @@ from graphtune.tools.graph.csv_rows import (
     PreparedFile,
     join_chunks,
 )
-from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
+from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list, writer_buffer_pool
 from graphtune.tools.graph.resolve import (
     cross_file_methods,
     foreign_bases,
@@ -27,8 +27,11 @@ from graphtune.tools.graph.schema import DERIVED_RELS, uid
 class EmbeddedWriter:
     """Every read and write is scoped to `codebase`: other code bases in the graph are never touched."""
 
-    def __init__(self, graph_dir: Path, scratch: Path, codebase: str, lock_wait_s: float = 0.0) -> None:
-        self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s)
+    def __init__(self, graph_dir: Path, scratch: Path, codebase: str, lock_wait_s: float = 0.0,
+                 source_bytes: int = 0) -> None:
+        """`source_bytes`: the source this ingest will parse, which sizes the store's buffer pool."""
+        pool = writer_buffer_pool(graph_dir, source_bytes)
+        self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s, buffer_pool_bytes=pool)
         self.scratch = scratch
         self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)

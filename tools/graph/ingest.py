@@ -121,14 +121,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
                if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
-    writer = open_writer(params.write_to, settings, ctx, codebase)
+    writer = open_writer(params.write_to, settings, ctx, codebase, sum(f.size for f in files))
     graph = None
     try:
         _check_stored_root(writer, params, root, codebase)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
         writer.delete_files(gone + changed)
-        taken = _NameRegistry(writer, to_parse)
+        taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
         writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
@@ -264,12 +264,14 @@ class _NameRegistry:
     in path order wins; an unchanged stored file wins over a re-parsed one), and the file is
     listed in `names_left_out`, instead of failing the whole load."""
 
-    def __init__(self, writer: Any, to_parse: list[SourceFile]) -> None:
+    def __init__(self, writer: Any, to_parse: list[SourceFile], stored: bool = True) -> None:
+        """`stored=False`: the code base holds no name yet (an embedded store with none of its files:
+        its loads are transactions, so no definition outlives its file), so nothing is read."""
         self.by_path = {f.rel_path: f for f in to_parse}
         self.left_out: list[dict[str, str]] = []
         self.names: set[str] | None = None
         if any(f.language != "python" for f in to_parse):
-            self.names = writer.qualified_names()
+            self.names = writer.qualified_names() if stored else set()
 
     def claim(self, result: Parsed, codebase: str, prepared: bool) -> Parsed | tuple[str, str]:
         item = self.by_path.get(result.path)
@@ -298,7 +300,9 @@ def _count(parsed: Parsed, kind: str) -> int:
     return parsed.counts[kind] if isinstance(parsed, PreparedFile) else len(getattr(parsed, kind))
 
 
-def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str):
+def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str, source_bytes: int = 0) -> Any:
+    """The store's writer for one code base; `source_bytes` (what the ingest may parse) sizes the
+    embedded store's buffer pool (embedded.writer_buffer_pool)."""
     if store == "neo4j":
         from graphtune.tools.graph.neo4j_writer import Neo4jWriter
 
@@ -306,7 +310,8 @@ def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str
     from graphtune.tools.graph.embedded_writer import EmbeddedWriter
 
     scratch = ctx.work_dir if ctx else settings.work_dir
-    return EmbeddedWriter(settings.graph_dir, scratch, codebase, getattr(settings, "graph_lock_wait_s", 0.0))
+    return EmbeddedWriter(settings.graph_dir, scratch, codebase, getattr(settings, "graph_lock_wait_s", 0.0),
+                          source_bytes)
 
 
 def run_ingest_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
