@@ -132,14 +132,9 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
         writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
-        with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
-            writer.load(loaded.batch, PATTERNS)
-            if ctx:
-                ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
-            if gone or changed or parsed:
-                writer.rebuild_derived_edges(fresh=not known)  # no stored file: no derived edge to delete
-                writer.prune_patterns()
-            writer.record_codebase(str(root))
+        # one commit for the last batch, the derived edges and the CodeBase node
+        writer.atomic(partial(_last_steps, writer, loaded.batch, ctx, len(to_parse), str(root),
+                              rebuild=bool(gone or changed or parsed), fresh=not known))
         shas = writer.file_shas()
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
         if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
@@ -168,6 +163,20 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+
+
+def _last_steps(writer: Any, batch: list[Parsed], ctx: JobContext | None, files: int, root: str, *,
+                rebuild: bool, fresh: bool) -> None:
+    """The ingest's last transaction: the last batch, the derived edges (`fresh`: the code base had
+    no stored file, so none to delete) and the CodeBase node. Repeatable: writer.atomic may run it
+    again on a wider buffer pool after rolling it back."""
+    writer.load(batch, PATTERNS)
+    if ctx:
+        ctx.progress(files, files, "files", "resolving calls, imports, inheritance")
+    if rebuild:
+        writer.rebuild_derived_edges(fresh=fresh)
+        writer.prune_patterns()
+    writer.record_codebase(root)
 
 
 def _check_stored_root(writer: Any, params: IngestParams, root: Any, codebase: str) -> None:
