@@ -125,8 +125,8 @@ class EmbeddedGraph:
 
         log.warning("embedded graph %s: a buffer pool of %d MiB was too small; reopening it with the default pool",
                     self.path, self.pool >> 20)
+        self._wait_checkpoint()
         if self._deferred:
-            self._wait_checkpoint()
             try:
                 self.conn.execute("CHECKPOINT")
             except RuntimeError as exc:
