@@ -6,8 +6,9 @@ opens an empty store in ~41 ms and closes it in ~18 ms, against ~20 / ~11 ms wit
 fixed cost of a small ingest after the commit. The pool is a cache the store evicts to its file, but
 not all of it: a transaction's rows live in memory, unevictable, from its COPY until the checkpoint
 after its commit, and the checkpoint needs more beside them. Measured minimum pools for one first
-ingest (LadybugDB 0.22; peak ~1.4-1.5x the memory in use just before the last commit): rxjs 33 MiB,
-stdlib `email` 33-64 MiB, the whole 3.11 stdlib 89 MiB, the 517k-line Python tree 135 MiB.
+ingest (LadybugDB 0.22; ~1.4-1.5x the memory in use just before the last commit): rxjs (0.8 MB of
+TypeScript) 33 MiB, stdlib `email` (0.4 MB) 33-48 MiB, Debian's /usr/lib/python3.11 (11 MB, 304k
+lines) 89 MiB, the 520k-line Python tree of bench/ingest_scale.py (19 MB) 135 MiB.
 
 A pool that proves too small must not fail the ingest, and a failure after the commit cannot be
 undone: LadybugDB 0.22 does not write COPYed rows to its WAL, so a checkpoint that fails for memory
@@ -27,11 +28,11 @@ from pathlib import Path
 from graphtune.tools.errors import QueryFailed
 
 # The sized pool: bytes per byte of stored graph + source to parse, never under the floor. The floor
-# alone is 30x the largest measured need above (the 517k-line tree), and opens in ~20 ms.
+# alone is 30x the largest measured need above (the 520k-line tree), and opens in ~20 ms.
 WRITER_POOL_FLOOR = 4 * 2**30
 WRITER_POOL_PER_BYTE = 64
 # A commit goes ahead on a sized pool only if the pool holds this many times the memory in use plus the
-# spare: >= 3x every measured need (rxjs: 4 x 23 + 64 MiB vs 33 needed; 517k lines: 4 x 89 + 64 vs 135).
+# spare: >= 3x every measured need (rxjs: 4 x 23 + 64 MiB vs 33 needed; 520k lines: 4 x 89 + 64 vs 135).
 HEADROOM_FACTOR = 4
 HEADROOM_SPARE = 64 * 2**20
 POOL_FULL = "buffer pool is full"  # LadybugDB's BufferManagerException when no frame can be freed
