@@ -18,14 +18,16 @@ from pathlib import Path
 TIMING_KEYS = {"seconds", "lines_per_second", "codebases"}  # codebases: holds the ingest time
 
 
-def dump(path: str, out: Path, language: str | None, workers: int) -> str:
+def dump(path: str, out: Path, language: str | None, workers: int, home: Path | None = None) -> str:
+    """Ingest `path` into a fresh data dir (`home`, else a new temporary folder), write the dump to
+    `out` and return its short sha256 (tests call it too: tests/unit/graph/test_embedded_pool.py)."""
     from graphtune.server.settings import Settings
     from graphtune.tools.graph import versions
     from graphtune.tools.graph.embedded import EmbeddedGraph
     from graphtune.tools.graph.ingest import IngestParams, run_ingest
     from graphtune.tools.graph.schema import NODE_TABLES, REL_TABLES
 
-    settings = Settings(home=Path(tempfile.mkdtemp()))
+    settings = Settings(home=home or Path(tempfile.mkdtemp()))
     settings.ensure_dirs()
     params = IngestParams(path=path, languages=[language] if language else None, workers=workers)
     result = run_ingest(params, settings)

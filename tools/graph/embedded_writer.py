@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from graphtune.tools.graph.csv_rows import (
     NODE_KEYS,
@@ -14,6 +15,7 @@ from graphtune.tools.graph.csv_rows import (
     join_chunks,
 )
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
+from graphtune.tools.graph.embedded_pool import writer_buffer_pool
 from graphtune.tools.graph.resolve import (
     cross_file_methods,
     foreign_bases,
@@ -24,11 +26,17 @@ from graphtune.tools.graph.resolve import (
 from graphtune.tools.graph.schema import DERIVED_RELS, uid
 
 
+T = TypeVar("T")
+
+
 class EmbeddedWriter:
     """Every read and write is scoped to `codebase`: other code bases in the graph are never touched."""
 
-    def __init__(self, graph_dir: Path, scratch: Path, codebase: str, lock_wait_s: float = 0.0) -> None:
-        self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s)
+    def __init__(self, graph_dir: Path, scratch: Path, codebase: str, lock_wait_s: float = 0.0,
+                 source_bytes: int = 0) -> None:
+        """`source_bytes`: the source this ingest will parse, which sizes the store's buffer pool."""
+        pool = writer_buffer_pool(graph_dir, source_bytes)
+        self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s, buffer_pool_bytes=pool)
         self.scratch = scratch
         self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)
@@ -43,6 +51,11 @@ class EmbeddedWriter:
     def transaction(self) -> AbstractContextManager[None]:
         """One transaction (one commit) around several steps; the steps' own transactions join it."""
         return self.graph.transaction()
+
+    def atomic(self, work: Callable[[], T]) -> T:
+        """`work` as one transaction, run once more on the default buffer pool if the sized one
+        proves too small (EmbeddedGraph.atomic): the ingest's writes go through here."""
+        return self.graph.atomic(work)
 
     def codebase_root(self) -> str | None:
         rows = list(self.graph.rows("MATCH (c:CodeBase) WHERE c.name = $cb RETURN c.root", {"cb": self.codebase}))
@@ -66,19 +79,22 @@ class EmbeddedWriter:
             f"MATCH (n:{label}) WHERE n.codebase = $cb RETURN n.qualified_name", {"cb": self.codebase})}
 
     def delete_files(self, paths: list[str]) -> None:
-        self.graph.delete_files(self.codebase, paths)
+        """One transaction for the five DELETEs (one commit, and atomic() on a short pool)."""
+        if paths:
+            self.graph.atomic(lambda: self.graph.delete_files(self.codebase, paths))
 
     def load(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         """Bulk-load one batch of prepared files (CSV built in the parser processes)."""
-        if not files:
-            return
+        if files:
+            self.graph.atomic(lambda: self._load(files, patterns))
+
+    def _load(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         g, s = self.graph, self.scratch
-        with g.transaction():
-            for table in NODE_KEYS:
-                g.copy_csv(table, join_chunks(files, table), s)
-            self._ensure_patterns(files, patterns)
-            for key in REL_KEYS:
-                g.copy_csv(key, join_chunks(files, key), s)
+        for table in NODE_KEYS:
+            g.copy_csv(table, join_chunks(files, table), s)
+        self._ensure_patterns(files, patterns)
+        for key in REL_KEYS:
+            g.copy_csv(key, join_chunks(files, key), s)
 
     def _ensure_patterns(self, files: list[PreparedFile], patterns: dict[str, dict[str, str]]) -> None:
         existing = {row[0] for row in self.graph.rows("MATCH (p:Pattern) WHERE p.codebase = $cb RETURN p.name",
@@ -117,10 +133,12 @@ class EmbeddedWriter:
         its own nodes (edges never cross code bases); one transaction (see EmbeddedGraph.transaction).
         `fresh`: the code base had no stored file before this ingest, so it has no derived edge to
         delete (each of the four DELETE scans costs 1-3 ms even when it finds nothing)."""
-        with self.graph.transaction():
-            if not fresh:
-                self._delete_derived_edges()
-            self._rebuild_derived_edges()
+        self.graph.atomic(lambda: self._rebuild(fresh))
+
+    def _rebuild(self, fresh: bool) -> None:
+        if not fresh:
+            self._delete_derived_edges()
+        self._rebuild_derived_edges()
 
     def _delete_derived_edges(self) -> None:
         params = {"cb": self.codebase}

@@ -121,25 +121,20 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
                if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
-    writer = open_writer(params.write_to, settings, ctx, codebase)
+    writer = open_writer(params.write_to, settings, ctx, codebase, sum(f.size for f in files))
     graph = None
     try:
         _check_stored_root(writer, params, root, codebase)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
         writer.delete_files(gone + changed)
-        taken = _NameRegistry(writer, to_parse)
+        taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
         writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
-        with writer.transaction():  # one commit for the last batch, the derived edges and the CodeBase node
-            writer.load(loaded.batch, PATTERNS)
-            if ctx:
-                ctx.progress(len(to_parse), len(to_parse), "files", "resolving calls, imports, inheritance")
-            if gone or changed or parsed:
-                writer.rebuild_derived_edges(fresh=not known)  # no stored file: no derived edge to delete
-                writer.prune_patterns()
-            writer.record_codebase(str(root))
+        # one commit for the last batch, the derived edges and the CodeBase node
+        writer.atomic(partial(_last_steps, writer, loaded.batch, ctx, len(to_parse), str(root),
+                              rebuild=bool(gone or changed or parsed), fresh=not known))
         shas = writer.file_shas()
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
         if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
@@ -168,6 +163,20 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+
+
+def _last_steps(writer: Any, batch: list[Parsed], ctx: JobContext | None, files: int, root: str, *,
+                rebuild: bool, fresh: bool) -> None:
+    """The ingest's last transaction: the last batch, the derived edges (`fresh`: the code base had
+    no stored file, so none to delete) and the CodeBase node. Repeatable: writer.atomic may run it
+    again on a wider buffer pool after rolling it back."""
+    writer.load(batch, PATTERNS)
+    if ctx:
+        ctx.progress(files, files, "files", "resolving calls, imports, inheritance")
+    if rebuild:
+        writer.rebuild_derived_edges(fresh=fresh)
+        writer.prune_patterns()
+    writer.record_codebase(root)
 
 
 def _check_stored_root(writer: Any, params: IngestParams, root: Any, codebase: str) -> None:
@@ -264,12 +273,14 @@ class _NameRegistry:
     in path order wins; an unchanged stored file wins over a re-parsed one), and the file is
     listed in `names_left_out`, instead of failing the whole load."""
 
-    def __init__(self, writer: Any, to_parse: list[SourceFile]) -> None:
+    def __init__(self, writer: Any, to_parse: list[SourceFile], stored: bool = True) -> None:
+        """`stored=False`: the code base holds no name yet (an embedded store with none of its files:
+        its loads are transactions, so no definition outlives its file), so nothing is read."""
         self.by_path = {f.rel_path: f for f in to_parse}
         self.left_out: list[dict[str, str]] = []
         self.names: set[str] | None = None
         if any(f.language != "python" for f in to_parse):
-            self.names = writer.qualified_names()
+            self.names = writer.qualified_names() if stored else set()
 
     def claim(self, result: Parsed, codebase: str, prepared: bool) -> Parsed | tuple[str, str]:
         item = self.by_path.get(result.path)
@@ -298,7 +309,9 @@ def _count(parsed: Parsed, kind: str) -> int:
     return parsed.counts[kind] if isinstance(parsed, PreparedFile) else len(getattr(parsed, kind))
 
 
-def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str):
+def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str, source_bytes: int = 0) -> Any:
+    """The store's writer for one code base; `source_bytes` (what the ingest may parse) sizes the
+    embedded store's buffer pool (embedded.writer_buffer_pool)."""
     if store == "neo4j":
         from graphtune.tools.graph.neo4j_writer import Neo4jWriter
 
@@ -306,7 +319,8 @@ def open_writer(store: str, settings: Any, ctx: JobContext | None, codebase: str
     from graphtune.tools.graph.embedded_writer import EmbeddedWriter
 
     scratch = ctx.work_dir if ctx else settings.work_dir
-    return EmbeddedWriter(settings.graph_dir, scratch, codebase, getattr(settings, "graph_lock_wait_s", 0.0))
+    return EmbeddedWriter(settings.graph_dir, scratch, codebase, getattr(settings, "graph_lock_wait_s", 0.0),
+                          source_bytes)
 
 
 def run_ingest_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from graphtune.tools.errors import GraphUnavailable, SchemaMismatch
 from graphtune.tools.graph.csv_rows import NODE_KEYS, REL_KEYS, node_rows, rel_pairs
@@ -60,6 +61,9 @@ def check_neo4j_writable(settings: Any) -> None:
 
     with map_neo4j_errors(settings):
         asyncio.run(go())
+
+
+T = TypeVar("T")
 
 
 class Neo4jWriter:
@@ -240,6 +244,10 @@ class Neo4jWriter:
     def transaction(self) -> AbstractContextManager[None]:
         """Neo4j writes commit per statement batch already: nothing to group."""
         return nullcontext()
+
+    def atomic(self, work: Callable[[], T]) -> T:
+        """Neo4j writes commit per statement batch already (and its memory is the server's): run `work`."""
+        return work()
 
     def defer_checkpoint(self) -> None:
         """Nothing to defer: a Neo4j server checkpoints on its own schedule."""
