@@ -239,7 +239,7 @@ def run(args: list[str]) -> int:
         out[label] = {
             "config": {k: cfg.get(k) for k in ("preset", "lora_rank", "lora_alpha", "target_modules",
                                                "learning_rate", "num_epochs", "tokens_per_batch", "max_seq_length",
-                                               "general_replay", "general_replay_kl", "compile_layers")},
+                                               "general_replay", "general_replay_kl", "compile_layers", "shared_prefix")},
             "job_wall_seconds": round(wall, 1), "train_seconds": result["train_seconds"], "steps": result["steps"],
             "tokens_trained": result["tokens_trained"], "tokens_per_second_job": result["tokens_per_second"],
             "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
