@@ -40,7 +40,10 @@ POOL_FULL = "buffer pool is full"  # LadybugDB's BufferManagerException when no 
 
 class PoolTooSmall(QueryFailed):
     """A sized writer pool was found too small before a commit: nothing of the statement or
-    transaction was kept, and it runs again once the store is reopened with the default pool."""
+    transaction was kept, and it runs again once the store is reopened with the default pool.
+    Handled inside the store; its own code in case one ever reaches a caller."""
+
+    code = "graph_pool_too_small"
 
 
 def writer_buffer_pool(path: Path, source_bytes: int) -> int:
