@@ -335,7 +335,7 @@ def _warm_replay(home: Path, base: str, fraction: float, dataset: str = DATASET)
     rows = replay_rows_needed(sum(1 for _ in open(home / "datasets" / dataset / "train.jsonl")), fraction)
     ctx = Ctx(home, "job_warm_replay")
     started = time.perf_counter()
-    got = _replay_source(None, ctx, base, "cuda")(rows)
+    got = _replay_source(None, ctx, base, "cuda")(rows).conversations
     print(json.dumps({"replay_warm": {"rows": rows, "distinct_prompts": len({c[0]["content"] for c in got}),
                                       "seconds": round(time.perf_counter() - started, 1),
                                       "timeline": ctx.events}}), flush=True)

@@ -29,6 +29,8 @@ def train_tokenizer(folder: Path, texts: Iterable[str], *, vocab_size: int = 102
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from graphtune.tools.training.tokenize import DEFAULT_CHAT_TEMPLATE
+
     folder.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -38,6 +40,9 @@ def train_tokenizer(folder: Path, texts: Iterable[str], *, vocab_size: int = 102
     tok.train_from_iterator(list(texts) or ["graphtune"], trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
                                    bos_token="<|endoftext|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+    # a chat model's folder, like SmolLM2's (the template graphtune would install anyway): a folder
+    # without one is a pretrained base, whose general replay is asked as plain text (base_style)
+    fast.chat_template = DEFAULT_CHAT_TEMPLATE
     fast.save_pretrained(folder)
     return fast
 

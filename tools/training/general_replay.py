@@ -19,15 +19,32 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from graphtune.tools.training.self_prompts import normalized
 
 REPLAY_MAX_NEW_TOKENS = 256
+CHAT_DECODING = "greedy-v1"  # asked in the base model's chat format (part of each cached chunk's key)
+# A base without a chat template of its own (base_style) is asked as plain text, one line per answer:
+COMPLETION_DECODING = "completion-v1"
+COMPLETION_PROMPT = "Question: {prompt}\nAnswer:"
+COMPLETION_MAX_NEW_TOKENS = 128
 REPLAY_SEED = 1234  # a fixed order: a small job uses a prefix of it, so a larger one reuses those answers
 MAX_DISTINCT_PROMPTS = 2048  # beyond this, rows repeat prompts (each chunk costs base-model generation once)
 SELF_PROMPT_CHUNK = 256
 SELF_PROMPT_VERSION = "magpie-v1"
+
+
+class ReplaySet(NamedTuple):
+    """A job's replay conversations and how the base model was asked for them. Only answers asked in
+    the chat format carry the KL-to-base term: on a base without a chat template of its own, the base
+    model's distribution in that format is the noise the plain-text answers replace."""
+    conversations: list[list[dict[str, str]]]
+    decoding: str = CHAT_DECODING
+
+    @property
+    def takes_kl(self) -> bool:
+        return self.decoding == CHAT_DECODING
 
 
 def replay_rows_needed(dataset_rows: int, fraction: float) -> int:
@@ -51,7 +68,8 @@ PromptSampler = Callable[[int, int], list[str]]
 
 
 def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: PromptSampler | None = None,
-                         progress: Callable[[str], None] | None = None) -> list[Conversation]:
+                         progress: Callable[[str], None] | None = None, decoding: str = CHAT_DECODING
+                         ) -> list[Conversation]:
     """`rows` replay conversations (user prompt, the base model's answer), distinct prompts first.
 
     `answer(conversations)` returns generation.Generation per conversation (the base model,
@@ -59,11 +77,12 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     prompts written by the base model (self_prompts.sample_user_prompts), asked for only when
     `rows` exceeds the shipped prompts; without it only the shipped prompts are used. Answers
     that did not end within REPLAY_MAX_NEW_TOKENS are left out: training on a cut-off answer
-    would teach stopping mid-sentence."""
+    would teach stopping mid-sentence. `decoding` names how `answer` asks (CHAT_DECODING or
+    COMPLETION_DECODING): answers cached one way are never served for the other."""
     if rows <= 0:
         return []
     shipped = _prompt_order()
-    usable = _answered(_chunks(shipped[:min(rows, len(shipped))]), cache, answer, progress)
+    usable = _answered(_chunks(shipped[:min(rows, len(shipped))]), cache, answer, progress, decoding)
     distinct = min(rows, MAX_DISTINCT_PROMPTS)
     # Self-written prompts only when a job needs more distinct prompts than are shipped: a base model
     # whose answers to the shipped prompts do not end (a tiny test model) gains nothing from writing
@@ -72,20 +91,21 @@ def replay_conversations(rows: int, *, cache: Any, answer: Answerer, sample: Pro
     # prompts for no row at all.
     if sample is not None and usable and distinct > len(shipped) and len(usable) < distinct:
         usable += _self_prompted(distinct - len(usable), {p["prompt"] for p in shipped}, cache, answer, sample,
-                                 progress)
+                                 progress, decoding)
     if not usable:
         return []
     return [usable[i % len(usable)] for i in range(rows)]
 
 
 def _answered(groups: list[list[dict[str, Any]]], cache: Any, answer: Answerer,
-              progress: Callable[[str], None] | None) -> list[Conversation]:
+              progress: Callable[[str], None] | None, decoding: str = CHAT_DECODING) -> list[Conversation]:
     """The base model's usable answers to the prompts ({"id", "prompt"}) of `groups`, in order; each
     group is cached on its own, and the groups missing from the cache are answered in one call (one
     length-sorted batch run). A group's key is its prompts, so groups must not depend on the job's size."""
     prompts = [p for group in groups for p in group]
-    chunks = [(chunk, {"prompts": [[p["id"], p["prompt"]] for p in chunk], "max_new_tokens": REPLAY_MAX_NEW_TOKENS,
-                       "decoding": "greedy-v1"}) for chunk in groups]
+    budget = REPLAY_MAX_NEW_TOKENS if decoding == CHAT_DECODING else COMPLETION_MAX_NEW_TOKENS
+    chunks = [(chunk, {"prompts": [[p["id"], p["prompt"]] for p in chunk], "max_new_tokens": budget,
+                       "decoding": decoding}) for chunk in groups]
     found = {i: cache.get("replay", payload) if cache is not None else None for i, (_, payload) in enumerate(chunks)}
     missing = [i for i, answers in found.items() if answers is None]
     if missing:
@@ -105,7 +125,7 @@ def _answered(groups: list[list[dict[str, Any]]], cache: Any, answer: Answerer,
 
 
 def _self_prompted(needed: int, taken: set[str], cache: Any, answer: Answerer, sample: PromptSampler,
-                   progress: Callable[[str], None] | None) -> list[Conversation]:
+                   progress: Callable[[str], None] | None, decoding: str = CHAT_DECODING) -> list[Conversation]:
     """Up to `needed` conversations on prompts the base model wrote, from fixed seeded chunks (a
     larger job extends a smaller one's chunks). Prompts that repeat one already taken or touch a
     held-out eval question are dropped. Chunks are gathered for half again as many prompts as
@@ -131,7 +151,7 @@ def _self_prompted(needed: int, taken: set[str], cache: Any, answer: Answerer, s
             if not new:
                 number = most
             fresh.append(new)
-        out += _answered([group for chunk in fresh for group in _chunks(chunk)], cache, answer, progress)
+        out += _answered([group for chunk in fresh for group in _chunks(chunk)], cache, answer, progress, decoding)
     return out[:needed]
 
 

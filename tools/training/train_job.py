@@ -39,10 +39,20 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
     load_tokenizer,
 )
 from graphtune.tools.training.answer_cache import AnswerCache
-from graphtune.tools.training.general_replay import REPLAY_MAX_NEW_TOKENS, replay_conversations, replay_rows_needed
+from graphtune.tools.training.base_style import has_own_chat_template
+from graphtune.tools.training.general_replay import (
+    CHAT_DECODING,
+    COMPLETION_DECODING,
+    COMPLETION_MAX_NEW_TOKENS,
+    COMPLETION_PROMPT,
+    REPLAY_MAX_NEW_TOKENS,
+    ReplaySet,
+    replay_conversations,
+    replay_rows_needed,
+)
 from graphtune.tools.training.self_prompts import sample_user_prompts
 from graphtune.tools.training.shared_prefix import mark_examples, template_opening
-from graphtune.tools.training.generation import generate_chat_detailed, load_for_inference
+from graphtune.tools.training.generation import generate_chat_detailed, generate_completions, load_for_inference
 from graphtune.tools.training.token_cache import cached_encode_all, token_cache_dir
 from graphtune.tools.training.tokenize import ensure_chat_template
 from graphtune.tools.training.verdict import verdict
@@ -56,7 +66,7 @@ def default_output_name(cfg: LoraJobConfig, job_id: str) -> str:
     return f"{stem}-{cfg.method}-{job_id[4:12]}"
 
 
-def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Callable[[int], list[Any]] | None = None
+def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Callable[[int], ReplaySet] | None = None
                   ) -> dict[str, Any]:
     """Tokenized train/eval examples; `replay(rows)` supplies the general replay conversations."""
     files = locate(settings.datasets_dir, cfg.dataset_name)
@@ -64,11 +74,13 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
     eval_conv = read_conversations(files.eval) if files.eval else []
     default_template = ensure_chat_template(tokenizer)
     wanted = replay_rows_needed(len(train_conv), cfg.general_replay)
-    replayed = replay(wanted) if replay and wanted else []
+    replay_set = replay(wanted) if replay and wanted else ReplaySet([])
+    replayed = replay_set.conversations
     cache = token_cache_dir(settings)  # a second job on the same data and tokenizer does not tokenize again
     train, train_report = cached_encode_all(tokenizer, train_conv, cfg.max_seq_length, cache)
     if replayed:
-        replay_examples, replay_report = cached_encode_all(tokenizer, replayed, cfg.max_seq_length, cache, replay=True)
+        replay_examples, replay_report = cached_encode_all(tokenizer, replayed, cfg.max_seq_length, cache,
+                                                           replay=replay_set.takes_kl)
         train, train_report = train + replay_examples, train_report + replay_report
     if len(eval_conv) > MAX_EVAL_EXAMPLES:  # eval loss is a trend line: a seeded sample is enough and keeps CPU runs short
         eval_conv = random.Random(cfg.seed).sample(eval_conv, MAX_EVAL_EXAMPLES)
@@ -81,13 +93,20 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
     return {"files": files, "train": train, "eval": evals, "report": train_report, "default_template": default_template,
             "shared_prefix": shared,
             "general_replay": {"fraction": cfg.general_replay, "rows": len(replayed), "wanted": wanted,
-                               "distinct_prompts": len({c[0]["content"] for c in replayed})}}
+                               "distinct_prompts": len({c[0]["content"] for c in replayed}),
+                               "answers": "chat" if replay_set.decoding == CHAT_DECODING else
+                               "plain text: the base model has no chat template of its own (base_style)",
+                               "kl_to_base": cfg.general_replay_kl if replay_set.takes_kl else 0.0}}
 
 
-def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) -> Callable[[int], list[Any]]:
+def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) -> Callable[[int], ReplaySet]:
     """replay(rows): the base model's cached answers to general prompts; the base model is loaded
-    for generation only when some are missing (once per base model)."""
-    def replay(rows: int) -> list[Any]:
+    for generation only when some are missing (once per base model). A base without a chat template
+    of its own answers as plain text (base_style), from the shipped prompts only: its own user
+    prompts (self_prompts) are written in the chat format it does not know."""
+    chat = has_own_chat_template(base)
+
+    def replay(rows: int) -> ReplaySet:
         loaded: list[Any] = []
 
         def model_and_tokenizer() -> list[Any]:
@@ -98,20 +117,26 @@ def _replay_source(cfg: LoraJobConfig, ctx: JobContext, base: str, device: str) 
 
         def answer(conversations: list[list[dict[str, str]]]) -> list[Any]:
             model, tokenizer = model_and_tokenizer()
-            return generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=REPLAY_MAX_NEW_TOKENS,
-                                          batch_size=512 if device == "cuda" else 16)
+            batch = 512 if device == "cuda" else 16
+            if chat:
+                return generate_chat_detailed(model, tokenizer, conversations, max_new_tokens=REPLAY_MAX_NEW_TOKENS,
+                                              batch_size=batch)
+            return generate_completions(model, tokenizer, [COMPLETION_PROMPT.format(prompt=c[-1]["content"])
+                                                           for c in conversations],
+                                        max_new_tokens=COMPLETION_MAX_NEW_TOKENS, batch_size=batch)
 
         def sample(count: int, seed: int) -> list[str]:
             model, tokenizer = model_and_tokenizer()
             return sample_user_prompts(model, tokenizer, count, seed=seed, batch_size=256)
 
         # On a CPU (or MPS) writing and answering ~1,500 more prompts would take hours: shipped prompts only.
+        decoding = CHAT_DECODING if chat else COMPLETION_DECODING
         out = replay_conversations(rows, cache=_answer_cache(ctx, base), answer=answer,
-                                   sample=sample if device == "cuda" else None,
-                                   progress=lambda m: ctx.progress(0, None, "steps", m))
+                                   sample=sample if device == "cuda" and chat else None,
+                                   progress=lambda m: ctx.progress(0, None, "steps", m), decoding=decoding)
         loaded.clear()
         gc.collect()
-        return out
+        return ReplaySet(out, decoding)
     return replay
 
 

@@ -189,6 +189,7 @@ def test_train_job_data_keeps_the_replay_mask_through_the_token_cache(tokenizer:
     from graphtune.tools.training.config import LoraJobConfig
     from graphtune.tools.training.tokenize import encode_all
     from graphtune.tools.training.train_job import _prepare_data
+    from graphtune.tools.training.general_replay import ReplaySet
 
     calls: list[bool] = []
 
@@ -207,7 +208,7 @@ def test_train_job_data_keeps_the_replay_mask_through_the_token_cache(tokenizer:
     cfg = LoraJobConfig.from_dict({"dataset_name": str(data), "base_model": "tiny", "general_replay": 0.25,
                                    "max_seq_length": 64})
     settings = SimpleNamespace(datasets_dir=tmp_path / "datasets", base_models_path=tmp_path / "models")
-    runs = [_prepare_data(cfg, settings, tokenizer, lambda rows: replay_rows[:rows]) for _ in range(2)]
+    runs = [_prepare_data(cfg, settings, tokenizer, lambda rows: ReplaySet(replay_rows[:rows])) for _ in range(2)]
     assert calls == [False, True]  # the second job tokenizes nothing
     for run in runs:
         assert [e.replay for e in run["train"]] == [False] * len(QUESTIONS) + [True] * 3
