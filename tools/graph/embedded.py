@@ -76,6 +76,7 @@ class EmbeddedGraph:
         self._inner_failed: BaseException | None = None
         self._checkpoint: Future[None] | None = None
         self._deferred = False  # commits skip their checkpoint (defer_checkpoint)
+        self.commits = 0  # COMMITs sent, failed ones too (one may have committed): whether anything was written
         self._connect(ladybug)
         try:
             try:
@@ -285,6 +286,7 @@ class EmbeddedGraph:
             if short_of_headroom(in_use, self.pool):
                 raise PoolTooSmall(f"{in_use >> 20} MiB of the embedded graph's {self.pool >> 20} MiB buffer "
                                    "pool in use before a commit: too little headroom for its checkpoint")
+        self.commits += 1
         self.execute("COMMIT")
 
     def _rollback(self) -> None:

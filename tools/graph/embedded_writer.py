@@ -23,7 +23,8 @@ from graphtune.tools.graph.resolve import (
     resolve_calls,
     resolve_imports,
 )
-from graphtune.tools.graph.schema import DERIVED_RELS, uid
+from graphtune.tools.graph import unfinished
+from graphtune.tools.graph.schema import DERIVED_RELS, SCOPED_TABLES, uid
 
 
 T = TypeVar("T")
@@ -37,12 +38,43 @@ class EmbeddedWriter:
         """`source_bytes`: the source this ingest will parse, which sizes the store's buffer pool."""
         pool = writer_buffer_pool(graph_dir, source_bytes)
         self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s, buffer_pool_bytes=pool)
+        self.graph_dir = graph_dir
+        self._commits_at_begin: int | None = None  # None: no marker of this ingest, or one to keep (repair)
         self.scratch = scratch
         self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         self.graph.close()
+
+    def begin(self, root: str, job_id: str | None = None) -> bool:
+        """Mark the code base unfinished before the ingest's first write (graph/unfinished.py); if an
+        earlier ingest of it left its marker (killed or failed before its last checkpoint), first remove
+        everything the code base holds, so that this ingest rebuilds it whole. Returns whether it did."""
+        repair = unfinished.read(self.graph_dir, self.codebase) is not None
+        if repair:
+            self.graph.atomic(self._remove_codebase)
+        unfinished.mark(self.graph_dir, self.codebase, root, job_id)
+        self._commits_at_begin = None if repair else self.graph.commits
+        return repair
+
+    def _remove_codebase(self) -> None:
+        """Every node of this code base with its edges, and its CodeBase node: what a killed ingest left
+        cannot be told apart from what it kept (COPYed rows lost, WAL-logged deletions kept)."""
+        params = {"cb": self.codebase}
+        for table in SCOPED_TABLES:
+            self.graph.execute(f"MATCH (n:{table}) WHERE n.codebase = $cb DETACH DELETE n", params)
+        self.graph.execute("MATCH (c:CodeBase) WHERE c.name = $cb DELETE c", params)
+
+    def finished(self) -> None:
+        """The ingest succeeded and the store is closed (its last commit checkpointed): drop the marker."""
+        unfinished.clear(self.graph_dir, self.codebase)
+
+    def failed(self) -> None:
+        """The ingest failed (or was cancelled) and the store is closed: the marker stays if anything was
+        committed since begin() (the code base may be partial), else the code base is as it was: dropped."""
+        if self._commits_at_begin is not None and self.graph.commits == self._commits_at_begin:
+            unfinished.clear(self.graph_dir, self.codebase)
 
     def defer_checkpoint(self) -> None:
         """The next commits leave the checkpoint for later (see EmbeddedGraph.defer_checkpoint)."""

@@ -125,6 +125,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     graph = None
     try:
         _check_stored_root(writer, params, root, codebase)
+        repaired = _begin(writer, str(root), codebase, ctx)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
         writer.delete_files(gone + changed)
@@ -142,13 +143,16 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
                                               None if unchanged else own)
         # read after the version: its snapshot starts the store's checkpoint, and these wait for it
         counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
-    finally:
-        writer.close()
+    except BaseException:
+        _close_after_failure(writer)
+        raise
+    writer.close()
+    writer.finished()  # only now: the ingest succeeded and its last commit is checkpointed (unfinished.py)
     if graph is None:
         version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
-    return {
+    report = {
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
@@ -163,6 +167,27 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+    if repaired:  # only then: a normal ingest's report keeps its shape
+        report["repaired"] = True
+    return report
+
+
+def _begin(writer: Any, root: str, codebase: str, ctx: JobContext | None) -> bool:
+    """Mark the code base unfinished until this ingest is done (graph/unfinished.py); one that an
+    earlier ingest left unfinished (killed or failed part-way) is emptied first and rebuilt whole."""
+    repaired = writer.begin(root, ctx.job_id if ctx else None)
+    if repaired and ctx:
+        ctx.log(f"code base `{codebase}`: its last ingest did not finish; rebuilding it whole")
+    return repaired
+
+
+def _close_after_failure(writer: Any) -> None:
+    """Close the store of a failed or cancelled ingest; its code base stays marked unfinished if
+    anything of the ingest was committed (writer.failed)."""
+    try:
+        writer.close()
+    finally:
+        writer.failed()
 
 
 def _last_steps(writer: Any, batch: list[Parsed], ctx: JobContext | None, files: int, root: str, *,
