@@ -122,12 +122,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
                if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
     writer = open_writer(params.write_to, settings, ctx, codebase, sum(f.size for f in files))
-    graph = None
+    graph, repaired = None, False
     try:
         _check_stored_root(writer, params, root, codebase)
-        repaired = _begin(writer, str(root), codebase, ctx)
+        repaired = _repair_if_unfinished(writer, codebase, ctx)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
+        if to_parse or gone or changed:  # else the one write is the CodeBase node's time: never partial
+            writer.mark_unfinished(str(root), ctx.job_id if ctx else None)
         writer.delete_files(gone + changed)
         taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
@@ -144,7 +146,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         # read after the version: its snapshot starts the store's checkpoint, and these wait for it
         counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
     except BaseException:
-        _close_after_failure(writer)
+        _close_after_failure(writer, repaired)
         raise
     writer.close()
     writer.finished()  # only now: the ingest succeeded and its last commit is checkpointed (unfinished.py)
@@ -172,22 +174,22 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     return report
 
 
-def _begin(writer: Any, root: str, codebase: str, ctx: JobContext | None) -> bool:
-    """Mark the code base unfinished until this ingest is done (graph/unfinished.py); one that an
-    earlier ingest left unfinished (killed or failed part-way) is emptied first and rebuilt whole."""
-    repaired = writer.begin(root, ctx.job_id if ctx else None)
+def _repair_if_unfinished(writer: Any, codebase: str, ctx: JobContext | None) -> bool:
+    """A code base whose last ingest did not finish (killed or failed part-way: graph/unfinished.py)
+    is emptied, and this ingest rebuilds it whole; it stays marked unfinished until this one is done."""
+    repaired = writer.repair_unfinished()
     if repaired and ctx:
         ctx.log(f"code base `{codebase}`: its last ingest did not finish; rebuilding it whole")
     return repaired
 
 
-def _close_after_failure(writer: Any) -> None:
+def _close_after_failure(writer: Any, repaired: bool) -> None:
     """Close the store of a failed or cancelled ingest; its code base stays marked unfinished if
-    anything of the ingest was committed (writer.failed)."""
+    the ingest emptied it or committed anything (writer.failed)."""
     try:
         writer.close()
     finally:
-        writer.failed()
+        writer.failed(repaired)
 
 
 def _last_steps(writer: Any, batch: list[Parsed], ctx: JobContext | None, files: int, root: str, *,

@@ -11,11 +11,14 @@ file unchanged does not rebuild the edges). The marker says so instead:
 - readers (EmbeddedSource) refuse a code base with a marker, naming it (CodebaseIncomplete);
 - the next ingest of it removes everything the code base holds and ingests it whole (repair).
 
+An unchanged re-ingest writes no marker: its one write, the CodeBase node's ingest time, is WAL-logged
+and cannot leave a partial graph. A failed ingest that committed nothing drops its marker.
+
 Where: `<graph>.unfinished/<codebase>.json` beside the store. Only the process holding the store's
 write lock writes or removes one, and a reader checks after opening the store (which a live writer's
 lock forbids), so a marker a reader finds belongs to an ingest that is not running any more. The
-marker costs the ingest one small synced file write (~0.5 ms) and no wait for the checkpoint: it is
-removed once the store is closed, which waits for the checkpoint anyway.
+marker costs the ingest one small file write, synced beside its first steps, and no wait for the
+checkpoint: it is removed once the store is closed, which waits for the checkpoint anyway.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import CodebaseIncomplete
+from graphtune.tools.errors import CodebaseIncomplete, StorageError
 
 
 def marker_dir(graph_dir: Path) -> Path:
@@ -39,20 +42,33 @@ def marker_path(graph_dir: Path, codebase: str) -> Path:
     return marker_dir(graph_dir) / f"{codebase}.json"
 
 
-def mark(graph_dir: Path, codebase: str, root: str, job_id: str | None) -> None:
-    """Record that an ingest of `codebase` is writing. Synced before the ingest's first commit, so
-    that not even a machine crash can keep a commit and lose the marker."""
+def mark(graph_dir: Path, codebase: str, root: str, job_id: str | None) -> Path:
+    """Record that an ingest of `codebase` is writing; returns the marker's path. Not synced here
+    (a killed process leaves it to the OS all the same): sync() runs beside the ingest's first steps,
+    and its first commit waits for it (EmbeddedGraph.commit_after), so that not even a machine crash
+    keeps a commit and loses the marker. Synced inline it cost ~0.5 ms, ~10 ms with the disk busy."""
     folder = marker_dir(graph_dir)
     folder.mkdir(parents=True, exist_ok=True)
     record = {"codebase": codebase, "root": root, "job_id": job_id, "pid": os.getpid(),
               "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     temp = folder / f".{codebase}.{os.getpid()}.tmp"
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, marker_path(graph_dir, codebase))
-    _sync_dir(folder)
+    temp.write_text(json.dumps(record), encoding="utf-8")
+    path = marker_path(graph_dir, codebase)
+    os.replace(temp, path)  # never half a marker under its name (a cut-short one still counts: read())
+    return path
+
+
+def sync(path: Path) -> None:
+    """Put a marker and its name on disk (file, then folder). A failure fails the ingest before its
+    first commit (StorageError): a commit whose marker may be lost could leave a partial code base unseen."""
+    try:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+        _sync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot write the ingest's unfinished-marker {path} to disk ({exc}); nothing of "
+                           "this ingest was committed.", hint=f"Check that {path.parent} is writable and "
+                           "its disk has room, then run the ingest again.") from exc
 
 
 def _sync_dir(folder: Path) -> None:
