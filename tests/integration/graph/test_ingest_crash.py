@@ -204,3 +204,40 @@ def test_a_failed_ingest_after_a_commit_leaves_the_code_base_refused_until_re_in
     assert _ingest(home, root, "uuid")["repaired"] is True
     _ingest(tmp_path / "clean", root, "uuid")
     assert _graph_dump(home) == _graph_dump(tmp_path / "clean")
+
+
+def test_the_first_commit_waits_for_the_marker_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marker is synced on a thread beside the ingest's first steps; a sync that fails fails the
+    ingest before anything is committed (a commit without a durable marker could go unnoticed)."""
+    from graphtune.tools.graph import unfinished
+
+    root = _copy("uuid", tmp_path / "uuid")
+    home = tmp_path / "home"
+    _ingest(home, root, "uuid")
+    before = _graph_dump(home)
+    (root / "null.go").unlink()
+
+    def failing_fsync(fd: int) -> None:
+        time.sleep(0.2)  # slower than the steps before the first commit: that commit has to wait
+        raise OSError(5, "Input/output error (injected)")
+
+    monkeypatch.setattr(unfinished.os, "fsync", failing_fsync)
+    with pytest.raises(GraphtuneError, match="unfinished-marker .*injected") as failed:
+        _ingest(home, root, "uuid")
+    assert failed.value.code == "storage_error"
+    monkeypatch.undo()
+    assert _graph_dump(home) == before
+
+
+def test_an_unchanged_re_ingest_writes_no_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its one write is the CodeBase node's ingest time, which cannot leave a partial graph: no marker, no sync."""
+    from graphtune.tools.graph import unfinished
+
+    root = _copy("uuid", tmp_path / "uuid")
+    home = tmp_path / "home"
+    _ingest(home, root, "uuid")
+    marked: list[str] = []
+    real = unfinished.mark
+    monkeypatch.setattr(unfinished, "mark", lambda *args: marked.append(args[1]) or real(*args))
+    assert _ingest(home, root, "uuid")["files_parsed"] == 0 and marked == []
+    assert unfinished.unfinished(Settings(home=home).graph_dir) == []
