@@ -6,6 +6,7 @@ what was wrong, the offending `field` when there is one, and a `hint` that says 
     │   └── ParameterWithoutEffect  a parameter that does nothing in the chosen mode (never silently ignored)
     ├── GraphError
     │   ├── GraphUnavailable    cannot reach/open/authenticate the graph store
+    │   │   └── CodebaseIncomplete  a code base whose last ingest stopped before it finished (re-ingest repairs it)
     │   ├── QueryFailed         a query failed or timed out
     │   ├── SchemaMismatch      the graph lacks the labels/properties the mapping expects
     │   └── VersionNotFound     a graph version (or dataset naming one) a code base never recorded
@@ -87,6 +88,13 @@ class GraphUnavailable(GraphError):
     """The graph store cannot be opened, reached or authenticated against."""
 
     code = "graph_unavailable"
+
+
+class CodebaseIncomplete(GraphUnavailable):
+    """A code base whose last ingest stopped before it finished (graph/unfinished.py): its graph may be
+    partial, so readers refuse it until the next ingest of it, which rebuilds it whole."""
+
+    code = "codebase_incomplete"
 
 
 class QueryFailed(GraphError):

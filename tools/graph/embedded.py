@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graphtune.tools.errors import GraphUnavailable, QueryFailed, SchemaMismatch
+from graphtune.tools.errors import GraphUnavailable, QueryFailed, SchemaMismatch, StorageError
 from graphtune.tools.graph.embedded_pool import PoolTooSmall, pool_full, short_of_headroom
 from graphtune.tools.graph.schema import (
     NODE_TABLES,
@@ -76,6 +76,8 @@ class EmbeddedGraph:
         self._inner_failed: BaseException | None = None
         self._checkpoint: Future[None] | None = None
         self._deferred = False  # commits skip their checkpoint (defer_checkpoint)
+        self.commits = 0  # COMMITs sent, failed ones too (one may have committed): whether anything was written
+        self._commit_gate: Future[None] | None = None  # what the next commit waits for (commit_after)
         self._connect(ladybug)
         try:
             try:
@@ -204,6 +206,10 @@ class EmbeddedGraph:
         try:
             self._wait_checkpoint()
         finally:
+            try:
+                self._wait_commit_gate()  # nothing committed since (else COMMIT waited): only no thread left behind
+            except (OSError, StorageError) as exc:  # the ingest failed before its first commit: its error is the one
+                log.warning("embedded graph %s: a step awaited by a commit never made failed: %s", self.path, exc)
             if self.conn is not None:  # None: a reopen (widen_pool) failed half-way
                 self.conn.close()
                 self.db.close()
@@ -213,7 +219,8 @@ class EmbeddedGraph:
         or close()): a big commit's time is mostly its checkpoint, which LadybugDB runs in C++ with
         the GIL released, so the ingest can move it beside the pure-Python work that follows its
         last reads (the graph-version snapshot) instead of waiting for it in COMMIT. Until then a
-        commit's COPYed rows live only in this process: LadybugDB 0.22 keeps them out of the WAL."""
+        commit's COPYed rows live only in this process: LadybugDB 0.22 keeps them out of the WAL; a
+        process killed before the checkpoint leaves its code base marked unfinished (graph/unfinished.py)."""
         self.execute("CALL auto_checkpoint=false")
         self._deferred = True
 
@@ -225,6 +232,19 @@ class EmbeddedGraph:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-checkpoint")
             self._checkpoint = pool.submit(self.conn.execute, "CHECKPOINT")
             pool.shutdown(wait=False)  # the checkpoint runs on; _wait_checkpoint() waits for its future
+
+    def commit_after(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work(*args)` on a thread; the next COMMIT waits for it and fails with its error. The
+        ingest syncs its unfinished-marker this way (graph/unfinished.py): on disk before anything
+        is committed, without the ingest waiting for the disk before its first steps."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-commit-gate")
+        self._commit_gate = pool.submit(work, *args)
+        pool.shutdown(wait=False)
+
+    def _wait_commit_gate(self) -> None:
+        gate, self._commit_gate = self._commit_gate, None
+        if gate is not None:
+            gate.result()
 
     def _wait_checkpoint(self) -> None:
         pending, self._checkpoint = self._checkpoint, None
@@ -280,11 +300,13 @@ class EmbeddedGraph:
     def _commit(self) -> None:
         """COMMIT; on a sized pool only with headroom for it and the checkpoint after it (a
         checkpoint that runs out of memory loses the COPYed rows: embedded_pool)."""
+        self._wait_commit_gate()
         if self.pool:
             in_use = next(self.rows("CALL bm_info() RETURN mem_usage"))[0]
             if short_of_headroom(in_use, self.pool):
                 raise PoolTooSmall(f"{in_use >> 20} MiB of the embedded graph's {self.pool >> 20} MiB buffer "
                                    "pool in use before a commit: too little headroom for its checkpoint")
+        self.commits += 1
         self.execute("COMMIT")
 
     def _rollback(self) -> None:

@@ -23,7 +23,8 @@ from graphtune.tools.graph.resolve import (
     resolve_calls,
     resolve_imports,
 )
-from graphtune.tools.graph.schema import DERIVED_RELS, uid
+from graphtune.tools.graph import unfinished
+from graphtune.tools.graph.schema import DERIVED_RELS, SCOPED_TABLES, uid
 
 
 T = TypeVar("T")
@@ -37,12 +38,48 @@ class EmbeddedWriter:
         """`source_bytes`: the source this ingest will parse, which sizes the store's buffer pool."""
         pool = writer_buffer_pool(graph_dir, source_bytes)
         self.graph = EmbeddedGraph(graph_dir, read_only=False, lock_wait_s=lock_wait_s, buffer_pool_bytes=pool)
+        self.graph_dir = graph_dir
+        self._commits_at_mark: int | None = None  # None: this ingest wrote no marker
         self.scratch = scratch
         self.codebase = codebase
         scratch.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         self.graph.close()
+
+    def repair_unfinished(self) -> bool:
+        """If the last ingest of this code base did not finish (its marker is there: graph/unfinished.py),
+        remove everything the code base holds, so that this ingest rebuilds it whole; the marker stays
+        until this ingest finishes. Returns whether it did. Before the ingest reads what is stored."""
+        if unfinished.read(self.graph_dir, self.codebase) is None:
+            return False
+        self.graph.atomic(self._remove_codebase)
+        return True
+
+    def mark_unfinished(self, root: str, job_id: str | None = None) -> None:
+        """Mark the code base unfinished before the ingest's first write (graph/unfinished.py). The
+        marker is synced on a thread, and the first commit waits for it (EmbeddedGraph.commit_after)."""
+        self.graph.commit_after(unfinished.sync, unfinished.mark(self.graph_dir, self.codebase, root, job_id))
+        self._commits_at_mark = self.graph.commits
+
+    def _remove_codebase(self) -> None:
+        """Every node of this code base with its edges, and its CodeBase node: what a killed ingest left
+        cannot be told apart from what it kept (COPYed rows lost, WAL-logged deletions kept)."""
+        params = {"cb": self.codebase}
+        for table in SCOPED_TABLES:
+            self.graph.execute(f"MATCH (n:{table}) WHERE n.codebase = $cb DETACH DELETE n", params)
+        self.graph.execute("MATCH (c:CodeBase) WHERE c.name = $cb DELETE c", params)
+
+    def finished(self) -> None:
+        """The ingest succeeded and the store is closed (its last commit checkpointed): drop the marker."""
+        unfinished.clear(self.graph_dir, self.codebase)
+
+    def failed(self, repaired: bool) -> None:
+        """The ingest failed (or was cancelled) and the store is closed: its marker stays if anything was
+        committed since mark_unfinished() or the ingest emptied the code base (`repaired`), as the code
+        base may be partial; else it is as it was, and the marker is dropped."""
+        if not repaired and self._commits_at_mark is not None and self.graph.commits == self._commits_at_mark:
+            unfinished.clear(self.graph_dir, self.codebase)
 
     def defer_checkpoint(self) -> None:
         """The next commits leave the checkpoint for later (see EmbeddedGraph.defer_checkpoint)."""

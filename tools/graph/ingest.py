@@ -122,11 +122,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
                if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
     writer = open_writer(params.write_to, settings, ctx, codebase, sum(f.size for f in files))
-    graph = None
+    graph, repaired = None, False
     try:
         _check_stored_root(writer, params, root, codebase)
+        repaired = _repair_if_unfinished(writer, codebase, ctx)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
+        if to_parse or gone or changed:  # else the one write is the CodeBase node's time: never partial
+            writer.mark_unfinished(str(root), ctx.job_id if ctx else None)
         writer.delete_files(gone + changed)
         taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
@@ -142,13 +145,16 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
                                               None if unchanged else own)
         # read after the version: its snapshot starts the store's checkpoint, and these wait for it
         counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
-    finally:
-        writer.close()
+    except BaseException:
+        _close_after_failure(writer, repaired)
+        raise
+    writer.close()
+    writer.finished()  # only now: the ingest succeeded and its last commit is checkpointed (unfinished.py)
     if graph is None:
         version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
-    return {
+    report = {
         "root": str(root), "codebase": codebase, "store": params.write_to, "files_found": len(all_files),
         "files_parsed": parsed, "files_unchanged": unchanged, "files_removed": len(gone), "files_changed": len(changed),
         "files_failed": len(failures), "failures": [{"path": p, "error": e} for p, e in failures[:MAX_REPORTED_FAILURES]],
@@ -163,6 +169,27 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         "diff": {k: v for k, v in version.items() if k not in ("graph_version", "previous_graph_version")},
         "codebases": codebases[:MAX_REPORTED_CODEBASES],
     }
+    if repaired:  # only then: a normal ingest's report keeps its shape
+        report["repaired"] = True
+    return report
+
+
+def _repair_if_unfinished(writer: Any, codebase: str, ctx: JobContext | None) -> bool:
+    """A code base whose last ingest did not finish (killed or failed part-way: graph/unfinished.py)
+    is emptied, and this ingest rebuilds it whole; it stays marked unfinished until this one is done."""
+    repaired = writer.repair_unfinished()
+    if repaired and ctx:
+        ctx.log(f"code base `{codebase}`: its last ingest did not finish; rebuilding it whole")
+    return repaired
+
+
+def _close_after_failure(writer: Any, repaired: bool) -> None:
+    """Close the store of a failed or cancelled ingest; its code base stays marked unfinished if
+    the ingest emptied it or committed anything (writer.failed)."""
+    try:
+        writer.close()
+    finally:
+        writer.failed(repaired)
 
 
 def _last_steps(writer: Any, batch: list[Parsed], ctx: JobContext | None, files: int, root: str, *,

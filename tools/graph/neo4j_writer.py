@@ -249,6 +249,19 @@ class Neo4jWriter:
         """Neo4j writes commit per statement batch already (and its memory is the server's): run `work`."""
         return work()
 
+    def repair_unfinished(self) -> bool:
+        """No unfinished-ingest marker for Neo4j (graph/unfinished.py is the embedded store's): nothing to repair."""
+        return False
+
+    def mark_unfinished(self, root: str, job_id: str | None = None) -> None:
+        """No marker for Neo4j (see repair_unfinished)."""
+
+    def finished(self) -> None:
+        """No marker to drop (see repair_unfinished)."""
+
+    def failed(self, repaired: bool) -> None:
+        """No marker to drop (see repair_unfinished)."""
+
     def defer_checkpoint(self) -> None:
         """Nothing to defer: a Neo4j server checkpoints on its own schedule."""
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from graphtune.tools.graph.embedded import EmbeddedGraph, decode_list
 from graphtune.tools.graph.records import CodeRecord
 from graphtune.tools.graph.selection import check_codebases, merge_patterns
+from graphtune.tools.graph.unfinished import check_finished
 
 
 class GraphSource(Protocol):
@@ -41,7 +42,8 @@ RETURN n.name, n.description, n.category, n.example, n.best_practices, collect(x
 
 class EmbeddedSource:
     """Reads graphtune's own schema from the embedded LadybugDB store (read-only), optionally
-    only some code bases."""
+    only some code bases. A selected code base (all of them: each one the graph holds) whose
+    last ingest did not finish is refused (CodebaseIncomplete): its graph may be partial."""
 
     def __init__(self, settings: Any, codebases: list[str] | None = None, lock_wait_s: float | None = None,
                  graph: EmbeddedGraph | None = None) -> None:
@@ -54,7 +56,10 @@ class EmbeddedSource:
         self.graph = graph
         self.missing: Counter[str] = Counter()
         try:
-            self.codebases = check_codebases(codebases, self.known_codebases())
+            known = self.known_codebases()
+            if self._owned:  # the ingest's own snapshot reads through its writer: its code base is unfinished
+                check_finished(settings.graph_dir, codebases if codebases is not None else known)
+            self.codebases = check_codebases(codebases, known)
         except BaseException:
             self.close()
             raise

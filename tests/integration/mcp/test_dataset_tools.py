@@ -48,3 +48,21 @@ async def test_missing_dataset_and_bad_paths(client) -> None:
         assert result.is_error and "dataset_name" in result.content[0].text
     result = await client.call_tool("ingest_codebase", {"path": "/definitely/not/here"})
     assert result.is_error and "[invalid_argument]" in result.content[0].text and "path" in result.content[0].text
+
+
+async def test_unfinished_code_base_is_refused_until_ingested_again(client, services) -> None:
+    """A code base whose last ingest was killed part-way (tests/integration/graph/test_ingest_crash.py kills
+    real ones; its marker is written directly here) is refused by extraction, naming it and the fix,
+    and readable again after the next ingest, which rebuilds it whole."""
+    from graphtune.tools.graph import unfinished
+
+    await _run(client, services, "ingest_codebase", {"package": "json"})
+    unfinished.mark(services.settings.graph_dir, "json", "/somewhere/json", "job-killed")
+    refused = await client.call_tool("extract_training_data", {"dataset_name": "json-ds", "codebases": ["json"]})
+    text = refused.content[0].text
+    assert refused.is_error and "[codebase_incomplete]" in text and "`json`" in text and "ingest_codebase" in text
+    result = await client.call_tool("extract_training_data", {"dataset_name": "json-ds"})
+    job = wait_final(services.store, result.structured_content["job_id"])
+    assert job.status.value == "failed" and job.error["code"] == "codebase_incomplete", job.error
+    assert (await _run(client, services, "ingest_codebase", {"package": "json"}))["repaired"] is True
+    assert (await _run(client, services, "extract_training_data", {"dataset_name": "json-ds"}))["train_examples"] > 0
