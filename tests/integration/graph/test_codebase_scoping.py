@@ -276,8 +276,14 @@ async def test_tools_expose_code_bases(client, services, tmp_path: Path) -> None
     assert not ok.is_error
     job = services.store.list()[0][0]
     assert job.params["codebase"] == "stdlib-json"
+    from conftest import wait_final
+
     from graphtune.tools.environment import validate
 
+    # the queued ingest holds the store's write lock while it runs: read once it has finished (read
+    # beside it, the report had no code bases at all on a loaded machine)
+    assert wait_final(services.store, job.id).status.value == "succeeded"
     report = await validate(services.settings, probe_timeout_s=0.01)
-    assert [(c.name, c.files) for c in report.codebases] == [("json", count_definitions(_package_dir("json"))["files"])]
-    assert any(c.name == "graph:embedded" and "1 code base(s): json" in c.detail for c in report.checks)
+    files = count_definitions(_package_dir("json"))["files"]
+    assert sorted((c.name, c.files) for c in report.codebases) == [("json", files), ("stdlib-json", files)]
+    assert any(c.name == "graph:embedded" and "2 code base(s): json, stdlib-json" in c.detail for c in report.checks)
