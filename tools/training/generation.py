@@ -102,7 +102,8 @@ def generate_completions(model: Any, tokenizer: Any, prompts: list[str], *, max_
     """Greedy plain-text continuations of `prompts` (no chat template; the tokenizer's own special
     tokens, e.g. Gemma's BOS), each ending at its first line break or EOS. For a base model that was
     never taught a chat format (base_style.has_own_chat_template): asked "Question: ...\nAnswer:"
-    it answers on one line. `ended_cleanly`: a line break or EOS came within `max_new_tokens`."""
+    it answers on one line. Line breaks before any text are skipped (SmolLM2, for one, starts its
+    answer on a new line). `ended_cleanly`: a line break after text, or EOS, came within `max_new_tokens`."""
     ids = [tokenizer(p)["input_ids"] for p in prompts]
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     if batch_size is None:
@@ -112,7 +113,7 @@ def generate_completions(model: Any, tokenizer: Any, prompts: list[str], *, max_
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         out, _ = _generate_batch(model, tokenizer, [ids[i] for i in batch], [max_new_tokens] * len(batch), None,
-                                 extra_stop_ids=stops, cut_at="\n")
+                                 line_breaks=stops)
         for i, generation in zip(batch, out):
             results[i] = generation
     return results  # type: ignore[return-value]
@@ -228,10 +229,10 @@ def _prompt_ids(tokenizer: Any, conversation: list[dict[str, str]]) -> list[int]
 
 
 def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budgets: list[int],
-                    deadline: float | None, *, extra_stop_ids: set[int] = frozenset(),  # type: ignore[assignment]
-                    cut_at: str | None = None) -> tuple[list[Generation], bool]:
-    """One left-padded greedy batch. `extra_stop_ids` also end a row; with `cut_at`, the stop token is
-    decoded too and the text cut at `cut_at` (a line-break token may carry text before the break)."""
+                    deadline: float | None, *, line_breaks: set[int] | None = None) -> tuple[list[Generation], bool]:
+    """One left-padded greedy batch. With `line_breaks` (token ids), a row also ends at a line-break
+    token that follows text; that token is decoded too (it may carry text before the break) and the
+    answer is the first line of text."""
     import torch
     from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
@@ -240,7 +241,6 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
     stop_ids = set(end_of_turn_ids(tokenizer))
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     stop_ids |= set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
-    stop_ids |= set(extra_stop_ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(stop_ids))
     device = next(model.parameters()).device
     width = max(len(p) for p in prompts)
@@ -267,7 +267,18 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
         def __call__(self, ids: Any, scores: Any, **kwargs: Any) -> Any:
             return self.limit <= ids.shape[1] - width
 
+    class _LineEnd(StoppingCriteria):
+        """A row ends at a line break once it has written something (on the device, no host sync)."""
+
+        breaks = torch.tensor(sorted(line_breaks or ()), dtype=torch.long, device=device)
+
+        def __call__(self, ids: Any, scores: Any, **kwargs: Any) -> Any:
+            is_break = torch.isin(ids[:, width:], self.breaks)
+            return is_break[:, -1] & (~is_break[:, :-1]).any(dim=1)
+
     criteria: list[Any] = [_Deadline()]
+    if line_breaks:
+        criteria.append(_LineEnd())
     if min(budgets) != max(budgets):
         criteria.append(_RowBudget())
     config = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, eos_token_id=sorted(stop_ids),
@@ -278,13 +289,18 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
     generations = []
     for row, budget in zip(out[:, width:].tolist(), budgets, strict=True):
         row = row[:budget]  # past its own budget a row holds padding
-        end = next((k for k, t in enumerate(row) if t in stop_ids), None)
+        end = next((k for k, t in enumerate(row) if t in stop_ids or _ends_line(row, k, line_breaks)), None)
         tokens = row if end is None else row[:end]
         text = tokenizer.decode(tokens, skip_special_tokens=True)
-        if cut_at is not None and end is not None:
-            text = tokenizer.decode(row[:end + 1], skip_special_tokens=True).split(cut_at)[0]
+        if line_breaks and end is not None and row[end] in line_breaks:
+            text = tokenizer.decode(row[:end + 1], skip_special_tokens=True).strip().split("\n")[0]
         generations.append(Generation(text.strip(), end is not None, len(tokens) + (end is not None)))
     return generations, _Deadline.hit
+
+
+def _ends_line(row: list[int], k: int, line_breaks: set[int] | None) -> bool:
+    """Token k is a line break that follows text (as _LineEnd decides on the device)."""
+    return bool(line_breaks) and row[k] in line_breaks and any(t not in line_breaks for t in row[:k])  # type: ignore[operator]
 
 
 def _attention_backends() -> Any:

@@ -78,6 +78,9 @@ def test_plain_text_answers_end_at_the_first_line_break(tiny_model: Path) -> Non
     got = generate_completions(_ScriptedModel(ended), tokenizer, ["Question: a?\nAnswer:", "Question: b b?\nAnswer:"],
                                max_new_tokens=32)
     assert [(g.text, g.ended_cleanly) for g in got] == [("the answer", True)] * 2
+    late = tokenizer("\n\n the answer\nQuestion: more", add_special_tokens=False)["input_ids"]
+    got = generate_completions(_ScriptedModel(late), tokenizer, ["Question: a?\nAnswer:"], max_new_tokens=32)
+    assert (got[0].text, got[0].ended_cleanly) == ("the answer", True)  # breaks before any text are skipped
     running = tokenizer(" the answer goes on", add_special_tokens=False)["input_ids"]
     cut = generate_completions(_ScriptedModel(running), tokenizer, ["Question: a?\nAnswer:"], max_new_tokens=3)
     assert not cut[0].ended_cleanly  # runs past its budget: never replayed
