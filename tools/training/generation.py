@@ -37,7 +37,7 @@ read `.partial`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -234,7 +234,7 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
     token that follows text; that token is decoded too (it may carry text before the break) and the
     answer is the first line of text."""
     import torch
-    from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+    from transformers import GenerationConfig, StoppingCriteriaList
 
     from graphtune.tools.training.tokenize import end_of_turn_ids
 
@@ -249,6 +249,31 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
     for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
         input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
         mask[row, width - len(ids):] = 1
+
+    criteria, deadline_hit = _stopping(deadline, budgets, width, device, line_breaks)
+    config = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, eos_token_id=sorted(stop_ids),
+                              pad_token_id=pad, use_cache=True)
+    with torch.inference_mode(), _attention_backends():
+        out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config,
+                             stopping_criteria=StoppingCriteriaList(criteria))
+    generations = []
+    for row, budget in zip(out[:, width:].tolist(), budgets, strict=True):
+        row = row[:budget]  # past its own budget a row holds padding
+        end = next((k for k, t in enumerate(row) if t in stop_ids or _ends_line(row, k, line_breaks)), None)
+        tokens = row if end is None else row[:end]
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+        if line_breaks and end is not None and row[end] in line_breaks:
+            text = tokenizer.decode(row[:end + 1], skip_special_tokens=True).strip().split("\n")[0]
+        generations.append(Generation(text.strip(), end is not None, len(tokens) + (end is not None)))
+    return generations, deadline_hit()
+
+
+def _stopping(deadline: float | None, budgets: list[int], width: int, device: Any,
+              line_breaks: set[int] | None) -> tuple[list[Any], Callable[[], bool]]:
+    """generate's stopping criteria for one batch (each decides per row on the device, no host sync
+    per step), and a function that says whether the deadline stopped it."""
+    import torch
+    from transformers import StoppingCriteria
 
     class _Deadline(StoppingCriteria):
         hit = False
@@ -281,21 +306,7 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
         criteria.append(_LineEnd())
     if min(budgets) != max(budgets):
         criteria.append(_RowBudget())
-    config = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, eos_token_id=sorted(stop_ids),
-                              pad_token_id=pad, use_cache=True)
-    with torch.inference_mode(), _attention_backends():
-        out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config,
-                             stopping_criteria=StoppingCriteriaList(criteria))
-    generations = []
-    for row, budget in zip(out[:, width:].tolist(), budgets, strict=True):
-        row = row[:budget]  # past its own budget a row holds padding
-        end = next((k for k, t in enumerate(row) if t in stop_ids or _ends_line(row, k, line_breaks)), None)
-        tokens = row if end is None else row[:end]
-        text = tokenizer.decode(tokens, skip_special_tokens=True)
-        if line_breaks and end is not None and row[end] in line_breaks:
-            text = tokenizer.decode(row[:end + 1], skip_special_tokens=True).strip().split("\n")[0]
-        generations.append(Generation(text.strip(), end is not None, len(tokens) + (end is not None)))
-    return generations, _Deadline.hit
+    return criteria, lambda: _Deadline.hit
 
 
 def _ends_line(row: list[int], k: int, line_breaks: set[int] | None) -> bool:
