@@ -127,7 +127,13 @@ def test_sigkill_of_workers_leaves_interrupted_jobs_and_whole_outputs(tmp_path: 
             pass  # it had finished already
         wait_for(lambda: services.runner.reconcile() or services.store.get(job.id).status.is_final, timeout=60)
         final = services.store.get(job.id)
-        assert final.status in (JobStatus.SUCCEEDED, JobStatus.INTERRUPTED)
+        if kind == "extract" and final.status is JobStatus.FAILED:
+            # an ingest killed earlier in the loop left its code base unfinished: extraction over every
+            # code base refuses it by name rather than reading a partial graph (re-ingesting repairs it)
+            assert final.error["code"] == "codebase_incomplete", final.error
+            assert ("ingest", "interrupted") in outcomes
+        else:
+            assert final.status in (JobStatus.SUCCEEDED, JobStatus.INTERRUPTED), final.error
         if kind == "extract":
             state = _check_dataset_complete_or_absent(settings, params["dataset_name"])
             assert (state == "complete") == (final.status is JobStatus.SUCCEEDED)
