@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("adapter_dir", type=Path)
     parser.add_argument("dataset_dir", type=Path)
     parser.add_argument("--limit", type=int, default=120, help="probes answered (CPU time: ~1 s each)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: the GPU in fp32 (--fp32) with "
+                        "transformers' own attention and no Liger isolates bf16 and the training path's kernels")
+    parser.add_argument("--fp32", action="store_true", help="cast the model to fp32 (the default on the CPU)")
     args = parser.parse_args(argv)
     import torch
 
@@ -36,13 +39,15 @@ def main(argv: list[str]) -> int:
     from graphtune.tools.training.generation import load_for_inference
 
     torch.manual_seed(0)
-    model, tokenizer = load_for_inference(args.base, args.adapter_dir, "cpu", Settings())
+    model, tokenizer = load_for_inference(args.base, args.adapter_dir, args.device, Settings())
+    if args.fp32:
+        model = model.float()
     probes = select_probes(read_probes(args.dataset_dir), args.limit)
-    report, rows = evaluate_knowledge(model, tokenizer, probes, "cpu", include_base=False, general=True)
+    report, rows = evaluate_knowledge(model, tokenizer, probes, args.device, include_base=False, general=True)
     print("\n".join(accuracy_table(report)))
     print(json.dumps({"tuned": {k: report["tuned"].get(k) for k in ("accuracy", "core_accuracy", "ended_cleanly")},
                       "general": report.get("general"), "examples": report["examples"][:6]}, indent=1))
-    with open(args.adapter_dir / "cpu_answers.jsonl", "w", encoding="utf-8") as out:
+    with open(args.adapter_dir / f"{args.device}_answers.jsonl", "w", encoding="utf-8") as out:
         out.writelines(json.dumps(row) + "\n" for row in rows)
     return 0
 

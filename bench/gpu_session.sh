@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# One GPU session's device calls: bash bench/gpu_session.sh STEP [ARGS]
+#
+# Why a driver: a session gets one warm machine whose /tmp survives between calls (< 30 s apart)
+# while each call carries < 64 MiB and runs < 10 min. So every call first copies in whatever it
+# carried (carry_in), long work runs as background processes (setsid) that outlive the call and write
+# under /tmp/res, and a `wait` call blocks until they finish and returns their logs and JSON rows.
+# The code runs from a snapshot (/tmp/repo, taken at `setup`), so later calls, which re-send the
+# working tree without the earlier carries, cannot change what a running job imports.
+#
+# Payloads (git-ignored, built here; bench/README "GPU session driver" says how):
+#   .whl                      cp312 wheels: liger-kernel (installed apart, so a job can run without it),
+#                             pydantic + pydantic-settings + python-dotenv + platformdirs, gguf
+#   .devcarry/tfb             the transformers 5.24 wheel (Gemma's GGUF tokenizer needs >= 5.18)
+#   .devcarry/bnb             bitsandbytes (QLoRA)
+#   .devcarry/smol1, smol2    SmolLM2-135M-Instruct's GGUF in two parts (bench/knowledge.py stage)
+#   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
+#   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
+#
+# Steps: setup | gputest | b8 | smol | gemma | gemma-check | wait NAME... | collect
+set -uo pipefail
+STEP=${1:?step}; shift || true
+R=/tmp/repo RES=/tmp/res
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+BASEPATH=/tmp/gt:/tmp/site
+mkdir -p "$RES" /tmp/gguf-parts /tmp/gemma-parts
+
+carry_in() {
+  for d in .devcarry/smol*/; do [ -d "$d" ] && cp "$d"* /tmp/gguf-parts/; done
+  for d in .devcarry/gemma*/; do [ -d "$d" ] && cp "$d"* /tmp/gemma-parts/; done
+  if [ -d .devcarry/knowledge ] && [ -d "$R" ]; then mkdir -p "$R/.devcarry" && cp -r .devcarry/knowledge "$R/.devcarry/"; fi
+  if [ -d .devcarry/bnb ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-bnb .devcarry/bnb/*.whl
+  fi
+  if [ -d .devcarry/tfb ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-tf .devcarry/tfb/*.whl
+  fi
+  return 0
+}
+
+# bg NAME WAIT_FOR COMMAND: run COMMAND in $R in its own session after WAIT_FOR's .done exists
+# ("-" for none); its output in $RES/NAME.log, its exit code in $RES/NAME.done.
+bg() {
+  local name=$1 after=$2; shift 2
+  local wait_line=":"
+  [ "$after" != "-" ] && wait_line="while [ ! -f $RES/$after.done ]; do sleep 2; done"
+  setsid nohup bash -c "$wait_line; cd $R && ( $* ) > $RES/$name.log 2>&1; echo \$? > $RES/$name.done" \
+    > /dev/null 2>&1 < /dev/null &
+  echo "started $name (after $after)"
+}
+
+report() {
+  for f in "$RES"/*.log; do
+    [ -f "$f" ] || continue
+    local n; n=$(basename "$f" .log)
+    echo "=== $n: $( [ -f "$RES/$n.done" ] && echo "exit $(cat "$RES/$n.done")" || echo running)"
+    grep -v -E "Warning|warn\(|^\s*$" "$f" | tail -n "${TAIL:-6}" | cut -c1-600
+  done
+  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader
+  if [ -n "${OUT:-}" ]; then
+    # at most 8 files come back: one tarball of every JSON row and log
+    tar czf "$OUT/res.tgz" -C "$RES" . 2>/dev/null
+  fi
+}
+
+carry_in
+case "$STEP" in
+  setup)
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+      $(ls .whl/*.whl | grep -v liger_kernel) || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-liger \
+      .whl/liger_kernel*.whl || exit 1
+    rm -rf "$R" && mkdir -p "$R" && cp -r server tools bench tests pyproject.toml "$R"/
+    carry_in
+    mkdir -p /tmp/gt/graphtune && ln -sfn "$R/server" /tmp/gt/graphtune/server && ln -sfn "$R/tools" /tmp/gt/graphtune/tools
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    PYTHONPATH=$BASEPATH python3 -c "import torch, transformers, peft, triton, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'triton', triton.__version__, 'accelerate', accelerate.__version__)"
+    PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 -c "import transformers; print('gemma side: transformers', transformers.__version__)"
+    PYTHONPATH=$BASEPATH python3 -c "import graphtune.tools.training.train_job; print('graphtune imports')"
+    ;;
+  gputest)  # the shared-prefix equality on CUDA (flex_attention, compiled layers): ~2 min
+    bg gputest - "PYTHONPATH=$BASEPATH:/tmp/site-liger python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/training/test_shared_prefix.py"
+    ;;
+  b8)  # the 8B LoRA ceiling (<= 20 GiB at >= 12k tokens/s) and QLoRA, solo, after gputest
+    bg b8 gputest "mkdir -p $RES/b8 && PYTHONPATH=$BASEPATH:/tmp/site-liger:/tmp/site-bnb OUT=$RES/b8 VARIANTS=${VARIANTS:-lora-8b@20,qlora-8b} python3 bench/train_throughput.py"
+    ;;
+  gemma)  # Gemma 3 270M on `email`: the default job beside one with no Liger and eager layers (issue 18 part two)
+    G="GGUF_PARTS=/tmp/gemma-parts KNOWLEDGE_HOME=/tmp/kg OUT=$RES/gemma"
+    bg gemma-warm "${AFTER:-b8}" "mkdir -p $RES/gemma && $G PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py warm"
+    bg gemma-a gemma-warm "$G KNOWLEDGE_FIRST=0 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py run"
+    bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
+    ;;
+  gemma-check)  # the default Gemma adapter's probes on the GPU in fp32, transformers' own path, no Liger
+    for n in ${GEMMA_MODELS:-0 1}; do
+      after=gemma-b; [ "$n" = 0 ] && after=gemma-a
+      bg "gemma-check$n" "$after" "GRAPHTUNE_HOME=/tmp/kg PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/answer_on_cpu.py /tmp/gguf/gemma-3-270m-q4_k_m.gguf /tmp/kg/models/knowledge_$n $R/.devcarry/knowledge/datasets/email-facts --device cuda --fp32 --limit 300"
+    done
+    ;;
+  smol)  # SmolLM2 on `email`: shared_prefix on vs the shipped defaults, side by side
+    bg smol "${AFTER:-b8}" "mkdir -p $RES/smol && KNOWLEDGE_HOME=/tmp/kh OUT=$RES/smol PARALLEL=1 KNOWLEDGE_RUNS='${RUNS:-[{\"shared_prefix\": true}, {}]}' PYTHONPATH=$BASEPATH:/tmp/site-liger python3 bench/knowledge.py run"
+    ;;
+  wait)  # block until every named step is done (or 560 s), then report
+    deadline=$((SECONDS + ${WAIT_S:-560}))
+    while [ $SECONDS -lt $deadline ]; do
+      all=1; for n in "$@"; do [ -f "$RES/$n.done" ] || all=0; done
+      [ $all = 1 ] && break
+      sleep 5
+    done
+    report
+    ;;
+  collect|*)
+    report
+    ;;
+esac
