@@ -82,7 +82,7 @@ case "$STEP" in
     bg gputest - "PYTHONPATH=$BASEPATH:/tmp/site-liger python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/training/test_shared_prefix.py"
     ;;
   b8)  # the 8B LoRA ceiling (<= 20 GiB at >= 12k tokens/s) and QLoRA, solo, after gputest
-    bg b8 gputest "mkdir -p $RES/b8 && PYTHONPATH=$BASEPATH:/tmp/site-liger:/tmp/site-bnb OUT=$RES/b8 VARIANTS=${VARIANTS:-lora-8b@20,qlora-8b} python3 bench/train_throughput.py"
+    bg b8 "${AFTER:-gputest}" "mkdir -p $RES/b8 && PYTHONPATH=$BASEPATH:/tmp/site-liger:/tmp/site-bnb OUT=$RES/b8 VARIANTS=${VARIANTS:-lora-8b@20,qlora-8b} python3 bench/train_throughput.py"
     ;;
   gemma)  # Gemma 3 270M on `email`: the default job beside one with no Liger and eager layers (issue 18 part two)
     G="GGUF_PARTS=/tmp/gemma-parts KNOWLEDGE_HOME=/tmp/kg OUT=$RES/gemma"
@@ -97,7 +97,8 @@ case "$STEP" in
     done
     ;;
   smol)  # SmolLM2 on `email`: shared_prefix on vs the shipped defaults, side by side
-    bg smol "${AFTER:-b8}" "mkdir -p $RES/smol && KNOWLEDGE_HOME=/tmp/kh OUT=$RES/smol PARALLEL=1 KNOWLEDGE_RUNS='${RUNS:-[{\"shared_prefix\": true}, {}]}' PYTHONPATH=$BASEPATH:/tmp/site-liger python3 bench/knowledge.py run"
+    export KNOWLEDGE_RUNS=${RUNS:-'[{"shared_prefix": true}, {}]'}  # inherited: JSON survives no second quoting
+    bg smol "${AFTER:-b8}" "mkdir -p $RES/smol && KNOWLEDGE_HOME=/tmp/kh OUT=$RES/smol PARALLEL=1 PYTHONPATH=$BASEPATH:/tmp/site-liger python3 bench/knowledge.py run"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))
