@@ -84,8 +84,8 @@ class LoraJobConfig(BaseModel):
         "activation checkpointing; ~10-25 s of compiling at the start); default true."))
     shared_prefix: bool = setting(False, offer="cli", description=(
         "Compute the chat template's default opening (e.g. its default system prompt) once per packed row "
-        "instead of once per example. Steps, losses and gradients stay the same; the rows are shorter, so "
-        "steps should be faster. Off by default until it has been measured on a GPU. Packed rows only."),
+        "instead of once per example. Steps, losses and gradients stay the same and rows are shorter, but on "
+        "an H200 its steps were not faster, so it is off by default. Packed rows only."),
         cli_help="Needs flex_attention (CUDA) or sdpa (CPU/MPS), which take the row's document mask; examples "
         "with their own system prompt keep their full tokens.")
     gradient_checkpointing: Literal["auto", "on", "off"] = setting("auto", offer="cli", description=(
