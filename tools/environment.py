@@ -47,6 +47,9 @@ class CodeBase(BaseModel):
     files: int
     nodes: int  # code nodes of all kinds (files, classes, functions, methods, parameters, patterns)
     last_ingest: str | None = None  # UTC, ISO 8601
+    # its last ingest stopped part-way (graph/unfinished.py): the counts are partial, readers refuse it
+    # (codebase_incomplete) and the next ingest_codebase of it rebuilds it whole
+    incomplete: bool = False
 
 
 class BaseModelBrief(BaseModel):
@@ -178,8 +181,8 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
     warnings = [c.name for c in checks if not c.ok and not c.required]
     summary = (f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed
                else "all required checks passed" if warnings else "all checks passed")
-    if warnings:  # e.g. qlora on a machine without CUDA: LoRA still works
-        summary += f"; not available here (optional): {', '.join(warnings)}"
+    if warnings:  # e.g. qlora without CUDA (LoRA still works), a code base whose ingest stopped part-way
+        summary += f"; warnings (optional checks not passed): {', '.join(warnings)}"
     codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
     return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary, base_models=briefs,
                              codebases=None if codebases is None else [CodeBase(**c) for c in codebases])

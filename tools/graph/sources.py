@@ -155,14 +155,15 @@ async def check_graph_source(settings: Any) -> list[Any]:
     checks = []
     if settings.graph_dir.exists():
         try:
-            source = EmbeddedSource(settings, lock_wait_s=0.0)  # a check answers now, it does not wait
-            try:
-                counts = {t: source.count(t) for t in ("CodeFile", "Class", "Function", "Method")}
-                names = [c["name"] for c in source.graph.codebases()]
-            finally:
-                source.close()
+            # the store itself, not EmbeddedSource: a code base whose ingest stopped part-way is a warning
+            # of its own below, not a store that fails to open
+            with EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=0.0) as graph:  # answers now
+                counts = {t: next(graph.rows(f"MATCH (n:{t}) RETURN count(n)"))[0]
+                          for t in ("CodeFile", "Class", "Function", "Method")}
+                names = [c["name"] for c in graph.codebases()]
             checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
                                 f"{len(names)} code base(s): {', '.join(names) or 'none'}"))
+            checks += _unfinished_check(settings, names)
         except GraphtuneError as exc:
             busy = "locked by another process" in exc.message  # a writer at work (an ingest job): jobs wait for it
             detail = f"being written right now; jobs wait for the writer. {exc.message}" if busy else exc.message
@@ -177,18 +178,40 @@ async def check_graph_source(settings: Any) -> list[Any]:
     return checks
 
 
+def _unfinished_check(settings: Any, names: list[str]) -> list[Any]:
+    """A warning for each code base whose last ingest stopped part-way: its counts above are partial and
+    readers refuse it until it is ingested again (graph/unfinished.py)."""
+    from graphtune.tools.checks import Check
+    from graphtune.tools.graph import unfinished
+
+    left = [unfinished.read(settings.graph_dir, name) or {"codebase": name}
+            for name in unfinished.unfinished(settings.graph_dir) if name in names]
+    if not left:
+        return []
+    listed = ", ".join(f"`{r['codebase']}`" for r in left)
+    again = "; ".join(f"ingest_codebase(path={r['root']!r}, codebase={r['codebase']!r})" if r.get("root")
+                      else f"ingest_codebase(codebase={r['codebase']!r}) with its path or package" for r in left)
+    return [Check(name="graph:codebases", ok=False, required=False,
+                  detail=f"the last ingest of {listed} stopped part-way: its graph is partial and extraction "
+                  "refuses it (codebase_incomplete)", fix=f"Run it again; the next ingest rebuilds it whole: {again}.")]
+
+
 def embedded_codebases(settings: Any) -> list[dict[str, Any]] | None:
-    """The code bases of the embedded graph (name, root, files, nodes, last_ingest); None when
+    """The code bases of the embedded graph (name, root, files, nodes, last_ingest, incomplete); None when
     there is no graph or it cannot be opened (the graph:embedded check says why)."""
     from graphtune.tools.errors import GraphtuneError
 
     if not settings.graph_dir.exists():
         return None
+    from graphtune.tools.graph import unfinished
+
     try:
         with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:
-            return graph.codebases()
+            found = graph.codebases()
     except GraphtuneError:
         return None
+    left = set(unfinished.unfinished(settings.graph_dir))
+    return [{**c, "incomplete": c["name"] in left} for c in found]
 
 
 def check_embedded_codebases(settings: Any, names: list[str]) -> None:

@@ -337,7 +337,7 @@ async def test_validate_environment_during_a_write_says_busy_not_broken(client, 
                                   settings.graph_dir)
 
     settings.graph_dir.mkdir(parents=True)
-    monkeypatch.setattr(sources, "EmbeddedSource", locked)
+    monkeypatch.setattr(sources, "EmbeddedGraph", locked)
     report = (await client.call_tool("validate_environment", {})).structured_content
     check = next(c for c in report["checks"] if c["name"] == "graph:embedded")
     assert check["ok"] and "being written right now" in check["detail"] and "PID 7" in check["detail"], check

@@ -64,5 +64,13 @@ async def test_unfinished_code_base_is_refused_until_ingested_again(client, serv
     result = await client.call_tool("extract_training_data", {"dataset_name": "json-ds"})
     job = wait_final(services.store, result.structured_content["job_id"])
     assert job.status.value == "failed" and job.error["code"] == "codebase_incomplete", job.error
+    report = (await client.call_tool("validate_environment", {})).structured_content
+    assert [c["incomplete"] for c in report["codebases"]] == [True], report["codebases"]
+    warning = next(c for c in report["checks"] if c["name"] == "graph:codebases")
+    assert not warning["ok"] and not warning["required"] and "`json`" in warning["detail"], warning
+    assert "ingest_codebase(path='/somewhere/json', codebase='json')" in warning["fix"] and report["ok"], report
     assert (await _run(client, services, "ingest_codebase", {"package": "json"}))["repaired"] is True
+    report = (await client.call_tool("validate_environment", {})).structured_content
+    assert [c["incomplete"] for c in report["codebases"]] == [False]
+    assert not any(c["name"] == "graph:codebases" for c in report["checks"])
     assert (await _run(client, services, "extract_training_data", {"dataset_name": "json-ds"}))["train_examples"] > 0
