@@ -103,10 +103,15 @@ PHRASINGS: dict[str, Phrasings] = {
     # Both directions also trained in the passive voice ("called from X", "X is called by"): without it a
     # passive question is read as the other direction. Same-run A/B on one H200 (bench/RESULTS.md, seventh
     # session): `callers` 65 % -> 86 % on held-out templates ("By which functions is X invoked?" 50 -> 86 %).
+    # That passive probe fell back to 54 % in later runs (answered with the callees); two more passive
+    # wordings ("By whom ...", "... gets called by ...") lifted it to 89 % and `callers` to 97 % (one H200,
+    # eleventh session; "By whom is X called?" shares the probe's "By ... is X ..." frame: a weaker
+    # transfer test for that one template).
     "callers": Phrasings(
         train=("What calls {name}?", "Where is {name} used?", "Which functions call {name}?",
                "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}.",
-               "Which functions is {name} called by?", "From where does {name} get called?"),
+               "Which functions is {name} called by?", "From where does {name} get called?",
+               "By whom is {name} called?", "{name} gets called by which functions?"),
         probe=("Which code in this code base uses {name}?", "By which functions is {name} invoked?",
                "Which code calls into {name}?")),
     "summary": Phrasings(
