@@ -148,3 +148,22 @@ def test_plain_text_replay_rows_carry_no_kl(tiny_model: Path, tmp_path: Path) ->
     assert [e.replay for e in got["train"]] == [False] * 8  # trained, but no KL toward the base's chat noise
     assert got["general_replay"]["rows"] == 2 and got["general_replay"]["kl_to_base"] == 0.0
     assert got["general_replay"]["answers"].startswith("plain text")
+
+
+def test_the_model_card_says_when_the_base_never_chatted() -> None:
+    """A pretrained base's general-ability figure is measured in a chat format it never saw: the card
+    says so for such a model, and only for it."""
+    from graphtune.tools.training.artifacts import model_card
+
+    config = {"method": "lora", "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
+              "learning_rate": 1e-3, "num_epochs": 1}
+    general = {"questions": 2, "base": {"accuracy": 0.0}, "tuned": {"accuracy": 0.5}}
+    meta = {"config": config, "base_model": "gemma3-270m", "name": "m", "graphtune_version": "0", "steps": 1,
+            "dataset": {"name": "d"}, "tokens_trained": 10, "hardware": {"device": "cpu"}, "duration_seconds": 1.0,
+            "knowledge": {"probes": 1, "dataset": "d", "base": {}, "tuned": {"probes": 1, "accuracy": 1.0},
+                          "general": general}}
+    never = "has no chat template of its own"
+    plain = model_card({**meta, "general_replay": {"answers": "plain text: the base model has no chat template"}})
+    chat = model_card({**meta, "general_replay": {"answers": "chat"}})
+    assert never in plain and "| **general ability** (everyday questions) | 2 | 0.0 % | 50.0 % |" in plain
+    assert never not in chat and never not in model_card(meta)
