@@ -80,20 +80,33 @@ def ensure_chat_template(tokenizer: Any) -> bool:
     return True
 
 
-def _ids(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> list[int]:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def _texts(tokenizer: Any, messages: list[dict[str, str]]) -> list[str]:
+    """The chat-template renderings one conversation's labels are measured with: the whole
+    conversation, then per assistant turn the conversation up to it (with the generation prompt:
+    where the answer starts) and, before a later turn, up to its end."""
+    def render(part: list[dict[str, str]], prompt: bool) -> str:
+        return tokenizer.apply_chat_template(part, tokenize=False, add_generation_prompt=prompt)
+
+    texts = [render(messages, False)]
+    for i, message in enumerate(messages):
+        if message["role"] == "assistant":
+            texts.append(render(messages[:i], True))
+            if i + 1 < len(messages):
+                texts.append(render(messages[: i + 1], False))
+    return texts
 
 
-def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
-    """Token ids of the whole conversation; labels cover every assistant turn."""
-    full = _ids(tokenizer, messages, generation_prompt=False)
+def _example(tokenizer: Any, messages: list[dict[str, str]], ids: list[list[int]]) -> Example:
+    """Token ids of the whole conversation (ids[0]); labels cover every assistant turn, located by
+    the lengths of the partial renderings that follow in `ids` (see _texts)."""
+    full = ids[0]
     labels = [-100] * len(full)
+    lengths = iter(len(part) for part in ids[1:])
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = len(_ids(tokenizer, messages[:i], generation_prompt=True))
-        end = len(_ids(tokenizer, messages[: i + 1], generation_prompt=False)) if i + 1 < len(messages) else len(full)
+        start = next(lengths)
+        end = next(lengths) if i + 1 < len(messages) else len(full)
         span = full[start:end]
         if tokenizer.eos_token_id in span:  # learn to stop at EOS; separators the template adds after it carry no loss
             end = start + len(span) - span[::-1].index(tokenizer.eos_token_id)
@@ -101,19 +114,36 @@ def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
     return Example(full, labels)
 
 
+def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
+    """Token ids of the whole conversation; labels cover every assistant turn."""
+    return _example(tokenizer, messages, tokenizer(_texts(tokenizer, messages), add_special_tokens=False)["input_ids"])
+
+
+# conversations rendered per tokenizer call: one batched call lets a fast tokenizer encode on all
+# cores and pays its Python overhead once (per-text calls were ~0.15 ms of ~0.5 ms per conversation)
+ENCODE_CHUNK = 4096
+
+
 def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_len: int, *, replay: bool = False
                ) -> tuple[list[Example], TokenizeReport]:
+    """Every conversation as `encode` makes it (the same ids and labels), tokenized in batches."""
     examples, truncated, dropped = [], 0, 0
-    for conversation in conversations:
-        example = encode(tokenizer, conversation)
-        example.replay = replay
-        if len(example) > max_len:
-            truncated += 1
-            example = Example(example.input_ids[:max_len], example.labels[:max_len], replay)
-        if all(label == -100 for label in example.labels[1:]):
-            dropped += 1  # the prompt alone fills max_seq_length: nothing to learn
-            continue
-        examples.append(example)
+    for first in range(0, len(conversations), ENCODE_CHUNK):
+        chunk = conversations[first:first + ENCODE_CHUNK]
+        texts = [_texts(tokenizer, conversation) for conversation in chunk]
+        flat = tokenizer([t for group in texts for t in group], add_special_tokens=False)["input_ids"]
+        offset = 0
+        for conversation, group in zip(chunk, texts, strict=True):
+            example = _example(tokenizer, conversation, flat[offset:offset + len(group)])
+            offset += len(group)
+            example.replay = replay
+            if len(example) > max_len:
+                truncated += 1
+                example = Example(example.input_ids[:max_len], example.labels[:max_len], replay)
+            if all(label == -100 for label in example.labels[1:]):
+                dropped += 1  # the prompt alone fills max_seq_length: nothing to learn
+                continue
+            examples.append(example)
     report = TokenizeReport(examples=len(examples), tokens=sum(len(e) for e in examples),
                             label_tokens=sum(sum(1 for x in e.labels[1:] if x != -100) for e in examples),
                             truncated=truncated, dropped_no_answer=dropped,
