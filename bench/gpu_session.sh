@@ -63,7 +63,7 @@ report() {
   fi
 }
 
-carry_in
+[ "$STEP" = setup ] || carry_in  # setup copies them in once it has made the snapshot
 case "$STEP" in
   setup)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -90,7 +90,7 @@ case "$STEP" in
     bg gemma-a gemma-warm "$G KNOWLEDGE_FIRST=0 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py run"
     bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
     ;;
-  gemma-check)  # the default Gemma adapter's probes on the GPU in fp32, transformers' own path, no Liger
+  gemma-check)  # both Gemma adapters' probes again on the GPU in fp32, transformers' own path, no Liger
     for n in ${GEMMA_MODELS:-0 1}; do
       after=gemma-b; [ "$n" = 0 ] && after=gemma-a
       bg "gemma-check$n" "$after" "GRAPHTUNE_HOME=/tmp/kg PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/answer_on_cpu.py /tmp/gguf/gemma-3-270m-q4_k_m.gguf /tmp/kg/models/knowledge_$n $R/.devcarry/knowledge/datasets/email-facts --device cuda --fp32 --limit 300"

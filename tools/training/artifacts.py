@@ -81,7 +81,9 @@ def _plain_text_base_note(report: dict[str, Any] | None, replay: dict[str, Any] 
     """A base model without a chat template of its own (a pretrained model, e.g. Gemma 3 270M's GGUF)
     is asked the general questions in a chat format it never saw: its low figure is that format's,
     not what it knows (asked as plain text, that Gemma answered 44 % where its chat answers scored 5 %)."""
-    if not report or not str((replay or {}).get("answers", "")).startswith("plain text"):
+    from graphtune.tools.training.general_replay import PLAIN_TEXT_ANSWERS
+
+    if not report or (replay or {}).get("answers") != PLAIN_TEXT_ANSWERS:
         return []
     return ["The base model has no chat template of its own (a pretrained model): its general-ability answers "
             "above are in a chat format it never saw, so its figure understates what it knows as a text "

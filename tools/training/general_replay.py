@@ -27,6 +27,9 @@ REPLAY_MAX_NEW_TOKENS = 256
 CHAT_DECODING = "greedy-v1"  # asked in the base model's chat format (part of each cached chunk's key)
 # A base without a chat template of its own (base_style) is asked as plain text, one line per answer:
 COMPLETION_DECODING = "completion-v1"
+# how the replay answers were asked, as the job metadata (`general_replay.answers`) records it
+CHAT_ANSWERS = "chat"
+PLAIN_TEXT_ANSWERS = "plain text: the base model has no chat template of its own (base_style)"
 COMPLETION_PROMPT = "Question: {prompt}\nAnswer:"
 COMPLETION_MAX_NEW_TOKENS = 128
 REPLAY_SEED = 1234  # a fixed order: a small job uses a prefix of it, so a larger one reuses those answers

@@ -41,10 +41,12 @@ from graphtune.tools.training.model_loading import (  # noqa: I001
 from graphtune.tools.training.answer_cache import AnswerCache
 from graphtune.tools.training.base_style import has_own_chat_template
 from graphtune.tools.training.general_replay import (
+    CHAT_ANSWERS,
     CHAT_DECODING,
     COMPLETION_DECODING,
     COMPLETION_MAX_NEW_TOKENS,
     COMPLETION_PROMPT,
+    PLAIN_TEXT_ANSWERS,
     REPLAY_MAX_NEW_TOKENS,
     ReplaySet,
     replay_conversations,
@@ -94,8 +96,7 @@ def _prepare_data(cfg: LoraJobConfig, settings: Any, tokenizer: Any, replay: Cal
             "shared_prefix": shared,
             "general_replay": {"fraction": cfg.general_replay, "rows": len(replayed), "wanted": wanted,
                                "distinct_prompts": len({c[0]["content"] for c in replayed}),
-                               "answers": "chat" if replay_set.decoding == CHAT_DECODING else
-                               "plain text: the base model has no chat template of its own (base_style)",
+                               "answers": CHAT_ANSWERS if replay_set.decoding == CHAT_DECODING else PLAIN_TEXT_ANSWERS,
                                "kl_to_base": cfg.general_replay_kl if replay_set.takes_kl else 0.0}}
 
 

@@ -154,6 +154,7 @@ def test_the_model_card_says_when_the_base_never_chatted() -> None:
     """A pretrained base's general-ability figure is measured in a chat format it never saw: the card
     says so for such a model, and only for it."""
     from graphtune.tools.training.artifacts import model_card
+    from graphtune.tools.training.general_replay import CHAT_ANSWERS, PLAIN_TEXT_ANSWERS
 
     config = {"method": "lora", "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
               "learning_rate": 1e-3, "num_epochs": 1}
@@ -163,7 +164,7 @@ def test_the_model_card_says_when_the_base_never_chatted() -> None:
             "knowledge": {"probes": 1, "dataset": "d", "base": {}, "tuned": {"probes": 1, "accuracy": 1.0},
                           "general": general}}
     never = "has no chat template of its own"
-    plain = model_card({**meta, "general_replay": {"answers": "plain text: the base model has no chat template"}})
-    chat = model_card({**meta, "general_replay": {"answers": "chat"}})
+    plain = model_card({**meta, "general_replay": {"answers": PLAIN_TEXT_ANSWERS}})
+    chat = model_card({**meta, "general_replay": {"answers": CHAT_ANSWERS}})
     assert never in plain and "| **general ability** (everyday questions) | 2 | 0.0 % | 50.0 % |" in plain
     assert never not in chat and never not in model_card(meta)
