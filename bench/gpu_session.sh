@@ -17,7 +17,7 @@
 #   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
 #   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
 #
-# Steps: setup | gputest | b8 | smol | gemma | gemma-check | wait NAME... | collect
+# Steps: setup | gputest | b8 | smol | prof | gemma | gemma-check | wait NAME... | collect
 set -uo pipefail
 STEP=${1:?step}; shift || true
 R=/tmp/repo RES=/tmp/res
@@ -29,6 +29,8 @@ carry_in() {
   for d in .devcarry/smol*/; do [ -d "$d" ] && cp "$d"* /tmp/gguf-parts/; done
   for d in .devcarry/gemma*/; do [ -d "$d" ] && cp "$d"* /tmp/gemma-parts/; done
   if [ -d .devcarry/knowledge ] && [ -d "$R" ]; then mkdir -p "$R/.devcarry" && cp -r .devcarry/knowledge "$R/.devcarry/"; fi
+  # the base model's answer cache (general replay, base probe answers) from an earlier `smol` or `prof`
+  if [ -f .devcarry/answers.tgz ] && [ -d "$R" ]; then mkdir -p "$R/.devcarry" && cp .devcarry/answers.tgz "$R/.devcarry/"; fi
   if [ -d .devcarry/bnb ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-bnb .devcarry/bnb/*.whl
   fi
@@ -99,6 +101,14 @@ case "$STEP" in
   smol)  # SmolLM2 on `email`: shared_prefix on vs the shipped defaults, side by side
     export KNOWLEDGE_RUNS=${RUNS:-'[{"shared_prefix": true}, {}]'}  # inherited: JSON survives no second quoting
     bg smol "${AFTER:-b8}" "mkdir -p $RES/smol && KNOWLEDGE_HOME=/tmp/kh OUT=$RES/smol PARALLEL=1 PYTHONPATH=$BASEPATH:/tmp/site-liger python3 bench/knowledge.py run"
+    ;;
+  prof)  # where the SmolLM2 job's seconds go (bench/step_clock.py): a 60-step sweep profiled at steps 40-44,
+    # the same without the KL term, then the shipped defaults' whole job alone with its step clock
+    K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/prof PYTHONPATH=$BASEPATH:/tmp/site-liger"
+    S="SWEEP=49152 SWEEP_STEPS=${SWEEP_STEPS:-60} KNOWLEDGE=0"
+    bg prof "${AFTER:--}" "mkdir -p $RES/prof && $K $S PROFILE=40:5 python3 bench/knowledge.py run && \
+      $K $S SWEEP_TAG=nokl python3 bench/knowledge.py run general_replay_kl=0 && \
+      $K KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))

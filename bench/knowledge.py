@@ -208,6 +208,9 @@ def run(args: list[str]) -> int:
     home, gguf = _prepared_home()
     if os.environ.get("PARALLEL") == "1":
         return _parallel(home, gguf, args)
+    import step_clock  # bench/: where each job's seconds go (and PROFILE="START:COUNT")
+
+    step_clock.install()
     out: dict = {}
     sweep = [int(x) for x in os.environ.get("SWEEP", "").split(",") if x]
     for budget in sweep:
@@ -221,7 +224,7 @@ def run(args: list[str]) -> int:
         out[f"sweep_{budget}{tag}"] = {"tokens_per_second_job": result["tokens_per_second"],
                                   "tokens_per_second_steady_median": statistics.median(rates) if rates else None,
                                   "train_seconds": result["train_seconds"], "steps": result["steps"],
-                                  "fast_path": result["fast_path"]}
+                                  "fast_path": result["fast_path"], "step_clock": step_clock.last_summary()}
         print(json.dumps({f"sweep_{budget}{tag}": out[f"sweep_{budget}{tag}"]}), flush=True)
     runs = json.loads(os.environ.get("KNOWLEDGE_RUNS", "[{}]")) if os.environ.get("KNOWLEDGE", "1") == "1" else []
     first = int(os.environ.get("KNOWLEDGE_FIRST", "0"))
@@ -253,6 +256,7 @@ def run(args: list[str]) -> int:
             "general_replay": meta.get("general_replay"),
             "retention": knowledge["retention"], "evaluation_seconds": knowledge["seconds"],
             "examples": knowledge["examples"][:3], "fast_path": result["fast_path"], "timeline": ctx.events,
+            "step_clock": step_clock.last_summary(),
             "wrong_by_type": _wrong_by_type(home / "models" / label / "probe_answers.jsonl"),
             "by_template": _by_template(home / "models" / label / "probe_answers.jsonl",
                                         home / "datasets" / cfg["dataset_name"] / "probes.jsonl"),
