@@ -103,12 +103,13 @@ case "$STEP" in
     bg smol "${AFTER:-b8}" "mkdir -p $RES/smol && KNOWLEDGE_HOME=/tmp/kh OUT=$RES/smol PARALLEL=1 PYTHONPATH=$BASEPATH:/tmp/site-liger python3 bench/knowledge.py run"
     ;;
   prof)  # where the SmolLM2 job's seconds go (bench/step_clock.py): a 60-step sweep profiled at steps 40-44,
-    # the same without the KL term, then the shipped defaults' whole job alone with its step clock
+    # with NOKL=1 the same without the KL term, then the shipped defaults' whole job alone with its step clock
     K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/prof PYTHONPATH=$BASEPATH:/tmp/site-liger"
     S="SWEEP=49152 SWEEP_STEPS=${SWEEP_STEPS:-60} KNOWLEDGE=0"
+    NOKL_RUN=":"
+    [ "${NOKL:-0}" = 1 ] && NOKL_RUN="$K $S SWEEP_TAG=nokl python3 bench/knowledge.py run general_replay_kl=0"
     bg prof "${AFTER:--}" "mkdir -p $RES/prof && $K $S PROFILE=40:5 python3 bench/knowledge.py run && \
-      $K $S SWEEP_TAG=nokl python3 bench/knowledge.py run general_replay_kl=0 && \
-      $K KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run"
+      $NOKL_RUN && $K KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))

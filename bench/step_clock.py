@@ -133,10 +133,41 @@ def _union_us(ranges: list[tuple[float, float]]) -> float:
     return total
 
 
-def install() -> None:
-    """Wrap engine.build_trainer so each trainer gets a StepClock (one per job, in CLOCKS)."""
-    from graphtune.tools.training import engine
+PHASES: dict[str, list[float]] = {}  # function -> [calls, seconds] over the process (phases of the job)
+TIMED = ("resolve_base_model", "load_tokenizer", "_prepare_data", "cached_encode_all", "_load_for_training",
+         "_evaluate_probes", "write_metadata", "write_loss_plot", "save_pretrained")
 
+
+def _timed(module: Any, name: str) -> None:
+    original = getattr(module, name, None)
+    if original is None or getattr(original, "_step_clock", False):
+        return
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            cell = PHASES.setdefault(name, [0, 0.0])
+            cell[0] += 1
+            cell[1] += time.perf_counter() - started
+
+    wrapper._step_clock = True  # type: ignore[attr-defined]
+    setattr(module, name, wrapper)
+
+
+def phases() -> dict[str, dict[str, float]]:
+    return {name: {"calls": int(calls), "seconds": round(seconds, 2)} for name, (calls, seconds) in PHASES.items()}
+
+
+def install() -> None:
+    """Wrap engine.build_trainer so each trainer gets a StepClock (one per job, in CLOCKS), and time
+    the job's phases before and after training (PHASES: what `train_job` calls by these names)."""
+    from graphtune.tools.training import engine, train_job
+
+    for name in TIMED:
+        _timed(train_job, name)
+    _timed(engine, "evaluate_loss")
     if getattr(engine.build_trainer, "_step_clock", False):
         return
     original = engine.build_trainer
@@ -155,7 +186,8 @@ def install() -> None:
 
 
 def last_summary() -> dict[str, Any]:
-    return CLOCKS[-1].summary() if CLOCKS else {}
+    """The last job's step clock, and the phases timed so far in this process."""
+    return {**(CLOCKS[-1].summary() if CLOCKS else {}), "phases": phases()}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ and same-call pairs with eager runs scored alike on held-out templates, families
 
 A compiled layer is specialised to one input shape. Training rows have one (packed rows are padded
 to a fixed shape on CUDA); the work whose shapes vary (the evaluation loss, answering probes, the
-replay teacher's rows) runs the same layers eagerly inside `eager_layers`, so it never recompiles.
+replay teacher's states, computed once before training) runs the same layers eagerly inside
+`eager_layers` (or `sdpa_attention`), so it never recompiles.
 Liger's norm, RoPE and SwiGLU kernels are left out when the layers are compiled (inductor fuses
 those itself, and dynamo cannot trace Liger's RMSNorm kernel); its fused linear cross-entropy,
 outside the layers, stays.
@@ -59,7 +60,7 @@ def compile_decoder_layers(model: Any, *, backend: str = "inductor") -> int:
 @contextmanager
 def eager_layers(model: Any) -> Iterator[None]:
     """Run the decoder layers uncompiled inside the block (shapes that vary would each recompile);
-    what still compiles in it (flex_attention per teacher row length) raises again on failure."""
+    what still compiles in it (flex_attention, per row length) raises again on failure."""
     import torch
 
     saved = [(layer, layer._compiled_call_impl) for layer in decoder_layers(model)
@@ -72,3 +73,33 @@ def eager_layers(model: Any) -> Iterator[None]:
     finally:
         for layer, compiled in saved:
             layer._compiled_call_impl = compiled
+
+
+@contextmanager
+def sdpa_attention(model: Any) -> Iterator[None]:
+    """Evaluate with sdpa: inductor cannot always build flex_attention's inference kernel (seen on
+    torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids.
+    Compiled decoder layers run eagerly meanwhile: evaluation's shapes vary (compiled_layers). So do
+    its row lengths, and cuDNN's attention builds an execution plan per shape: it is left out
+    (`without_cudnn_attention`); the pass for the replay teacher's states (~55 rows of new lengths)
+    took 48 s on an H200 with it."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    current = getattr(base.config, "_attn_implementation", None)
+    with eager_layers(model), without_cudnn_attention():
+        if current != "flex_attention" or not hasattr(base, "set_attn_implementation"):
+            yield
+            return
+        base.set_attn_implementation("sdpa")
+        try:
+            yield
+        finally:
+            base.set_attn_implementation(current)
+
+
+def without_cudnn_attention() -> Any:
+    """sdpa without cuDNN's backend where shapes vary (evaluation, the teacher's states, generation):
+    cuDNN attention builds an execution plan per input shape, which cost a first evaluation on an H200
+    ~21 s (bench/gen_profile.py); flash / memory-efficient attention need no per-shape plan."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])

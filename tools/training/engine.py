@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from graphtune.tools.errors import TrainingConfigError
-from graphtune.tools.training.compiled_layers import eager_layers
+from graphtune.tools.training.compiled_layers import sdpa_attention
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.distributed import (
     RankInfo,
@@ -34,7 +33,7 @@ from graphtune.tools.training.packing import (
     plan_batches,
     round_up,
 )
-from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
+from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base, predicting_positions
 from graphtune.tools.training.shared_prefix import (
     DOCUMENTS_KEY,
     SAVED_TOKENS_KEY,
@@ -42,10 +41,15 @@ from graphtune.tools.training.shared_prefix import (
     prefix_length,
     row_length,
 )
+from graphtune.tools.training.teacher_states import TeacherStates, replay_examples
 from graphtune.tools.training.tokenize import Example
 
 CHECKPOINT_PREFIX = "checkpoint-"
 PAD_TOKENS_KEY = "graphtune_pad_tokens"
+# a batch with replay answer tokens (KL on): the flat positions that predict them, found on the host
+# (no device sync in the step), and the batch's index in the plan (its teacher states: teacher_states.py)
+REPLAY_POSITIONS_KEY = "graphtune_replay_positions"
+BATCH_INDEX_KEY = "graphtune_batch_index"
 
 
 @dataclass
@@ -136,6 +140,7 @@ class PackedDataset:
                  replay_mask: bool = False, share_prefix: bool = False) -> None:
         self.batches, self.packing, self.pad_id, self.pad_to = batches, packing, pad_id, pad_to
         self.replay_mask, self.share_prefix = replay_mask, share_prefix and packing
+        self.arrays: dict[int, Any] = {}  # each example's tokens as arrays, converted once (collate_packed)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -146,15 +151,24 @@ class PackedDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         members = self.batches[i]
         if not self.packing:
-            return collate_padded(members, self.pad_id, replay_mask=self.replay_mask)
+            return _replay_keys(collate_padded(members, self.pad_id, replay_mask=self.replay_mask), i)
         batch = collate_packed(members, pad_to=self.pad_to, replay_mask=self.replay_mask,
-                               share_prefix=self.share_prefix)
+                               share_prefix=self.share_prefix, arrays=self.arrays)
         computed = row_length(members, self.share_prefix)
         if self.pad_to:  # popped by the trainer before the forward: tokens/s counts real tokens only
             batch[PAD_TOKENS_KEY] = int(batch["input_ids"].numel()) - computed
         if self.share_prefix:  # popped likewise: what the row would hold more without sharing
             batch[SAVED_TOKENS_KEY] = sum(len(m) for m in members) - computed
-        return batch
+        return _replay_keys(batch, i)
+
+
+def _replay_keys(batch: dict[str, Any], index: int) -> dict[str, Any]:
+    """The replay mask as what the KL term reads: positions and the batch's index (popped by the trainer)."""
+    mask = batch.pop(REPLAY_MASK_KEY, None)
+    if mask is not None:
+        batch[REPLAY_POSITIONS_KEY] = predicting_positions(mask)
+        batch[BATCH_INDEX_KEY] = index
+    return batch
 
 
 def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pad_id: int, device: str) -> float | None:
@@ -177,24 +191,6 @@ def evaluate_loss(model: Any, batches: list[list[Example]], *, packing: bool, pa
     if was_training:
         model.train()
     return total / count if count else None
-
-
-@contextmanager
-def sdpa_attention(model: Any) -> Iterator[None]:
-    """Evaluate with sdpa: inductor cannot always build flex_attention's inference kernel (seen on
-    torch 2.11 with small head dims); sdpa honours the same per-document masks from position ids.
-    Compiled decoder layers run eagerly meanwhile: evaluation's shapes vary (compiled_layers)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    current = getattr(base.config, "_attn_implementation", None)
-    with eager_layers(model):
-        if current != "flex_attention" or not hasattr(base, "set_attn_implementation"):
-            yield
-            return
-        base.set_attn_implementation("sdpa")
-        try:
-            yield
-        finally:
-            base.set_attn_implementation(current)
 
 
 @dataclass
@@ -254,8 +250,10 @@ class _TrainerSteps:
     without padding, the replay KL added to the loss. Mixed into `Trainer` in build_trainer
     (`type(...)`), so importing this module imports neither torch nor transformers."""
 
-    def __init__(self, *args: Any, graphtune_hooks: Hooks, graphtune_replay_kl: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, graphtune_hooks: Hooks, graphtune_replay_kl: float,
+                 graphtune_batches: list[list[Example]], **kwargs: Any) -> None:
         self.graphtune_hooks, self.graphtune_replay_kl = graphtune_hooks, graphtune_replay_kl
+        self.graphtune_batches, self.graphtune_teacher = graphtune_batches, None
         super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
@@ -266,7 +264,8 @@ class _TrainerSteps:
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         padding = int(inputs.pop(PAD_TOKENS_KEY, 0))
         saved = int(inputs.pop(SAVED_TOKENS_KEY, 0))
-        self.replay_mask = inputs.pop(REPLAY_MASK_KEY, None)
+        self.replay_positions = inputs.pop(REPLAY_POSITIONS_KEY, None)
+        self.replay_batch = inputs.pop(BATCH_INDEX_KEY, None)
         stats = self.graphtune_hooks.stats
         stats["tokens_seen"] = stats.get("tokens_seen", 0) + int(inputs["input_ids"].numel()) - padding
         stats["tokens_shared"] = stats.get("tokens_shared", 0) + saved  # computed once instead of per document
@@ -277,19 +276,37 @@ class _TrainerSteps:
         documents = inputs.pop(DOCUMENTS_KEY, None)
         if documents is not None:  # a shared-prefix row: its documents' mask, not one derived from position ids
             inputs["attention_mask"] = attention_mask(self.model, documents)  # type: ignore[attr-defined]
-        mask, self.replay_mask = getattr(self, "replay_mask", None), None
+        positions, self.replay_positions = getattr(self, "replay_positions", None), None
         weight = self.graphtune_replay_kl
-        if mask is None or weight <= 0:
+        if weight <= 0:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
+        teacher = self._teacher_states()
+        if positions is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
+        # gathered and sent before the forward is queued: the host work and the copy overlap it
+        teacher_hidden = teacher.for_batch(self.graphtune_batches[self.replay_batch], positions.device)
         with final_hidden_states(self.model) as caught:  # type: ignore[attr-defined]
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)  # type: ignore[misc]
-        teacher_inputs = inputs if documents is None else {**inputs, DOCUMENTS_KEY: documents}
-        kl_sum, positions = kl_to_base(self.model, teacher_inputs, caught["hidden"], mask)  # type: ignore[attr-defined]
-        if positions:  # per labelled token, like the cross-entropy it is added to
+        kl_sum, count = kl_to_base(self.model, caught["hidden"], positions, teacher_hidden)  # type: ignore[attr-defined]
+        if count:  # per labelled token, like the cross-entropy it is added to
             tokens = num_items_in_batch if num_items_in_batch is not None else max(label_tokens(inputs), 1)
             loss = loss + weight * kl_sum / tokens
-            self.graphtune_hooks.stats["replay_kl"] = (kl_sum / positions).detach()  # read at logging time: no sync per step
+            self.graphtune_hooks.stats["replay_kl"] = (kl_sum / count).detach()  # read at logging time: no sync per step
         return (loss, outputs) if return_outputs else loss
+
+    def _teacher_states(self) -> TeacherStates:
+        """The base model's states at every replay answer position, computed at the first step (on
+        every rank alike, inside the trainer: an FSDP model's shards gather only there)."""
+        if self.graphtune_teacher is None:
+            started = time.perf_counter()
+            examples = replay_examples(self.graphtune_batches)
+            self.graphtune_teacher = TeacherStates.compute(self.model, examples,  # type: ignore[attr-defined]
+                                                           self.args.device)  # type: ignore[attr-defined]
+            self.graphtune_hooks.on_event("log", {"message": (
+                f"base model's replay states: {len(examples)} replay rows, "
+                f"{self.graphtune_teacher.states.shape[0]} answer positions, "
+                f"{self.graphtune_teacher.nbytes / 2**20:.0f} MiB, {time.perf_counter() - started:.1f} s")})
+        return self.graphtune_teacher
 
 
 class _Progress:
@@ -388,7 +405,8 @@ def build_trainer(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_d
     trainer_class = type("_Trainer", (_TrainerSteps, Trainer), {})
     callback = type("_Callback", (_Progress, TrainerCallback), {})(hooks, plan, device)
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=lambda items: items[0],
-                            callbacks=[callback], graphtune_hooks=hooks, graphtune_replay_kl=cfg.general_replay_kl)
+                            callbacks=[callback], graphtune_hooks=hooks, graphtune_replay_kl=cfg.general_replay_kl,
+                            graphtune_batches=plan.batches)
     trainer.remove_callback(PrinterCallback)  # metrics go to job events, not to stdout
     return trainer
 

@@ -313,7 +313,7 @@ def evaluate_knowledge(model: Any, tokenizer: Any, probes: list[dict[str, Any]],
     report: dict[str, Any] = {"probes": len(probes), "max_new_tokens": budget}
     rows_by_model: dict[str, list[dict[str, Any]]] = {}
     general_rows: dict[str, list[dict[str, Any]]] = {}
-    from graphtune.tools.training.engine import sdpa_attention
+    from graphtune.tools.training.compiled_layers import sdpa_attention
 
     with sdpa_attention(model):  # flex_attention's inference kernels do not always compile
         questions = general_questions(None if device == "cuda" else CPU_GENERAL_PER_CATEGORY) if general else None

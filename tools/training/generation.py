@@ -23,7 +23,7 @@ alone with that max_new_tokens), and a batch stops when every row has ended (HF'
 eos_token_id list). A static KV cache / `torch.compile` of the decode step was not adopted:
 compiling a 30-layer decoder costs tens of seconds and recompiles per batch shape, more than the
 whole evaluation it would speed up, and a static cache without compilation only adds work.
-cuDNN's attention is left out of generation (`_attention_backends`): it builds an execution plan
+cuDNN's attention is left out of generation (`without_cudnn_attention`): it builds an execution plan
 for every new (rows, query, key) shape, and a decode grows the key length by one per step, so a
 first evaluation paid ~21 s of plan building (H200: 600 probes 34.5 s cold, 13.6 s warm).
 
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from graphtune.tools.errors import GenerationTimeout, TrainingConfigError
+from graphtune.tools.training.compiled_layers import without_cudnn_attention
 
 
 class Generation(NamedTuple):
@@ -253,7 +254,7 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], budget
     criteria, deadline_hit = _stopping(deadline, budgets, width, device, line_breaks)
     config = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, eos_token_id=sorted(stop_ids),
                               pad_token_id=pad, use_cache=True)
-    with torch.inference_mode(), _attention_backends():
+    with torch.inference_mode(), without_cudnn_attention():
         out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config,
                              stopping_criteria=StoppingCriteriaList(criteria))
     generations = []
@@ -314,10 +315,3 @@ def _ends_line(row: list[int], k: int, line_breaks: set[int] | None) -> bool:
     return bool(line_breaks) and row[k] in line_breaks and any(t not in line_breaks for t in row[:k])  # type: ignore[operator]
 
 
-def _attention_backends() -> Any:
-    """sdpa without cuDNN's backend during generation: cuDNN attention builds an execution plan
-    per input shape (every decode step is a new key length), which cost a first evaluation on an
-    H200 ~21 s (bench/gen_profile.py); flash / memory-efficient attention need no per-shape plan."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])

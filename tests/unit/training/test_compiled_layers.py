@@ -72,9 +72,14 @@ def test_compiled_layers_give_the_eager_numbers_and_keep_parameter_names(tiny_mo
 
 
 def test_evaluation_and_the_replay_teacher_run_the_layers_eagerly(tiny_model: Path) -> None:
-    from graphtune.tools.training import replay_kl
-    from graphtune.tools.training.compiled_layers import compile_decoder_layers, decoder_layers, eager_layers
-    from graphtune.tools.training.engine import sdpa_attention
+    from graphtune.tools.training.compiled_layers import (
+        compile_decoder_layers,
+        decoder_layers,
+        eager_layers,
+        sdpa_attention,
+    )
+    from graphtune.tools.training.teacher_states import TeacherStates
+    from graphtune.tools.training.tokenize import Example
 
     model = _peft_model(tiny_model)
     compile_decoder_layers(model, backend="eager")
@@ -88,13 +93,10 @@ def test_evaluation_and_the_replay_teacher_run_the_layers_eagerly(tiny_model: Pa
     seen: list[bool] = []
     layer0 = decoder_layers(model)[0]
     handle = layer0.register_forward_pre_hook(lambda module, args: seen.append(module._compiled_call_impl is None))
-    ids = torch.arange(2, 18).unsqueeze(0)
-    batch = {"input_ids": ids, "position_ids": torch.arange(16).unsqueeze(0)}
-    mask = torch.zeros_like(ids, dtype=torch.bool)
-    mask[0, 8:] = True
-    replay_kl.replay_teacher_hidden(model, batch, mask, torch.tensor([9, 10]), bucket=False)
+    replay = Example(list(range(2, 18)), [-100] * 8 + list(range(10, 18)), True)
+    TeacherStates.compute(model, [replay], "cpu")
     handle.remove()
-    assert seen == [True]  # the teacher's forward ran the layer uncompiled
+    assert seen == [True]  # the pass for the replay teacher's states ran the layer uncompiled
 
 
 def test_a_model_without_decoder_layers_is_left_alone() -> None:

@@ -1,6 +1,7 @@
 """The KL-to-base term on replay rows: zero while the adapter is a no-op, positive and
-differentiable once it is not, and only over replay answer tokens; the teacher's forward over the
-replay documents alone gives the same term and gradient as a forward over the whole row."""
+differentiable once it is not, and only over replay answer tokens; the base model's states computed
+once per run (teacher_states.py, examples packed in other rows) give the same term and gradient as a
+no-grad forward over the step's whole row."""
 
 from __future__ import annotations
 
@@ -47,21 +48,27 @@ def test_replay_mask_covers_only_replay_answer_tokens() -> None:
     assert bool((batch["labels"][mask] != -100).all())
 
 
-def test_kl_is_zero_for_a_fresh_adapter_and_positive_with_a_gradient_after(tiny_model: Path) -> None:
-    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
+def _kl(model, batch, mask, teacher=None):  # noqa: ANN001, ANN202
+    """The term as the trainer computes it: positions found on the host, `teacher` (default: the
+    reference, a no-grad forward over the whole row) giving the base model's states there."""
+    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base, predicting_positions
 
-    model = _peft_model(tiny_model)
-    batch, mask = _batch([True, False, True])
+    positions = predicting_positions(mask)
     with final_hidden_states(model) as caught:
         model(**batch)
-    kl, positions = kl_to_base(model, batch, caught["hidden"], mask)
+    teacher_hidden = (teacher or full_row_teacher)(model, batch, positions)
+    return kl_to_base(model, caught["hidden"], positions, teacher_hidden)
+
+
+def test_kl_is_zero_for_a_fresh_adapter_and_positive_with_a_gradient_after(tiny_model: Path) -> None:
+    model = _peft_model(tiny_model)
+    batch, mask = _batch([True, False, True])
+    kl, positions = _kl(model, batch, mask)
     assert positions == 12 and abs(float(kl.detach())) < 1e-5  # LoRA B starts at zero: tuned == base
     for name, param in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param, std=0.5)
-    with final_hidden_states(model) as caught:
-        model(**batch)
-    kl, _ = kl_to_base(model, batch, caught["hidden"], mask)
+    kl, _ = _kl(model, batch, mask)
     assert float(kl) > 0
     kl.backward()
     grads = [p.grad for n, p in model.named_parameters() if "lora_" in n and p.grad is not None]
@@ -69,14 +76,20 @@ def test_kl_is_zero_for_a_fresh_adapter_and_positive_with_a_gradient_after(tiny_
 
 
 def test_no_replay_rows_no_term(tiny_model: Path) -> None:
-    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
-
     model = _peft_model(tiny_model)
     batch, mask = _batch([False, False])
-    with final_hidden_states(model) as caught:
-        model(**batch)
-    kl, positions = kl_to_base(model, batch, caught["hidden"], mask)
+    kl, positions = _kl(model, batch, mask)
     assert positions == 0 and float(kl) == 0.0
+
+
+def test_teacher_states_that_do_not_match_the_positions_are_refused(tiny_model: Path) -> None:
+    from graphtune.tools.training.replay_kl import kl_to_base, predicting_positions
+
+    model = _peft_model(tiny_model)
+    batch, mask = _batch([True, False])
+    hidden = torch.zeros(1, batch["input_ids"].shape[1], model.config.hidden_size)
+    with pytest.raises(ValueError, match="5 teacher states for 6 replay positions"):
+        kl_to_base(model, hidden, predicting_positions(mask), torch.zeros(5, model.config.hidden_size))
 
 
 def test_trainer_adds_the_term_and_reports_it(tiny_model: Path, tmp_path: Path) -> None:
@@ -97,8 +110,8 @@ def test_trainer_adds_the_term_and_reports_it(tiny_model: Path, tmp_path: Path) 
     assert kls and kls[0] < 1e-5 < max(kls)  # zero at the start (adapter is a no-op), then the term is live
 
 
-def full_row_teacher(model, inputs, replay_mask, positions):  # noqa: ANN001, ANN201, ARG001
-    """The teacher before issue 21, the reference: a no-grad forward over the whole row."""
+def full_row_teacher(model, inputs, positions):  # noqa: ANN001, ANN201
+    """The first teacher (issue 18), the reference: a no-grad forward over the step's whole row."""
     forward_inputs = {k: v for k, v in inputs.items() if k != "labels"}
     with torch.no_grad(), model.disable_adapter():
         hidden = model.get_base_model().get_decoder()(**forward_inputs, use_cache=False)[0]
@@ -114,38 +127,42 @@ def _mixed_batch(packed: bool):  # noqa: ANN202
     token_lists = [[(7 * i + t) % 300 + 5 for t in range(n)] for i, (n, _) in enumerate(shapes)]
     examples = [Example(ids, [-100] * 3 + ids[3:], flag) for ids, (_, flag) in zip(token_lists, shapes)]
     batch = collate_packed(examples, replay_mask=True) if packed else collate_padded(examples, 0, replay_mask=True)
-    return batch, batch.pop(REPLAY_MASK_KEY)
+    return examples, batch, batch.pop(REPLAY_MASK_KEY)
 
 
 def _kl_and_lora_grads(model, batch, mask, teacher):  # noqa: ANN001, ANN202
-    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
-
     model.zero_grad(set_to_none=True)
-    with final_hidden_states(model) as caught:
-        model(**batch)
-    kl, positions = kl_to_base(model, batch, caught["hidden"], mask, teacher=teacher)
+    kl, positions = _kl(model, batch, mask, teacher)
     kl.backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if "lora_" in name and p.grad is not None}
     return kl.detach(), positions, grads
 
 
-@pytest.mark.parametrize(("packed", "bucket"), [(True, False), (True, True), (False, False)])
-def test_teacher_over_replay_documents_alone_gives_the_full_row_term_and_gradient(
-        tiny_model: Path, packed: bool, bucket: bool) -> None:
-    from functools import partial
-
-    from graphtune.tools.training.replay_kl import replay_teacher_hidden
-
+def _live_adapter(tiny_model: Path):  # noqa: ANN202
     model = _peft_model(tiny_model)
     torch.manual_seed(1)
     for name, param in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param, std=0.5)  # a live adapter: tuned != base, so KL and gradient are not zero
-    batch, mask = _mixed_batch(packed)
+    return model
+
+
+@pytest.mark.parametrize(("packed", "row_tokens"), [(True, 8192), (True, 12), (False, 8192)])
+def test_states_computed_once_give_the_full_row_term_and_gradient(
+        tiny_model: Path, packed: bool, row_tokens: int) -> None:
+    """The states come from a pass over the replay examples alone, packed into other rows (one row,
+    or each example alone with row_tokens=12), with sdpa: the step's term and LoRA gradients equal
+    those of a no-grad forward of the base model over the step's own row."""
+    from graphtune.tools.training.teacher_states import TeacherStates, replay_examples
+
+    model = _live_adapter(tiny_model)
+    examples, batch, mask = _mixed_batch(packed)
     reference, positions, reference_grads = _kl_and_lora_grads(model, batch, mask, full_row_teacher)
-    gathered = partial(replay_teacher_hidden, bucket=bucket)
-    kl, gathered_positions, grads = _kl_and_lora_grads(model, batch, mask, gathered)
-    assert positions == gathered_positions == 8 + 10 + 5  # the replay documents' answer tokens (3 prompt tokens each)
+    states = TeacherStates.compute(model, replay_examples([list(reversed(examples)), examples]), "cpu", row_tokens)
+    assert states.states.shape[0] == 8 + 10 + 5  # each distinct replay example once, whatever the batches
+    kl, state_positions, grads = _kl_and_lora_grads(model, batch, mask,
+                                                    lambda _m, _b, _p: states.for_batch(examples, "cpu"))
+    assert positions == state_positions == 8 + 10 + 5  # the replay documents' answer tokens (3 prompt tokens each)
     assert float(reference) > 1e-2
     torch.testing.assert_close(kl, reference, rtol=1e-5, atol=1e-6)
     assert grads.keys() == reference_grads.keys() and len(grads) > 0
@@ -154,55 +171,45 @@ def test_teacher_over_replay_documents_alone_gives_the_full_row_term_and_gradien
         torch.testing.assert_close(grad, reference_grad, rtol=0, atol=1e-5 * float(reference_grad.abs().max()))
 
 
-def test_the_equality_depends_on_per_document_attention(tiny_model: Path) -> None:
-    """The check above is not vacuous: a teacher whose documents see each other gives another term."""
-    from graphtune.tools.training.replay_kl import replay_teacher_hidden
+def test_the_equality_depends_on_per_document_attention(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above is not vacuous: states from a pass whose documents see each other give another term."""
+    from graphtune.tools.training import teacher_states
+    from graphtune.tools.training.packing import collate_packed
 
-    def leaky_teacher(model, inputs, replay_mask, positions):  # noqa: ANN001, ANN202
-        shape = inputs["input_ids"].shape
-        one_document = {**inputs, "position_ids": torch.arange(shape[1]).expand(shape)}
-        return replay_teacher_hidden(model, one_document, replay_mask, positions, bucket=False)
+    def one_document(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        row = collate_packed(*args, **kwargs)
+        row["position_ids"] = torch.arange(row["input_ids"].shape[1])[None]
+        return row
 
-    model = _peft_model(tiny_model)
-    batch, mask = _mixed_batch(packed=True)
-    reference, _, _ = _kl_and_lora_grads(model, batch, mask, full_row_teacher)
-    leaky, _, _ = _kl_and_lora_grads(model, batch, mask, leaky_teacher)
-    assert abs(float(reference)) < 1e-5 < float(leaky)  # fresh adapter: the student is the base model
-
-
-def test_teacher_row_holds_whole_replay_documents_and_a_padding_document() -> None:
-    from graphtune.tools.training.replay_kl import teacher_row
-
-    batch, mask = _mixed_batch(packed=True)
-    row, where = teacher_row(batch, mask, bucket=True)
-    replay_tokens = 11 + 13 + 8
-    assert row["input_ids"].shape == (1, 128)  # a short row's one bucket: the row on the 128-token grid
-    assert row["position_ids"][0, :replay_tokens].tolist() == list(range(11)) + list(range(13)) + list(range(8))
-    assert row["position_ids"][0, replay_tokens:].tolist() == list(range(128 - replay_tokens))  # its own document
-    starts = [0, 11 + 7 + 5, 11 + 7 + 5 + 13 + 9]
-    assert [int(where[s]) for s in starts] == [0, 11, 24]
-    assert int((where >= 0).sum()) == replay_tokens
-    kept = where >= 0
-    assert torch.equal(row["input_ids"][0, where[kept]], batch["input_ids"].reshape(-1)[kept])
-    unbucketed, _ = teacher_row(batch, mask, bucket=False)
-    assert unbucketed["input_ids"].shape == (1, replay_tokens)
+    model = _peft_model(tiny_model)  # fresh adapter: the student is the base model, the true term is 0
+    examples, batch, mask = _mixed_batch(packed=True)
+    replay = teacher_states.replay_examples([examples])
+    exact = teacher_states.TeacherStates.compute(model, replay, "cpu")
+    monkeypatch.setattr(teacher_states, "collate_packed", one_document)
+    leaky = teacher_states.TeacherStates.compute(model, replay, "cpu")
+    exact_kl, _ = _kl(model, batch, mask, lambda _m, _b, _p: exact.for_batch(examples, "cpu"))
+    leaky_kl, _ = _kl(model, batch, mask, lambda _m, _b, _p: leaky.for_batch(examples, "cpu"))
+    assert abs(float(exact_kl)) < 1e-5 < float(leaky_kl)
 
 
-def test_teacher_lengths_are_few_block_aligned_and_never_short() -> None:
-    from graphtune.tools.training.replay_kl import teacher_length
+def test_each_batch_reads_its_own_examples_rows_in_order() -> None:
+    from graphtune.tools.training.teacher_states import TeacherStates, answer_positions
+    from graphtune.tools.training.tokenize import Example
 
-    row = 49152
-    lengths = {teacher_length(tokens, row) for tokens in range(1, row + 1)}
-    assert len(lengths) == 8 and all(length % 128 == 0 for length in lengths) and max(lengths) == row
-    assert all(tokens <= teacher_length(tokens, row) < tokens + row // 8 for tokens in (1, 6144, 6145, 9800, row))
+    a, b, c = (Example(list(range(n)), [-100] * 2 + list(range(2, n)), True) for n in (5, 7, 4))
+    fact = Example([1, 2, 3], [-100, 2, 3])
+    assert [answer_positions(e) for e in (a, b, c, fact)] == [3, 5, 2, 0]
+    states = TeacherStates(torch.arange(10).float()[:, None], {id(a): (0, 3), id(b): (3, 5), id(c): (8, 2)})
+    assert states.rows_for([c, fact, a]).tolist() == [8, 9, 0, 1, 2]
+    assert states.for_batch([b], "cpu")[:, 0].tolist() == [3, 4, 5, 6, 7]
+    assert states.rows_for([fact]).numel() == 0
 
 
-def test_teacher_length_stays_on_the_block_grid_for_an_unpacked_batch() -> None:
-    """A padded batch (packing off) may hold an off-grid number of tokens (3 rows of 517): the
-    teacher's row is still a multiple of 128, and never shorter than the gathered tokens."""
-    from graphtune.tools.training.replay_kl import teacher_length
+def test_replay_examples_are_distinct_in_first_appearance_order() -> None:
+    from graphtune.tools.training.teacher_states import replay_examples
+    from graphtune.tools.training.tokenize import Example
 
-    row = 3 * 517
-    lengths = [teacher_length(tokens, row) for tokens in range(1, row + 1)]
-    assert all(length % 128 == 0 for length in lengths)
-    assert all(length >= tokens for tokens, length in enumerate(lengths, start=1))
+    a, b = (Example([1, 2, 3], [-100, 2, 3], True) for _ in range(2))
+    no_answer = Example([1, 2], [-100, -100], True)
+    fact = Example([1, 2, 3], [-100, 2, 3])
+    assert replay_examples([[fact, b], [a, b, no_answer], [a]]) == [b, a]

@@ -202,26 +202,27 @@ def test_flex_attention_takes_the_block_mask(tiny_model: Path, monkeypatch: pyte
     torch.testing.assert_close(shared, reference, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("bucket", [False, True])
-def test_replay_mask_and_teacher_line_up_with_the_unshared_row(tiny_model: Path, bucket: bool) -> None:
-    from functools import partial
-
+def test_replay_positions_and_teacher_states_line_up_with_the_unshared_row(tiny_model: Path) -> None:
+    """The base model's states are computed once, on the examples unshared (teacher_states.py); read
+    for a shared row, whose positions are shifted by the prefix, they give the unshared row's term."""
     from graphtune.tools.training.packing import REPLAY_MASK_KEY, collate_packed
-    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base, replay_teacher_hidden
+    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base, predicting_positions
+    from graphtune.tools.training.teacher_states import TeacherStates, replay_examples
 
     examples = _examples(tiny_model, replay=(1, 2, 5))  # marked and unmarked replay documents
     model = _peft_model(tiny_model)
+    states = TeacherStates.compute(model, replay_examples([examples]), "cpu")
 
     def kl_and_grads(batch: dict):  # noqa: ANN202
         mask = batch.pop(REPLAY_MASK_KEY)
+        positions = predicting_positions(mask)
         model.zero_grad(set_to_none=True)
         with final_hidden_states(model) as caught:
             model(**_forward_inputs(model, batch))
-        kl, positions = kl_to_base(model, batch, caught["hidden"], mask,
-                                   teacher=partial(replay_teacher_hidden, bucket=bucket))
+        kl, count = kl_to_base(model, caught["hidden"], positions, states.for_batch(examples, "cpu"))
         kl.backward()
-        return kl.detach(), positions, int(mask.sum()), {n: p.grad.clone() for n, p in model.named_parameters()
-                                                         if p.grad is not None}
+        return kl.detach(), count, int(mask.sum()), {n: p.grad.clone() for n, p in model.named_parameters()
+                                                      if p.grad is not None}
 
     reference, positions, masked, reference_grads = kl_and_grads(collate_packed(examples, replay_mask=True))
     kl, shared_positions, shared_masked, grads = kl_and_grads(
@@ -229,22 +230,6 @@ def test_replay_mask_and_teacher_line_up_with_the_unshared_row(tiny_model: Path,
     assert positions == shared_positions == masked == shared_masked > 0 and float(reference) > 1e-3
     torch.testing.assert_close(kl, reference, rtol=1e-5, atol=1e-6)
     _assert_same_grads(grads, reference_grads)
-
-
-def test_the_teacher_row_brings_the_prefix_only_for_documents_that_see_it(tiny_model: Path) -> None:
-    from graphtune.tools.training.packing import REPLAY_MASK_KEY, collate_packed
-    from graphtune.tools.training.replay_kl import teacher_row
-    from graphtune.tools.training.shared_prefix import DOCUMENTS_KEY
-
-    examples = _examples(tiny_model, replay=(2,))  # the one replay document has its own system prompt
-    batch = collate_packed(examples, replay_mask=True, share_prefix=True)
-    row, _ = teacher_row(batch, batch.pop(REPLAY_MASK_KEY), bucket=False)
-    assert row["input_ids"][0].tolist() == examples[2].input_ids and (row[DOCUMENTS_KEY] == -3).all()
-    examples = _examples(tiny_model, replay=(1,))
-    batch = collate_packed(examples, replay_mask=True, share_prefix=True)
-    row, _ = teacher_row(batch, batch.pop(REPLAY_MASK_KEY), bucket=True)
-    assert row["input_ids"][0, :len(examples[1])].tolist() == examples[1].input_ids  # prefix + its own tokens
-    assert row["input_ids"].shape[1] % 128 == 0 and int(row[DOCUMENTS_KEY][0, -1]) < -len(examples)
 
 
 def _marked_and_unmarked(count: int = 60) -> list:
