@@ -127,6 +127,8 @@ class Ctx:
     def event(self, type_, data):  # noqa: ANN001, ANN201
         if type_ == "metrics":
             self.metrics.append(data)
+        elif type_ == "log":  # e.g. the replay teacher's states: rows, positions, MiB, seconds
+            self.events.append((round(time.perf_counter() - self.started, 1), "log", data.get("message")))
 
     def log(self, message, **extra):  # noqa: ANN001, ANN003, ANN201
         self.events.append((round(time.perf_counter() - self.started, 1), "log", message))
