@@ -40,6 +40,7 @@ class StepClock:
         self.profile_count = int(count or 5)
         self.profiler: Any = None
         self.profile_summary: dict[str, Any] | None = None
+        self.first_calls: dict[str, list[float]] = {}
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         self.train_begin = time.perf_counter()
@@ -179,15 +180,49 @@ def install() -> None:
         clock = type("_StepClock", (StepClock, TrainerCallback), {})(os.environ.get("PROFILE"))
         CLOCKS.append(clock)
         trainer.add_callback(clock)
+        _time_first_calls(trainer, clock)
         return trainer
 
     build_trainer._step_clock = True  # type: ignore[attr-defined]
     engine.build_trainer = build_trainer
 
 
+def _time_first_calls(trainer: Any, clock: StepClock, first: int = 3) -> None:
+    """The first micro-batches' compute_loss (forward, KL) and training_step (all of it) in seconds,
+    the device synchronised at each end: where a slow first step goes (compiling, the teacher's states)."""
+    import torch
+
+    def timed(name: str, method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls = clock.first_calls.setdefault(name, [])
+            if len(calls) >= first:
+                return method(*args, **kwargs)
+            started = time.perf_counter()
+            out = method(*args, **kwargs)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            calls.append(round(time.perf_counter() - started, 3))
+            return out
+        return wrapper
+
+    trainer.compute_loss = timed("compute_loss", trainer.compute_loss)
+    trainer.training_step = timed("training_step", trainer.training_step)
+
+
+def _compile_times() -> str | None:
+    try:
+        from torch._dynamo.utils import compile_times
+
+        return compile_times(repr="str", aggregate=True)[:3000]
+    except Exception as exc:  # noqa: BLE001 - a bench diagnostic, never fatal
+        return f"unavailable: {exc}"
+
+
 def last_summary() -> dict[str, Any]:
     """The last job's step clock, and the phases timed so far in this process."""
-    return {**(CLOCKS[-1].summary() if CLOCKS else {}), "phases": phases()}
+    clock = CLOCKS[-1] if CLOCKS else None
+    return {**(clock.summary() if clock else {}), "first_calls": clock.first_calls if clock else {},
+            "phases": phases(), "dynamo_compile_times": _compile_times()}
 
 
 if __name__ == "__main__":
