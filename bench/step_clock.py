@@ -209,6 +209,19 @@ def _time_first_calls(trainer: Any, clock: StepClock, first: int = 3) -> None:
     trainer.training_step = timed("training_step", trainer.training_step)
 
 
+def _compile_counters() -> dict[str, Any]:
+    """dynamo's and inductor's counters: frames and unique graphs compiled, recompiles, and the FX-graph
+    and AOTAutograd cache hits and misses (a job that recompiles what an earlier process compiled shows
+    here why: the twelfth session's jobs compiled their layers for 34 s after a sweep had compiled them)."""
+    try:
+        from torch._dynamo.utils import counters
+
+        wanted = ("stats", "inductor", "aot_autograd", "recompiles", "graph_break")
+        return {group: dict(counters[group]) for group in wanted if counters.get(group)}
+    except Exception as exc:  # noqa: BLE001 - a bench diagnostic, never fatal
+        return {"unavailable": str(exc)}
+
+
 def _compile_times() -> str | None:
     try:
         from torch._dynamo.utils import compile_times
@@ -222,7 +235,7 @@ def last_summary() -> dict[str, Any]:
     """The last job's step clock, and the phases timed so far in this process."""
     clock = CLOCKS[-1] if CLOCKS else None
     return {**(clock.summary() if clock else {}), "first_calls": clock.first_calls if clock else {},
-            "phases": phases(), "dynamo_compile_times": _compile_times()}
+            "phases": phases(), "dynamo_compile_times": _compile_times(), "compile_counters": _compile_counters()}
 
 
 if __name__ == "__main__":
