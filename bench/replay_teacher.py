@@ -1,14 +1,14 @@
-"""GPU: the replay-KL teacher over the replay documents alone vs over the whole packed row (issue 21).
+"""GPU: the replay-KL teacher as states computed once (teacher_states.py) vs a per-step forward (issue 21).
 
 One process, one model (SmolLM2-135M shape, random init, bf16, flex_attention, LoRA r64 all-linear,
 the engine's prepare_model), the same 49,152-token packed rows (fact-sized documents plus ~20 % of
 tokens in longer replay documents, padded to the row budget as build_trainer does). Per row and
 variant it times what the KL adds to a step and the step itself (student forward with the hidden-state
-hook, kl_to_base, backward), prints the median ms, the teacher row lengths seen, the KL of both
-variants (bf16: equal up to rounding) and torch.compile's recompile counters.
+hook, the teacher's states, kl_to_base, backward), prints the median ms, the one-time pass's seconds and
+MiB, the KL of both variants (bf16: equal up to rounding) and torch.compile's recompile counters.
 
-The reference teacher (the full-row forward this replaced) lives only in the unit test that
-proves both give the same term; it is imported from there.
+The per-step reference (a no-grad forward of the base model over the whole row) lives only in the unit
+test that proves both give the same term; it is imported from there.
 
     python3 bench/replay_teacher.py            # ROWS=24 BUDGET=49152 REPLAY_SHARE=0.2
 """
@@ -49,7 +49,7 @@ def _step(model, batch, mask, teacher) -> tuple[float, float, float]:  # noqa: A
     """(ms of the KL term, ms of the whole step, KL sum) for one packed row."""
     import torch
 
-    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base
+    from graphtune.tools.training.replay_kl import final_hidden_states, kl_to_base, predicting_positions
 
     torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -57,7 +57,8 @@ def _step(model, batch, mask, teacher) -> tuple[float, float, float]:  # noqa: A
         loss = model(**batch, use_cache=False).loss
     torch.cuda.synchronize()
     t1 = time.perf_counter()
-    kl, _ = kl_to_base(model, batch, caught["hidden"], mask, teacher=teacher)
+    positions = predicting_positions(mask).to(caught["hidden"].device)  # host mask, as the trainer finds it
+    kl, _ = kl_to_base(model, caught["hidden"], positions, teacher(model, batch, positions))
     torch.cuda.synchronize()
     t2 = time.perf_counter()
     (loss + kl / 1000).backward()  # the engine's scale: KL summed, divided by the row's labelled tokens
@@ -76,7 +77,7 @@ def main() -> None:
     from graphtune.tools.training.config import LoraJobConfig
     from graphtune.tools.training.model_loading import prepare_model
     from graphtune.tools.training.packing import REPLAY_MASK_KEY, collate_packed, plan_batches
-    from graphtune.tools.training.replay_kl import replay_teacher_hidden, teacher_row
+    from graphtune.tools.training.teacher_states import TeacherStates, replay_examples
 
     budget, rows = int(os.environ.get("BUDGET", "49152")), int(os.environ.get("ROWS", "24"))
     examples = _examples(random.Random(0), budget, rows, float(os.environ.get("REPLAY_SHARE", "0.2")))
@@ -90,23 +91,27 @@ def main() -> None:
     for name, param in model.named_parameters():
         if "lora_B" in name:  # a trained-looking adapter: tuned != base, so the KL compared below is not ~0
             torch.nn.init.normal_(param, std=0.01)
-    results: dict = {"full_row": [], "replay_only": []}
-    lengths = set()
+    members = [[examples[k] for k in group] for group in groups]
+    started = time.perf_counter()
+    states = TeacherStates.compute(model, replay_examples(members), "cuda")
+    once = {"seconds": round(time.perf_counter() - started, 2), "positions": int(states.states.shape[0]),
+            "mib": round(states.nbytes / 2**20, 1)}
+    results: dict = {"full_row": [], "states_once": []}
     dutils.counters.clear()
-    for i, group in enumerate(groups):
-        batch = collate_packed([examples[k] for k in group], pad_to=budget, replay_mask=True)
-        mask = batch.pop(REPLAY_MASK_KEY).cuda()
+    for i, row in enumerate(members):
+        batch = collate_packed(row, pad_to=budget, replay_mask=True)
+        mask = batch.pop(REPLAY_MASK_KEY)
         batch = {k: v.cuda() for k, v in batch.items()}
-        lengths.add(int(teacher_row(batch, mask, bucket=True)[0]["input_ids"].shape[1]))
-        for name, teacher in (("full_row", full_row_teacher), ("replay_only", replay_teacher_hidden)):
+        for name, teacher in (("full_row", full_row_teacher),
+                              ("states_once", lambda _m, _b, _p, row=row: states.for_batch(row, "cuda"))):
             timing = _step(model, batch, mask, teacher)
             if i >= 4:  # the first rows compile
                 results[name].append(timing)
     summary = {name: {"kl_ms_median": round(statistics.median(t[0] for t in got), 1),
                       "step_ms_median": round(statistics.median(t[1] for t in got), 1)}
                for name, got in results.items()}
-    kl_gap = max(abs(a[2] - b[2]) / max(abs(a[2]), 1e-9) for a, b in zip(results["full_row"], results["replay_only"]))
-    print(json.dumps({"rows": len(groups), "teacher_lengths": sorted(lengths), **summary,
+    kl_gap = max(abs(a[2] - b[2]) / max(abs(a[2]), 1e-9) for a, b in zip(results["full_row"], results["states_once"]))
+    print(json.dumps({"rows": len(groups), "states_pass": once, **summary,
                       "kl_max_relative_gap": round(kl_gap, 5),
                       "recompiles": dict(dutils.counters.get("recompiles", {})),
                       "dynamo_stats": dict(dutils.counters.get("stats", {})),
