@@ -32,7 +32,7 @@ def emit(row: dict[str, Any]) -> None:
 def _timed_probes(model: Any, tokenizer: Any, probes: list[dict[str, Any]], label: str) -> None:
     import torch
 
-    from graphtune.tools.training.engine import sdpa_attention
+    from graphtune.tools.training.compiled_layers import sdpa_attention
     from graphtune.tools.training.evaluate import reference_lengths, run_probes
 
     lengths = reference_lengths(tokenizer, probes)
@@ -52,7 +52,7 @@ def _profiled_steps(model: Any, tokenizer: Any, probes: list[dict[str, Any]], la
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from graphtune.tools.training.engine import sdpa_attention
+    from graphtune.tools.training.compiled_layers import sdpa_attention
     from graphtune.tools.training.generation import generate_chat_detailed
 
     conversations = [[{"role": "user", "content": p["question"]}] for p in probes[:rows]]

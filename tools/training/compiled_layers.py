@@ -11,7 +11,7 @@ and same-call pairs with eager runs scored alike on held-out templates, families
 
 A compiled layer is specialised to one input shape. Training rows have one (packed rows are padded
 to a fixed shape on CUDA); the work whose shapes vary (the evaluation loss, answering probes, the
-replay teacher's states, computed once before training) runs the same layers eagerly inside
+replay teacher's states, computed once at the first step) runs the same layers eagerly inside
 `eager_layers` (or `sdpa_attention`), so it never recompiles.
 Liger's norm, RoPE and SwiGLU kernels are left out when the layers are compiled (inductor fuses
 those itself, and dynamo cannot trace Liger's RMSNorm kernel); its fused linear cross-entropy,

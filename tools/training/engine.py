@@ -296,7 +296,7 @@ class _TrainerSteps:
 
     def _teacher_states(self) -> TeacherStates:
         """The base model's states at every replay answer position, computed at the first step (on
-        every rank alike, inside the trainer: an FSDP model's shards gather only there)."""
+        every rank alike, inside the trainer, where the model is on its device)."""
         if self.graphtune_teacher is None:
             started = time.perf_counter()
             examples = replay_examples(self.graphtune_batches)
@@ -307,6 +307,16 @@ class _TrainerSteps:
                 f"{self.graphtune_teacher.states.shape[0]} answer positions, "
                 f"{self.graphtune_teacher.nbytes / 2**20:.0f} MiB, {time.perf_counter() - started:.1f} s")})
         return self.graphtune_teacher
+
+
+def release_run_caches(trainer: Any) -> None:
+    """Free what only the training steps need (the replay teacher's pinned states, the rows' token arrays)
+    before the model is evaluated and saved: the trainer itself stays alive until the job returns."""
+    if hasattr(trainer, "graphtune_teacher"):
+        trainer.graphtune_teacher = None
+    dataset = getattr(trainer, "train_dataset", None)
+    if isinstance(dataset, PackedDataset):
+        dataset.arrays.clear()
 
 
 class _Progress:

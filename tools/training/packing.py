@@ -44,7 +44,7 @@ def plan_batches(lengths: list[int], *, max_tokens: int, max_examples: int, seed
 
 
 REPLAY_MASK_KEY = "graphtune_replay_mask"
-BLOCK_TOKENS = 128  # flex_attention's block: compiled rows are padded onto this grid (engine, replay_kl)
+BLOCK_TOKENS = 128  # flex_attention's block: compiled rows are padded onto this grid (engine)
 
 
 def round_up(tokens: int, multiple: int) -> int:
@@ -60,8 +60,8 @@ def collate_packed(examples: list[Example], pad_to: int | None = None, replay_ma
     no labels), so every step has the same shape and compiled kernels (flex_attention's block
     mask) are built once instead of once per new row length.
 
-    `replay_mask`: add REPLAY_MASK_KEY, True on the labelled tokens of replay examples (popped by
-    the trainer before the forward; see replay_kl.py).
+    `replay_mask`: add REPLAY_MASK_KEY, True on the labelled tokens of replay examples (the training
+    dataset turns it into the positions the KL term reads: engine._replay_keys, replay_kl.py).
 
     `share_prefix`: one copy of the marked examples' shared prefix at the row start; each marked
     example keeps its tokens after it, positions continuing at the prefix length; DOCUMENTS_KEY

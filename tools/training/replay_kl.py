@@ -5,7 +5,7 @@ that matters is the drift of the whole next-token distribution (RL's Razor, 2509
 KL to the base; GKD and distillation use the teacher's full distribution). With LoRA the base
 model is the same network with the adapter switched off.
 
-The base model's side is computed once before training (teacher_states.py: its final hidden
+The base model's side is computed once, at the first step (teacher_states.py: its final hidden
 states at every replay answer position, gathered per batch on the host), not per step: it never
 changes, and each replay row is the same in every epoch. The output layer is applied here, at
 step time, to both sides, so the term is the full-vocabulary KL, not an approximation.

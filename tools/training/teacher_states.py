@@ -12,10 +12,11 @@ Exactness: a packed row's attention is per document, so an example's states do n
 row it is packed into; the output layer is still applied at step time to both sides, so the term is
 the same full-vocabulary KL as before (only bf16 rounding differs: the pass runs uncompiled, with sdpa).
 
-Cost: hidden size x 2 bytes per replay answer token, kept in host memory (pinned on CUDA) and copied
-per step beside the batch: ~0.4 GB for SmolLM2-135M and `email`'s 3,268 replay rows, about 7x that
-for a 4096-wide model. The pass runs at the first step, inside the trainer, so every rank (DDP or
-FSDP, whose shards only gather inside the trainer) makes the same forwards in the same order.
+Cost: hidden size x 2 bytes (bf16; 4 in fp32 on a CPU) per replay answer token, kept in host memory
+(pinned on CUDA) and copied per step beside the batch: 345 MiB for SmolLM2-135M and `email`'s 3,268
+replay rows, about 7x that for a 4096-wide model, on every rank. The pass runs at the first step, inside
+the trainer, on every rank alike. Not under FSDP: the decoder and output layer read here are sharded
+outside the model's forward there (config.check_kl_strategy refuses the term).
 """
 
 from __future__ import annotations
@@ -72,24 +73,34 @@ class TeacherStates:
         import torch
 
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        parts, spans, start = [], {}, 0
-        with torch.no_grad(), model.disable_adapter(), sdpa_attention(model):
-            for row in _rows(examples, row_tokens):
-                batch = collate_packed(row, replay_mask=True)
-                mask = batch.pop(REPLAY_MASK_KEY)
-                inputs = {key: batch[key].to(device) for key in ("input_ids", "position_ids")}
-                hidden = base.get_decoder()(**inputs, use_cache=False)[0]
-                positions = predicting_positions(mask)  # host tensors: no device sync to find them
-                parts.append(hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions.to(device)).to("cpu"))
-                for example in row:
-                    count = answer_positions(example)
-                    spans[id(example)] = (start, count)
-                    start += count
-        states = torch.cat(parts) if parts else torch.empty(0, 0)
-        if int(states.shape[0]) != start:
-            raise AssertionError(f"{states.shape[0]} teacher states for {start} replay answer positions")
-        if _on_cuda(device):
-            states = states.pin_memory()  # per-step copies to the GPU then need no staging
+        total = sum(answer_positions(example) for example in examples)
+        states, spans, start = None, {}, 0
+        was_training = model.training
+        model.eval()  # no dropout frozen into the states (the models trained here have none; others may)
+        try:
+            with torch.no_grad(), model.disable_adapter(), sdpa_attention(model):
+                for row in _rows(examples, row_tokens):
+                    batch = collate_packed(row, replay_mask=True)
+                    mask = batch.pop(REPLAY_MASK_KEY, None)
+                    if mask is None:  # no answer token in the row: nothing to keep
+                        spans.update((id(example), (start, 0)) for example in row)
+                        continue
+                    inputs = {key: batch[key].to(device) for key in ("input_ids", "position_ids")}
+                    hidden = base.get_decoder()(**inputs, use_cache=False)[0]
+                    positions = predicting_positions(mask)  # host tensors: no device sync to find them
+                    kept = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions.to(hidden.device))
+                    if states is None:  # one host tensor, filled row by row (no second copy to join or pin)
+                        states = torch.empty((total, kept.shape[-1]), dtype=kept.dtype, pin_memory=_on_cuda(device))
+                    states[start:start + kept.shape[0]].copy_(kept)
+                    for example in row:
+                        spans[id(example)] = (start, answer_positions(example))
+                        start += spans[id(example)][1]
+        finally:
+            model.train(was_training)
+        if start != total or (states is not None and states.shape[0] != total):
+            raise AssertionError(f"{start} teacher states for {total} replay answer positions")
+        if states is None:
+            states = torch.empty(0, 0)
         return cls(states, spans)
 
     def rows_for(self, members: list[Example]) -> Any:

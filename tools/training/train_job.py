@@ -26,7 +26,7 @@ from graphtune.tools.training.artifacts import write_loss_plot, write_metadata
 from graphtune.tools.training.base_models import resolve_base_model
 from graphtune.tools.training.calibration import measurement
 from graphtune.tools.training.compiled_layers import compile_decoder_layers, wants_compiled_layers
-from graphtune.tools.training.config import LoraJobConfig, resolve_device
+from graphtune.tools.training.config import LoraJobConfig, check_kl_strategy, resolve_device
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.distributed import RankInfo, init_process_group, rank_info, sum_over_ranks
 from graphtune.tools.training.estimate import estimate, lora_parameter_count, model_shape
@@ -241,6 +241,7 @@ def choose_strategy(cfg: LoraJobConfig, device: str, base: str, world: int) -> s
     if strategy == "fsdp" and device != "cuda":
         raise TrainingConfigError(f"`strategy`='fsdp' shards weights over CUDA GPUs; this job runs on {device}.",
                                   field="strategy", hint="Use strategy='ddp' (or 'auto') off CUDA.")
+    check_kl_strategy(cfg, strategy)
     return strategy
 
 
@@ -310,6 +311,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             train_started = time.perf_counter()
             trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
             train_seconds = time.perf_counter() - train_started
+            engine.release_run_caches(trainer)
         except torch.OutOfMemoryError as exc:
             del trainer, model  # before _smaller_after_oom's gc: this attempt's model must be free to collect
             budget, bsz, accum = _smaller_after_oom(exc, cfg, ctx, device, base, data, plan, ranks, attempt)

@@ -213,3 +213,31 @@ def test_replay_examples_are_distinct_in_first_appearance_order() -> None:
     no_answer = Example([1, 2], [-100, -100], True)
     fact = Example([1, 2, 3], [-100, 2, 3])
     assert replay_examples([[fact, b], [a, b, no_answer], [a]]) == [b, a]
+
+
+def test_examples_without_answer_tokens_get_no_states(tiny_model: Path) -> None:
+    from graphtune.tools.training.teacher_states import TeacherStates
+    from graphtune.tools.training.tokenize import Example
+
+    model = _peft_model(tiny_model)
+    model.train()
+    silent = Example([5, 6, 7, 8], [-100] * 4, True)
+    spoken = Example([5, 6, 7, 8, 9], [-100, -100, 7, 8, 9], True)
+    states = TeacherStates.compute(model, [silent, spoken], "cpu", row_tokens=4)  # each in its own row
+    assert states.states.shape == (3, model.config.hidden_size) and states.spans[id(silent)][1] == 0
+    assert model.training  # the pass ran in eval mode and gave the mode back
+    assert states.rows_for([silent, spoken]).tolist() == [0, 1, 2]
+
+
+def test_the_kl_term_is_refused_under_fsdp() -> None:
+    from graphtune.tools.errors import TrainingConfigError
+    from graphtune.tools.training.config import LoraJobConfig, check_kl_strategy
+
+    with pytest.raises(TrainingConfigError) as err:
+        LoraJobConfig(dataset_name="d", base_model="m", strategy="fsdp", general_replay_kl=1.0)
+    assert err.value.field == "general_replay_kl" and "general_replay_kl=0" in err.value.hint
+    cfg = LoraJobConfig(dataset_name="d", base_model="m", strategy="auto", general_replay_kl=1.0)
+    with pytest.raises(TrainingConfigError):
+        check_kl_strategy(cfg, "fsdp")  # `auto` resolved to FSDP for a model that does not fit one GPU
+    check_kl_strategy(cfg, "ddp")
+    LoraJobConfig(dataset_name="d", base_model="m", strategy="fsdp", general_replay_kl=0.0)
