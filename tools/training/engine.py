@@ -283,8 +283,10 @@ class _TrainerSteps:
         teacher = self._teacher_states()
         if positions is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
+        members = self.graphtune_batches[self.replay_batch]
+        self.graphtune_teacher = teacher = teacher.covering(self.model, members, self.args.device)  # type: ignore[attr-defined]
         # gathered and sent before the forward is queued: the host work and the copy overlap it
-        teacher_hidden = teacher.for_batch(self.graphtune_batches[self.replay_batch], positions.device)
+        teacher_hidden = teacher.for_batch(members, positions.device)
         with final_hidden_states(self.model) as caught:  # type: ignore[attr-defined]
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)  # type: ignore[misc]
         kl_sum, count = kl_to_base(self.model, caught["hidden"], positions, teacher_hidden)  # type: ignore[attr-defined]
@@ -295,11 +297,12 @@ class _TrainerSteps:
         return (loss, outputs) if return_outputs else loss
 
     def _teacher_states(self) -> TeacherStates:
-        """The base model's states at every replay answer position, computed at the first step (on
-        every rank alike, inside the trainer, where the model is on its device)."""
+        """The base model's states at every replay answer position of this rank's micro-batches,
+        computed at the first step (inside the trainer, where the model is on its device)."""
         if self.graphtune_teacher is None:
             started = time.perf_counter()
-            examples = replay_examples(self.graphtune_batches)
+            ranks = rank_info()
+            examples = replay_examples(self.graphtune_batches, ranks.rank, ranks.world_size)
             self.graphtune_teacher = TeacherStates.compute(self.model, examples,  # type: ignore[attr-defined]
                                                            self.args.device)  # type: ignore[attr-defined]
             self.graphtune_hooks.on_event("log", {"message": (

@@ -14,8 +14,8 @@ the same full-vocabulary KL as before (only bf16 rounding differs: the pass runs
 
 Cost: hidden size x 2 bytes (bf16; 4 in fp32 on a CPU) per replay answer token, kept in host memory
 (pinned on CUDA) and copied per step beside the batch: 345 MiB for SmolLM2-135M and `email`'s 3,268
-replay rows, about 7x that for a 4096-wide model, on every rank. The pass runs at the first step, inside
-the trainer, on every rank alike. Not under FSDP: the decoder and output layer read here are sharded
+replay rows, about 7x that for a 4096-wide model; each rank keeps only the rows of the micro-batches it
+trains. The pass runs at the first step, inside the trainer, where the model is on its device. Not under FSDP: the decoder and output layer read here are sharded
 outside the model's forward there (config.check_kl_strategy refuses the term).
 """
 
@@ -37,11 +37,12 @@ def answer_positions(example: Example) -> int:
     return sum(label != -100 for label in example.labels[1:]) if example.replay else 0
 
 
-def replay_examples(batches: list[list[Example]]) -> list[Example]:
-    """The distinct replay examples of a plan with answer tokens, in order of first appearance (the
-    same list on every rank: each rank holds the whole plan)."""
+def replay_examples(batches: list[list[Example]], rank: int = 0, world_size: int = 1) -> list[Example]:
+    """The distinct replay examples with answer tokens of the micro-batches this rank trains (under
+    torchrun rank r takes the micro-batches r, r + world_size, ...: engine.split_to_multiple), in order of
+    first appearance."""
     seen: dict[int, Example] = {}
-    for batch in batches:
+    for batch in batches[rank::world_size]:
         for example in batch:
             if example.replay and id(example) not in seen and answer_positions(example):
                 seen[id(example)] = example
@@ -102,6 +103,23 @@ class TeacherStates:
         if states is None:
             states = torch.empty(0, 0)
         return cls(states, spans)
+
+    def covering(self, model: Any, members: list[Example], device: Any, row_tokens: int = ROW_TOKENS
+                 ) -> "TeacherStates":
+        """These states, or, when a batch holds replay examples they lack (a micro-batch outside the
+        share this rank expected), these plus the missing ones' (one more pass, this rank alone)."""
+        import torch
+
+        missing = list({id(m): m for m in members if id(m) not in self.spans and answer_positions(m)}.values())
+        if not missing:
+            return self
+        more = TeacherStates.compute(model, missing, device, row_tokens)
+        offset = int(self.states.shape[0])
+        joined = more.states if offset == 0 else torch.cat([self.states, more.states])
+        if _on_cuda(device) and offset:
+            joined = joined.pin_memory()
+        return TeacherStates(joined, {**self.spans, **{k: (start + offset, count) for k, (start, count)
+                                                          in more.spans.items()}})
 
     def rows_for(self, members: list[Example]) -> Any:
         """Indices into `states` of a batch's replay answer positions, in the batch's order (member by

@@ -241,3 +241,28 @@ def test_the_kl_term_is_refused_under_fsdp() -> None:
         check_kl_strategy(cfg, "fsdp")  # `auto` resolved to FSDP for a model that does not fit one GPU
     check_kl_strategy(cfg, "ddp")
     LoraJobConfig(dataset_name="d", base_model="m", strategy="fsdp", general_replay_kl=0.0)
+
+
+def test_each_rank_keeps_the_states_of_its_own_micro_batches() -> None:
+    from graphtune.tools.training.teacher_states import replay_examples
+    from graphtune.tools.training.tokenize import Example
+
+    a, b, c = (Example([1, 2, 3], [-100, 2, 3], True) for _ in range(3))
+    batches = [[a], [b], [a, c], [b]]  # rank r of 2 trains micro-batches r, r + 2
+    assert replay_examples(batches, 0, 2) == [a, c] and replay_examples(batches, 1, 2) == [b]
+    assert replay_examples(batches) == [a, b, c]
+
+
+def test_a_batch_outside_the_share_gets_its_states_computed_then(tiny_model: Path) -> None:
+    """covering(): states a rank lacks are computed when a batch needs them, the same as computed at once."""
+    from graphtune.tools.training.teacher_states import TeacherStates
+
+    model = _live_adapter(tiny_model)
+    examples, _, _ = _mixed_batch(packed=True)
+    replay = [e for e in examples if e.replay]
+    whole = TeacherStates.compute(model, replay, "cpu")
+    part = TeacherStates.compute(model, replay[:1], "cpu")
+    assert part.covering(model, replay[:1], "cpu") is part  # nothing missing: no pass
+    grown = part.covering(model, examples, "cpu")
+    torch.testing.assert_close(grown.for_batch(examples, "cpu"), whole.for_batch(examples, "cpu"),
+                               rtol=1e-4, atol=1e-5)  # other rows, other summation order: rounding only
