@@ -14,9 +14,10 @@ the same full-vocabulary KL as before (only bf16 rounding differs: the pass runs
 
 Cost: hidden size x 2 bytes (bf16; 4 in fp32 on a CPU) per replay answer token, kept in host memory
 (pinned on CUDA) and copied per step beside the batch: 345 MiB for SmolLM2-135M and `email`'s 3,268
-replay rows, about 7x that for a 4096-wide model; each rank keeps only the rows of the micro-batches it
-trains. The pass runs at the first step, inside the trainer, where the model is on its device. Not under FSDP: the decoder and output layer read here are sharded
-outside the model's forward there (config.check_kl_strategy refuses the term).
+replay rows, about 7x that for a 4096-wide model; each rank keeps only the rows of the micro-batches
+it trains. The pass runs at the first step, inside the trainer, where the model is on its device. Not
+under FSDP: the decoder and output layer read here are sharded outside the model's forward there
+(config.check_kl_strategy refuses the term).
 """
 
 from __future__ import annotations
