@@ -213,6 +213,8 @@ def run(args: list[str]) -> int:
     import step_clock  # bench/: where each job's seconds go (and PROFILE="START:COUNT")
 
     step_clock.install()
+    if os.environ.get("SDPA_WARM") == "1":
+        step_clock.eager_sdpa_once()
     out: dict = {}
     sweep = [int(x) for x in os.environ.get("SWEEP", "").split(",") if x]
     for budget in sweep:

@@ -231,6 +231,22 @@ def _compile_times() -> str | None:
         return f"unavailable: {exc}"
 
 
+def eager_sdpa_once() -> None:
+    """One eager sdpa call on the GPU, outside any `sdpa_kernel` context, before the job (SDPA_WARM=1).
+
+    The experiment behind it (bench/README, next GPU task 1): on sm90 the first eager SDPA call of a
+    process rewrites sdpa's backend priority order once, and that order can reach the compile cache's
+    key. A job whose first eager SDPA call falls inside graphtune's no-cuDNN context would then key its
+    compiled layers differently from a process whose first call did not. With this call first in every
+    process, a job after a warm-up sweep should find the sweep's compiled layers (compile_counters)."""
+    import torch
+
+    if torch.cuda.is_available():
+        q = torch.randn(1, 2, 128, 64, device="cuda", dtype=torch.bfloat16)
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+        torch.cuda.synchronize()
+
+
 def last_summary() -> dict[str, Any]:
     """The last job's step clock, and the phases timed so far in this process."""
     clock = CLOCKS[-1] if CLOCKS else None
