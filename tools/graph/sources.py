@@ -158,8 +158,8 @@ async def check_graph_source(settings: Any) -> list[Any]:
             # the store itself, not EmbeddedSource: a code base whose ingest stopped part-way is a warning
             # of its own below, not a store that fails to open
             with EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=0.0) as graph:  # answers now
-                counts = {t: next(graph.rows(f"MATCH (n:{t}) RETURN count(n)"))[0]
-                          for t in ("CodeFile", "Class", "Function", "Method")}
+                every = graph.counts()
+                counts = {t: every[t] for t in ("CodeFile", "Class", "Function", "Method")}
                 names = [c["name"] for c in graph.codebases()]
             checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
                                 f"{len(names)} code base(s): {', '.join(names) or 'none'}"))
