@@ -33,9 +33,8 @@ ROW_TOKENS = 8192  # tokens per packed row of the one-time pass (uncompiled: any
 
 
 def answer_positions(example: Example) -> int:
-    """How many positions of `example` predict one of its answer tokens: its labelled tokens after
-    the first (collate_packed never labels an example's first token)."""
-    return sum(label != -100 for label in example.labels[1:]) if example.replay else 0
+    """How many positions of `example` the KL term reads: a replay example's answer tokens."""
+    return example.answer_tokens if example.replay else 0
 
 
 def replay_examples(batches: list[list[Example]], rank: int = 0, world_size: int = 1) -> list[Example]:

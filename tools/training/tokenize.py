@@ -54,6 +54,12 @@ class Example:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    @property
+    def answer_tokens(self) -> int:
+        """Labelled tokens after the first (a packed row never labels an example's first token): what
+        the loss learns from this example, and for a replay row the positions its KL term reads."""
+        return sum(label != -100 for label in self.labels[1:])
+
 
 @dataclass
 class TokenizeReport:
@@ -140,12 +146,12 @@ def encode_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_le
             if len(example) > max_len:
                 truncated += 1
                 example = Example(example.input_ids[:max_len], example.labels[:max_len], replay)
-            if all(label == -100 for label in example.labels[1:]):
+            if not example.answer_tokens:
                 dropped += 1  # the prompt alone fills max_seq_length: nothing to learn
                 continue
             examples.append(example)
     report = TokenizeReport(examples=len(examples), tokens=sum(len(e) for e in examples),
-                            label_tokens=sum(sum(1 for x in e.labels[1:] if x != -100) for e in examples),
+                            label_tokens=sum(e.answer_tokens for e in examples),
                             truncated=truncated, dropped_no_answer=dropped,
                             max_length=max((len(e) for e in examples), default=0))
     return examples, report
