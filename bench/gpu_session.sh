@@ -17,7 +17,7 @@
 #   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
 #   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
 #
-# Steps: setup | gputest | b8 | smol | prof | gemma | gemma-check | wait NAME... | collect
+# Steps: setup | gputest | b8 | smol | prof | keys | gemma | gemma-check | wait NAME... | collect
 set -uo pipefail
 STEP=${1:?step}; shift || true
 R=/tmp/repo RES=/tmp/res
@@ -104,12 +104,24 @@ case "$STEP" in
     ;;
   prof)  # where the SmolLM2 job's seconds go (bench/step_clock.py): a 60-step sweep profiled at steps 40-44,
     # with NOKL=1 the same without the KL term, then the shipped defaults' whole job alone with its step clock
+    # (JOB_PROFILE=START:COUNT profiles a few of the job's steps too; SDPA_WARM=1: step_clock.eager_sdpa_once)
     K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/prof PYTHONPATH=$BASEPATH:/tmp/site-liger"
     S="SWEEP=49152 SWEEP_STEPS=${SWEEP_STEPS:-60} KNOWLEDGE=0"
     NOKL_RUN=":"
     [ "${NOKL:-0}" = 1 ] && NOKL_RUN="$K $S SWEEP_TAG=nokl python3 bench/knowledge.py run general_replay_kl=0"
     bg prof "${AFTER:--}" "mkdir -p $RES/prof && $K $S PROFILE=40:5 python3 bench/knowledge.py run && \
-      $NOKL_RUN && $K KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run"
+      $NOKL_RUN && $K ${JOB_PROFILE:+PROFILE=$JOB_PROFILE} KNOWLEDGE_RUNS='[{}]' python3 bench/knowledge.py run"
+    ;;
+  keys)  # why a job misses the compiled layers an earlier process saved: three short sweeps in three
+    # processes (a, b: the sweep's config; c: the job's, budget auto) with inductor's and AOTAutograd's
+    # cache-key details logged; bench/compile_keys.py prints their counters and where the keys differ
+    K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/keys PYTHONPATH=$BASEPATH:/tmp/site-liger SWEEP=49152 SWEEP_STEPS=3 KNOWLEDGE=0"
+    L="TORCH_LOGS=+torch._inductor.codecache,+torch._functorch._aot_autograd.autograd_cache"
+    bg keys "${AFTER:--}" "mkdir -p $RES/keys && \
+      $K $L SWEEP_TAG=a python3 bench/knowledge.py run > $RES/keys/a.log 2>&1; \
+      $K $L SWEEP_TAG=b python3 bench/knowledge.py run > $RES/keys/b.log 2>&1; \
+      $K $L SWEEP_TAG=c SWEEP_AUTO_BUDGET=1 python3 bench/knowledge.py run > $RES/keys/c.log 2>&1; \
+      python3 bench/compile_keys.py $RES/keys/a.log $RES/keys/b.log $RES/keys/c.log"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))

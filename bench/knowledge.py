@@ -220,8 +220,10 @@ def run(args: list[str]) -> int:
     for budget in sweep:
         tag = os.environ.get("SWEEP_TAG", "")  # a second sweep on the same machine needs new names
         ctx = Ctx(home, f"job_sweep{budget:07d}{tag}")
+        # SWEEP_AUTO_BUDGET=1: the budget left to the job's own choice, as in the knowledge job (same config)
+        budget_setting = {} if os.environ.get("SWEEP_AUTO_BUDGET") == "1" else {"tokens_per_batch": budget}
         cfg = apply_preset({"dataset_name": DATASET, "base_model": str(gguf), "output_name": f"sweep-{budget}{tag}",
-                            "tokens_per_batch": budget, "max_steps": int(os.environ.get("SWEEP_STEPS", "40")),
+                            **budget_setting, "max_steps": int(os.environ.get("SWEEP_STEPS", "40")),
                             "evaluate_probes": False, "save_steps": 100000, **_overrides(args)}, "knowledge")
         result = run_train_job({"config": cfg}, ctx)
         rates = [m["tokens_per_second"] for m in ctx.metrics if "tokens_per_second" in m][5:]

@@ -106,12 +106,15 @@ PHRASINGS: dict[str, Phrasings] = {
     # That passive probe fell back to 54 % in later runs (answered with the callees); two more passive
     # wordings ("By whom ...", "... gets called by ...") lifted it to 89 % and `callers` to 97 % (one H200,
     # eleventh session; "By whom is X called?" shares the probe's "By ... is X ..." frame: a weaker
-    # transfer test for that one template).
+    # transfer test for that one template). Four runs of the twelfth session put the passive probe at 54-57 %
+    # again (`callers` 78-81 %): the verb "invoke" had been trained only for the callees ("get invoked
+    # within"), so two wordings teach it for the callers, in frames other than the probe's.
     "callers": Phrasings(
         train=("What calls {name}?", "Where is {name} used?", "Which functions call {name}?",
                "List the callers of {name}.", "Who invokes the {kind} {name}?", "Name the code that calls {name}.",
                "Which functions is {name} called by?", "From where does {name} get called?",
-               "By whom is {name} called?", "{name} gets called by which functions?"),
+               "By whom is {name} called?", "{name} gets called by which functions?",
+               "{name} is invoked from which functions?", "Which callers invoke {name}?"),
         probe=("Which code in this code base uses {name}?", "By which functions is {name} invoked?",
                "Which code calls into {name}?")),
     "summary": Phrasings(

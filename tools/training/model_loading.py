@@ -137,6 +137,11 @@ def ensure_attention_works(model: Any, device: str, vocab_size: int, shared_pref
             out = model(input_ids=ids, labels=ids, use_cache=False, **_probe_row(model, shared_prefix))
             out.loss.backward()
         attention_check.record_pass(key, record, environment)
+        # forget what the probe compiled: its block-mask builder, seen again at the training rows' length,
+        # would recompile with dynamic sizes, and the compiled layers would then take other inputs than in
+        # a job that skipped the check; their cache keys differed, so the job after the first compiled the
+        # layers again (~34 s on an H200; bench/compile_keys.py, thirteenth session)
+        torch._dynamo.reset()
         return current
     except Exception as exc:  # noqa: BLE001 - any compile failure means: use the portable kernel
         base.set_attn_implementation("sdpa")

@@ -266,3 +266,63 @@ def test_a_batch_outside_the_share_gets_its_states_computed_then(tiny_model: Pat
     grown = part.covering(model, examples, "cpu")
     torch.testing.assert_close(grown.for_batch(examples, "cpu"), whole.for_batch(examples, "cpu"),
                                rtol=1e-4, atol=1e-5)  # other rows, other summation order: rounding only
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_fused_term_equals_the_checkpointed_one_with_its_gradient(
+        monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
+    """`_ChunkedKL` (gradient computed in the forward) gives the checkpointed path's sum and student
+    gradient, across chunk boundaries (7 positions per chunk over 30 rows); the teacher gets none."""
+    from graphtune.tools.training import replay_kl
+
+    monkeypatch.setattr(replay_kl, "CHUNK_POSITIONS", 7)
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False).to(dtype).requires_grad_(False)
+    teacher = torch.randn(30, 16, dtype=dtype)
+    results = []
+    for fused in (True, False):
+        torch.manual_seed(1)  # the same student both times
+        student = (teacher.float() + 0.3 * torch.randn(30, 16)).to(dtype).requires_grad_()
+        total = (replay_kl._ChunkedKL.apply(student, teacher, head.weight) if fused
+                 else replay_kl._checkpointed_kl(head, student, teacher))
+        (2.5 * total).backward()
+        results.append((total.detach(), student.grad))
+    (fused_total, fused_grad), (total, grad) = results
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 2e-2}
+    assert float(total) > 1e-2
+    torch.testing.assert_close(fused_total, total, **tolerance)
+    assert fused_grad.dtype == dtype
+    torch.testing.assert_close(fused_grad.float(), grad.float(), **tolerance)
+
+
+def test_the_fused_term_matches_autograd_of_the_plain_formula() -> None:
+    """Against autograd through the textbook formula (no chunks, no hand-written gradient)."""
+    from graphtune.tools.training import replay_kl
+
+    torch.manual_seed(2)
+    weight = torch.randn(40, 8, dtype=torch.float64)
+    teacher = torch.randn(5, 8, dtype=torch.float64)
+    student = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
+    fused = replay_kl._ChunkedKL.apply(student, teacher, weight)
+    (fused_grad,) = torch.autograd.grad(fused, student)
+    log_p, log_q = torch.log_softmax(teacher @ weight.T, -1), torch.log_softmax(student @ weight.T, -1)
+    plain = (log_p.exp() * (log_p - log_q)).sum()
+    (plain_grad,) = torch.autograd.grad(plain, student)
+    torch.testing.assert_close(fused, plain.float(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fused_grad, plain_grad)
+
+
+def test_an_output_layer_that_trains_or_has_a_bias_takes_the_checkpointed_path(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphtune.tools.training import replay_kl
+
+    plain = torch.nn.Linear(4, 6, bias=False).requires_grad_(False)
+    assert replay_kl._plain_frozen_linear(plain)
+    assert not replay_kl._plain_frozen_linear(torch.nn.Linear(4, 6, bias=True).requires_grad_(False))
+    assert not replay_kl._plain_frozen_linear(torch.nn.Linear(4, 6, bias=False))  # trains: needs its own gradient
+    model = _live_adapter(tiny_model)
+    model.get_base_model().get_output_embeddings().weight.requires_grad_(True)
+    taken = []
+    monkeypatch.setattr(replay_kl, "_checkpointed_kl", lambda *a: taken.append(1) or a[1].sum() * 0.0)
+    _kl(model, *_batch([True, False]), lambda m, b, p: torch.zeros(int(p.numel()), model.config.hidden_size))
+    assert taken == [1]
