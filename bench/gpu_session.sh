@@ -17,7 +17,7 @@
 #   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
 #   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
 #
-# Steps: setup | gputest | b8 | smol | prof | keys | gemma | gemma-check | wait NAME... | collect
+# Steps: setup | gputest | b8 | smol | prof | keys | ab | gemma | gemma-check | wait NAME... | collect
 set -uo pipefail
 STEP=${1:?step}; shift || true
 R=/tmp/repo RES=/tmp/res
@@ -122,6 +122,16 @@ case "$STEP" in
       $K $L SWEEP_TAG=b python3 bench/knowledge.py run > $RES/keys/b.log 2>&1; \
       $K $L SWEEP_TAG=c SWEEP_AUTO_BUDGET=1 python3 bench/knowledge.py run > $RES/keys/c.log 2>&1; \
       python3 bench/compile_keys.py $RES/keys/a.log $RES/keys/b.log $RES/keys/c.log"
+    ;;
+  ab)  # the step's speed-ups one by one, same call: 40-step sweeps of the knowledge job (KL checkpointed,
+    # rows collated in-process, metrics every step -> each landed change added), then the defaults' job
+    K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/ab PYTHONPATH=$BASEPATH:/tmp/site-liger SWEEP=49152 SWEEP_STEPS=${SWEEP_STEPS:-40} KNOWLEDGE=0"
+    bg ab "${AFTER:--}" "mkdir -p $RES/ab && \
+      $K SWEEP_TAG=old LOADER_WORKERS=0 KL_PATH=checkpointed python3 bench/knowledge.py run logging_steps=1 && \
+      $K SWEEP_TAG=kl LOADER_WORKERS=0 python3 bench/knowledge.py run logging_steps=1 && \
+      $K SWEEP_TAG=worker python3 bench/knowledge.py run logging_steps=1 && \
+      $K SWEEP_TAG=log3 python3 bench/knowledge.py run logging_steps=3 && \
+      ${AB_JOB:-:}"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))

@@ -203,6 +203,20 @@ def _converted(home: Path, gguf: Path) -> str:
     return base
 
 
+def _ablate() -> None:
+    """Bench-only switches to measure a landed speed-up against the code before it in the same call:
+    LOADER_WORKERS=0 collates rows in the training process (engine.loader_workers), KL_PATH=checkpointed
+    takes the replay KL's checkpointed path (replay_kl._checkpointed_kl: logits recomputed in backward)."""
+    if os.environ.get("LOADER_WORKERS"):
+        from graphtune.tools.training import engine
+
+        engine.CUDA_LOADER_WORKERS = int(os.environ["LOADER_WORKERS"])
+    if os.environ.get("KL_PATH") == "checkpointed":
+        from graphtune.tools.training import replay_kl
+
+        replay_kl._plain_frozen_linear = lambda _head: False
+
+
 def run(args: list[str]) -> int:
     from graphtune.tools.training.presets import apply_preset
     from graphtune.tools.training.train_job import run_train_job
@@ -213,6 +227,7 @@ def run(args: list[str]) -> int:
     import step_clock  # bench/: where each job's seconds go (and PROFILE="START:COUNT")
 
     step_clock.install()
+    _ablate()
     if os.environ.get("SDPA_WARM") == "1":
         step_clock.eager_sdpa_once()
     out: dict = {}

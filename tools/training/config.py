@@ -123,7 +123,8 @@ class LoraJobConfig(BaseModel):
         "next-token distribution there at the base model's; 0 turns it off; default 0, knowledge preset 1."))
     # --- engine only (stored jobs and benchmarks set them) ---------------------------------------
     weight_decay: float = setting(0.0, offer="engine", ge=0.0, le=1.0, description="AdamW weight decay.")
-    logging_steps: int = setting(1, offer="engine", ge=1, le=100000, description="Metrics event every N steps.")
+    logging_steps: int | None = setting(None, offer="engine", ge=1, le=100000, description=(
+        "Metrics event every N steps; default about 100 events per run (engine.logging_every)."))
     packing: bool = setting(True, offer="engine", description="Padding-free packing with per-document attention.")
 
     @field_validator("target_modules", mode="before")

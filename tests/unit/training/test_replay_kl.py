@@ -326,3 +326,43 @@ def test_an_output_layer_that_trains_or_has_a_bias_takes_the_checkpointed_path(
     monkeypatch.setattr(replay_kl, "_checkpointed_kl", lambda *a: taken.append(1) or a[1].sum() * 0.0)
     _kl(model, *_batch([True, False]), lambda m, b, p: torch.zeros(int(p.numel()), model.config.hidden_size))
     assert taken == [1]
+
+
+def test_a_loader_worker_collates_the_same_batches_in_the_same_order(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA jobs collate rows in a loader worker (engine.loader_workers): the batches it sends, their
+    replay positions and batch indices, train exactly the adapter that in-process collation trains."""
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.tokenize import Example
+
+    cfg = LoraJobConfig(dataset_name="x", base_model=str(tiny_model), general_replay_kl=1.0, learning_rate=5e-2,
+                        num_epochs=2, warmup=0, save_steps=1000, batch_size=2)
+    examples = [Example(list(range(5 + i, 25 + i)), [-100] * 6 + list(range(11 + i, 25 + i)), i % 2 == 0)
+                for i in range(8)]
+    adapters = []
+    for workers in (0, 1):
+        monkeypatch.setattr(engine, "loader_workers", lambda _device, n=workers: n)
+        torch.manual_seed(0)
+        model = _peft_model(tiny_model)
+        plan = engine.make_plan(examples, cfg, "cpu")
+        trainer = engine.build_trainer(model, plan, cfg, "cpu", tmp_path / f"out{workers}", 0, engine.Hooks())
+        assert trainer.args.dataloader_num_workers == workers
+        trainer.train()
+        adapters.append({n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n})
+    assert adapters[0].keys() == adapters[1].keys() and adapters[0]
+    assert any(float(p.abs().max()) > 0 for n, p in adapters[0].items() if "lora_B" in n)  # it trained
+    for name, value in adapters[0].items():
+        torch.testing.assert_close(adapters[1][name], value, rtol=0, atol=0)
+
+
+def test_metrics_every_step_unless_a_run_is_long() -> None:
+    from types import SimpleNamespace
+
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+
+    cfg = LoraJobConfig(dataset_name="x", base_model="x")
+    assert [engine.logging_every(cfg, SimpleNamespace(steps=n)) for n in (1, 45, 199, 330, 5000)] == [1, 1, 1, 3, 50]
+    assert engine.logging_every(cfg.model_copy(update={"logging_steps": 7}), SimpleNamespace(steps=330)) == 7
+    assert engine.loader_workers("cuda") == 1 and engine.loader_workers("cpu") == engine.loader_workers("mps") == 0
