@@ -124,7 +124,7 @@ class LoraJobConfig(BaseModel):
     # --- engine only (stored jobs and benchmarks set them) ---------------------------------------
     weight_decay: float = setting(0.0, offer="engine", ge=0.0, le=1.0, description="AdamW weight decay.")
     logging_steps: int | None = setting(None, offer="engine", ge=1, le=100000, description=(
-        "Metrics event every N steps; default about 100 events per run (engine.logging_every)."))
+        "Metrics event every N steps; default every step, on CUDA about 100 events per run (engine.logging_every)."))
     packing: bool = setting(True, offer="engine", description="Padding-free packing with per-document attention.")
 
     @field_validator("target_modules", mode="before")

@@ -439,11 +439,15 @@ def loader_workers(device: str) -> int:
     return CUDA_LOADER_WORKERS if device == "cuda" else 0
 
 
-def logging_every(cfg: LoraJobConfig, plan: Plan) -> int:
-    """Steps between metrics events: the setting, else about 100 events per run. Each event reads the
-    loss from the device, which waits there for the step to finish, so a GPU that logs every step
-    idles while the host prepares the next batch."""
-    return cfg.logging_steps or max(1, plan.steps // 100)
+def logging_every(cfg: LoraJobConfig, plan: Plan, device: str) -> int:
+    """Steps between metrics events: the setting, else every step, and on CUDA about 100 events per run.
+    Each event reads the loss from the device and waits there for the step to finish, so a GPU that
+    logs every step idles while the host prepares the next batch. (No gain was measured beside the loader
+    worker, within the ~10 % spread of sweep processes on an H200; the `email` job figures of
+    bench/RESULTS.md were measured with it.) A CPU step has nothing queued to lose."""
+    if cfg.logging_steps:
+        return cfg.logging_steps
+    return max(1, plan.steps // 100) if device == "cuda" else 1
 
 
 def _training_arguments(model: Any, plan: Plan, cfg: LoraJobConfig, device: str, out_dir: Path, ranks: Any,
@@ -456,7 +460,7 @@ def _training_arguments(model: Any, plan: Plan, cfg: LoraJobConfig, device: str,
         output_dir=str(out_dir), per_device_train_batch_size=1,
         gradient_accumulation_steps=plan.grad_accum // ranks.world_size,  # a step is grad_accum micro-batches in all
         max_steps=plan.steps, learning_rate=cfg.learning_rate, warmup_steps=warmup, weight_decay=cfg.weight_decay,
-        lr_scheduler_type="cosine", logging_steps=logging_every(cfg, plan), save_strategy="steps",
+        lr_scheduler_type="cosine", logging_steps=logging_every(cfg, plan, device), save_strategy="steps",
         save_steps=cfg.save_steps or 50, save_total_limit=2, eval_strategy="no", report_to=[], seed=cfg.seed,
         data_seed=cfg.seed, bf16=device == "cuda", use_cpu=device == "cpu", remove_unused_columns=False,
         dataloader_num_workers=workers, dataloader_persistent_workers=workers > 0,
