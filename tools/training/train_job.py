@@ -14,6 +14,7 @@ import platform
 import random
 import shutil
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -314,6 +315,7 @@ def _train(cfg: LoraJobConfig, ctx: JobContext, device: str, base: str, data: di
             engine.release_run_caches(trainer)
         except torch.OutOfMemoryError as exc:
             del trainer, model  # before _smaller_after_oom's gc: this attempt's model must be free to collect
+            release_failed_attempt(exc)
             budget, bsz, accum = _smaller_after_oom(exc, cfg, ctx, device, base, data, plan, ranks, attempt)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             resume = False
@@ -343,6 +345,14 @@ def _load_for_training(cfg: LoraJobConfig, ctx: JobContext, device: str, base: s
     info["compiled_layers"] = compile_decoder_layers(model) if compile_now else 0
     info["liger"] = model.graphtune_fast_path["liger"]
     return model, info
+
+
+def release_failed_attempt(exc: BaseException) -> None:
+    """Clear the locals of the frames an out-of-memory error unwound (the trainer's, the model's forward:
+    the attempt's model, optimizer and activations). The error keeps those frames in its traceback, and
+    the retry would load its smaller model while the failed one still held the GPU memory. The traceback
+    itself (files, lines) stays for the error reported if the retries run out."""
+    traceback.clear_frames(exc.__traceback__)
 
 
 def _smaller_after_oom(exc: BaseException, cfg: LoraJobConfig, ctx: JobContext, device: str, base: str,

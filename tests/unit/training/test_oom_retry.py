@@ -43,3 +43,34 @@ def test_no_retry_under_torchrun_nor_once_the_retries_are_spent(monkeypatch: pyt
         _retry(plan, attempt=train_job.MAX_OOM_RETRIES)
     with pytest.raises(OutOfMemory, match="even at 256 tokens"):
         _retry(SimpleNamespace(tokens_per_batch=256, batch_size=1, grad_accum=8))
+
+
+def test_an_out_of_memory_retry_lets_the_failed_attempt_be_collected() -> None:
+    """The error's traceback holds the frames it unwound; cleared, the attempt's objects can go."""
+    import gc
+    import weakref
+
+    torch = pytest.importorskip("torch")
+
+    class Model:
+        pass
+
+    def forward(model: Model) -> None:
+        activations = [model]  # noqa: F841 - a frame local, like a forward's saved tensors
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    def attempt(released: bool) -> weakref.ref:
+        model = Model()
+        ref = weakref.ref(model)
+        try:
+            forward(model)
+        except torch.OutOfMemoryError as exc:
+            del model
+            if released:
+                train_job.release_failed_attempt(exc)
+            gc.collect()
+            assert (ref() is None) is released  # without the release the traceback keeps the model alive
+        return ref
+
+    attempt(released=False)
+    attempt(released=True)

@@ -368,3 +368,4 @@ def test_metrics_every_step_unless_a_gpu_run_is_long() -> None:
     assert engine.logging_every(cfg, SimpleNamespace(steps=5000), "cpu") == 1
     assert engine.logging_every(cfg.model_copy(update={"logging_steps": 7}), SimpleNamespace(steps=330), "cuda") == 7
     assert engine.loader_workers("cuda") == 1 and engine.loader_workers("cpu") == engine.loader_workers("mps") == 0
+
