@@ -9,6 +9,7 @@ from typing import Any
 
 from graphtune.server.cli_args import add_request_arguments, request_kwargs
 from graphtune.server.cli_common import add_tool_command, call_tool, follow, output, start_job, tool_arguments
+from graphtune.server.demo import CPU_PACKAGE, GPU_PACKAGE
 from graphtune.tools.requests import AskRequest, CompareRequest, EvaluateRequest, ExportRequest, MergeRequest, TrainRequest
 
 __all__ = ["add_training_commands"]
@@ -82,7 +83,7 @@ def add_training_commands(sub: Any, add_job_command: Callable[..., argparse.Argu
 
     p = sub.add_parser("demo", help="end to end with a real model: ingest a real code base, knowledge dataset, "
                        "LoRA-train SmolLM2-135M-Instruct, closed-book accuracy base vs tuned")
-    p.add_argument("--package", help="installed package or module to teach (default: email on a GPU, colorsys "
-                   "on CPU, so the CPU demo ends within ~10 minutes)")
+    p.add_argument("--package", help=f"installed package or module to teach (default: {GPU_PACKAGE} on a GPU, "
+                   f"{CPU_PACKAGE} on CPU, so the CPU demo ends within ~10 minutes)")
     p.add_argument("--base-model", default="smollm2-135m-instruct", help="base model (see base-models)")
     p.set_defaults(func=cmd_demo)
