@@ -8,6 +8,7 @@ batches and its loss curve continues where it stopped.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ class PackedDataset:
         self.batches, self.packing, self.pad_id, self.pad_to = batches, packing, pad_id, pad_to
         self.replay_mask, self.share_prefix = replay_mask, share_prefix and packing
         self.arrays: dict[int, Any] = {}  # each example's tokens as arrays, converted once (collate_packed)
+        self.grouped_in: int | None = None  # the process that ran leave_job_process_group for this dataset
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -150,6 +152,9 @@ class PackedDataset:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        if self.grouped_in != os.getpid():  # once per process: a forked worker copies the parent's value
+            leave_job_process_group()
+            self.grouped_in = os.getpid()
         members = self.batches[i]
         if not self.packing:
             return _replay_keys(collate_padded(members, self.pad_id, replay_mask=self.replay_mask), i)
@@ -161,6 +166,18 @@ class PackedDataset:
         if self.share_prefix:  # popped likewise: what the row would hold more without sharing
             batch[SAVED_TOKENS_KEY] = sum(len(m) for m in members) - computed
         return _replay_keys(batch, i)
+
+
+def leave_job_process_group() -> None:
+    """In a loader worker (loader_workers): move to a process group of its own. A job is stopped gracefully with SIGTERM to its process group (a torchrun
+    rank, `kill -- -PGID`, a service manager), and torch's worker, signalled by anyone but its parent, dies
+    and fails the training process, which then ends failed without a checkpoint instead of interrupted
+    with one. Outside the group the worker ends when its parent does (torch's parent-death check).
+    In the training process itself: nothing to do."""
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is not None and hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
 
 
 def _replay_keys(batch: dict[str, Any], index: int) -> dict[str, Any]:
@@ -348,6 +365,8 @@ class _Progress:
             hooks.stats["stopped"] = reason
             control.should_save = True
             control.should_training_stop = True
+        if reason or state.global_step >= state.max_steps:  # the last step's loss, whatever logging_steps is
+            control.should_log = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
         if not logs or "loss" not in logs:

@@ -96,7 +96,9 @@ def _logits(hidden: Any, weight: Any) -> Any:
     if hidden.is_cuda and hidden.dtype in (torch.bfloat16, torch.float16) and weight.dtype == hidden.dtype:
         try:
             return torch.mm(hidden, weight.t(), out_dtype=torch.float32)
-        except (TypeError, RuntimeError):  # a torch without mm's out_dtype
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, RuntimeError, NotImplementedError):  # a torch or GPU without mm's out_dtype
             pass
     return (hidden @ weight.t()).float()
 
@@ -121,6 +123,7 @@ def _make_chunked_kl() -> Any:
                     total += log_p.sub_(log_q).mul_(p).sum()  # log_p is not needed after this
                     if grad is not None:
                         grad[part] = log_q.exp_().sub_(p).to(student.dtype) @ weight
+                    del log_q, log_p, p  # before the next chunk's: one chunk's logits at a time
             ctx.save_for_backward(grad)
             return total
 

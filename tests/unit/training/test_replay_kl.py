@@ -369,3 +369,41 @@ def test_metrics_every_step_unless_a_gpu_run_is_long() -> None:
     assert engine.logging_every(cfg.model_copy(update={"logging_steps": 7}), SimpleNamespace(steps=330), "cuda") == 7
     assert engine.loader_workers("cuda") == 1 and engine.loader_workers("cpu") == engine.loader_workers("mps") == 0
 
+
+
+def test_a_loader_worker_leaves_the_jobs_process_group() -> None:
+    """A group SIGTERM (a graceful stop) must reach the training process only: torch's worker, signalled
+    by anyone but its parent, dies and fails the run (engine.leave_job_process_group)."""
+    import os
+
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.tokenize import Example
+
+    class Tagged(engine.PackedDataset):
+        def __getitem__(self, i: int) -> dict:
+            batch = super().__getitem__(i)
+            batch["pgid"] = os.getpgid(0)
+            return batch
+
+    dataset = Tagged([[Example([1, 2, 3], [-100, 2, 3])], [Example([4, 5], [-100, 5])]], True, 0)
+    dataset[0]  # the parent first: a forked worker copies what it recorded and must still leave the group
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=1)
+    groups = {int(batch["pgid"]) for batch in loader}
+    assert os.getpgid(0) not in groups and len(groups) == 1
+
+
+def test_the_last_step_is_logged_whatever_the_interval(tiny_model: Path, tmp_path: Path) -> None:
+    from graphtune.tools.training import engine
+    from graphtune.tools.training.config import LoraJobConfig
+    from graphtune.tools.training.tokenize import Example
+
+    cfg = LoraJobConfig(dataset_name="x", base_model=str(tiny_model), learning_rate=5e-2, num_epochs=1, warmup=0,
+                        save_steps=1000, batch_size=1, logging_steps=3)
+    examples = [Example(list(range(5 + i, 25 + i)), [-100] * 6 + list(range(11 + i, 25 + i))) for i in range(5)]
+    plan = engine.make_plan(examples, cfg, "cpu")
+    metrics: list[dict] = []
+    trainer = engine.build_trainer(_peft_model(tiny_model), plan, cfg, "cpu", tmp_path / "out", 0,
+                                   engine.Hooks(on_metrics=metrics.append))
+    trainer.train()
+    steps = [m["step"] for m in metrics if "loss" in m]
+    assert plan.steps % 3 and steps[-1] == plan.steps and 3 in steps
