@@ -17,7 +17,7 @@
 #   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
 #   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
 #
-# Steps: setup | gputest | b8 | smol | prof | keys | ab | gemma | gemma-check | wait NAME... | collect
+# Steps: setup | gputest | b8 | smol | prof | keys | ab | host | gemma | gemma-check | wait NAME... | collect
 set -uo pipefail
 STEP=${1:?step}; shift || true
 R=/tmp/repo RES=/tmp/res
@@ -132,6 +132,14 @@ case "$STEP" in
       $K SWEEP_TAG=worker python3 bench/knowledge.py run logging_steps=1 && \
       $K SWEEP_TAG=log3 python3 bench/knowledge.py run logging_steps=3 && \
       ${AB_JOB:-:}"
+    ;;
+  host)  # candidates for the host-bound step, each beside the defaults in the same call (40-step sweeps)
+    K="KNOWLEDGE_HOME=/tmp/kh OUT=$RES/host PYTHONPATH=$BASEPATH:/tmp/site-liger SWEEP=49152 SWEEP_STEPS=${SWEEP_STEPS:-40} KNOWLEDGE=0"
+    bg host "${AFTER:--}" "mkdir -p $RES/host && \
+      $K SWEEP_TAG=base python3 bench/knowledge.py run; \
+      $K SWEEP_TAG=cpp INDUCTOR_CPP_WRAPPER=1 python3 bench/knowledge.py run; \
+      $K SWEEP_TAG=graphs LAYER_COMPILE_MODE=reduce-overhead python3 bench/knowledge.py run; \
+      $K SWEEP_TAG=base2 python3 bench/knowledge.py run"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))

@@ -206,7 +206,8 @@ def _converted(home: Path, gguf: Path) -> str:
 def _ablate() -> None:
     """Bench-only switches to measure a landed speed-up against the code before it in the same call:
     LOADER_WORKERS=0 collates rows in the training process (engine.loader_workers), KL_PATH=checkpointed
-    takes the replay KL's checkpointed path (replay_kl._checkpointed_kl: logits recomputed in backward)."""
+    takes the replay KL's checkpointed path (replay_kl._checkpointed_kl: logits recomputed in backward);
+    and to try candidates before they land (below)."""
     if os.environ.get("LOADER_WORKERS"):
         from graphtune.tools.training import engine
 
@@ -215,6 +216,28 @@ def _ablate() -> None:
         from graphtune.tools.training import replay_kl
 
         replay_kl._plain_frozen_linear = lambda _head: False
+    # candidates for the host-bound small-model step (bench/README, next GPU tasks), not in the product yet:
+    # INDUCTOR_CPP_WRAPPER=1 (inductor's C++ wrapper around the compiled layers' kernels), LAYER_COMPILE_MODE
+    # (torch.compile's mode for each decoder layer, e.g. reduce-overhead: CUDA graphs)
+    if os.environ.get("INDUCTOR_CPP_WRAPPER") == "1":
+        import torch._inductor.config as inductor_config
+
+        inductor_config.cpp_wrapper = True
+    if os.environ.get("LAYER_COMPILE_MODE"):
+        from graphtune.tools.training import compiled_layers, train_job
+
+        mode = os.environ["LAYER_COMPILE_MODE"]
+
+        def compile_with_mode(model, *, backend="inductor"):  # noqa: ANN001, ANN202
+            import torch
+
+            layers = compiled_layers.decoder_layers(model)
+            torch._dynamo.config.suppress_errors = True
+            for layer in layers:
+                layer.compile(backend=backend, dynamic=False, mode=mode)
+            return len(layers)
+
+        train_job.compile_decoder_layers = compile_with_mode
 
 
 def run(args: list[str]) -> int:
