@@ -64,7 +64,8 @@ class EnvironmentReport(BaseModel):
     checks: list[Check]
     device: str  # the device `device=auto` training would use
     summary: str
-    codebases: list[CodeBase] | None = None  # of the embedded graph; None when it does not exist yet
+    codebases: list[CodeBase] | None = None  # of the embedded graph; None when it does not exist yet or a
+    # writer holds it right now (the graph:embedded check says so)
     base_models: list[BaseModelBrief] = []  # compact; list_base_models has the detail
 
 
@@ -162,10 +163,7 @@ def folder_check(name: str, folder: Path) -> Check:
 
 
 async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> EnvironmentReport:
-    from graphtune.tools.graph.sources import (  # lazy: graph drivers load on use
-        check_graph_source,
-        embedded_codebases,
-    )
+    from graphtune.tools.graph.sources import check_graph_source  # lazy: graph drivers load on use
 
     checks = package_checks()
     probe = await anyio.to_thread.run_sync(probe_torch, probe_timeout_s)
@@ -174,7 +172,8 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
     for name, folder in (("datasets", settings.datasets_dir), ("models", settings.models_dir),
                          ("state", settings.db_path.parent)):
         checks.append(folder_check(name, folder))
-    checks += await check_graph_source(settings)
+    graph_checks, codebases = await check_graph_source(settings)
+    checks += graph_checks
     models_check, briefs = await anyio.to_thread.run_sync(base_model_check, settings)
     checks.append(models_check)
     failed = [c.name for c in checks if not c.ok and c.required]
@@ -183,6 +182,5 @@ async def validate(settings: Any, *, probe_timeout_s: float = 20.0) -> Environme
                else "all required checks passed" if warnings else "all checks passed")
     if warnings:  # e.g. qlora without CUDA (LoRA still works), a code base whose ingest stopped part-way
         summary += f"; warnings (optional checks not passed): {', '.join(warnings)}"
-    codebases = await anyio.to_thread.run_sync(embedded_codebases, settings)
     return EnvironmentReport(ok=not failed, checks=checks, device=device, summary=summary, base_models=briefs,
                              codebases=None if codebases is None else [CodeBase(**c) for c in codebases])

@@ -147,45 +147,56 @@ def open_source(source: str, settings: Any, mapping: Any = None, codebases: list
     return EmbeddedSource(settings, codebases)
 
 
-async def check_graph_source(settings: Any) -> list[Any]:
-    """validate_environment's graph checks: the embedded store opens; Neo4j answers in time."""
-    from graphtune.tools.checks import Check
-    from graphtune.tools.errors import GraphtuneError
+async def check_graph_source(settings: Any) -> tuple[list[Any], list[dict[str, Any]] | None]:
+    """validate_environment's graph part: (checks, the embedded graph's code bases or None). The embedded
+    store opens once, in a worker thread, without waiting for a writer; Neo4j answers in time."""
+    import anyio
 
-    checks = []
-    if settings.graph_dir.exists():
-        try:
-            # the store itself, not EmbeddedSource: a code base whose ingest stopped part-way is a warning
-            # of its own below, not a store that fails to open
-            with EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=0.0) as graph:  # answers now
-                every = graph.counts()
-                counts = {t: every[t] for t in ("CodeFile", "Class", "Function", "Method")}
-                names = [c["name"] for c in graph.codebases()]
-            checks.append(Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
-                                f"{len(names)} code base(s): {', '.join(names) or 'none'}"))
-            checks += _unfinished_check(settings, names)
-        except GraphtuneError as exc:
-            busy = "locked by another process" in exc.message  # a writer at work (an ingest job): jobs wait for it
-            detail = f"being written right now; jobs wait for the writer. {exc.message}" if busy else exc.message
-            checks.append(Check(name="graph:embedded", ok=busy, detail=detail, fix=exc.hint))
-    else:
-        checks.append(Check(name="graph:embedded", ok=True,
-                            detail=f"no graph yet at {settings.graph_dir}; ingest_codebase creates it"))
+    checks, codebases = await anyio.to_thread.run_sync(_embedded_report, settings)
     if settings.neo4j_uri or settings.graph_backend == "neo4j":
         from graphtune.tools.graph.neo4j_store import check_neo4j
 
         checks.append(await check_neo4j(settings))
-    return checks
+    return checks, codebases
+
+
+def _embedded_report(settings: Any) -> tuple[list[Any], list[dict[str, Any]] | None]:
+    """The graph:embedded check (the store opens, its counts) and its code bases (name, root, files, nodes,
+    last_ingest, incomplete), from one read-only open; the code bases are None when there is no graph or it
+    cannot be opened now (the check says why)."""
+    from graphtune.tools.checks import Check
+    from graphtune.tools.errors import GraphtuneError
+    from graphtune.tools.graph import unfinished
+
+    if not settings.graph_dir.exists():
+        return [Check(name="graph:embedded", ok=True,
+                      detail=f"no graph yet at {settings.graph_dir}; ingest_codebase creates it")], None
+    try:
+        # the store itself, not EmbeddedSource: a code base whose ingest stopped part-way is a warning
+        # of its own below, not a store that fails to open
+        with EmbeddedGraph(settings.graph_dir, read_only=True, lock_wait_s=0.0) as graph:  # answers now
+            every = graph.counts()
+            found = graph.codebases()
+    except GraphtuneError as exc:
+        busy = "locked by another process" in exc.message  # a writer at work (an ingest job): jobs wait for it
+        detail = f"being written right now; jobs wait for the writer. {exc.message}" if busy else exc.message
+        return [Check(name="graph:embedded", ok=busy, detail=detail, fix=exc.hint)], None
+    counts = {t: every[t] for t in ("CodeFile", "Class", "Function", "Method")}
+    names = [c["name"] for c in found]
+    checks = [Check(name="graph:embedded", ok=True, detail=f"LadybugDB at {settings.graph_dir}: {counts}; "
+                    f"{len(names)} code base(s): {', '.join(names) or 'none'}")]
+    left = set(unfinished.unfinished(settings.graph_dir)) & set(names)
+    checks += _unfinished_check(settings, sorted(left))
+    return checks, [{**c, "incomplete": c["name"] in left} for c in found]
 
 
 def _unfinished_check(settings: Any, names: list[str]) -> list[Any]:
-    """A warning for each code base whose last ingest stopped part-way: its counts above are partial and
-    readers refuse it until it is ingested again (graph/unfinished.py)."""
+    """A warning for each of these code bases, whose last ingest stopped part-way: its counts above are
+    partial and readers refuse it until it is ingested again (graph/unfinished.py)."""
     from graphtune.tools.checks import Check
     from graphtune.tools.graph import unfinished
 
-    left = [unfinished.read(settings.graph_dir, name) or {"codebase": name}
-            for name in unfinished.unfinished(settings.graph_dir) if name in names]
+    left = [unfinished.read(settings.graph_dir, name) or {"codebase": name} for name in names]
     if not left:
         return []
     listed = ", ".join(f"`{r['codebase']}`" for r in left)
@@ -194,24 +205,6 @@ def _unfinished_check(settings: Any, names: list[str]) -> list[Any]:
     return [Check(name="graph:codebases", ok=False, required=False,
                   detail=f"the last ingest of {listed} stopped part-way: its graph is partial and extraction "
                   "refuses it (codebase_incomplete)", fix=f"Run it again; the next ingest rebuilds it whole: {again}.")]
-
-
-def embedded_codebases(settings: Any) -> list[dict[str, Any]] | None:
-    """The code bases of the embedded graph (name, root, files, nodes, last_ingest, incomplete); None when
-    there is no graph or it cannot be opened (the graph:embedded check says why)."""
-    from graphtune.tools.errors import GraphtuneError
-
-    if not settings.graph_dir.exists():
-        return None
-    from graphtune.tools.graph import unfinished
-
-    try:
-        with EmbeddedGraph(settings.graph_dir, read_only=True) as graph:
-            found = graph.codebases()
-    except GraphtuneError:
-        return None
-    left = set(unfinished.unfinished(settings.graph_dir))
-    return [{**c, "incomplete": c["name"] in left} for c in found]
 
 
 def check_embedded_codebases(settings: Any, names: list[str]) -> None:

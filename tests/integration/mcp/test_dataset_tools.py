@@ -50,11 +50,12 @@ async def test_missing_dataset_and_bad_paths(client) -> None:
     assert result.is_error and "[invalid_argument]" in result.content[0].text and "path" in result.content[0].text
 
 
-async def test_unfinished_code_base_is_refused_until_ingested_again(client, services) -> None:
+async def test_unfinished_code_base_is_refused_until_ingested_again(client, services, monkeypatch) -> None:
     """A code base whose last ingest was killed part-way (tests/integration/graph/test_ingest_crash.py kills
     real ones; its marker is written directly here) is refused by extraction, naming it and the fix,
-    and readable again after the next ingest, which rebuilds it whole."""
-    from graphtune.tools.graph import unfinished
+    and readable again after the next ingest, which rebuilds it whole. validate_environment reads the
+    store's counts, its code bases and their markers from one open."""
+    from graphtune.tools.graph import sources, unfinished
 
     await _run(client, services, "ingest_codebase", {"package": "json"})
     unfinished.mark(services.settings.graph_dir, "json", "/somewhere/json", "job-killed")
@@ -64,7 +65,16 @@ async def test_unfinished_code_base_is_refused_until_ingested_again(client, serv
     result = await client.call_tool("extract_training_data", {"dataset_name": "json-ds"})
     job = wait_final(services.store, result.structured_content["job_id"])
     assert job.status.value == "failed" and job.error["code"] == "codebase_incomplete", job.error
+    opened = []
+
+    class Counted(sources.EmbeddedGraph):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "EmbeddedGraph", Counted)
     report = (await client.call_tool("validate_environment", {})).structured_content
+    assert len(opened) == 1, opened
     assert [c["incomplete"] for c in report["codebases"]] == [True], report["codebases"]
     warning = next(c for c in report["checks"] if c["name"] == "graph:codebases")
     assert not warning["ok"] and not warning["required"] and "`json`" in warning["detail"], warning
