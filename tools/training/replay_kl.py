@@ -81,10 +81,12 @@ def kl_to_base(model: Any, student_hidden: Any, positions: Any, teacher_hidden: 
 
 
 def _plain_frozen_linear(head: Any) -> bool:
-    """The output layer is `x @ W.T` with W not trained (a LoRA run's): what `_ChunkedKL` computes."""
+    """The output layer is `x @ W.T` with W not trained (a LoRA run's), and nothing hooks or replaces its
+    forward (an accelerate offload hook, a user's hook): what `_ChunkedKL` computes without calling it."""
     import torch
 
     return (isinstance(head, torch.nn.Linear) and type(head).forward is torch.nn.Linear.forward
+            and "forward" not in vars(head) and not head._forward_hooks and not head._forward_pre_hooks
             and head.bias is None and not head.weight.requires_grad)
 
 

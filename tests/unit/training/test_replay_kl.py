@@ -320,6 +320,12 @@ def test_an_output_layer_that_trains_or_has_a_bias_takes_the_checkpointed_path(
     assert replay_kl._plain_frozen_linear(plain)
     assert not replay_kl._plain_frozen_linear(torch.nn.Linear(4, 6, bias=True).requires_grad_(False))
     assert not replay_kl._plain_frozen_linear(torch.nn.Linear(4, 6, bias=False))  # trains: needs its own gradient
+    hooked = torch.nn.Linear(4, 6, bias=False).requires_grad_(False)
+    hooked.register_forward_hook(lambda *_: None)
+    assert not replay_kl._plain_frozen_linear(hooked)  # the fused path would skip the hook
+    replaced = torch.nn.Linear(4, 6, bias=False).requires_grad_(False)
+    replaced.forward = lambda x: x  # as accelerate's hooks do, on the instance
+    assert not replay_kl._plain_frozen_linear(replaced)
     model = _live_adapter(tiny_model)
     model.get_base_model().get_output_embeddings().weight.requires_grad_(True)
     taken = []
