@@ -143,7 +143,6 @@ class PackedDataset:
         self.batches, self.packing, self.pad_id, self.pad_to = batches, packing, pad_id, pad_to
         self.replay_mask, self.share_prefix = replay_mask, share_prefix and packing
         self.arrays: dict[int, Any] = {}  # each example's tokens as arrays, converted once (collate_packed)
-        self.grouped_in: int | None = None  # the process that ran leave_job_process_group for this dataset
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -152,9 +151,7 @@ class PackedDataset:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        if self.grouped_in != os.getpid():  # once per process: a forked worker copies the parent's value
-            leave_job_process_group()
-            self.grouped_in = os.getpid()
+        leave_job_process_group()
         members = self.batches[i]
         if not self.packing:
             return _replay_keys(collate_padded(members, self.pad_id, replay_mask=self.replay_mask), i)
@@ -169,14 +166,15 @@ class PackedDataset:
 
 
 def leave_job_process_group() -> None:
-    """In a loader worker (loader_workers): move to a process group of its own. A job is stopped gracefully with SIGTERM to its process group (a torchrun
-    rank, `kill -- -PGID`, a service manager), and torch's worker, signalled by anyone but its parent, dies
-    and fails the training process, which then ends failed without a checkpoint instead of interrupted
-    with one. Outside the group the worker ends when its parent does (torch's parent-death check).
-    In the training process itself: nothing to do."""
+    """In a loader worker (loader_workers): lead a process group of its own (once: then it already does).
+    A job is stopped gracefully with SIGTERM to its process group (a torchrun rank, `kill -- -PGID`, a
+    service manager), and torch's worker, signalled by anyone but its parent, dies and fails the training
+    process, which then ends failed without a checkpoint instead of interrupted with one. Outside the
+    group the worker ends when its parent does (torch's parent-death check). In the training process
+    itself: nothing to do."""
     from torch.utils.data import get_worker_info
 
-    if get_worker_info() is not None and hasattr(os, "setpgid"):
+    if get_worker_info() is not None and hasattr(os, "setpgid") and os.getpgid(0) != os.getpid():
         os.setpgid(0, 0)
 
 
