@@ -31,13 +31,21 @@ carry_in() {
   if [ -d .devcarry/knowledge ] && [ -d "$R" ]; then mkdir -p "$R/.devcarry" && cp -r .devcarry/knowledge "$R/.devcarry/"; fi
   # the base model's answer cache (general replay, base probe answers) from an earlier `smol` or `prof`
   if [ -f .devcarry/answers.tgz ] && [ -d "$R" ]; then mkdir -p "$R/.devcarry" && cp .devcarry/answers.tgz "$R/.devcarry/"; fi
-  if [ -d .devcarry/bnb ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-bnb .devcarry/bnb/*.whl
-  fi
-  if [ -d .devcarry/tfb ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site-tf .devcarry/tfb/*.whl
-  fi
+  install_once .devcarry/bnb /tmp/site-bnb
+  install_once .devcarry/tfb /tmp/site-tf
   return 0
+}
+
+# install_once DIR TARGET: pip-install DIR's wheels into TARGET unless these very wheels are there already.
+# Why: a carried folder stays in the device's checkout between calls, and re-installing into TARGET
+# while a job imports from it broke a Gemma job (FileNotFoundError on transformers/__init__.py).
+install_once() {
+  local dir=$1 target=$2 stamp
+  [ -d "$dir" ] || return 0
+  stamp=$(ls "$dir"/*.whl | xargs -n1 basename | sort | tr '\n' ' ')
+  [ -f "$target/.installed" ] && [ "$(cat "$target/.installed")" = "$stamp" ] && return 0
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$target" "$dir"/*.whl \
+    && echo "$stamp" > "$target/.installed"
 }
 
 # bg NAME WAIT_FOR COMMAND: run COMMAND in $R in its own session after WAIT_FOR's .done exists
@@ -90,7 +98,8 @@ case "$STEP" in
     G="GGUF_PARTS=/tmp/gemma-parts KNOWLEDGE_HOME=/tmp/kg OUT=$RES/gemma"
     bg gemma-warm "${AFTER:-b8}" "mkdir -p $RES/gemma && $G PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py warm"
     bg gemma-a gemma-warm "$G KNOWLEDGE_FIRST=0 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py run"
-    bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
+    # GEMMA_B=0: the default job only (the Liger-off, eager-layers job beside it was the eleventh session's check)
+    [ "${GEMMA_B:-1}" = 1 ] && bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
     ;;
   gemma-check)  # both Gemma adapters' probes again on the GPU in fp32, transformers' own path, no Liger
     for n in ${GEMMA_MODELS:-0 1}; do

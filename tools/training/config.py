@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from graphtune.tools.declare import setting
 from graphtune.tools.errors import TrainingConfigError
+from graphtune.tools.training.presets import PRESETS
 from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -62,13 +63,13 @@ class LoraJobConfig(BaseModel):
             "Layers to adapt: module names or all-linear; default q/k/v/o_proj, knowledge preset all-linear."))
     # --- schedule --------------------------------------------------------------------------------
     learning_rate: float = setting(2e-4, request_default=None, ge=1e-6, le=1e-2, description="Peak learning rate; "
-                                   "default 2e-4, knowledge preset 1e-3.")
+                                   f"default 2e-4, knowledge preset {PRESETS['knowledge']['learning_rate']:g}.")
     batch_size: int | None = setting(None, ge=1, le=1024, description="Most examples per micro-batch; default as "
                                      "many as fit tokens_per_batch.")
     gradient_accumulation_steps: int = setting(1, offer="cli", ge=1, le=64, description="Micro-batches per "
                                                "optimizer step; default 1.")
     num_epochs: int = setting(3, request_default=None, ge=1, le=10, description="Passes over the training split; "
-                              "default 3, knowledge preset 10.")
+                              f"default 3, knowledge preset {PRESETS['knowledge']['num_epochs']}.")
     max_steps: int | None = setting(None, ge=1, le=10_000_000, description="Stop after this many optimizer steps; "
                                     "default no cap (epochs decide).")
     max_seq_length: int = setting(2048, request_default=None, ge=32, le=32768, description="Tokens kept per example "

@@ -17,7 +17,7 @@ from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.dataset.phrasings import PHRASINGS
 from graphtune.tools.dataset.probe_scoring import score_answer, summarize
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
-from graphtune.tools.training.presets import apply_preset
+from graphtune.tools.training.presets import PRESETS, apply_preset
 
 
 def _read(path: Path) -> list[dict]:
@@ -134,7 +134,7 @@ def test_summary_counts_per_fact_type() -> None:
 def test_knowledge_preset_fills_only_what_was_left_out() -> None:
     resolved = apply_preset({"dataset_name": "d", "base_model": "m", "lora_rank": 8}, "knowledge")
     assert resolved["preset"] == "knowledge" and resolved["lora_rank"] == 8
-    assert resolved["target_modules"] == "all-linear" and resolved["num_epochs"] == 10
+    assert resolved["target_modules"] == "all-linear" and resolved["num_epochs"] == PRESETS["knowledge"]["num_epochs"] > 3
     assert apply_preset({"dataset_name": "d", "base_model": "m"}, "skills")["preset"] == "default"
     assert apply_preset({"dataset_name": "d", "base_model": "m", "preset": "default"}, "knowledge").get(
         "lora_rank") is None
