@@ -151,11 +151,15 @@ def create_app(settings: Settings, services: Services | None = None, *, http_url
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Services]:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_maintenance_loop, services)
-            tg.start_soon(watcher.run)
-            yield services
-            tg.cancel_scope.cancel()
+        services.runner.keep_warm_worker()  # the server lives long enough for a spare worker to pay off
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_maintenance_loop, services)
+                tg.start_soon(watcher.run)
+                yield services
+                tg.cancel_scope.cancel()
+        finally:
+            services.runner.close_warm_worker()
 
     app = MCPServer("graphtune", title="graphtune", instructions=INSTRUCTIONS, version=__version__,
                     lifespan=lifespan, tools=build_tools(settings, services), subscriptions=watcher.bus,

@@ -20,6 +20,7 @@ from graphtune.server.job_kinds import get_kind
 from graphtune.server.job_store import JobRecord, JobStatus, JobStore
 from graphtune.server.process_liveness import pid_alive
 from graphtune.server.settings import Settings
+from graphtune.server.warm_worker import WarmWorker, can_train
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,18 @@ class JobRunner:
     def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._warm: WarmWorker | None = None  # only a long-lived dispatcher (the server) keeps one
+        self._heavy_seen = False
+
+    def keep_warm_worker(self) -> None:
+        """From now on keep one pre-imported worker for heavy jobs (server/warm_worker.py), once a heavy
+        job has run here. The MCP server calls this; a CLI command or a finishing worker does not."""
+        if self.settings.warm_worker and can_train():
+            self._warm = WarmWorker(self.settings)
+
+    def close_warm_worker(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
 
     def submit(self, kind: str, params: dict[str, Any]) -> JobRecord:
         """Queue a job (validated params) and start it now if the limits allow."""
@@ -71,25 +84,39 @@ class JobRunner:
             self._spawn(job)
         return claimed
 
+    def _worker_env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.to_worker_env(), "PYTHONUNBUFFERED": "1"}
+
     def _spawn(self, job: JobRecord) -> None:
         job_dir = self.settings.work_dir / job.id
         job_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.settings.to_worker_env(), "PYTHONUNBUFFERED": "1"}
-        with open(job_dir / "worker.log", "ab") as log_file:
-            try:
-                proc = subprocess.Popen(
-                    # -P and cwd=job_dir: the data dir holds datasets/ and models/ folders, which must
-                    # never shadow the `datasets` package or others on sys.path.
-                    [sys.executable, "-P", "-m", "graphtune.server.worker", job.id],
-                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                    env=env, start_new_session=True, cwd=str(job_dir),
-                )
-            except OSError as exc:
-                self.store.finish(job.id, JobStatus.FAILED, error={
-                    "code": "worker_spawn_failed", "message": f"could not start the worker: {exc}", "field": None})
-                return
+        self._heavy_seen = self._heavy_seen or job.heavy
+        proc = self._warm.take(job.id) if self._warm is not None and job.heavy else None
+        if proc is None:
+            with open(job_dir / "worker.log", "ab") as log_file:
+                try:
+                    proc = subprocess.Popen(
+                        # -P and cwd=job_dir: the data dir holds datasets/ and models/ folders, which must
+                        # never shadow the `datasets` package or others on sys.path.
+                        [sys.executable, "-P", "-m", "graphtune.server.worker", job.id],
+                        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                        env=self._worker_env(), start_new_session=True, cwd=str(job_dir),
+                    )
+                except OSError as exc:
+                    self.store.finish(job.id, JobStatus.FAILED, error={
+                        "code": "worker_spawn_failed", "message": f"could not start the worker: {exc}", "field": None})
+                    return
         self.store.set_worker(job.id, proc.pid)
         self._children[job.id] = proc
+
+    def _keep_warm(self) -> None:
+        """Start the spare once a heavy job has run here and none runs now: importing torch beside a
+        starting training job would slow that job on a small machine."""
+        if self._warm is None or not self._heavy_seen or self._warm.alive():
+            return
+        if any(job.heavy for job in self.store.running_jobs()):
+            return
+        self._warm.start(self._worker_env())
 
     def reap(self) -> None:
         """Collect exit codes of our own children so they do not linger as zombies."""
@@ -129,3 +156,4 @@ class JobRunner:
         self.reconcile()
         self.enforce_cancel_grace()
         self.dispatch()
+        self._keep_warm()

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=None, description="llama.cpp's `llama-quantize` binary for k-quant GGUF exports (q4_k_m ...); "
         "default: the one on PATH.",
     )
+    warm_worker: bool = Field(
+        default=True, description="While the MCP server runs, keep one job worker waiting with torch, transformers "
+        "and peft already imported once a training job has run, so later training jobs skip those imports (seconds "
+        "each); it holds a few hundred MB of memory while it waits. False: every job starts a fresh process.",
+    )
     enable_test_job_kinds: bool = Field(
         default=False, description="Register the `sleep` job kind used by the test-suite; never needed by users."
     )

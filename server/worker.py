@@ -21,6 +21,7 @@ from typing import Any
 from graphtune.server.job_kinds import get_kind
 from graphtune.server.job_store import JobStatus, JobStore
 from graphtune.server.settings import Settings
+from graphtune.server.warm_worker import SPARE_FLAG, preload, ready_marker
 from graphtune.tools.errors import GraphtuneError, JobCancelled
 
 log = logging.getLogger("graphtune.worker")
@@ -153,14 +154,48 @@ def _execute(store: JobStore, ctx: WorkerContext, kind: str, params: dict[str, A
     return JobStatus.SUCCEEDED
 
 
+def _wait_as_spare(settings: Settings) -> str | None:
+    """SPARE_FLAG (server/warm_worker.py): import the training libraries, say so with the ready
+    marker, then wait for a job id on stdin. None: stdin closed, the server let the spare go."""
+    preload()
+    marker = ready_marker(settings, os.getpid())
+    marker.write_text("")
+    try:
+        line = sys.stdin.readline()
+    finally:
+        marker.unlink(missing_ok=True)
+    return line.strip() or None
+
+
+def _adopt_job(settings: Settings, job_id: str) -> None:
+    """A spare that took a job writes to that job's worker.log and works in its folder, as a
+    worker started for the job would (cwd: the data dir must not shadow packages)."""
+    job_dir = settings.work_dir / job_id
+    job_dir.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(job_dir / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for stream in (1, 2):
+        os.dup2(fd, stream)
+    os.close(fd)
+    os.chdir(job_dir)
+    log.info("warm worker %d took job %s (training libraries imported beforehand)", os.getpid(), job_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m graphtune.server.worker JOB_ID", file=sys.stderr)
+        print(f"usage: python -m graphtune.server.worker JOB_ID | {SPARE_FLAG}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    status = run_job(args[0], settings)
+    job_id = args[0]
+    if job_id == SPARE_FLAG:
+        job_id = _wait_as_spare(settings)
+        if job_id is None:
+            return 0
+        _adopt_job(settings, job_id)
+    status = run_job(job_id, settings)
     from graphtune.server.job_runner import (
         JobRunner,  # start whatever the queue holds next
     )

@@ -30,8 +30,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # warm_worker off: a spare importing torch in the background would slow the other tests
+    # (tests/integration/jobs/test_warm_worker.py turns it on)
     return Settings(home=tmp_path / "home", enable_test_job_kinds=True, heartbeat_interval_s=0.5,
-                    stale_after_s=5.0, cancel_grace_s=10.0)
+                    stale_after_s=5.0, cancel_grace_s=10.0, warm_worker=False)
 
 
 @pytest.fixture
