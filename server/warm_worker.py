@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from graphtune.server.settings import Settings
@@ -54,6 +55,8 @@ class WarmWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._proc: subprocess.Popen[bytes] | None = None
+        # dispatch runs in tool-call threads and in the maintenance thread: one job per spare
+        self._lock = threading.Lock()
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -65,7 +68,7 @@ class WarmWorker:
         """Start a spare (none must be alive). Its output goes to work/warm-worker.log until it
         takes a job, then to that job's worker.log."""
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.settings.work_dir / "warm-worker.log", "ab") as log_file:
+        with self._lock, open(self.settings.work_dir / "warm-worker.log", "ab") as log_file:
             try:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-P", "-m", "graphtune.server.worker", SPARE_FLAG],
@@ -79,9 +82,10 @@ class WarmWorker:
     def take(self, job_id: str) -> subprocess.Popen[bytes] | None:
         """Hand `job_id` to the spare if it is ready; the process now belongs to that job.
         None: no ready spare (start the job cold)."""
-        if not self.ready():
-            return None
-        proc, self._proc = self._proc, None
+        with self._lock:
+            if not self.ready():
+                return None
+            proc, self._proc = self._proc, None
         try:
             proc.stdin.write(f"{job_id}\n".encode())  # type: ignore[union-attr]
             proc.stdin.close()  # type: ignore[union-attr]
@@ -91,7 +95,8 @@ class WarmWorker:
 
     def close(self) -> None:
         """Let the spare go: with stdin closed it exits (it holds no job)."""
-        proc, self._proc = self._proc, None
+        with self._lock:
+            proc, self._proc = self._proc, None
         if proc is not None and proc.stdin is not None:
             try:
                 proc.stdin.close()
