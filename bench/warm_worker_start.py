@@ -6,6 +6,8 @@ started in a fresh worker process, one handed to a ready spare. Reported per job
 submit to its "loading model" progress (imports + tokenizing) and to the end; medians and the ratio.
 
     HF_HUB_OFFLINE=1 python bench/warm_worker_start.py   # ROUNDS=3
+    # on the GPU machine: PACKAGE=email BASE=/tmp/gguf/SmolLM2-135M-Instruct.Q4_1.gguf (bench/knowledge.py's
+    # assembled GGUF; the built-in is not installed there)
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def main() -> int:
     rounds = int(os.environ.get("ROUNDS", "3"))
     settings = Settings(home=Path(tempfile.mkdtemp()) / "home", warm_worker=True)
     settings.ensure_dirs()
-    run_ingest(IngestParams(package="bisect"), settings)
+    run_ingest(IngestParams(package=os.environ.get("PACKAGE", "bisect")), settings)
     run_extract(ExtractParams(dataset_name="b", objective="knowledge", augmentation_factor=2), settings)
     services = Services.open(settings)
     runner = services.runner
-    config = {"dataset_name": "b", "base_model": "smollm2-135m-instruct", "max_steps": 2, "tokens_per_batch": 256,
+    config = {"dataset_name": "b", "base_model": os.environ.get("BASE", "smollm2-135m-instruct"), "max_steps": 2, "tokens_per_batch": 256,
               "max_seq_length": 256, "evaluate_probes": False, "general_replay": 0.0, "save_steps": 1000}
 
     def job(n: int) -> dict[str, float]:
