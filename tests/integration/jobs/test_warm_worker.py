@@ -75,3 +75,23 @@ def test_the_spare_imports_the_training_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "True", out.stderr[-2000:]
     assert "torch" in PRELOAD and "transformers" in PRELOAD
+
+
+@pytest.mark.anyio
+async def test_the_server_keeps_a_spare_after_a_training_job_and_lets_it_go_on_exit(settings, services) -> None:
+    """The wiring in server/app.py: the server's maintenance loop starts the spare, its exit ends it."""
+    import anyio
+    from graphtune.server.app import create_app
+    from mcp.client import Client
+
+    settings.warm_worker = True
+    app = create_app(settings, services)
+    async with Client(app):
+        job = services.runner.submit("sleep_heavy", {"steps": 1, "step_s": 0.01})
+        with anyio.fail_after(120):
+            while not services.store.get(job.id).status.is_final:
+                await anyio.sleep(0.1)
+            while services.runner._warm is None or not services.runner._warm.alive():
+                await anyio.sleep(0.2)  # the next maintenance round starts it
+        spare = services.runner._warm._proc
+    assert spare.wait(timeout=60) == 0  # the server stopped: the spare left without a job
