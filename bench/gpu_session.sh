@@ -17,7 +17,7 @@
 #   .devcarry/gemma1..5       Gemma 3 270M's GGUF in five parts (BASE=gemma3-270m ... stage)
 #   .devcarry/knowledge       the `email` knowledge dataset (bench/knowledge.py prep)
 #
-# Steps: setup | gputest | b8 | smol | prof | keys | ab | host | gemma | gemma-check | wait NAME... | collect
+# Steps: setup | gputest | b8 | smol | prof | keys | ab | host | warm | gemma | gemma-check | wait NAME... | collect
 set -uo pipefail
 STEP=${1:?step}; shift || true
 R=/tmp/repo RES=/tmp/res
@@ -149,6 +149,12 @@ case "$STEP" in
       $K SWEEP_TAG=cpp INDUCTOR_CPP_WRAPPER=1 python3 bench/knowledge.py run; \
       $K SWEEP_TAG=graphs LAYER_COMPILE_MODE=reduce-overhead python3 bench/knowledge.py run; \
       $K SWEEP_TAG=base2 python3 bench/knowledge.py run"
+    ;;
+  warm)  # the MCP server's warm worker on the GPU (bench/warm_worker_start.py): 20-step `email` jobs through the
+    # job runner, cold vs handed to a ready spare; submit -> first step. After a step that assembled /tmp/gguf.
+    bg warm "${AFTER:--}" "PYTHONPATH=$BASEPATH:/tmp/site-liger DATASETS=$R/.devcarry/knowledge/datasets \
+      DATASET=email-facts BASE=/tmp/gguf/SmolLM2-135M-Instruct.Q4_1.gguf MAX_STEPS=20 TOKENS_PER_BATCH=0 \
+      MAX_SEQ_LENGTH=512 ROUNDS=${ROUNDS:-2} python3 bench/warm_worker_start.py"
     ;;
   wait)  # block until every named step is done (or 560 s), then report
     deadline=$((SECONDS + ${WAIT_S:-560}))
