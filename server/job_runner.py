@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from graphtune.server.job_kinds import get_kind
@@ -84,8 +85,19 @@ class JobRunner:
             self._spawn(job)
         return claimed
 
-    def _worker_env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings.to_worker_env(), "PYTHONUNBUFFERED": "1"}
+    def _start_worker(self, arg: str, folder: Path, *, log_name: str = "worker.log",
+                      stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        """`python -m graphtune.server.worker ARG` (a job id, or the warm worker's flag) in its own session,
+        working in `folder` with its output appended to folder/log_name."""
+        env = {**os.environ, **self.settings.to_worker_env(), "PYTHONUNBUFFERED": "1"}
+        with open(folder / log_name, "ab") as log_file:
+            return subprocess.Popen(
+                # -P and a cwd under work/: the data dir holds datasets/ and models/ folders, which must
+                # never shadow the `datasets` package or others on sys.path.
+                [sys.executable, "-P", "-m", "graphtune.server.worker", arg],
+                stdin=stdin, stdout=log_file, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True, cwd=str(folder),
+            )
 
     def _spawn(self, job: JobRecord) -> None:
         job_dir = self.settings.work_dir / job.id
@@ -93,19 +105,12 @@ class JobRunner:
         self._heavy_seen = self._heavy_seen or job.heavy
         proc = self._warm.take(job.id) if self._warm is not None and job.heavy else None
         if proc is None:
-            with open(job_dir / "worker.log", "ab") as log_file:
-                try:
-                    proc = subprocess.Popen(
-                        # -P and cwd=job_dir: the data dir holds datasets/ and models/ folders, which must
-                        # never shadow the `datasets` package or others on sys.path.
-                        [sys.executable, "-P", "-m", "graphtune.server.worker", job.id],
-                        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                        env=self._worker_env(), start_new_session=True, cwd=str(job_dir),
-                    )
-                except OSError as exc:
-                    self.store.finish(job.id, JobStatus.FAILED, error={
-                        "code": "worker_spawn_failed", "message": f"could not start the worker: {exc}", "field": None})
-                    return
+            try:
+                proc = self._start_worker(job.id, job_dir)
+            except OSError as exc:
+                self.store.finish(job.id, JobStatus.FAILED, error={
+                    "code": "worker_spawn_failed", "message": f"could not start the worker: {exc}", "field": None})
+                return
         self.store.set_worker(job.id, proc.pid)
         self._children[job.id] = proc
 
@@ -116,7 +121,7 @@ class JobRunner:
             return
         if any(job.heavy for job in self.store.running_jobs()):
             return
-        self._warm.start(self._worker_env())
+        self._warm.start(self._start_worker)
 
     def reap(self) -> None:
         """Collect exit codes of our own children so they do not linger as zombies."""

@@ -17,8 +17,8 @@ import importlib
 import importlib.util
 import logging
 import subprocess
-import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from graphtune.server.settings import Settings
@@ -64,17 +64,15 @@ class WarmWorker:
     def ready(self) -> bool:
         return self.alive() and ready_marker(self.settings, self._proc.pid).exists()  # type: ignore[union-attr]
 
-    def start(self, env: dict[str, str]) -> None:
-        """Start a spare (none must be alive). Its output goes to work/warm-worker.log until it
-        takes a job, then to that job's worker.log."""
+    def start(self, start_worker: Callable[..., subprocess.Popen[bytes]]) -> None:
+        """Start a spare (none must be alive) with the runner's `start_worker(arg, folder, stdin=...)`,
+        the same command line and environment as a job's worker. Its output goes to
+        work/warm-worker.log until it takes a job, then to that job's worker.log."""
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.settings.work_dir / "warm-worker.log", "ab") as log_file:
+        with self._lock:
             try:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "graphtune.server.worker", SPARE_FLAG],
-                    stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
-                    env=env, start_new_session=True, cwd=str(self.settings.work_dir),
-                )
+                self._proc = start_worker(SPARE_FLAG, self.settings.work_dir, log_name="warm-worker.log",
+                                          stdin=subprocess.PIPE)
             except OSError as exc:  # no spare is no failure: jobs start cold as before
                 log.warning("could not start a warm worker: %s", exc)
                 self._proc = None

@@ -5,9 +5,9 @@ A preset fills only the settings the caller left out; anything passed explicitly
 The knowledge preset's numbers come from the closed-book benchmark (bench/RESULTS.md,
 "Knowledge"): facts live in the MLP layers (all-linear), need capacity (rank 64), many
 exposures (epochs) and enough update size per step (alpha 128, lr 2e-3: on a GPU a small
-model's long packed micro-batches give few optimizer steps; a larger step needs fewer epochs). It stays an assistant through the
-base model's own answers to general prompts replayed beside the facts (`general_replay`) and a
-KL-to-base term on those answers (`general_replay_kl`).
+model's long packed micro-batches give few optimizer steps; a larger step needs fewer epochs).
+It stays an assistant through the base model's own answers to general prompts replayed beside
+the facts (`general_replay`) and a KL-to-base term on those answers (`general_replay_kl`).
 """
 
 from __future__ import annotations
