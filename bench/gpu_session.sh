@@ -99,7 +99,9 @@ case "$STEP" in
     bg gemma-warm "${AFTER:-b8}" "mkdir -p $RES/gemma && $G PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py warm"
     bg gemma-a gemma-warm "$G KNOWLEDGE_FIRST=0 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site:/tmp/site-liger python3 bench/knowledge.py run"
     # GEMMA_B=0: the default job only (the Liger-off, eager-layers job beside it was the eleventh session's check)
-    [ "${GEMMA_B:-1}" = 1 ] && bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
+    if [ "${GEMMA_B:-1}" = 1 ]; then
+      bg gemma-b gemma-warm "$G KNOWLEDGE_FIRST=1 PYTHONPATH=/tmp/gt:/tmp/site-tf:/tmp/site python3 bench/knowledge.py run compile_layers=false"
+    fi
     ;;
   gemma-check)  # both Gemma adapters' probes again on the GPU in fp32, transformers' own path, no Liger
     for n in ${GEMMA_MODELS:-0 1}; do
