@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from graphtune.server.process_liveness import pid_alive
 from graphtune.server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,16 @@ SPARE_FLAG = "--spare"
 
 def ready_marker(settings: Settings, pid: int) -> Path:
     return settings.work_dir / f"warm-worker-{pid}.ready"
+
+
+def sweep_stale_markers(settings: Settings) -> None:
+    """Delete the ready markers of spares that are gone. A spare killed outright (SIGKILL, the
+    machine's OOM killer) cannot remove its own, and a later spare given the same PID would
+    look ready before its imports finished."""
+    for marker in settings.work_dir.glob("warm-worker-*.ready"):
+        pid = marker.stem.removeprefix("warm-worker-")
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            marker.unlink(missing_ok=True)
 
 
 def preload() -> None:
@@ -69,6 +80,7 @@ class WarmWorker:
         the same command line and environment as a job's worker. Its output goes to
         work/warm-worker.log until it takes a job, then to that job's worker.log."""
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        sweep_stale_markers(self.settings)
         with self._lock:
             try:
                 self._proc = start_worker(SPARE_FLAG, self.settings.work_dir, log_name="warm-worker.log",

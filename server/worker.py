@@ -157,8 +157,9 @@ def _execute(store: JobStore, ctx: WorkerContext, kind: str, params: dict[str, A
 def _wait_as_spare(settings: Settings) -> str | None:
     """SPARE_FLAG (server/warm_worker.py): import the training libraries, say so with the ready
     marker, then wait for a job id on stdin. None: stdin closed, the server let the spare go."""
-    preload()
     marker = ready_marker(settings, os.getpid())
+    marker.unlink(missing_ok=True)  # a dead spare's, under a reused PID: not ready before the imports
+    preload()
     marker.write_text("")
     try:
         line = sys.stdin.readline()

@@ -3,6 +3,7 @@ kept by a server once a heavy job has run, handed the next heavy job, gone when 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 from conftest import wait_final, wait_for
 from graphtune.server.job_store import JobStatus
 from graphtune.server.services import Services
-from graphtune.server.warm_worker import PRELOAD, ready_marker
+from graphtune.server.warm_worker import PRELOAD, ready_marker, sweep_stale_markers
 
 
 @pytest.fixture
@@ -95,3 +96,17 @@ async def test_the_server_keeps_a_spare_after_a_training_job_and_lets_it_go_on_e
                 await anyio.sleep(0.2)  # the next maintenance round starts it
         spare = services.runner._warm._proc
     assert spare.wait(timeout=60) == 0  # the server stopped: the spare left without a job
+
+
+def test_markers_of_dead_spares_are_swept_and_live_ones_kept(services: Services) -> None:
+    """A spare killed outright leaves its ready marker; a later spare with the same PID must not
+    look ready before its imports, so starting a spare deletes the markers of dead processes."""
+    settings = services.settings
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live = ready_marker(settings, dead.pid), ready_marker(settings, os.getpid())
+    stale.write_text("")
+    live.write_text("")
+    sweep_stale_markers(settings)
+    assert not stale.exists() and live.exists()
