@@ -31,6 +31,8 @@ TEST_KINDS: dict[str, JobKind] = {
                      sleep_resources),
     "sleep_heavy": JobKind("sleep_heavy", "graphtune.server.job_kinds:run_sleep_job", True, "Test only.",
                            sleep_resources),
+    "sleep_restartable": JobKind("sleep_restartable", "graphtune.server.job_kinds:run_sleep_job", False, "Test only.",
+                                 sleep_resources, restart_when_lost=True),
 }
 
 

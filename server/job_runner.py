@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server.job_kinds import get_kind
+from graphtune.tools.errors import ConfigError
 from graphtune.server.job_store import JobRecord, JobStatus, JobStore
 from graphtune.server.process_liveness import pid_alive
 from graphtune.server.settings import Settings
@@ -129,9 +130,15 @@ class JobRunner:
             if proc.poll() is not None:
                 self._children.pop(job_id, None)
 
+    def _restartable(self, kind: str) -> bool:
+        try:
+            return get_kind(kind, include_test_kinds=self.settings.enable_test_job_kinds).restart_when_lost
+        except ConfigError:  # a kind this version no longer has
+            return False
+
     def reconcile(self) -> list[str]:
         self.reap()
-        interrupted = self.store.reconcile(stale_after_s=self.settings.stale_after_s)
+        interrupted = self.store.reconcile(stale_after_s=self.settings.stale_after_s, restartable=self._restartable)
         for job_id in interrupted:
             log.warning("job %s was running without a live worker; marked interrupted", job_id)
         return interrupted

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -479,17 +479,38 @@ class JobStore:
         return [_decode(row) for row in self._query("SELECT * FROM jobs WHERE status='running'")]
 
     @_locked
-    def reconcile(self, *, stale_after_s: float) -> list[str]:
-        """Mark `running` jobs whose worker is gone as `interrupted`; returns their ids."""
+    def reconcile(self, *, stale_after_s: float, restartable: Callable[[str], bool] | None = None) -> list[str]:
+        """Mark `running` jobs whose worker is gone as `interrupted`; returns their ids.
+
+        A job whose kind is `restartable(kind)` and whose worker process is gone is queued again
+        instead, once: its chain goes on.
+        A second loss ends it `interrupted` (a job that kills its own worker must not loop)."""
         interrupted: list[str] = []
         now = time.time()
         for job in self.running_jobs():
             reason = _why_dead(job, now, stale_after_s)
-            if reason and self.finish(
-                job.id, JobStatus.INTERRUPTED, error={"code": "worker_lost", "message": reason, "field": None}
-            ):
+            if not reason:
+                continue
+            # only a worker known dead: one that merely went quiet may still be writing
+            gone = bool(job.worker_pid) and not pid_alive(job.worker_pid)
+            if gone and restartable is not None and restartable(job.kind) and self._restart_lost(job.id, reason):
+                continue
+            if self.finish(job.id, JobStatus.INTERRUPTED, error={"code": "worker_lost", "message": reason, "field": None}):
                 interrupted.append(job.id)
         return interrupted
+
+    def _restart_lost(self, job_id: str, reason: str) -> bool:
+        """Queue a lost job again unless it was restarted before; True when it was queued."""
+        restarted = self.conn.execute("SELECT 1 FROM events WHERE job_id = ? AND type = 'state' AND"
+                                      " json_extract(data, '$.restarted_after_loss') IS NOT NULL LIMIT 1",
+                                      (job_id,)).fetchone()
+        if restarted:
+            return False
+        cursor = self.conn.execute("UPDATE jobs SET status='queued', worker_pid=NULL, heartbeat_at=NULL"
+                                   " WHERE id=? AND status='running'", (job_id,))
+        if cursor.rowcount:
+            self.add_event(job_id, "state", {"status": "queued", "restarted_after_loss": reason})
+        return bool(cursor.rowcount)
 
     @_locked
     def changes_since(self, event_id: int | None) -> tuple[int, list[str]]:

@@ -17,7 +17,8 @@ def ingest_resources(params: dict[str, Any], settings: Any) -> Resources:
 
 
 INGEST_JOB = JobKind("ingest", "graphtune.tools.graph.ingest:run_ingest_job", False,
-                     "Parse a Python code base into the graph.", ingest_resources)
+                     "Parse a Python code base into the graph.", ingest_resources,
+                     restart_when_lost=True)  # an ingest is idempotent; a half-done one is redone whole
 
 
 @mcp_tool(read_only=False, destructive=False, idempotent=True, open_world=True, jobs=(INGEST_JOB,))

@@ -79,6 +79,10 @@ class JobKind:
     heavy: bool  # heavy jobs (GPU training) obey max_concurrent_training_jobs
     description: str
     resources: Callable[[dict[str, Any], Any], Resources] = no_resources  # (params, settings) -> Resources
+    # Queued again, once, when its worker is lost (killed, a server restart): for kinds that are safe
+    # to redo from the start and cheap beside a user's time (an ingest). Training resumes from a
+    # checkpoint instead, when the user asks (resume_fine_tuning).
+    restart_when_lost: bool = False
 
     def load(self) -> Callable[..., dict[str, Any]]:
         module_name, _, attr = self.handler.partition(":")

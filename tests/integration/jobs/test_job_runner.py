@@ -38,6 +38,30 @@ def test_sigkill_worker_leaves_interrupted_after_reconcile(services: Services) -
     assert "gone" in final.error["message"]
 
 
+def test_a_lost_restartable_job_is_queued_again_once(services: Services) -> None:
+    """An ingest (restart_when_lost) whose worker is killed runs again from the start; killed a
+    second time it ends `interrupted`, so a job that kills its own worker cannot loop."""
+    job = services.runner.submit("sleep_restartable", {"steps": 500, "step_s": 0.05})
+    first = wait_for(lambda: services.store.get(job.id).worker_pid)
+    wait_for(lambda: services.store.get(job.id).progress_current)
+    os.killpg(first, signal.SIGKILL)
+
+    def restarted() -> int | None:
+        services.runner.tick()  # reconcile (queues it again), then dispatch
+        pid = services.store.get(job.id).worker_pid
+        return pid if pid not in (None, first) else None
+
+    second = wait_for(restarted, timeout=30)
+    again = services.store.get(job.id)
+    assert again.status is JobStatus.RUNNING and second != first
+    assert any(e.data.get("restarted_after_loss") for e in services.store.events(job.id, type_="state"))
+    wait_for(lambda: services.store.get(job.id).progress_current)
+    os.killpg(second, signal.SIGKILL)
+    wait_for(lambda: services.runner.reconcile() or services.store.get(job.id).status.is_final, timeout=30)
+    final = services.store.get(job.id)
+    assert final.status is JobStatus.INTERRUPTED and "gone" in final.error["message"]
+
+
 def test_sigterm_ends_interrupted(services: Services) -> None:
     job = services.runner.submit("sleep", {"steps": 500, "step_s": 0.05})
     pid = wait_for(lambda: services.store.get(job.id).worker_pid)
