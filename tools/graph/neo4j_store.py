@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,14 +124,31 @@ class Neo4jSource:
         self.driver = make_driver(settings)
         self._run(self._verify())
         self.codebases = None
-        if codebases is not None:
-            from graphtune.tools.graph.selection import check_codebases
+        try:
+            self._refuse_unfinished(codebases)
+            if codebases is not None:
+                from graphtune.tools.graph.selection import check_codebases
 
-            try:
                 self.codebases = check_codebases(codebases, self.known_codebases())
-            except BaseException:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
+
+    def _refuse_unfinished(self, codebases: list[str] | None) -> None:
+        """Refuse a selected code base (all of them when None) whose last graphtune ingest did not
+        finish: its CodeBase node still carries the mark (neo4j_writer.mark_unfinished)."""
+        from graphtune.tools.graph.unfinished import refuse_unfinished
+
+        rows = self._run(self._read("MATCH (c:CodeBase) WHERE c.unfinished IS NOT NULL "
+                                    "RETURN c.name AS n, c.unfinished AS u", {}))
+        left = []
+        for row in rows:
+            if codebases is None or row["n"] in codebases:
+                try:
+                    left.append({"codebase": row["n"], **json.loads(row["u"])})
+                except (TypeError, ValueError):  # a mark written by hand or cut short: still a mark
+                    left.append({"codebase": row["n"]})
+        refuse_unfinished(sorted(left, key=lambda r: r["codebase"]), "Neo4j", write_to="neo4j")
 
     def _scope(self) -> dict[str, Any]:
         return {"codebases": self.codebases} if self.codebases is not None else {}

@@ -178,7 +178,8 @@ class Neo4jWriter:
                     "WITH p, min(x.qualified_name) AS example SET p.example = example", params)
 
     def record_codebase(self, root: str) -> None:
-        self._write("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at",
+        # the ingest's last write: every node and edge is in, so the unfinished mark goes (mark_unfinished)
+        self._write("MERGE (c:CodeBase {name: $cb}) SET c.root = $root, c.ingested_at = $at REMOVE c.unfinished",
                     {"cb": self.codebase, "root": root, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def rebuild_derived_edges(self, fresh: bool = False) -> None:
@@ -250,17 +251,30 @@ class Neo4jWriter:
         return work()
 
     def repair_unfinished(self) -> bool:
-        """No unfinished-ingest marker for Neo4j (graph/unfinished.py is the embedded store's): nothing to repair."""
-        return False
+        """If the last ingest of this code base did not finish (its CodeBase node still carries the
+        `unfinished` mark: mark_unfinished), remove every node of the code base, so that this ingest
+        rebuilds it whole; the mark stays until this ingest's last statement. Why: Neo4j commits each
+        statement batch, so a killed ingest leaves some files written with their new content hash and
+        their edges missing, which a re-ingest would otherwise take for unchanged files."""
+        if not self._read("MATCH (c:CodeBase {name: $cb}) WHERE c.unfinished IS NOT NULL RETURN c.name AS n",
+                          {"cb": self.codebase}):
+            return False
+        for table in SCOPED_TABLES:
+            self._write(f"MATCH (n:{table}) WHERE n.codebase = $cb DETACH DELETE n", {"cb": self.codebase})
+        return True
 
     def mark_unfinished(self, root: str, job_id: str | None = None) -> None:
-        """No marker for Neo4j (see repair_unfinished)."""
+        """Mark the code base unfinished on its CodeBase node before the ingest's first write; the
+        ingest's last statement (record_codebase) clears it. Readers refuse a marked code base (Neo4jSource)."""
+        mark = json.dumps({"codebase": self.codebase, "root": root, "job_id": job_id,
+                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self._write("MERGE (c:CodeBase {name: $cb}) SET c.unfinished = $mark", {"cb": self.codebase, "mark": mark})
 
     def finished(self) -> None:
-        """No marker to drop (see repair_unfinished)."""
+        """Nothing left to do: record_codebase, the ingest's last statement, cleared the mark."""
 
     def failed(self, repaired: bool) -> None:
-        """No marker to drop (see repair_unfinished)."""
+        """The mark stays: with every statement committed on its own, any write may have landed."""
 
     def defer_checkpoint(self) -> None:
         """Nothing to defer: a Neo4j server checkpoints on its own schedule."""

@@ -110,17 +110,24 @@ def unfinished(graph_dir: Path) -> list[str]:
 def check_finished(graph_dir: Path, codebases: Iterable[str]) -> None:
     """Refuse to read any of `codebases` that an unfinished ingest left behind, naming each."""
     left = [read(graph_dir, name) for name in sorted(set(codebases) & set(unfinished(graph_dir)))]
-    left = [record for record in left if record is not None]
+    refuse_unfinished([record for record in left if record is not None], "the embedded graph")
+
+
+def refuse_unfinished(left: list[dict[str, Any]], store: str, write_to: str | None = None) -> None:
+    """CodebaseIncomplete naming each of `left` (markers: codebase, and root, started_at, job_id
+    when known) in `store` ("the embedded graph", "Neo4j"; `write_to` the ingest's argument for a store
+    other than the default); nothing when `left` is empty."""
     if not left:
         return
     names = ", ".join(f"`{r['codebase']}`" for r in left)
     first = left[0]
-    where = f" (path={first['root']!r}, codebase={first['codebase']!r})" if first.get("root") else \
-        f" (codebase={first['codebase']!r})"
+    target = f", write_to={write_to!r}" if write_to else ""
+    where = f" (path={first['root']!r}, codebase={first['codebase']!r}{target})" if first.get("root") else \
+        f" (codebase={first['codebase']!r}{target})"
     started = f", started {first['started_at']}" if first.get("started_at") else ""
     job = f", job {first['job_id']}" if first.get("job_id") else ""
     raise CodebaseIncomplete(
-        f"the code base(s) {names} in the embedded graph may be incomplete: the last ingest of "
+        f"the code base(s) {names} in {store} may be incomplete: the last ingest of "
         f"{'it' if len(left) == 1 else 'each'} stopped before it finished (the ingest of `{first['codebase']}`"
         f"{started}{job} was killed or failed), so some of its files, functions or edges may be missing.",
         field="codebases",

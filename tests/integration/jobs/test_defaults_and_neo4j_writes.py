@@ -82,10 +82,12 @@ class _Result:
 
 
 class _RecordingDriver:
-    """Stand-in async driver: logs every query, answers counts with 0 and other reads with nothing."""
+    """Stand-in async driver: logs every query, answers counts with 0, a query containing a key of
+    `answers` with its rows, and other reads with nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.queries: list[tuple[str, dict[str, Any]]] = []
+        self.answers = answers or {}
 
     async def verify_connectivity(self) -> None:
         return None
@@ -99,6 +101,9 @@ class _RecordingDriver:
         class _Tx:
             async def run(self, query: str, params: dict[str, Any] | None = None, **kwargs: Any) -> _Result:
                 driver.queries.append((query, params or {}))
+                for key, rows in driver.answers.items():
+                    if key in query:
+                        return _Result(rows)
                 return _Result([{"c": 0}] if "count(" in query and "codebase AS cb" not in query else [])
 
         class _Session:
@@ -148,3 +153,57 @@ def test_neo4j_extraction_filters_by_code_base() -> None:
     for node_type in ("Method", "Function", "Class", "CodeFile", "Pattern"):
         plain, scoped = record_query(node_type, GraphMapping()), record_query(node_type, GraphMapping(), True)
         assert "$codebases" not in plain and "n.`codebase` IN $codebases" in scoped
+
+
+def _ingest_into(driver: _RecordingDriver, monkeypatch, tmp_path: Path) -> dict[str, Any]:
+    from graphtune.tools.graph import neo4j_writer
+
+    monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
+    settings = Settings(home=tmp_path / "home", neo4j_uri="neo4j://db:7687")
+    settings.ensure_dirs()
+    code = tmp_path / "proj"
+    code.mkdir(exist_ok=True)
+    (code / "a.py").write_text("def f():\n    return g()\n\ndef g():\n    yield 1\n")
+    return run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
+
+
+def test_a_neo4j_ingest_marks_its_code_base_unfinished_until_its_last_write(monkeypatch, tmp_path: Path) -> None:
+    """Neo4j commits each statement batch: the code base is marked on its CodeBase node before the
+    first node is written and unmarked by the ingest's last write, so a killed ingest stays marked."""
+    driver = _RecordingDriver()
+    result = _ingest_into(driver, monkeypatch, tmp_path)
+    queries = [q for q, _ in driver.queries]
+    marked = next(i for i, q in enumerate(queries) if "SET c.unfinished = $mark" in q)
+    first_node = next(i for i, q in enumerate(queries) if "MERGE (n:" in q)
+    writes = [i for i, q in enumerate(queries) if "MERGE" in q or "DELETE" in q or "SET" in q]
+    assert marked < first_node
+    assert "REMOVE c.unfinished" in queries[writes[-1]]  # the very last write clears the mark
+    assert "repaired" not in result
+
+
+def test_a_neo4j_ingest_rebuilds_a_code_base_left_unfinished(monkeypatch, tmp_path: Path) -> None:
+    driver = _RecordingDriver({"c.unfinished IS NOT NULL RETURN c.name AS n": [{"n": "proj"}]})
+    result = _ingest_into(driver, monkeypatch, tmp_path)
+    assert result["repaired"] is True
+    queries = [q for q, _ in driver.queries]
+    emptied = [i for i, q in enumerate(queries) if "WHERE n.codebase = $cb DETACH DELETE n" in q]
+    first_node = next(i for i, q in enumerate(queries) if "MERGE (n:" in q)
+    assert len(emptied) >= 5 and max(emptied) < first_node  # every node of it removed before loading
+
+
+def test_neo4j_extraction_refuses_a_code_base_left_unfinished(monkeypatch) -> None:
+    import json
+
+    from graphtune.tools.errors import CodebaseIncomplete
+    from graphtune.tools.graph import neo4j_store
+
+    mark = json.dumps({"root": "/src/proj", "job_id": "job_1", "started_at": "2026-12-04T10:00:00Z"})
+    driver = _RecordingDriver({"c.unfinished IS NOT NULL": [{"n": "proj", "u": mark}],
+                               "RETURN DISTINCT": [{"c": "proj"}, {"c": "other"}]})
+    monkeypatch.setattr(neo4j_store, "make_driver", lambda settings: driver)
+    settings = Settings(neo4j_uri="neo4j://db:7687")
+    with pytest.raises(CodebaseIncomplete) as caught:
+        neo4j_store.Neo4jSource(settings)
+    assert "`proj` in Neo4j" in caught.value.message and "job job_1" in caught.value.message
+    assert "write_to='neo4j'" in caught.value.hint
+    neo4j_store.Neo4jSource(settings, codebases=["other"]).close()  # the other code base still reads
