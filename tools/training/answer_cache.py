@@ -22,19 +22,33 @@ from typing import Any
 
 
 class AnswerCache:
+    """`base_model` names the model in each key. A model inside the data dir (a GGUF's conversion under
+    base_models/, whose folder name carries the GGUF's hash) is named by its path relative to the cache's
+    parent folder, so a data dir that moves (another GRAPHTUNE_HOME, a volume mounted elsewhere) keeps
+    its answers; entries keyed by the absolute path, as before, are still read."""
+
     def __init__(self, folder: Path, base_model: str) -> None:
         self.folder, self.base_model = Path(folder), base_model
+        self._keys = [base_model]
+        if not Path(base_model).is_absolute():  # a hub id or a built-in name: the same everywhere
+            return
+        try:
+            inside = Path(base_model).resolve().relative_to(self.folder.resolve().parent)
+        except (ValueError, OSError):  # a hub id, a built-in name or a model outside the data dir
+            return
+        self._keys = [f"<data dir>/{inside.as_posix()}", base_model]
 
-    def _path(self, kind: str, payload: Any) -> Path:
-        blob = json.dumps({"base": self.base_model, "payload": payload}, sort_keys=True, ensure_ascii=False)
+    def _path(self, kind: str, payload: Any, base: str | None = None) -> Path:
+        blob = json.dumps({"base": base or self._keys[0], "payload": payload}, sort_keys=True, ensure_ascii=False)
         return self.folder / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
 
     def get(self, kind: str, payload: Any) -> Any | None:
-        path = self._path(kind, payload)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # missing, or torn by a crash before the rename: answer again
-            return None
+        for base in self._keys:
+            try:
+                return json.loads(self._path(kind, payload, base).read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # missing, or torn by a crash before the rename: answer again
+                continue
+        return None
 
     def put(self, kind: str, payload: Any, value: Any) -> None:
         path = self._path(kind, payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -82,8 +83,13 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset, tiny_model):
     # 200 steps: the worker reads a cancel request at most every 0.5 s, so the run must outlast that
-    # window by far even on a fast machine (60 steps once finished before the cancel was read).
-    cfg = _train_cfg(tiny_model, max_steps=200, batch_size=1)
+    # window by far even on a fast machine. max_steps only caps the plan, and 10 epochs of the 6-row memo
+    # dataset are 60 steps (on an idle machine one such run's cancel landed after its last step,
+    # 2026-12-04): its rows four times over hold 240, capped at 200.
+    folder = services.settings.datasets_dir / "memo4"
+    shutil.copytree(services.settings.datasets_dir / memo_dataset, folder)
+    (folder / "train.jsonl").write_text((folder / "train.jsonl").read_text() * 4)
+    cfg = _train_cfg(tiny_model, max_steps=200, batch_size=1, dataset_name="memo4")
     from graphtune.tools.start_fine_tuning import submit_training
     from graphtune.tools.training.submit import resume_training
 
@@ -91,6 +97,7 @@ def test_cancel_then_resume_matches_an_uninterrupted_run(services, memo_dataset,
     straight_final = wait_final(services.store, straight.id, timeout=300)
     assert straight_final.status is JobStatus.SUCCEEDED
     reference = _metrics(services, straight.id)
+    assert reference[-1]["step"] == 200  # the run is as long as the cancel needs
 
     job = submit_training(services, {**cfg, "output_name": "resumed"})
     wait_for(lambda: (services.store.get(job.id).progress_current or 0) >= 8, timeout=200)

@@ -182,3 +182,27 @@ def test_a_base_that_ends_no_answer_writes_no_prompts(tmp_path: Path) -> None:
     shipped = len(read_general_prompts())
     rows = replay_conversations(shipped + 300, cache=AnswerCache(tmp_path, "base"), answer=never_ends, sample=sample)
     assert rows == [] and sum(calls) == shipped  # the shipped prompts were asked once, nothing more
+
+
+def test_cached_answers_survive_a_moved_data_dir(tmp_path: Path) -> None:
+    """A base model converted inside the data dir is keyed by its path relative to it: the data dir
+    can move and keep its answers; entries keyed by the absolute path (before) are still read."""
+    import shutil
+
+    home = tmp_path / "home"
+    model = home / "base_models" / ".gguf-cache" / "smol.q4-0123"
+    model.mkdir(parents=True)
+    AnswerCache(home / "base_models" / "answers", str(model)).put("probes", {"q": 1}, ["a"])
+    moved = tmp_path / "moved"
+    shutil.move(str(home), moved)
+    again = AnswerCache(moved / "base_models" / "answers", str(moved / "base_models" / ".gguf-cache" / "smol.q4-0123"))
+    assert again.get("probes", {"q": 1}) == ["a"] and again.get("probes", {"q": 2}) is None
+    other = AnswerCache(moved / "base_models" / "answers", str(moved / "base_models" / ".gguf-cache" / "other"))
+    assert other.get("probes", {"q": 1}) is None  # another model's answers are never served
+    written_before = again._path("probes", {"q": 3}, str(moved / "base_models" / ".gguf-cache" / "smol.q4-0123"))
+    written_before.write_text('["c"]')  # an entry keyed by the absolute path, as the cache wrote them before
+    assert again.get("probes", {"q": 3}) == ["c"]
+    legacy = moved / "base_models" / "answers" / "legacy"
+    old = AnswerCache(legacy, "/somewhere/else/model")
+    old.put("probes", {"q": 1}, ["b"])  # outside the data dir: keyed by the absolute path, as before
+    assert AnswerCache(legacy, "/somewhere/else/model").get("probes", {"q": 1}) == ["b"]
