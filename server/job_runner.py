@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.server.job_kinds import get_kind
-from graphtune.tools.errors import ConfigError
 from graphtune.server.job_store import JobRecord, JobStatus, JobStore
 from graphtune.server.process_liveness import pid_alive
 from graphtune.server.settings import Settings
 from graphtune.server.warm_worker import WarmWorker, can_train
+from graphtune.tools.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

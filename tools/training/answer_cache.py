@@ -34,7 +34,7 @@ class AnswerCache:
             return
         try:
             inside = Path(base_model).resolve().relative_to(self.folder.resolve().parent)
-        except (ValueError, OSError):  # a hub id, a built-in name or a model outside the data dir
+        except (ValueError, OSError):  # a model outside the data dir
             return
         self._keys = [f"<data dir>/{inside.as_posix()}", base_model]
 
