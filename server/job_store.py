@@ -506,8 +506,9 @@ class JobStore:
                                       (job_id,)).fetchone()
         if restarted:
             return False
-        cursor = self.conn.execute("UPDATE jobs SET status='queued', worker_pid=NULL, heartbeat_at=NULL"
-                                   " WHERE id=? AND status='running'", (job_id,))
+        cursor = self.conn.execute("UPDATE jobs SET status='queued', worker_pid=NULL, heartbeat_at=NULL,"
+                                   " progress_message=? WHERE id=? AND status='running'",
+                                   (f"queued again: {reason} It runs again from the start, once.", job_id))
         if cursor.rowcount:
             self.add_event(job_id, "state", {"status": "queued", "restarted_after_loss": reason})
         return bool(cursor.rowcount)

@@ -45,6 +45,9 @@ def test_a_lost_restartable_job_is_queued_again_once(services: Services) -> None
     first = wait_for(lambda: services.store.get(job.id).worker_pid)
     wait_for(lambda: services.store.get(job.id).progress_current)
     os.killpg(first, signal.SIGKILL)
+    wait_for(lambda: services.store.reconcile(stale_after_s=60, restartable=lambda kind: True) == []
+             and services.store.get(job.id).status is JobStatus.QUEUED, timeout=30)
+    assert services.store.get(job.id).progress_message.startswith("queued again: worker process")
 
     def restarted() -> int | None:
         services.runner.tick()  # reconcile (queues it again), then dispatch
