@@ -488,11 +488,11 @@ class JobStore:
         interrupted: list[str] = []
         now = time.time()
         for job in self.running_jobs():
-            reason = _why_dead(job, now, stale_after_s)
+            gone = bool(job.worker_pid) and not pid_alive(job.worker_pid)
+            reason = _why_dead(job, now, stale_after_s, gone)
             if not reason:
                 continue
             # only a worker known dead: one that merely went quiet may still be writing
-            gone = bool(job.worker_pid) and not pid_alive(job.worker_pid)
             if gone and restartable is not None and restartable(job.kind) and self._restart_lost(job.id, reason):
                 continue
             if self.finish(job.id, JobStatus.INTERRUPTED, error={"code": "worker_lost", "message": reason, "field": None}):
@@ -571,9 +571,10 @@ def _resource_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "writes": json.loads(row["writes"] or "[]"), "reads": json.loads(row["reads"] or "[]")}
 
 
-def _why_dead(job: JobRecord, now: float, stale_after_s: float) -> str | None:
+def _why_dead(job: JobRecord, now: float, stale_after_s: float, gone: bool) -> str | None:
+    """Why a running job's worker is taken for dead (`gone`: its process is known to have exited), or None."""
     beat_age = now - (job.heartbeat_at or job.started_at or job.created_at)
-    if job.worker_pid and not pid_alive(job.worker_pid):
+    if gone:
         return f"worker process {job.worker_pid} is gone (killed or crashed); the job did not finish."
     if beat_age > stale_after_s:
         return f"no heartbeat for {beat_age:.0f}s (limit {stale_after_s:.0f}s); the worker is presumed dead."

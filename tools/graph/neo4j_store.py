@@ -148,7 +148,7 @@ class Neo4jSource:
                     left.append({"codebase": row["n"], **json.loads(row["u"])})
                 except (TypeError, ValueError):  # a mark written by hand or cut short: still a mark
                     left.append({"codebase": row["n"]})
-        refuse_unfinished(sorted(left, key=lambda r: r["codebase"]), "Neo4j", write_to="neo4j")
+        refuse_unfinished(sorted(left, key=lambda r: r["codebase"]), write_to="neo4j")
 
     def _scope(self) -> dict[str, Any]:
         return {"codebases": self.codebases} if self.codebases is not None else {}

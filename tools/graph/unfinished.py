@@ -110,18 +110,21 @@ def unfinished(graph_dir: Path) -> list[str]:
 def check_finished(graph_dir: Path, codebases: Iterable[str]) -> None:
     """Refuse to read any of `codebases` that an unfinished ingest left behind, naming each."""
     left = [read(graph_dir, name) for name in sorted(set(codebases) & set(unfinished(graph_dir)))]
-    refuse_unfinished([record for record in left if record is not None], "the embedded graph")
+    refuse_unfinished([record for record in left if record is not None])
 
 
-def refuse_unfinished(left: list[dict[str, Any]], store: str, write_to: str | None = None) -> None:
+_STORE_NAMES = {"embedded": "the embedded graph", "neo4j": "Neo4j"}
+
+
+def refuse_unfinished(left: list[dict[str, Any]], write_to: str = "embedded") -> None:
     """CodebaseIncomplete naming each of `left` (markers: codebase, and root, started_at, job_id
-    when known) in `store` ("the embedded graph", "Neo4j"; `write_to` the ingest's argument for a store
-    other than the default); nothing when `left` is empty."""
+    when known) in the store an ingest's `write_to` names; nothing when `left` is empty."""
     if not left:
         return
     names = ", ".join(f"`{r['codebase']}`" for r in left)
     first = left[0]
-    target = f", write_to={write_to!r}" if write_to else ""
+    store = _STORE_NAMES[write_to]
+    target = f", write_to={write_to!r}" if write_to != "embedded" else ""
     where = f" (path={first['root']!r}, codebase={first['codebase']!r}{target})" if first.get("root") else \
         f" (codebase={first['codebase']!r}{target})"
     started = f", started {first['started_at']}" if first.get("started_at") else ""

@@ -28,7 +28,7 @@ class AnswerCache:
     its answers; entries keyed by the absolute path, as before, are still read."""
 
     def __init__(self, folder: Path, base_model: str) -> None:
-        self.folder, self.base_model = Path(folder), base_model
+        self.folder = Path(folder)
         self._keys = [base_model]
         if not Path(base_model).is_absolute():  # a hub id or a built-in name: the same everywhere
             return
