@@ -70,6 +70,22 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[Any]:
         yield connected
 
 
+class FakeNeo4jResult:
+    """An async Neo4j result of plain rows (records with `.data()`), for the tests' stand-in drivers."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def consume(self) -> None:
+        return None
+
+    def __aiter__(self):  # noqa: ANN204
+        async def gen():  # noqa: ANN202
+            for row in self.rows:
+                yield type("Record", (), {"data": lambda self, row=row: row})()
+        return gen()
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1) -> Any:
     """Poll until predicate() is truthy; fail the test with a clear message on timeout."""
     deadline = time.monotonic() + timeout

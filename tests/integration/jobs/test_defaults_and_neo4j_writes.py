@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeNeo4jResult
 from graphtune.server.settings import Settings, load_settings
 from graphtune.tools.errors import GraphUnavailable
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
@@ -67,20 +68,6 @@ async def test_ingest_tool_refuses_a_dead_neo4j_before_queueing(client, services
     assert services.store.list()[1] == 0
 
 
-class _Result:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-
-    async def consume(self) -> None:
-        return None
-
-    def __aiter__(self):  # noqa: ANN204
-        async def gen():  # noqa: ANN202
-            for row in self.rows:
-                yield type("Record", (), {"data": lambda self, row=row: row})()
-        return gen()
-
-
 class _RecordingDriver:
     """Stand-in async driver: logs every query, answers counts with 0, a query containing a key of
     `answers` with its rows, and other reads with nothing."""
@@ -99,12 +86,12 @@ class _RecordingDriver:
         driver = self
 
         class _Tx:
-            async def run(self, query: str, params: dict[str, Any] | None = None, **kwargs: Any) -> _Result:
+            async def run(self, query: str, params: dict[str, Any] | None = None, **kwargs: Any) -> FakeNeo4jResult:
                 driver.queries.append((query, params or {}))
                 for key, rows in driver.answers.items():
                     if key in query:
-                        return _Result(rows)
-                return _Result([{"c": 0}] if "count(" in query and "codebase AS cb" not in query else [])
+                        return FakeNeo4jResult(rows)
+                return FakeNeo4jResult([{"c": 0}] if "count(" in query and "codebase AS cb" not in query else [])
 
         class _Session:
             async def __aenter__(self):  # noqa: ANN204

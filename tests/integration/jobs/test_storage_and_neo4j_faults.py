@@ -6,6 +6,7 @@ import asyncio
 import shutil
 
 import pytest
+from conftest import FakeNeo4jResult
 from graphtune.server.settings import Settings
 from graphtune.tools.dataset.extract import run_extract
 from graphtune.tools.dataset.params import ExtractParams
@@ -106,30 +107,17 @@ class _FlakyDriver:
         class _Tx:
             async def run(self, query: str, params: dict, timeout: float | None = None):  # noqa: ANN202
                 if "c.unfinished" in query:  # no code base left unfinished: not a page
-                    return _Records([])
+                    return FakeNeo4jResult([])
                 driver.pages += 1
                 if driver.pages > 2:
                     raise ne.ServiceUnavailable("connection to the server was lost")
-                return _Records([
+                return FakeNeo4jResult([
                     {"eid": f"4:x:{driver.pages}:{i}", "key": f"m.f{driver.pages}_{i}", "name": "f",
                      "file_path": "m.py", "docstring": "Return the thing for the caller, documented well enough.",
                      "signature": "def f()", "parameters": [], "return_type": "int", "source": "def f():\n  return 1",
                      "class_name": None, "calls": [], "called_by": []} for i in range(driver.rows_per_page)])
 
         return _Session()
-
-
-class _Records:
-    """An async result of plain rows, as the driver's records (`.data()`)."""
-
-    def __init__(self, rows: list[dict]) -> None:
-        self.rows = rows
-
-    def __aiter__(self):  # noqa: ANN204
-        async def gen():  # noqa: ANN202
-            for row in self.rows:
-                yield type("Record", (), {"data": lambda self, row=row: row})()
-        return gen()
 
 
 def test_neo4j_dropping_mid_extraction_fails_the_job_with_a_code_and_no_dataset(settings, monkeypatch) -> None:
