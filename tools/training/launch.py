@@ -68,10 +68,12 @@ def resolve_world_size(gpus: int | str, device: str) -> int:
     return int(gpus)
 
 
-def torchrun_command(world_size: int, job_id: str) -> list[str]:
+def torchrun_command(world_size: int, job_id: str, folder: Path) -> list[str]:
+    """torchrun's command line. Its per-run folders (`--log-dir`) go inside the job's folder: left to its
+    default, every run leaves a `torchelastic_*` folder behind in the system's temporary directory."""
     nnodes = os.environ.get("GRAPHTUNE_NNODES", "1")
     cmd = [sys.executable, "-P", "-m", "torch.distributed.run", f"--nproc-per-node={world_size}",
-           "--max-restarts=0", "--monitor-interval=0.5"]
+           "--max-restarts=0", "--monitor-interval=0.5", f"--log-dir={folder / 'torchelastic'}"]
     if nnodes == "1":
         cmd.append("--standalone")
     else:
@@ -94,7 +96,7 @@ def run_ranks(params: dict[str, Any], ctx: JobContext, world_size: int, strategy
     ctx.event("distributed", {"world_size": world_size, "strategy": strategy, "log": str(folder / "ranks.log")})
     ctx.progress(0, None, "steps", f"starting {world_size} ranks ({strategy})")
     with open(folder / "ranks.log", "ab") as log_file:
-        proc = subprocess.Popen(torchrun_command(world_size, ctx.job_id), stdin=subprocess.DEVNULL, stdout=log_file,
+        proc = subprocess.Popen(torchrun_command(world_size, ctx.job_id, folder), stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, env=env, cwd=str(folder), start_new_session=True,
                                 preexec_fn=set_parent_death_signal)
     try:

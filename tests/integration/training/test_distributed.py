@@ -53,6 +53,8 @@ def test_two_ranks_train_and_save_one_adapter(services, memo_dataset, tiny_model
     assert final.status is JobStatus.SUCCEEDED, final.error
     event = services.store.events(job.id, type_="distributed", limit=10)[0].data
     assert event["world_size"] == 2 and event["strategy"] == "ddp"
+    # torchrun's per-run folder is inside the job's folder, not left behind in the system's temp dir
+    assert any((Path(event["log"]).parent / "torchelastic").iterdir())
     losses = [m["loss"] for m in _metrics(services, job.id)]
     assert losses[-1] < losses[0]
     folder = Path(final.result["path"])
