@@ -85,12 +85,11 @@ def main() -> int:
     job(0)  # converts the GGUF once and marks a heavy job as seen (not counted)
     runner.keep_warm_worker()
     for n in range(1, rounds + 1):
-        runner.close_warm_worker()
-        runner._warm = None  # cold: no spare at all
+        runner.close_warm_worker()  # cold: no spare at all
         rows["cold"].append(job(2 * n))
         runner.keep_warm_worker()
         runner.tick()
-        while not runner._warm.ready():
+        while not runner.warm_worker.ready():
             time.sleep(0.1)
         rows["warm"].append(job(2 * n + 1))
         print(json.dumps({"round": n, "cold": rows["cold"][-1], "warm": rows["warm"][-1]}), flush=True)

@@ -41,8 +41,15 @@ class JobRunner:
             self._warm = WarmWorker(self.settings)
 
     def close_warm_worker(self) -> None:
-        if self._warm is not None:
-            self._warm.close()
+        """Let the spare go and keep none from now on (the server's exit)."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.close()
+
+    @property
+    def warm_worker(self) -> WarmWorker | None:
+        """The spare's keeper while this runner keeps one (keep_warm_worker), else None."""
+        return self._warm
 
     def submit(self, kind: str, params: dict[str, Any]) -> JobRecord:
         """Queue a job (validated params) and start it now if the limits allow."""

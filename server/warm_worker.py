@@ -69,6 +69,11 @@ class WarmWorker:
         # dispatch runs in tool-call threads and in the maintenance thread: one job per spare
         self._lock = threading.Lock()
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The spare waiting for a job (None once it took one or was let go)."""
+        return self._proc
+
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

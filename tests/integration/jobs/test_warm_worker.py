@@ -25,10 +25,10 @@ def warm_services(services: Services) -> Services:
 def _spare_pid(services: Services) -> int:
     """The spare's pid once it is ready (its imports done)."""
     services.runner.tick()
-    warm = services.runner._warm
+    warm = services.runner.warm_worker
     assert warm is not None and warm.alive(), "no spare started after a heavy job"
     wait_for(warm.ready, timeout=120)
-    return warm._proc.pid
+    return warm.process.pid
 
 
 def test_the_next_heavy_job_runs_in_the_ready_spare(warm_services: Services) -> None:
@@ -51,20 +51,20 @@ def test_no_spare_before_a_heavy_job_and_light_jobs_never_take_it(warm_services:
     light = services.runner.submit("sleep", {"steps": 1, "step_s": 0.01})
     wait_final(services.store, light.id)
     services.runner.tick()
-    assert not services.runner._warm.alive()  # no heavy job yet: nothing to keep warm
+    assert not services.runner.warm_worker.alive()  # no heavy job yet: nothing to keep warm
     heavy = services.runner.submit("sleep_heavy", {"steps": 1, "step_s": 0.01})
     wait_final(services.store, heavy.id)
     pid = _spare_pid(services)
     light = services.runner.submit("sleep", {"steps": 1, "step_s": 0.01})
     assert wait_final(services.store, light.id).worker_pid != pid
-    assert services.runner._warm.alive() and services.runner._warm._proc.pid == pid
+    assert services.runner.warm_worker.alive() and services.runner.warm_worker.process.pid == pid
 
 
 def test_a_let_go_spare_exits_without_a_job(warm_services: Services) -> None:
     services = warm_services
     wait_final(services.store, services.runner.submit("sleep_heavy", {"steps": 1, "step_s": 0.01}).id)
     _spare_pid(services)
-    proc = services.runner._warm._proc
+    proc = services.runner.warm_worker.process
     services.runner.close_warm_worker()
     assert proc.wait(timeout=30) == 0
 
@@ -92,9 +92,9 @@ async def test_the_server_keeps_a_spare_after_a_training_job_and_lets_it_go_on_e
         with anyio.fail_after(120):
             while not services.store.get(job.id).status.is_final:
                 await anyio.sleep(0.1)
-            while services.runner._warm is None or not services.runner._warm.alive():
+            while services.runner.warm_worker is None or not services.runner.warm_worker.alive():
                 await anyio.sleep(0.2)  # the next maintenance round starts it
-        spare = services.runner._warm._proc
+        spare = services.runner.warm_worker.process
     assert spare.wait(timeout=60) == 0  # the server stopped: the spare left without a job
 
 
