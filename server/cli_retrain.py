@@ -33,13 +33,16 @@ def duration(text: str) -> float:
     return float(match[1]) * UNITS[match[2] or "s"]
 
 
-def disk_version(root: Path, codebase: str) -> str:
-    """The graph version the code on disk would have after an ingest (content hashes, no parsing)."""
+def disk_version(root: Path, codebase: str, selection: dict[str, Any] | None = None) -> str:
+    """The graph version the code on disk would have after an ingest with the same file selection
+    (the last ingest's exclude / languages / size limit; content hashes, no parsing)."""
     from graphtune.tools.graph.discovery import discover
+    from graphtune.tools.graph.ingest_config import IngestConfig
     from graphtune.tools.graph.python_parser import sha_of
     from graphtune.tools.graph.versions import codebase_version
 
-    files = discover(root, [])
+    chosen = IngestConfig(path=str(root), **(selection or {}))
+    files = [f for f in discover(root, chosen.exclude or [], chosen.languages) if f.size <= chosen.max_file_bytes]
     return codebase_version({f.rel_path: sha_of(Path(f.abs_path).read_bytes()) for f in files}, codebase)
 
 
@@ -82,17 +85,17 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def _watch_round(args: argparse.Namespace, root: Path) -> int | None:
     """One check: retrain when the code differs from what `base` was trained on; None: unchanged."""
     from graphtune.tools.errors import ConfigError
-    from graphtune.tools.graph.versions import ingested_root
+    from graphtune.tools.graph.versions import last_ingest
     from graphtune.tools.training.registry import model_dir
 
     settings = settings_from(args)
-    recorded = ingested_root(settings, settings.graph_backend, args.codebase)
+    recorded, selection = last_ingest(settings, settings.graph_backend, args.codebase)
     if recorded != str(root):
         raise ConfigError(f"code base `{args.codebase}` was last ingested from {recorded or 'nowhere'}, not {root}.",
                           field="codebase", hint=f"Ingest it once: graphtune ingest {root} --codebase "
                           f"{args.codebase} (then extract, train and promote a first model).")
     base = model_dir(settings, RetrainRequest.parse(request_kwargs(args, RetrainRequest)).base, "base").name
-    version = disk_version(root, args.codebase)
+    version = disk_version(root, args.codebase, selection)
     state = settings.db_path.parent / "watch" / f"{args.codebase}.json"
     tried = json.loads(state.read_text()) if state.is_file() else {}
     if version in (trained_version(settings, base, args.codebase), tried.get("version")):

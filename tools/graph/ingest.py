@@ -142,7 +142,7 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         graph = getattr(writer, "graph", None)  # embedded: snapshot through the open store, no reopen
         if graph is not None:  # unchanged files were not parsed: their entities' hashes come from the graph
             version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root), graph,
-                                              None if unchanged else own)
+                                              None if unchanged else own, params.file_selection())
         # read after the version: its snapshot starts the store's checkpoint, and these wait for it
         counts, codebases, fingerprint = writer.counts(), writer.codebases(), writer.fingerprint()
     except BaseException:
@@ -151,7 +151,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     writer.close()
     writer.finished()  # only now: the ingest succeeded and its last commit is checkpointed (unfinished.py)
     if graph is None:
-        version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root))
+        version = record_codebase_version(params.write_to, settings, codebase, shas, ctx, str(root),
+                                          selection=params.file_selection())
     seconds = time.perf_counter() - started
     this = next((c for c in codebases if c["name"] == codebase), {"name": codebase})
     report = {
@@ -266,7 +267,7 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
 
 def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict[str, str],
                             ctx: JobContext | None, root: str | None = None, graph: Any = None,
-                            own: OwnHashes | None = None) -> dict[str, Any]:
+                            own: OwnHashes | None = None, selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record the code base's graph version (see graph/versions.py) and diff it with the previous one.
     `graph`: the embedded store the ingest still holds open, read through instead of reopened;
     `own`: the own-aspect hashes of the entities parsed in this ingest (entity_hashes)."""
@@ -284,7 +285,7 @@ def record_codebase_version(store: str, settings: Any, codebase: str, shas: dict
 
     try:
         return versions.record_version(settings, store, codebase, version, snapshot, ctx.job_id if ctx else None,
-                                       root)
+                                       root, selection)
     except (GraphtuneError, OSError, ValueError) as exc:  # the graph is written: report, never fail the ingest
         if ctx:
             ctx.log(f"graph version not recorded: {exc}")

@@ -6,7 +6,7 @@ the MCP/CLI surface and the preflight; the engine (graph/ingest.py) reads only t
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.declare import param
@@ -14,7 +14,9 @@ from graphtune.tools.graph.languages import LANGUAGES
 from graphtune.tools.graph.schema import CODEBASE_NAME
 from pydantic import BaseModel, ConfigDict, field_validator
 
-__all__ = ["IngestConfig"]
+__all__ = ["IngestConfig", "SELECTION_FIELDS"]
+
+SELECTION_FIELDS = ("exclude", "languages", "max_file_bytes")  # which files an ingest reads (file_selection)
 
 
 class IngestConfig(BaseModel):
@@ -42,6 +44,11 @@ class IngestConfig(BaseModel):
     # --- not offered to agents or the CLI (tests and benchmarks set them) ---------------------
     max_file_bytes: int = param(2_000_000, ge=1_000, le=50_000_000, description="Larger files are skipped.")
     workers: int = param(0, ge=0, le=64, description="Parser processes; 0 = one per CPU core.")
+
+    def file_selection(self) -> dict[str, Any]:
+        """The settings that choose which files are read: recorded with the graph version, so that
+        `retrain` and `watch` read the same files again (graph/versions.py last_ingest)."""
+        return self.model_dump(include=set(SELECTION_FIELDS))
 
     @field_validator("exclude")
     @classmethod

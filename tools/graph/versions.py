@@ -185,10 +185,12 @@ def current_version(settings: Any, backend: str, codebase: str) -> str | None:
     return index[-1]["version"] if index else None
 
 
-def ingested_root(settings: Any, backend: str, codebase: str) -> str | None:
-    """The folder (or file) the code base was last ingested from, as its version index records it."""
-    roots = [v["root"] for v in read_index(settings, backend, codebase) if v.get("root")]
-    return roots[-1] if roots else None
+def last_ingest(settings: Any, backend: str, codebase: str) -> tuple[str | None, dict[str, Any]]:
+    """(root, file selection) of the code base's last recorded ingest: what `retrain` and `watch` repeat,
+    so that files the first ingest left out (`exclude`, `languages`) are not taken for new code.
+    The selection is {} for versions recorded before it was kept."""
+    entries = [v for v in read_index(settings, backend, codebase) if v.get("root")]
+    return (entries[-1]["root"], dict(entries[-1].get("selection") or {})) if entries else (None, {})
 
 
 def load_snapshot(settings: Any, backend: str, codebase: str, version: str) -> dict[str, Any]:
@@ -226,16 +228,23 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def record_version(settings: Any, backend: str, codebase: str, version: str, snapshot_fn: Any,
-                   job_id: str | None = None, root: str | None = None) -> dict[str, Any]:
+                   job_id: str | None = None, root: str | None = None,
+                   selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record `version` as this code base's current one (snapshot made by `snapshot_fn()` unless
-    it is already the latest); return the diff from the previous version: counts + first page."""
+    it is already the latest); return the diff from the previous version: counts + first page.
+    `root` and `selection` (the ingest's exclude / languages / size limit) are what the next
+    `retrain` ingests again; an unchanged version still takes a new root or selection."""
     folder = codebase_dir(settings, backend, codebase)
+    where = {"root": root, "selection": selection} if root is not None else {}
     with _locked(folder):
         index = read_index(settings, backend, codebase)
         latest = index[-1]["version"] if index else None
         path = folder / f"{version}.json.gz"
         if latest == version and path.is_file():
             previous, diff = version, empty_diff()
+            if where and any(index[-1].get(k) != v for k, v in where.items()):  # moved, or another selection
+                index[-1].update(where)
+                _write_atomic(folder / "index.json", json.dumps(index, indent=1).encode())
         else:
             snap = snapshot_fn()
             old = load_snapshot(settings, backend, codebase, latest) if latest and (
@@ -246,7 +255,8 @@ def record_version(settings: Any, backend: str, codebase: str, version: str, sna
             _write_atomic(path, gzip.compress(json.dumps(snap, separators=(",", ":")).encode(), compresslevel=6, mtime=0))
             previous = latest
             index.append({"version": version, "previous": latest, "created_at": snap["created_at"],
-                          "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"], "root": root})
+                          "job_id": job_id, "entities": len(snap["entities"]), "diff": diff["counts"], "root": root,
+                          **({"selection": selection} if selection is not None else {})})
             _write_atomic(folder / "index.json", json.dumps(index, indent=1).encode())
     return {"graph_version": version, "previous_graph_version": previous, **diff["counts"],
             "changes": diff["changes"][:FIRST_PAGE],

@@ -160,17 +160,19 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
                  path: str | None = None, continued: ContinuedTraining | None = None) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     """The chain's (kind, params) steps and a summary; every input is checked before anything is queued."""
     from graphtune.tools.graph.ingest import IngestParams, check_root
-    from graphtune.tools.graph.versions import ingested_root
+    from graphtune.tools.graph.versions import last_ingest
 
     backend = settings.graph_backend
     base_name = model_dir(settings, base, "base").name
     meta = read_model_metadata(settings, base_name)
     parent = _parent_dataset(settings, base_name, meta)
-    root = path or ingested_root(settings, backend, codebase)
+    recorded, selection = last_ingest(settings, backend, codebase)
+    root = path or recorded
     if not root:
         raise ConfigError(f"code base `{codebase}` has no recorded ingest to repeat.", field="codebase",
                           hint="Ingest it once with ingest_codebase(path=..., codebase=...), or pass its folder.")
-    ingest = IngestParams(path=root, codebase=codebase, write_to=backend)
+    # the last ingest's exclude / languages: files it left out are not new code
+    ingest = IngestParams(path=root, codebase=codebase, write_to=backend, **selection)
     check_root(ingest.path, ingest.package, ingest.codebase, ingest.languages)
     new = _fresh_name(settings, codebase)
     continued = continued or ContinuedTraining()
@@ -182,7 +184,8 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
                           "max_probes": train["config"]["max_probes"], "device": train["config"]["device"]}),
              ("promote", {"model_a": base_name, "model_b": new, "codebase": codebase, **policy.model_dump()})]
     return steps, {"base_model": base_name, "new_model": new, "dataset_name": new, "since_dataset": parent["name"],
-                   "codebase": codebase, "path": root, "policy": policy.model_dump(),
+                   "codebase": codebase, "path": root, "file_selection": ingest.file_selection(),
+                   "policy": policy.model_dump(),
                    "continued_training": {"replay_fraction": extract["replay_fraction"],
                                           "delta_repeats": extract["delta_repeats"],
                                           "learning_rate": train["config"]["learning_rate"],

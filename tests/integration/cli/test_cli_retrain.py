@@ -53,6 +53,17 @@ def test_watch_once_retrains_when_the_code_changed(shop_model, capsys) -> None:
     assert code == 2 and "records no training config" in capsys.readouterr().err
 
 
+def test_watch_leaves_out_what_the_last_ingest_excluded(shop_model, capsys) -> None:
+    """A file under an excluded folder is not new code: watch compares the files the last ingest read."""
+    home, root = shop_model
+    run_ingest(IngestParams(path=str(root), codebase="shop", exclude=["*/tests/*"]), Settings(home=home))
+    (root / "tests").mkdir()
+    (root / "tests" / "test_cart.py").write_text("def test_total():\n    assert True\n")
+    capsys.readouterr()
+    assert main(["--json", "--home", str(home), "watch", str(root), "--once"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "unchanged"
+
+
 def test_watch_refuses_a_folder_that_was_never_ingested(tmp_path, capsys) -> None:
     folder = tmp_path / "fresh"
     folder.mkdir()

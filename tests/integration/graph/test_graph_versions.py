@@ -16,7 +16,7 @@ from graphtune.tools.dataset.params import ExtractParams
 from graphtune.tools.errors import DatasetError
 from graphtune.tools.graph.ingest import IngestParams, run_ingest
 from graphtune.tools.dataset.since import diff_versions
-from graphtune.tools.graph.versions import VersionNotFound, read_index
+from graphtune.tools.graph.versions import VersionNotFound, last_ingest, read_index
 
 V1 = '''
 def total(items, tax=0.1):
@@ -141,6 +141,26 @@ async def test_graph_diff_tool_pages_filters_and_resolves_a_dataset(client, shop
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_the_last_ingest_records_its_root_and_file_selection_for_retrain(shop, tmp_path) -> None:
+    """`retrain` and `watch` repeat the last ingest: its root and which files it read (exclude, languages,
+    size limit); a copy of the same code ingested under the same name moves the root without a new version."""
+    settings, root = shop
+    (root / "tests").mkdir()
+    (root / "tests" / "test_cart.py").write_text("def test_total():\n    assert True\n")
+    first = run_ingest(IngestParams(path=str(root), codebase="shop", exclude=["*/tests/*"], languages=["python"]),
+                       settings)
+    assert last_ingest(settings, "embedded", "shop") == (
+        str(root), {"exclude": ["*/tests/*"], "languages": ["python"], "max_file_bytes": 2_000_000})
+    moved = tmp_path / "elsewhere" / "shop"  # the same package (its folder name makes its module names)
+    moved.parent.mkdir()
+    root.rename(moved)
+    again = run_ingest(IngestParams(path=str(moved), codebase="shop", exclude=["*/tests/*"], languages=["python"]),
+                       settings)
+    assert again["graph_version"] == first["graph_version"] and again["files_unchanged"] == 3
+    assert len(read_index(settings, "embedded", "shop")) == 1
+    assert last_ingest(settings, "embedded", "shop")[0] == str(moved)  # what the next retrain reads
 
 
 def test_delta_dataset_keeps_new_and_changed_facts_drops_removed_and_replays_a_share(shop) -> None:

@@ -250,6 +250,20 @@ def test_the_chain_continues_at_a_lower_lr_on_a_delta_with_a_large_replay_share(
                                              "num_epochs": 3}  # a sampled replay sets the ratio: no repeats
 
 
+def test_the_chain_ingests_the_files_the_last_ingest_read(services, tmp_path) -> None:
+    """exclude / languages of the last ingest carry over: files it left out are not taught as new code."""
+    from graphtune.tools.training.retrain import RetrainPolicy, plan_retrain
+
+    _fake_v1(services, tmp_path)
+    run_ingest(IngestParams(path=str(tmp_path / "pkg"), codebase="pkg", exclude=["*/tests/*"], languages=["python"]),
+               services.settings)
+    steps, summary = plan_retrain(services.settings, "pkg", "current", RetrainPolicy())
+    ingest = dict(steps)["ingest"]
+    assert (ingest["exclude"], ingest["languages"]) == (["*/tests/*"], ["python"])
+    assert summary["file_selection"] == {"exclude": ["*/tests/*"], "languages": ["python"],
+                                         "max_file_bytes": 2_000_000}
+
+
 @pytest.mark.anyio
 async def test_retrain_tool_takes_the_continued_training_overrides(client, services, tmp_path) -> None:
     from conftest import wait_for
