@@ -37,7 +37,7 @@ def _jobs_using(store: object, name: str) -> list[str]:
 @mcp_tool(read_only=False, destructive=True, idempotent=False)
 def delete_model(
     services: ToolServices,
-    model_name: Annotated[str, Field(description="Name of the fine-tuned model to delete (list_models).")],
+    model_name: Annotated[str, Field(description="Name of the fine-tuned or merged model to delete (list_models).")],
     force: Annotated[bool, Field(description="Delete even if an alias points at it; default false.")]
     = False,
 ) -> Deletion:
@@ -49,7 +49,7 @@ def delete_model(
     one a queued or running job uses.
     """
     settings = services.settings
-    folder = model_dir(settings, model_name)
+    folder = model_dir(settings, model_name, merged=True)
     name = folder.name
     aliases = sorted(a for a, target in services.store.aliases().items() if target == name)
     if aliases and not force:

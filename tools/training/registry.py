@@ -80,11 +80,32 @@ def resolve_model_name(settings: Any, name: str) -> str:
     return read_aliases(settings).get(name, name) if isinstance(name, str) else name
 
 
-def model_dir(settings: Any, name: str, field: str = "model_name") -> Any:
-    """The folder of a finished model, by name or alias; ModelUnknown otherwise."""
-    return named_folder(settings.models_dir, resolve_model_name(settings, name), field=field,
-                        marker="adapter_config.json", missing=ModelUnknown, what="finished model",
-                        list_tool="list_models")
+def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bool = False) -> Any:
+    """The folder of a finished model (an adapter), by name or alias; ModelUnknown otherwise.
+    `merged`: a merged model (merge_adapter's full model, no adapter) is taken too, where a tool
+    works on any model folder (delete_model); elsewhere one is refused with what to pass instead."""
+    real = resolve_model_name(settings, name)
+    folder = settings.models_dir / real if isinstance(real, str) else None
+    if folder is not None and not (folder / "adapter_config.json").is_file() and (folder / "config.json").is_file():
+        if merged:
+            return named_folder(settings.models_dir, real, field=field, marker="config.json", missing=ModelUnknown,
+                                what="model", list_tool="list_models")
+        source = (_merged_from(folder) or "the adapter it was merged from")
+        raise ModelUnknown(f"`{real}` is a merged model (the base model with an adapter folded in); `{field}` "
+                           "takes a fine-tuned adapter.", field=field,
+                           hint=f"Pass {source} instead (list_models shows each merged model's merged_from).")
+    return named_folder(settings.models_dir, real, field=field, marker="adapter_config.json", missing=ModelUnknown,
+                        what="finished model", list_tool="list_models")
+
+
+def _merged_from(folder: Any) -> str | None:
+    """The adapter a merged model was made from, as merge_adapter recorded it (None: not recorded)."""
+    try:
+        meta = json.loads((folder / "merge_metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = meta.get("merged_from") if isinstance(meta, dict) else None
+    return f"`{source}`" if isinstance(source, str) else None
 
 
 def read_model_metadata(settings: Any, name: str) -> dict[str, Any]:

@@ -70,6 +70,26 @@ async def test_promote_resolves_aliases_and_delete_refuses_an_aliased_model(clie
 
 
 @pytest.mark.anyio
+async def test_a_merged_model_can_be_deleted_and_adapter_tools_name_its_adapter(client, services) -> None:
+    """merge_adapter's output is a full model (config.json, no adapter): delete_model takes it; a tool
+    that needs an adapter says which one it was merged from instead of 'no finished model'."""
+    settings = services.settings
+    fake_model(settings, "m1")
+    folder = settings.models_dir / "m1-merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "merge_metadata.json").write_text(json.dumps({"merged_from": "m1"}))
+    services.store.register_model({"name": "m1-merged", "job_id": None, "base_model": "tiny", "dataset": None,
+                                   "method": "merged", "created_at": 0.0, "path": str(folder),
+                                   "metrics": {"merged_from": "m1"}})
+    refused = await client.call_tool("evaluate_model", {"model_name": "m1-merged"})
+    assert refused.is_error and "merged model" in refused.content[0].text and "`m1`" in refused.content[0].text
+    deleted = await client.call_tool("delete_model", {"model_name": "m1-merged"})
+    assert not deleted.is_error, deleted.content[0].text
+    assert not folder.exists() and set(_models(await client.call_tool("list_models", {}))) == {"m1"}
+
+
+@pytest.mark.anyio
 async def test_delete_refuses_a_model_a_queued_job_uses(client, services) -> None:
     services.runner.dispatch = lambda: []  # type: ignore[method-assign]  # keep the job queued
     fake_model(services.settings, "busy")
