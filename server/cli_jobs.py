@@ -41,7 +41,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     add_job_command(sub, "ingest", "ingest_codebase", IngestRequest,
-                    "parse a Python code base into the graph (job)")
+                    "parse a code base (Python, TS/JS, Go, Java, Rust) into the graph (job)")
     add_job_command(sub, "extract-data", "extract_training_data", ExtractRequest,
                     "build a dataset from the graph (job)")
 

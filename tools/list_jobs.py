@@ -33,7 +33,8 @@ def list_jobs(
     services: ToolServices,
     status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] | None,
                       Field(description="Only jobs in this state; default every state.")] = None,
-    kind: Annotated[Literal["ingest", "extract", "train", "merge", "evaluate", "ask", "compare", "promote"] | None,
+    kind: Annotated[Literal["ingest", "extract", "train", "merge", "export", "evaluate", "ask", "compare", "promote"]
+                    | None,
                     Field(description="Only jobs of this kind; default every kind.")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="Jobs per page, 1-100; default 20.")] = 20,
     offset: Annotated[int, Field(ge=0, description="Jobs to skip, from the previous page's next_offset; default 0.")] = 0,

@@ -51,3 +51,14 @@ def test_every_handler_names_a_function_that_exists() -> None:
 def test_the_job_kinds_are_the_nine_the_tools_queue() -> None:
     assert sorted(job_kinds()) == ["ask", "compare", "evaluate", "export", "extract", "ingest", "merge", "promote",
                                    "train"]
+
+
+def test_list_jobs_filters_by_every_job_kind() -> None:
+    """list_jobs' `kind` choices are written out for its schema: they must follow the registry (export was missing)."""
+    import typing
+
+    from graphtune.tools.list_jobs import list_jobs
+
+    hint = typing.get_type_hints(list_jobs, include_extras=True)["kind"]
+    literal = next(a for a in typing.get_args(typing.get_args(hint)[0]) if typing.get_origin(a) is typing.Literal)
+    assert sorted(typing.get_args(literal)) == sorted(job_kinds())
