@@ -221,5 +221,6 @@ def check_kl_strategy(cfg: LoraJobConfig, strategy: str) -> None:
             f"`general_replay_kl`={cfg.general_replay_kl} (the KL-to-base term; the knowledge preset sets 1.0) does "
             "not run under FSDP yet, which this job asks for or needs (`strategy`='fsdp': the model does not "
             "fit one GPU).", field="general_replay_kl",
-            hint="Pass general_replay_kl=0 (the replay rows still train, without the KL term), or train on GPUs "
-                 "that each hold the model (strategy='ddp'), or on one GPU with method='qlora'.")
+            hint="From an MCP client: method='qlora' with gpus=1 (the 4-bit model fits one GPU, no FSDP needed), "
+                 "or preset='default' (no replay, no KL term). From the CLI: also --general-replay-kl 0 (the replay "
+                 "rows still train, without the KL term) or --strategy ddp on GPUs that each hold the model.")

@@ -235,7 +235,8 @@ def test_the_kl_term_is_refused_under_fsdp() -> None:
 
     with pytest.raises(TrainingConfigError) as err:
         LoraJobConfig(dataset_name="d", base_model="m", strategy="fsdp", general_replay_kl=1.0)
-    assert err.value.field == "general_replay_kl" and "general_replay_kl=0" in err.value.hint
+    assert err.value.field == "general_replay_kl" and "--general-replay-kl 0" in err.value.hint
+    assert "method='qlora' with gpus=1" in err.value.hint  # what an MCP client can pass
     cfg = LoraJobConfig(dataset_name="d", base_model="m", strategy="auto", general_replay_kl=1.0)
     with pytest.raises(TrainingConfigError):
         check_kl_strategy(cfg, "fsdp")  # `auto` resolved to FSDP for a model that does not fit one GPU
