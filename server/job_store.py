@@ -252,7 +252,7 @@ class JobStore:
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.conn.execute(f"SELECT count(*) FROM jobs{clause}", args).fetchone()[0]
         rows = self._query(
-            f"SELECT * FROM jobs{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
+            f"SELECT * FROM jobs{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*args, limit, _sql_int(offset)]
         )
         return [_decode(row) for row in rows], total
 
@@ -342,7 +342,7 @@ class JobStore:
     def events(
         self, job_id: str, *, after_id: int = 0, limit: int = 50, type_: str | None = None, newest: bool = False
     ) -> list[EventRecord]:
-        clause, args = "job_id = ? AND id > ?", [job_id, after_id]
+        clause, args = "job_id = ? AND id > ?", [job_id, _sql_int(after_id)]
         if type_:
             clause += " AND type = ?"
             args.append(type_)
@@ -540,7 +540,7 @@ class JobStore:
     @_locked
     def list_models(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         total = self.conn.execute("SELECT count(*) FROM models").fetchone()[0]
-        rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, offset])
+        rows = self._query("SELECT * FROM models ORDER BY created_at DESC LIMIT ? OFFSET ?", [limit, _sql_int(offset)])
         return [{**row, "metrics": json.loads(row["metrics"])} for row in rows], total
 
     @_locked
@@ -579,3 +579,12 @@ def _why_dead(job: JobRecord, now: float, stale_after_s: float, gone: bool) -> s
     if beat_age > stale_after_s:
         return f"no heartbeat for {beat_age:.0f}s (limit {stale_after_s:.0f}s); the worker is presumed dead."
     return None
+
+
+def _sql_int(value: int) -> int:
+    """An offset or id from a client, capped at SQLite's largest integer (beyond it the driver raises
+    OverflowError instead of returning an empty page)."""
+    return min(value, SQLITE_MAX_INT)
+
+
+SQLITE_MAX_INT = 2**63 - 1

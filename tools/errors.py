@@ -241,3 +241,9 @@ def all_error_classes() -> list[type[GraphtuneError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """`value` for an error message, cut to `limit` characters: a 10k-character argument is not echoed back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

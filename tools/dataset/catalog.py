@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.tools.dataset.names import named_folder
-from graphtune.tools.errors import ConfigError, DatasetNotFound
+from graphtune.tools.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from pydantic import BaseModel
 
 
@@ -55,12 +55,24 @@ def preview(settings: Any, name: str, split: str, offset: int, limit: int, max_c
     if split not in ("train", "eval"):
         raise ConfigError(f"`split`={split!r} must be 'train' or 'eval'.", field="split")
     path = dataset_dir(settings, name) / f"{split}.jsonl"
+    if not path.is_file():
+        hint = "Preview split='train'." if split == "eval" else "Extract it again (extract_training_data, overwrite=true)."
+        raise DatasetInvalid(f"dataset `{name}` has no {split} split ({path.name} is missing).", field="split"
+                             if split == "eval" else "dataset_name", hint=hint)
     rows, total = [], 0
-    with open(path, encoding="utf-8") as handle:
-        for i, line in enumerate(handle):
-            total += 1
-            if offset <= i < offset + limit:
-                rows.append(_clip(json.loads(line), max_chars))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for i, line in enumerate(handle):
+                total += 1
+                if offset <= i < offset + limit:
+                    rows.append(_clip(json.loads(line), max_chars))
+    except OSError as exc:
+        raise DatasetInvalid(f"dataset `{name}`: cannot read {path} ({exc.strerror}).", field="dataset_name",
+                             hint="Check the file's permissions, or extract the dataset again.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetInvalid(f"dataset `{name}`: line {total} of {path.name} is not valid JSON ({exc}).",
+                             field="dataset_name", hint="Extract the dataset again (extract_training_data, "
+                             "overwrite=true), or fix that line.") from exc
     return rows, total
 
 

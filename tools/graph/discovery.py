@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphtune.tools.errors import ConfigError
+from graphtune.tools.errors import ConfigError, shown
 from graphtune.tools.graph.languages import BY_NAME, DISPLAY, LANGUAGES, language_of
 
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".tox", ".mypy_cache",
@@ -55,10 +55,14 @@ def resolve_root(path: str | None, package: str | None) -> Path:
             return Path(spec.origin).resolve()
         raise ConfigError(f"`package`={package!r} has no Python source (it is built-in or compiled).",
                           field="package", hint="Pick a package that ships .py files.")
-    root = Path(path).expanduser()  # type: ignore[arg-type]
-    if not root.exists():
-        raise ConfigError(f"`path`={path!r} does not exist.", field="path", hint="Pass an existing folder.")
-    return root.resolve()
+    try:
+        root = Path(path).expanduser()  # type: ignore[arg-type]
+        if not root.exists():
+            raise ConfigError(f"`path`={shown(path)} does not exist.", field="path", hint="Pass an existing folder.")
+        return root.resolve()
+    except (OSError, RuntimeError) as exc:  # a path too long for the file system, an unknown ~user
+        raise ConfigError(f"`path`={shown(path)} cannot be used ({getattr(exc, 'strerror', None) or exc}).", field="path",
+                          hint="Pass the absolute path of an existing folder or source file.") from exc
 
 
 def _wanted(languages: list[str] | None) -> set[str]:

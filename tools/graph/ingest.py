@@ -134,6 +134,8 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
         loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
+        if failures and not parsed and not known:  # nothing loaded yet: fail before the code base exists
+            raise _nothing_parsed(root, failures, "path" if params.path else "package")
         writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
         # one commit for the last batch, the derived edges and the CodeBase node
         writer.atomic(partial(_last_steps, writer, loaded.batch, ctx, len(to_parse), str(root),
@@ -173,6 +175,16 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     if repaired:  # only then: a normal ingest's report keeps its shape
         report["repaired"] = True
     return report
+
+
+def _nothing_parsed(root: Any, failures: list[tuple[str, str]], field: str) -> ConfigError:
+    """Every file of a new code base failed to parse: an empty code base would only fail later, in
+    extraction, with a less helpful error."""
+    path, error = failures[0]
+    return ConfigError(f"none of the {len(failures)} file(s) under {root} could be parsed (first: {path}: {error}); "
+                       "nothing was ingested.", field=field,
+                       hint="Check that the files are readable source code in a supported language, or exclude "
+                       "the broken ones with `exclude`.")
 
 
 def _repair_if_unfinished(writer: Any, codebase: str, ctx: JobContext | None) -> bool:

@@ -8,7 +8,7 @@ from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
 from graphtune.tools.requests.base import JobRequest, param
 from graphtune.tools.requests.train import Device
-from graphtune.tools.training.registry import model_dir
+from graphtune.tools.training.registry import model_dir, trained_model_dir
 
 if TYPE_CHECKING:
     from graphtune.tools.services import ToolServices
@@ -38,7 +38,7 @@ class MergeRequest(JobRequest):
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """The model exists (an alias resolves to it); the output name is a free slug."""
         settings = services.settings
-        model_name = model_dir(settings, self.model_name).name
+        model_name = trained_model_dir(settings, self.model_name).name
         output_name = self.output_name or f"{model_name}-merged"
         try:
             check_name(output_name, "output_name")
@@ -70,7 +70,8 @@ class ExportRequest(JobRequest):
         """The model exists (an alias resolves to it); a k-quant needs `llama-quantize`."""
         from graphtune.tools.training.gguf_convert import INSTALL_QUANTIZE, K_QUANTS, quantize_binary
 
-        params = {"model_name": model_dir(services.settings, self.model_name).name, "output_type": self.output_type,
+        params = {"model_name": trained_model_dir(services.settings, self.model_name).name,
+                  "output_type": self.output_type,
                   "overwrite": self.overwrite}
         if self.output_type in K_QUANTS:
             binary = quantize_binary(services.settings)
@@ -103,9 +104,12 @@ class EvaluateRequest(JobRequest):
 
         _check_device(self.device)
         settings = services.settings
-        model_name = model_dir(settings, self.model_name).name  # an alias resolves to its model
+        model_name = trained_model_dir(settings, self.model_name).name  # an alias resolves to its model
         dataset = self.dataset_name or (read_model_metadata(settings, model_name).get("dataset") or {}).get("name")
-        probes_folder(settings, dataset or "")
+        if not dataset:
+            raise ConfigError(f"model `{model_name}` records no dataset to take the probes from.",
+                              field="dataset_name", hint="Pass dataset_name: a knowledge dataset (list_datasets).")
+        probes_folder(settings, dataset)
         return {"model_name": model_name, "dataset_name": dataset, "max_probes": self.max_probes,
                 "include_base": self.include_base, "device": self.device}
 
@@ -128,7 +132,8 @@ class CompareRequest(JobRequest):
 
         _check_device(self.device)
         settings = services.settings
-        a, b = model_dir(settings, self.model_a, "model_a").name, model_dir(settings, self.model_b, "model_b").name
+        a = trained_model_dir(settings, self.model_a, "model_a").name
+        b = trained_model_dir(settings, self.model_b, "model_b").name
         if a == b:
             raise ConfigError(f"`model_a` and `model_b` are both `{a}`.", field="model_b",
                               hint="Compare two different models (list_models).")
@@ -164,7 +169,7 @@ class AskRequest(JobRequest):
 
         _check_device(self.device)
         if not self.prompt.strip():
-            raise TrainingConfigError("`prompt` is empty.", field="prompt", hint="Pass the question to answer.")
+            raise ConfigError("`prompt` is empty.", field="prompt", hint="Pass the question to answer.")
         return {**ask_target(services.settings, self.model, self.compare), "prompt": self.prompt,
                 "compare": self.compare, "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
                 "timeout_seconds": self.timeout_seconds, "device": self.device}

@@ -23,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
-from graphtune.tools.errors import ModelNotFound, ModelUnsupported
+from graphtune.tools.errors import ModelNotFound, ModelUnsupported, shown
 from graphtune.tools.training.config import HUB_ID
 from graphtune.tools.training.gguf_cache import (  # noqa: F401 - re-exported: the cache's public names
     CACHE_FOLDER,
@@ -145,8 +145,21 @@ def _locate_builtin(builtin: Builtin, requested: str, field: str) -> BaseModelRe
 def locate_base_model(base_model: str, field: str = "base_model") -> BaseModelRef:
     """Classify and validate `base_model` cheaply; ModelNotFound / ModelUnsupported when it cannot work."""
     name = (base_model or "").strip()
+    if not name:
+        raise ModelNotFound(f"`{field}` is empty.", field=field,
+                            hint="Pass a built-in name from list_base_models (e.g. 'smollm2-135m-instruct'), a hub "
+                            "id, a model folder or a .gguf file.")
     if name.lower() in BUILTINS:
         return _locate_builtin(BUILTINS[name.lower()], base_model, field)
+    try:
+        return _locate_path_or_hub(name, base_model, field)
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system, an unknown ~user
+        raise ModelNotFound(f"`{field}`={shown(base_model)} cannot be read as a path ({getattr(exc, 'strerror', None) or exc}).", field=field,
+                            hint="Pass a built-in name from list_base_models, a hub id, a model folder or a "
+                            ".gguf file.") from exc
+
+
+def _locate_path_or_hub(name: str, base_model: str, field: str) -> BaseModelRef:
     path = Path(name).expanduser()
     if name.lower().endswith(".gguf"):
         if not path.is_file():
@@ -156,6 +169,10 @@ def locate_base_model(base_model: str, field: str = "base_model") -> BaseModelRe
             raise ModelUnsupported(f"`{field}`={base_model!r} is not a GGUF file (wrong magic bytes).", field=field,
                                    hint="Pass a .gguf file written by llama.cpp / the gguf package.")
         return BaseModelRef("gguf", str(path.resolve()), base_model, GgufSource.single(path.resolve()))
+    if path.is_file():
+        raise ModelNotFound(f"`{field}`={base_model!r} is a file, not a model.", field=field,
+                            hint="Point it at a saved Hugging Face model folder (save_pretrained output), "
+                            "a .gguf file, or a name from list_base_models.")
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelNotFound(f"`{field}`={base_model!r} is a folder without config.json.", field=field,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import DatasetInvalid, DatasetNotFound
+from graphtune.tools.errors import DatasetInvalid, DatasetNotFound, shown
 
 ROLES = {"system", "user", "assistant"}
 MAX_LINE_BYTES = 4_000_000
@@ -30,11 +30,19 @@ class DatasetFiles:
 
 def locate(datasets_dir: Path, dataset: str) -> DatasetFiles:
     """A graphtune dataset folder by name, or a .jsonl file path (its eval split: none)."""
+    try:
+        return _locate(datasets_dir, dataset)
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system, an unknown ~user, no access
+        raise DatasetNotFound(f"`dataset_name`={shown(dataset)} cannot be read ({getattr(exc, 'strerror', None) or exc}).", field="dataset_name",
+                              hint="Call list_datasets, or pass the path of a readable chat/alpaca JSONL file.") from exc
+
+
+def _locate(datasets_dir: Path, dataset: str) -> DatasetFiles:
     folder = datasets_dir / dataset
     if "/" not in dataset and not dataset.endswith(".jsonl") and (folder / "train.jsonl").is_file() \
             and not folder.is_symlink():
         meta_path = folder / "metadata.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta = _metadata(meta_path, dataset)
         eval_path = folder / "eval.jsonl"
         has_eval = eval_path.is_file() and eval_path.stat().st_size > 0
         return DatasetFiles(dataset, folder / "train.jsonl", eval_path if has_eval else None, meta)
@@ -43,6 +51,22 @@ def locate(datasets_dir: Path, dataset: str) -> DatasetFiles:
         return DatasetFiles(path.stem, path.resolve(), None, {})
     raise DatasetNotFound(f"`dataset_name`={dataset!r} is neither a dataset in {datasets_dir} nor a .jsonl file.",
                           field="dataset_name", hint="Call list_datasets, or pass the path of a chat/alpaca JSONL file.")
+
+
+def _metadata(path: Path, dataset: str) -> dict[str, Any]:
+    """The dataset's metadata.json ({} when there is none); a broken one is a dataset error, not a crash."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetInvalid(f"dataset `{dataset}`: {path} is not valid JSON ({exc}).", field="dataset_name",
+                             hint="Extract the dataset again (extract_training_data with overwrite=true), or fix "
+                             "or delete its metadata.json.") from exc
+    if not isinstance(meta, dict):
+        raise DatasetInvalid(f"dataset `{dataset}`: {path} holds {type(meta).__name__}, not a JSON object.",
+                             field="dataset_name", hint="Extract the dataset again, or delete its metadata.json.")
+    return meta
 
 
 def to_messages(row: Any) -> list[dict[str, str]] | str:

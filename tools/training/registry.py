@@ -13,7 +13,7 @@ import json
 import sqlite3
 from typing import Any, Literal
 
-from graphtune.tools.dataset.names import named_folder
+from graphtune.tools.dataset.names import NAME_PATTERN, named_folder
 from graphtune.tools.errors import ModelUnknown
 from graphtune.tools.services import JobStoreView
 from graphtune.tools.timestamps import iso
@@ -75,7 +75,9 @@ def read_aliases(settings: Any) -> dict[str, str]:
 def resolve_model_name(settings: Any, name: str) -> str:
     """A model's real name: `name` itself when such a model folder exists, else the model an
     alias of that name points to (else `name`, for model_dir to refuse with a coded error)."""
-    if isinstance(name, str) and (settings.models_dir / name / "adapter_config.json").is_file():
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        return name  # not a model or alias name: model_dir refuses it with the slug rules
+    if (settings.models_dir / name / "adapter_config.json").is_file():
         return name
     return read_aliases(settings).get(name, name) if isinstance(name, str) else name
 
@@ -85,7 +87,7 @@ def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bo
     `merged`: a merged model (merge_adapter's full model, no adapter) is taken too, where a tool
     works on any model folder (delete_model); elsewhere one is refused with what to pass instead."""
     real = resolve_model_name(settings, name)
-    folder = settings.models_dir / real if isinstance(real, str) else None
+    folder = settings.models_dir / real if isinstance(real, str) and NAME_PATTERN.fullmatch(real) else None
     if folder is not None and not (folder / "adapter_config.json").is_file() and (folder / "config.json").is_file():
         if merged:
             return named_folder(settings.models_dir, real, field=field, marker="config.json", missing=ModelUnknown,
@@ -96,6 +98,19 @@ def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bo
                            hint=f"Pass {source} instead (list_models shows each merged model's merged_from).")
     return named_folder(settings.models_dir, real, field=field, marker="adapter_config.json", missing=ModelUnknown,
                         what="finished model", list_tool="list_models")
+
+
+def trained_model_dir(settings: Any, name: str, field: str = "model_name") -> Any:
+    """model_dir, for a tool that loads the adapter on its base model: its training_metadata.json must
+    name that base (an adapter copied in by hand may lack one), checked before a job is queued."""
+    folder = model_dir(settings, name, field)
+    meta = read_model_metadata(settings, folder.name)
+    if not (meta.get("base_model") or meta.get("base_model_resolved")):
+        raise ModelUnknown(f"model `{folder.name}` has no training_metadata.json naming its base model, so it "
+                           "cannot be loaded.", field=field,
+                           hint=f"Use a model trained by graphtune (list_models), or add {folder}/"
+                           "training_metadata.json with {\"base_model\": \"<hub id, folder or built-in name>\"}.")
+    return folder
 
 
 def _merged_from(folder: Any) -> str | None:

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-NASTY_NAMES = ["../escape", "..", "/etc/passwd", "a/b", "a\x00b", "ﬁle", "ＡＢＣ", "a" * 200, "", " ", "CON",
+NASTY_NAMES = ["../escape", "..", "/etc/passwd", "a/b", "a\x00b", "ﬁle", "ＡＢＣ", "a" * 200, "a" * 300, "", " ", "CON",
                "name\n", "-rf", ".hidden", "é", "a..b"]
-ANY_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+ANY_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.sampled_from([2**63, -(2**63), 10**30])
+                        | st.floats(allow_nan=False) | st.text(max_size=30),
                         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
                                                                                      max_size=3), max_leaves=6)
 TOOLS_ARGS = {

@@ -1,0 +1,101 @@
+"""Bad inputs found by a sweep of every tool (2026-12-05) that used to end in an internal error or a
+misleading one: each now gets a coded error naming the field, short enough to read, and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import wait_final
+from graphtune.server.job_store import JobStatus
+
+
+def _error(result) -> str:  # noqa: ANN001
+    assert result.is_error, result.structured_content
+    text = result.content[0].text
+    assert "Error executing tool" not in text, text  # an internal error: no code, field or hint
+    assert len(text) < 1200, text  # a 10k-character argument is not echoed back whole
+    return text
+
+
+@pytest.mark.anyio
+async def test_names_too_long_for_the_file_system_are_refused_by_the_name_rules(client) -> None:
+    for tool, args, field in (("delete_model", {"model_name": "a" * 300}, "model_name"),
+                              ("evaluate_model", {"model_name": "a" * 300}, "model_name"),
+                              ("start_fine_tuning", {"dataset_name": "a" * 300, "base_model": "smollm2-135m-instruct",
+                                                     "dry_run": True}, "dataset_name"),
+                              ("ingest_codebase", {"path": "a" * 10_000}, "path"),
+                              ("ingest_codebase", {"path": "~no-such-user-here/x"}, "path")):
+        assert field in _error(await client.call_tool(tool, args)), (tool, field)
+
+
+@pytest.mark.anyio
+async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> None:
+    root = services.settings.datasets_dir
+    for name, files in (("nosplit", {"metadata.json": "{}"}),
+                        ("badline", {"metadata.json": "{}", "train.jsonl": '{"messages": []}\n{not json\n'}),
+                        ("badmeta", {"metadata.json": "{oops", "train.jsonl": '{"messages": []}\n'})):
+        (root / name).mkdir(parents=True)
+        for file, text in files.items():
+            (root / name / file).write_text(text)
+    assert "train split" in _error(await client.call_tool("preview_dataset", {"dataset_name": "nosplit"}))
+    assert "split" in _error(await client.call_tool("preview_dataset", {"dataset_name": "badline", "split": "eval"}))
+    assert "line 2" in _error(await client.call_tool("preview_dataset", {"dataset_name": "badline"}))
+    text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": "badmeta", "dry_run": True,
+                                                               "base_model": "smollm2-135m-instruct"}))
+    assert "dataset_invalid" in text and "metadata.json" in text
+
+
+@pytest.mark.anyio
+async def test_huge_offsets_give_an_empty_page(client) -> None:
+    page = await client.call_tool("list_jobs", {"offset": 2**63})
+    assert not page.is_error and page.structured_content["jobs"] == []
+
+
+@pytest.mark.anyio
+async def test_a_dataset_name_that_reads_as_a_file_path_is_refused(client) -> None:
+    text = _error(await client.call_tool("extract_training_data", {"dataset_name": "dup.jsonl"}))
+    assert "dataset_name" in text and "'dup'" in text
+
+
+@pytest.mark.anyio
+async def test_base_model_errors_say_what_the_value_is(client, tmp_path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    data = tmp_path / "rows.jsonl"  # a usable dataset, so that base_model is what is checked
+    data.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
+    for value, says in (("", "is empty"), ("  ", "is empty"), (str(notes), "is a file, not a model")):
+        text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": str(data), "base_model": value,
+                                                                   "dry_run": True}))
+        assert "base_model" in text and says in text, (value, text)
+
+
+def test_an_ingest_where_no_file_parses_fails_and_leaves_no_code_base(services, tmp_path) -> None:
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "binary.py").write_bytes(b"\x00\x01\x02 def (\n")
+    job = services.runner.submit("ingest", {"path": str(folder)})
+    final = wait_final(services.store, job.id)
+    assert final.status is JobStatus.FAILED and final.error["field"] == "path", final.error
+    assert "could be parsed" in final.error["message"] and "binary.py" in final.error["message"]
+    from graphtune.tools.graph.embedded import EmbeddedGraph
+
+    if services.settings.graph_dir.exists():  # the store may have been created; no code base is in it
+        with EmbeddedGraph(services.settings.graph_dir, read_only=True) as graph:
+            assert not list(graph.rows("MATCH (c:CodeBase) RETURN c.name"))
+
+
+@pytest.mark.anyio
+async def test_a_model_that_cannot_be_loaded_is_refused_before_a_job_is_queued(client, services) -> None:
+    folder = services.settings.models_dir / "by-hand"  # an adapter copied in without training_metadata.json
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    for tool, args, field in (("evaluate_model", {"model_name": "by-hand", "dataset_name": "x"}, "model_name"),
+                              ("compare_models", {"model_a": "by-hand", "model_b": "other", "dataset_name": "x"},
+                               "model_a"),
+                              ("merge_adapter", {"model_name": "by-hand"}, "model_name"),
+                              ("export_model", {"model_name": "by-hand"}, "model_name")):
+        text = _error(await client.call_tool(tool, args))
+        assert field in text and "training_metadata.json" in text, (tool, text)
+    (folder / "training_metadata.json").write_text('{"base_model": "smollm2-135m-instruct"}')
+    text = _error(await client.call_tool("evaluate_model", {"model_name": "by-hand"}))
+    assert "dataset_name" in text and "records no dataset" in text
+    assert services.store.list(limit=5)[0] == []  # nothing was queued
