@@ -52,6 +52,10 @@ def graph_diff(
     from graphtune.tools.paging import page
 
     backend = source or services.settings.graph_backend
+    if backend == "neo4j":
+        from graphtune.tools.graph.neo4j_store import check_neo4j_configured
+
+        check_neo4j_configured(services.settings, "source")
     old, new, diff = diff_versions(services.settings, backend, codebase, since)
     listed = [c for c in diff["changes"] if change == "all" or c["change"] == change]
     chunk, total, next_offset = page(listed, limit, offset)

@@ -57,6 +57,15 @@ def map_neo4j_errors(settings: Any) -> Iterator[None]:
         raise GraphError(f"Neo4j driver error: {exc}") from exc
 
 
+def check_neo4j_configured(settings: Any, field: str) -> None:
+    """Before queueing work that reads Neo4j: NEO4J_URI must be set (a cheap check; no connection)."""
+    if not settings.neo4j_uri:
+        raise ConfigError(f"`{field}`='neo4j' but NEO4J_URI is not set, so there is no Neo4j server to read.",
+                          field=field, hint="Set NEO4J_URI (and NEO4J_USERNAME / NEO4J_PASSWORD) in the server's "
+                          "environment, e.g. NEO4J_URI=neo4j://localhost:7687, or use the embedded store "
+                          f"({field}='embedded').")
+
+
 def make_driver(settings: Any):  # noqa: ANN201 (neo4j.AsyncDriver)
     from neo4j import AsyncGraphDatabase
 

@@ -45,6 +45,10 @@ class ExtractRequest(JobRequest, ExtractConfig):
 
         settings = services.settings
         source = self.source or settings.graph_backend
+        if source == "neo4j":
+            from graphtune.tools.graph.neo4j_store import check_neo4j_configured
+
+            check_neo4j_configured(settings, "source")
         if self.codebases and source == "embedded":
             check_embedded_codebases(settings, self.codebases)
         if self.since is not None:

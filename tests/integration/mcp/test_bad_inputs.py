@@ -99,3 +99,13 @@ async def test_a_model_that_cannot_be_loaded_is_refused_before_a_job_is_queued(c
     text = _error(await client.call_tool("evaluate_model", {"model_name": "by-hand"}))
     assert "dataset_name" in text and "records no dataset" in text
     assert services.store.list(limit=5)[0] == []  # nothing was queued
+
+
+@pytest.mark.anyio
+async def test_reading_neo4j_without_neo4j_uri_is_refused_up_front(client, services) -> None:
+    assert not services.settings.neo4j_uri
+    for tool, args in (("extract_training_data", {"dataset_name": "n", "source": "neo4j"}),
+                       ("graph_diff", {"codebase": "x", "source": "neo4j"})):
+        text = _error(await client.call_tool(tool, args))
+        assert "`source`='neo4j'" in text and "NEO4J_URI is not set" in text, (tool, text)
+    assert services.store.list(limit=5)[0] == []
