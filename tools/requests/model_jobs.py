@@ -8,7 +8,7 @@ from graphtune.tools.dataset.names import check_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
 from graphtune.tools.requests.base import JobRequest, param
 from graphtune.tools.requests.train import Device
-from graphtune.tools.training.registry import model_dir, trained_model_dir
+from graphtune.tools.training.registry import refuse_alias_name, trained_model_dir
 
 if TYPE_CHECKING:
     from graphtune.tools.services import ToolServices
@@ -44,6 +44,7 @@ class MergeRequest(JobRequest):
             check_name(output_name, "output_name")
         except ValueError as exc:
             raise ConfigError(str(exc), field="output_name") from exc
+        refuse_alias_name(settings, output_name)
         if (settings.models_dir / output_name).exists():
             raise TrainingConfigError(f"`output_name`={output_name!r} already exists.", field="output_name",
                                       hint="Choose another output_name.")

@@ -16,7 +16,7 @@ from graphtune.tools.training.base_models import check_base_model
 from graphtune.tools.training.config import LoraJobConfig
 from graphtune.tools.training.data_files import locate, read_conversations
 from graphtune.tools.training.presets import apply_preset
-from graphtune.tools.training.registry import model_dir
+from graphtune.tools.training.registry import model_dir, refuse_alias_name
 
 MIN_FREE_GIB = 1.0
 
@@ -37,6 +37,8 @@ def validate_request(services: ToolServices, params: dict[str, Any]) -> LoraJobC
     if cfg.output_name and (services.settings.models_dir / cfg.output_name).exists():
         raise TrainingConfigError(f"a model named `{cfg.output_name}` already exists.", field="output_name",
                                   hint="Choose another output_name, or list_models.")
+    if cfg.output_name:
+        refuse_alias_name(services.settings, cfg.output_name)
     if not cfg.dry_run:  # checkpoints and the adapter need room; a full disk fails before queueing
         ensure_free_space(services.settings.models_dir, MIN_FREE_GIB, "output_name")
     if cfg.init_adapter:

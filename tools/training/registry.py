@@ -14,7 +14,7 @@ import sqlite3
 from typing import Any, Literal
 
 from graphtune.tools.dataset.names import NAME_PATTERN, named_folder
-from graphtune.tools.errors import ModelUnknown
+from graphtune.tools.errors import ConfigError, ModelUnknown
 from graphtune.tools.services import JobStoreView
 from graphtune.tools.timestamps import iso
 from graphtune.tools.training.exports import list_exports
@@ -98,6 +98,16 @@ def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bo
                            hint=f"Pass {source} instead (list_models shows each merged model's merged_from).")
     return named_folder(settings.models_dir, real, field=field, marker="adapter_config.json", missing=ModelUnknown,
                         what="finished model", list_tool="list_models")
+
+
+def refuse_alias_name(settings: Any, name: str, field: str = "output_name") -> None:
+    """A new model may not take an alias's name: its folder would hide the alias (a name resolves to a
+    folder first), so `current` would quietly mean another model."""
+    target = read_aliases(settings).get(name)
+    if target is not None:
+        raise ConfigError(f"`{field}`={name!r} is an alias (it points to `{target}`); a model of that name would "
+                          "hide it.", field=field, hint="Choose another name, e.g. "
+                          f"'{name}-2', or move the alias first (promote_model).")
 
 
 def trained_model_dir(settings: Any, name: str, field: str = "model_name") -> Any:

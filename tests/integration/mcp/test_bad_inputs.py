@@ -109,3 +109,18 @@ async def test_reading_neo4j_without_neo4j_uri_is_refused_up_front(client, servi
         text = _error(await client.call_tool(tool, args))
         assert "`source`='neo4j'" in text and "NEO4J_URI is not set" in text, (tool, text)
     assert services.store.list(limit=5)[0] == []
+
+
+@pytest.mark.anyio
+async def test_a_new_model_cannot_take_an_alias_name(client, services, tmp_path) -> None:
+    from test_model_registry import fake_model
+
+    fake_model(services.settings, "m1")
+    services.store.set_alias("current", "m1")
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
+    for tool, args in (("merge_adapter", {"model_name": "m1", "output_name": "current"}),
+                       ("start_fine_tuning", {"dataset_name": str(data), "base_model": "smollm2-135m-instruct",
+                                              "output_name": "current", "dry_run": True})):
+        text = _error(await client.call_tool(tool, args))
+        assert "output_name" in text and "alias" in text, (tool, text)
