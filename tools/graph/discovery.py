@@ -13,7 +13,7 @@ import importlib.util
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +69,11 @@ def _wanted(languages: list[str] | None) -> set[str]:
     return set(languages) if languages else set(LANGUAGES)
 
 
-def discover(root: Path, exclude: list[str], languages: list[str] | None = None) -> list[SourceFile]:
+def discover(root: Path, exclude: list[str], languages: list[str] | None = None,
+             unreadable: list[tuple[str, str]] | None = None) -> list[SourceFile]:
     """All source files of the `languages` (None: all) under root, sorted; symlinked folders are
-    not followed (no loops)."""
+    not followed (no loops). Folders that cannot be listed are skipped; `unreadable` receives each
+    one as (path relative to root, why), for the ingest to report instead of dropping its files silently."""
     wanted = _wanted(languages)
     if root.is_file():
         language = language_of(root.name)
@@ -83,7 +85,7 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None)
     markers = [BY_NAME[name] for name in LANGUAGES if name in wanted and BY_NAME[name].marker]
     marked: dict[str, dict[str, str]] = {name: {} for name in LANGUAGES}  # language -> folder -> read_marker()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_note_unlisted(base, unreadable)):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
         for parser in markers:  # go.mod, Cargo.toml
@@ -115,16 +117,34 @@ def _regular_file_size(path: str) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def has_source_files(root: Path, languages: list[str] | None = None) -> bool:
-    """Whether discover() can find anything under root (stops at the first source file; cheap)."""
+def has_source_files(root: Path, languages: list[str] | None = None,
+                     unreadable: list[tuple[str, str]] | None = None) -> bool:
+    """Whether discover() can find anything under root (stops at the first source file; cheap);
+    `unreadable` receives the folders that could not be listed, as discover() reports them."""
     wanted = _wanted(languages)
     if root.is_file():
         return language_of(root.name) in wanted
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_note_unlisted(root, unreadable)):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
         if any(language_of(name) in wanted for name in filenames):
             return True
     return False
+
+
+def _note_unlisted(base: Path, unreadable: list[tuple[str, str]] | None) -> Callable[[OSError], None]:
+    """os.walk's onerror: a folder it could not list, as (path relative to base + '/', why)."""
+    def note(exc: OSError) -> None:
+        if unreadable is not None:
+            where = os.path.relpath(exc.filename, base).replace(os.sep, "/") if exc.filename else "."
+            unreadable.append((where + "/", f"folder not read: {exc.strerror}"))
+    return note
+
+
+def unlisted_error(root: Path, field: str, unreadable: list[tuple[str, str]]) -> ConfigError:
+    """No source file found, and some folder could not be listed: say so rather than 'no source files'."""
+    where, why = unreadable[0]
+    return ConfigError(f"`{field}` {root}: no source file could be listed ({where}: {why}); nothing was ingested.",
+                       field=field, hint="Give the server's user read access to the folder, or pass another path.")
 
 
 def no_source_error(root: Path, field: str, excluded: bool = False) -> ConfigError:
@@ -156,6 +176,8 @@ def check_root(path: str | None, package: str | None, codebase: str | None = Non
     """The root to ingest and its code base name; a coded error (graph untouched) for a path
     that does not exist or holds no source file of the chosen languages."""
     root = resolve_root(path, package)
-    if not has_source_files(root, languages):
-        raise no_source_error(root, "path" if path else "package")
+    unreadable: list[tuple[str, str]] = []
+    if not has_source_files(root, languages, unreadable):
+        field = "path" if path else "package"
+        raise unlisted_error(root, field, unreadable) if unreadable else no_source_error(root, field)
     return root, codebase or default_codebase(root, package)

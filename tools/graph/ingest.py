@@ -31,6 +31,7 @@ from graphtune.tools.graph.discovery import (
     check_root,
     discover,
     no_source_error,
+    unlisted_error,
 )
 from graphtune.tools.graph.entity_hashes import OwnHashes
 from graphtune.tools.graph.ingest_config import IngestConfig
@@ -115,12 +116,7 @@ def plan_changes(
 def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     root, codebase = check_root(params.path, params.package, params.codebase, params.languages)
-    all_files = discover(root, params.exclude, params.languages)
-    if not all_files:
-        raise no_source_error(root, "path" if params.path else "package", excluded=bool(params.exclude))
-    files = [f for f in all_files if f.size <= params.max_file_bytes]
-    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
-               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
+    all_files, files, too_big = _select_files(params, root)
     writer = open_writer(params.write_to, settings, ctx, codebase, sum(f.size for f in files))
     graph, repaired = None, False
     try:
@@ -175,6 +171,21 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     if repaired:  # only then: a normal ingest's report keeps its shape
         report["repaired"] = True
     return report
+
+
+def _select_files(params: IngestParams, root: Any) -> tuple[list[SourceFile], list[SourceFile], list[tuple[str, str]]]:
+    """(every source file found, those to read, (path, reason) of what is not read: folders that could
+    not be listed, files too big)."""
+    unreadable: list[tuple[str, str]] = []
+    all_files = discover(root, params.exclude, params.languages, unreadable)
+    field = "path" if params.path else "package"
+    if not all_files:
+        raise unlisted_error(root, field, unreadable) if unreadable else \
+            no_source_error(root, field, excluded=bool(params.exclude))
+    files = [f for f in all_files if f.size <= params.max_file_bytes]
+    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
+               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
+    return all_files, files, unreadable + too_big
 
 
 def _nothing_parsed(root: Any, failures: list[tuple[str, str]], field: str) -> ConfigError:

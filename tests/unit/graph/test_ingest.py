@@ -87,3 +87,29 @@ def test_bad_roots_are_clear_errors(settings: Settings, tmp_path: Path) -> None:
         run_ingest(IngestParams(package="surely_not_a_package_xyz"), settings)
     with pytest.raises(ConfigError, match="exactly one"):
         run_ingest(IngestParams(), settings)
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(settings: Settings, tmp_path: Path, monkeypatch) -> None:
+    """(As root, chmod 000 does not stop a read, so the refusal is simulated where os.walk lists a folder.)"""
+    import os
+
+    settings.ensure_dirs()
+    code = tmp_path / "proj"
+    (code / "locked").mkdir(parents=True)
+    (code / "ok.py").write_text("def fine():\n    return 1\n")
+    (code / "locked" / "hidden.py").write_text("def unseen():\n    return 2\n")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # noqa: ANN001, ANN202
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = run_ingest(IngestParams(path=str(code)), settings)
+    assert result["files_parsed"] == 1
+    assert {"path": "locked/", "error": "folder not read: Permission denied"} in result["failures"]
+    monkeypatch.setattr(os, "scandir", lambda path=".": (_ for _ in ()).throw(PermissionError(13, "Permission denied",
+                                                                                                str(path))))
+    with pytest.raises(ConfigError, match="no source file could be listed"):
+        run_ingest(IngestParams(path=str(code), codebase="other"), settings)
