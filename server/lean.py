@@ -127,8 +127,9 @@ def _refuse_unknown(tool: str, arguments: dict[str, Any], known: dict[str, Any])
     unknown = sorted(set(arguments) - set(known))
     if unknown:
         error = ConfigError(f"{tool} takes no parameter named {', '.join(repr(u) for u in unknown)}",
-                            field=unknown[0], hint=f"Leave it out; {tool} takes: {', '.join(known)}. Engine "
-                            "settings not offered here are set by the preset (the CLI has flags for them).")
+                            field=unknown[0], hint=(f"Leave it out; {tool} takes: {', '.join(known)}. Engine "
+                            "settings not offered here are set by the preset (the CLI has flags for them)."
+                            if known else f"Leave it out; {tool} takes no parameters."))
         raise ToolError(str(error))
 
 

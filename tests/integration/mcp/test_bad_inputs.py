@@ -124,3 +124,9 @@ async def test_a_new_model_cannot_take_an_alias_name(client, services, tmp_path)
                                               "output_name": "current", "dry_run": True})):
         text = _error(await client.call_tool(tool, args))
         assert "output_name" in text and "alias" in text, (tool, text)
+
+
+@pytest.mark.anyio
+async def test_an_argument_to_a_tool_without_parameters_is_refused_plainly(client) -> None:
+    text = _error(await client.call_tool("validate_environment", {"verbose": True}))
+    assert "'verbose'" in text and "takes no parameters" in text, text
