@@ -25,7 +25,8 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     path: str | None = param(None, description=(
-        "Folder or source file to ingest; give this or package."), cli_help="Folder (or .py file) to ingest.")
+        "Absolute path of the folder or source file to ingest (a relative one is read from the server's working "
+        "folder); give this or package."), cli_help="Folder (or source file) to ingest.")
     package: str | None = param(None, description="Installed Python package to ingest by import name, e.g. json.",
                                 cli_help="Installed package to ingest by import name instead of a path, e.g. 'json'.")
     exclude: list[str] | None = param(None, description=(
