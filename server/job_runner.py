@@ -111,7 +111,8 @@ class JobRunner:
         job_dir = self.settings.work_dir / job.id
         job_dir.mkdir(parents=True, exist_ok=True)
         self._heavy_seen = self._heavy_seen or job.heavy
-        proc = self._warm.take(job.id) if self._warm is not None and job.heavy else None
+        warm = self._warm  # read once: close_warm_worker (the server's exit) may clear it meanwhile
+        proc = warm.take(job.id) if warm is not None and job.heavy else None
         if proc is None:
             try:
                 proc = self._start_worker(job.id, job_dir)
@@ -125,11 +126,12 @@ class JobRunner:
     def _keep_warm(self) -> None:
         """Start the spare once a heavy job has run here and none runs now: importing torch beside a
         starting training job would slow that job on a small machine."""
-        if self._warm is None or not self._heavy_seen or self._warm.alive():
+        warm = self._warm  # read once (see _spawn)
+        if warm is None or not self._heavy_seen or warm.alive():
             return
         if any(job.heavy for job in self.store.running_jobs()):
             return
-        self._warm.start(self._start_worker)
+        warm.start(self._start_worker)
 
     def reap(self) -> None:
         """Collect exit codes of our own children so they do not linger as zombies."""

@@ -27,8 +27,8 @@ def _jobs_using(store: object, name: str) -> list[str]:
         jobs, _ = store.list(status=status, limit=1000)  # type: ignore[attr-defined]
         for job in jobs:
             cfg = job.params.get("config") or {}
-            names = {job.params.get(k) for k in ("model_name", "model_a", "model_b")} | {
-                cfg.get("init_adapter"), cfg.get("output_name")}
+            names = {job.params.get(k) for k in ("model_name", "model_a", "model_b", "adapter", "merged")} | {
+                cfg.get("init_adapter"), cfg.get("output_name")}  # adapter / merged: what an ask job loads
             if name in names:
                 found.append(job.id)
     return found

@@ -55,7 +55,7 @@ def graph_diff(
     if backend == "neo4j":
         from graphtune.tools.graph.neo4j_store import check_neo4j_configured
 
-        check_neo4j_configured(services.settings, "source")
+        check_neo4j_configured(services.settings, "source", asked=source is not None)
     old, new, diff = diff_versions(services.settings, backend, codebase, since)
     listed = [c for c in diff["changes"] if change == "all" or c["change"] == change]
     chunk, total, next_offset = page(listed, limit, offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from graphtune.tools.dataset.names import check_name
+from graphtune.tools.dataset.names import check_new_name
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.services import ToolServices
 from graphtune.tools.tool_registry import mcp_tool
@@ -33,7 +33,7 @@ def promote_model(
     start_fine_tuning's init_adapter) accepts the alias too; delete_model refuses an aliased model.
     """
     try:
-        check_name(alias, "alias")
+        check_new_name(alias, "alias", ".gguf")
     except ValueError as exc:
         raise ConfigError(str(exc), field="alias", hint="e.g. alias='current'.") from exc
     settings = services.settings

@@ -69,7 +69,11 @@ def preview(settings: Any, name: str, split: str, offset: int, limit: int, max_c
     except OSError as exc:
         raise DatasetInvalid(f"dataset `{name}`: cannot read {path} ({exc.strerror}).", field="dataset_name",
                              hint="Check the file's permissions, or extract the dataset again.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # raised while reading, before the line is counted
+        raise DatasetInvalid(f"dataset `{name}`: {path.name} is not UTF-8 text after line {total}.",
+                             field="dataset_name", hint="Extract the dataset again (extract_training_data, "
+                             "overwrite=true).") from exc
+    except ValueError as exc:
         raise DatasetInvalid(f"dataset `{name}`: line {total} of {path.name} is not valid JSON ({exc}).",
                              field="dataset_name", hint="Extract the dataset again (extract_training_data, "
                              "overwrite=true), or fix that line.") from exc

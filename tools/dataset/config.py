@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from graphtune.tools.dataset.delta import DeltaSettings
-from graphtune.tools.dataset.names import check_name
+from graphtune.tools.dataset.names import check_new_name
 from graphtune.tools.declare import declared, param
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.graph.mapping import GraphMapping
@@ -74,7 +74,7 @@ class ExtractConfig(BaseModel):
     @classmethod
     def _slug(cls, value: str) -> str:
         try:
-            return check_name(value, "dataset_name")
+            return check_new_name(value, "dataset_name", ".jsonl")
         except ValueError as exc:
             raise ConfigError(str(exc), field="dataset_name", hint="e.g. dataset_name='mylib-docs'.") from exc
 

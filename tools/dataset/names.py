@@ -7,24 +7,28 @@ from pathlib import Path
 
 from graphtune.tools.errors import ConfigError, GraphtuneError, shown
 
-__all__ = ["NAME_PATTERN", "check_name", "named_folder"]
+__all__ = ["NAME_PATTERN", "check_name", "check_new_name", "named_folder"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
-FILE_SUFFIXES = (".jsonl", ".gguf")  # where a name is also taken as a file path (dataset_name, base_model)
-
-
 def check_name(value: str, field: str) -> str:
-    """A safe folder name: lowercase slug, no path separators, no '..', no hidden names; not ending
-    like a file that the same field also accepts (a dataset named `x.jsonl` would be read as a path)."""
+    """A safe folder name: lowercase slug, no path separators, no '..', no hidden names."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
         raise ValueError(f"`{field}`={shown(value)} must be a slug: 1-64 chars of a-z, 0-9, '_', '-', '.', starting "
                          "with a letter or digit, no '..' (e.g. 'httpx-docs-v1')")
-    if value.endswith(FILE_SUFFIXES):
-        raise ValueError(f"`{field}`={value!r} ends like a file ({', '.join(FILE_SUFFIXES)}), and a name like that is "
-                         "read as a file path where files are accepted; drop the suffix (e.g. "
-                         f"{value.rsplit('.', 1)[0]!r})")
+    return value
+
+
+def check_new_name(value: str, field: str, file_suffix: str) -> str:
+    """check_name, for a name about to be created: it may not end in `file_suffix` either, because where
+    the name is used later a value with that ending is read as a file (a dataset `x.jsonl` as a JSONL
+    path by start_fine_tuning, a model `x.gguf` as a GGUF base by ask_model). Lookups of existing names
+    keep the plain slug rule, so nothing made before this rule becomes unreachable."""
+    check_name(value, field)
+    if value.endswith(file_suffix):
+        raise ValueError(f"`{field}`={value!r} ends in {file_suffix}, and a name like that is read as a file path "
+                         f"where it is used; drop the suffix (e.g. {value[:-len(file_suffix)]!r})")
     return value
 
 

@@ -85,7 +85,8 @@ def discover(root: Path, exclude: list[str], languages: list[str] | None = None,
     markers = [BY_NAME[name] for name in LANGUAGES if name in wanted and BY_NAME[name].marker]
     marked: dict[str, dict[str, str]] = {name: {} for name in LANGUAGES}  # language -> folder -> read_marker()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_note_unlisted(base, unreadable)):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_note_unlisted(base, unreadable,
+                                                                                              exclude)):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
         for parser in markers:  # go.mod, Cargo.toml
@@ -131,12 +132,16 @@ def has_source_files(root: Path, languages: list[str] | None = None,
     return False
 
 
-def _note_unlisted(base: Path, unreadable: list[tuple[str, str]] | None) -> Callable[[OSError], None]:
-    """os.walk's onerror: a folder it could not list, as (path relative to base + '/', why)."""
+def _note_unlisted(base: Path, unreadable: list[tuple[str, str]] | None,
+                   exclude: Iterable[str] = ()) -> Callable[[OSError], None]:
+    """os.walk's onerror: a folder it could not list, as (path relative to base + '/', why), unless
+    `exclude` covers it (a pattern such as '*/pgdata/*' matches the folder's 'pkg/pgdata/')."""
     def note(exc: OSError) -> None:
-        if unreadable is not None:
-            where = os.path.relpath(exc.filename, base).replace(os.sep, "/") if exc.filename else "."
-            unreadable.append((where + "/", f"folder not read: {exc.strerror}"))
+        if unreadable is None:
+            return
+        where = (os.path.relpath(exc.filename, base).replace(os.sep, "/") if exc.filename else ".") + "/"
+        if not any(fnmatch.fnmatch(where, pattern) for pattern in exclude):
+            unreadable.append((where, f"folder not read: {exc.strerror}"))
     return note
 
 

@@ -179,8 +179,8 @@ def _select_files(params: IngestParams, root: Any) -> tuple[list[SourceFile], li
     unreadable: list[tuple[str, str]] = []
     all_files = discover(root, params.exclude, params.languages, unreadable)
     field = "path" if params.path else "package"
-    if not all_files:
-        raise unlisted_error(root, field, unreadable) if unreadable else \
+    if not all_files:  # an exclude that left nothing is named before an unreadable folder
+        raise unlisted_error(root, field, unreadable) if unreadable and not params.exclude else \
             no_source_error(root, field, excluded=bool(params.exclude))
     files = [f for f in all_files if f.size <= params.max_file_bytes]
     too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
@@ -189,10 +189,16 @@ def _select_files(params: IngestParams, root: Any) -> tuple[list[SourceFile], li
 
 
 def _nothing_parsed(root: Any, failures: list[tuple[str, str]], field: str) -> ConfigError:
-    """Every file of a new code base failed to parse: an empty code base would only fail later, in
-    extraction, with a less helpful error."""
-    path, error = failures[0]
-    return ConfigError(f"none of the {len(failures)} file(s) under {root} could be parsed (first: {path}: {error}); "
+    """Every file of a new code base failed to parse or was too big: an empty code base would only
+    fail later, in extraction, with a less helpful error."""
+    files = [(path, error) for path, error in failures if not path.endswith("/")]  # not the unlisted folders
+    path, error = (files or failures)[0]
+    if files and all("exceeds max_file_bytes" in e for _, e in files):
+        return ConfigError(f"all {len(files)} source file(s) under {root} are larger than the ingest reads "
+                           f"(first: {path}: {error}); nothing was ingested.", field=field,
+                           hint="Point it at hand-written sources: files this large are usually generated or "
+                           "vendored code.")
+    return ConfigError(f"none of the {len(files)} file(s) under {root} could be parsed (first: {path}: {error}); "
                        "nothing was ingested.", field=field,
                        hint="Check that the files are readable source code in a supported language, or exclude "
                        "the broken ones with `exclude`.")

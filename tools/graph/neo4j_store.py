@@ -57,10 +57,12 @@ def map_neo4j_errors(settings: Any) -> Iterator[None]:
         raise GraphError(f"Neo4j driver error: {exc}") from exc
 
 
-def check_neo4j_configured(settings: Any, field: str) -> None:
-    """Before queueing work that reads Neo4j: NEO4J_URI must be set (a cheap check; no connection)."""
+def check_neo4j_configured(settings: Any, field: str, asked: bool) -> None:
+    """Before queueing work that reads Neo4j: NEO4J_URI must be set (a cheap check; no connection).
+    `asked`: the client passed `field`='neo4j' (else it is the server's GRAPHTUNE_GRAPH_BACKEND)."""
     if not settings.neo4j_uri:
-        raise ConfigError(f"`{field}`='neo4j' but NEO4J_URI is not set, so there is no Neo4j server to read.",
+        why = f"`{field}`='neo4j'" if asked else "the server's graph store is neo4j (GRAPHTUNE_GRAPH_BACKEND)"
+        raise ConfigError(f"{why} but NEO4J_URI is not set, so there is no Neo4j server to read.",
                           field=field, hint="Set NEO4J_URI (and NEO4J_USERNAME / NEO4J_PASSWORD) in the server's "
                           "environment, e.g. NEO4J_URI=neo4j://localhost:7687, or use the embedded store "
                           f"({field}='embedded').")

@@ -48,7 +48,7 @@ class ExtractRequest(JobRequest, ExtractConfig):
         if source == "neo4j":
             from graphtune.tools.graph.neo4j_store import check_neo4j_configured
 
-            check_neo4j_configured(settings, "source")
+            check_neo4j_configured(settings, "source", asked=self.source is not None)
         if self.codebases and source == "embedded":
             check_embedded_codebases(settings, self.codebases)
         if self.since is not None:

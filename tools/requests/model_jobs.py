@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from graphtune.tools.dataset.names import check_name
+from graphtune.tools.dataset.names import check_new_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
 from graphtune.tools.requests.base import JobRequest, param
 from graphtune.tools.requests.train import Device
@@ -41,7 +41,7 @@ class MergeRequest(JobRequest):
         model_name = trained_model_dir(settings, self.model_name).name
         output_name = self.output_name or f"{model_name}-merged"
         try:
-            check_name(output_name, "output_name")
+            check_new_name(output_name, "output_name", ".gguf")
         except ValueError as exc:
             raise ConfigError(str(exc), field="output_name") from exc
         refuse_alias_name(settings, output_name)

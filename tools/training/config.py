@@ -18,16 +18,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from graphtune.tools.dataset.names import check_new_name
 from graphtune.tools.declare import setting
 from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.training.presets import PRESETS
 from graphtune.tools.validation import coded_validation_error
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
 
-__all__ = ["DEFAULT_TARGETS", "HUB_ID", "NAME", "PACKED_EXAMPLE_CAP", "Device", "LoraJobConfig", "resolve_device"]
+__all__ = ["DEFAULT_TARGETS", "HUB_ID", "PACKED_EXAMPLE_CAP", "Device", "LoraJobConfig", "resolve_device"]
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 PACKED_EXAMPLE_CAP = 4096  # short fact examples: hundreds fit one 8k-token micro-batch
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 Device = Literal["auto", "cuda", "mps", "cpu"]
@@ -153,9 +153,12 @@ class LoraJobConfig(BaseModel):
             raise TrainingConfigError(f"`gpus`={self.gpus!r} must be 'auto' or a count 1..64.", field="gpus",
                                       hint="e.g. gpus=2, or gpus='auto' for every visible GPU.")
         check_kl_strategy(self, self.strategy)
-        if self.output_name is not None and (not NAME.fullmatch(self.output_name) or ".." in self.output_name):
-            raise TrainingConfigError(f"`output_name`={self.output_name!r} must be a slug (a-z, 0-9, '-', '_', '.').",
-                                      field="output_name", hint="e.g. output_name='mylib-lora-r16'.")
+        if self.output_name is not None:
+            try:
+                check_new_name(self.output_name, "output_name", ".gguf")
+            except ValueError as exc:
+                raise TrainingConfigError(str(exc), field="output_name", hint="e.g. output_name='mylib-lora-r16'.") \
+                    from exc
         return self
 
     @property

@@ -79,7 +79,7 @@ def resolve_model_name(settings: Any, name: str) -> str:
         return name  # not a model or alias name: model_dir refuses it with the slug rules
     if (settings.models_dir / name / "adapter_config.json").is_file():
         return name
-    return read_aliases(settings).get(name, name) if isinstance(name, str) else name
+    return read_aliases(settings).get(name, name)
 
 
 def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bool = False) -> Any:
@@ -88,7 +88,8 @@ def model_dir(settings: Any, name: str, field: str = "model_name", *, merged: bo
     works on any model folder (delete_model); elsewhere one is refused with what to pass instead."""
     real = resolve_model_name(settings, name)
     folder = settings.models_dir / real if isinstance(real, str) and NAME_PATTERN.fullmatch(real) else None
-    if folder is not None and not (folder / "adapter_config.json").is_file() and (folder / "config.json").is_file():
+    if folder is not None and not folder.is_symlink() and not (folder / "adapter_config.json").is_file() \
+            and (folder / "config.json").is_file():
         if merged:
             return named_folder(settings.models_dir, real, field=field, marker="config.json", missing=ModelUnknown,
                                 what="model", list_tool="list_models")
@@ -114,8 +115,12 @@ def trained_model_dir(settings: Any, name: str, field: str = "model_name") -> An
     """model_dir, for a tool that loads the adapter on its base model: its training_metadata.json must
     name that base (an adapter copied in by hand may lack one), checked before a job is queued."""
     folder = model_dir(settings, name, field)
-    meta = read_model_metadata(settings, folder.name)
-    if not (meta.get("base_model") or meta.get("base_model_resolved")):
+    try:
+        meta = read_model_metadata(settings, folder.name)
+    except (OSError, ValueError) as exc:
+        raise ModelUnknown(f"model `{folder.name}`: its training_metadata.json cannot be read ({exc}).", field=field,
+                           hint="Train the model again, or fix or delete that file (list_models).") from exc
+    if not isinstance(meta, dict) or not (meta.get("base_model") or meta.get("base_model_resolved")):
         raise ModelUnknown(f"model `{folder.name}` has no training_metadata.json naming its base model, so it "
                            "cannot be loaded.", field=field,
                            hint=f"Use a model trained by graphtune (list_models), or add {folder}/"

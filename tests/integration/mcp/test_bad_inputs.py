@@ -37,7 +37,8 @@ async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> 
         for file, text in files.items():
             (root / name / file).write_text(text)
     assert "train split" in _error(await client.call_tool("preview_dataset", {"dataset_name": "nosplit"}))
-    assert "split" in _error(await client.call_tool("preview_dataset", {"dataset_name": "badline", "split": "eval"}))
+    text = _error(await client.call_tool("preview_dataset", {"dataset_name": "badline", "split": "eval"}))
+    assert "no eval split" in text and "`split`" in text
     assert "line 2" in _error(await client.call_tool("preview_dataset", {"dataset_name": "badline"}))
     text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": "badmeta", "dry_run": True,
                                                                "base_model": "smollm2-135m-instruct"}))
@@ -51,9 +52,20 @@ async def test_huge_offsets_give_an_empty_page(client) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_dataset_name_that_reads_as_a_file_path_is_refused(client) -> None:
+async def test_a_name_that_reads_as_a_file_path_is_refused_when_it_is_made(client, services, tmp_path) -> None:
     text = _error(await client.call_tool("extract_training_data", {"dataset_name": "dup.jsonl"}))
     assert "dataset_name" in text and "'dup'" in text
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
+    text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": str(data), "dry_run": True,
+                                                               "base_model": "smollm2-135m-instruct",
+                                                               "output_name": "m.gguf"}))
+    assert "output_name" in text and "'m'" in text
+    old = services.settings.datasets_dir / "old.jsonl"  # made before the rule: still reachable by its name
+    old.mkdir(parents=True)
+    (old / "metadata.json").write_text("{}")
+    (old / "train.jsonl").write_text('{"messages": []}\n')
+    assert not (await client.call_tool("preview_dataset", {"dataset_name": "old.jsonl"})).is_error
 
 
 @pytest.mark.anyio
@@ -130,3 +142,14 @@ async def test_a_new_model_cannot_take_an_alias_name(client, services, tmp_path)
 async def test_an_argument_to_a_tool_without_parameters_is_refused_plainly(client) -> None:
     text = _error(await client.call_tool("validate_environment", {"verbose": True}))
     assert "'verbose'" in text and "takes no parameters" in text, text
+
+
+@pytest.mark.anyio
+async def test_delete_refuses_a_model_a_queued_ask_job_loads(client, services) -> None:
+    services.runner.dispatch = lambda: []  # type: ignore[method-assign]  # keep the jobs queued
+    folder = services.settings.models_dir / "m1-merged"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    services.runner.submit("ask", {"base_model": str(folder), "merged": "m1-merged", "prompt": "q"})
+    text = _error(await client.call_tool("delete_model", {"model_name": "m1-merged"}))
+    assert "job_" in text and folder.is_dir()

@@ -113,3 +113,27 @@ def test_a_folder_that_cannot_be_listed_is_reported(settings: Settings, tmp_path
                                                                                                 str(path))))
     with pytest.raises(ConfigError, match="no source file could be listed"):
         run_ingest(IngestParams(path=str(code), codebase="other"), settings)
+
+
+def test_an_excluded_unreadable_folder_is_not_reported_and_all_too_big_is_said(settings: Settings, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    import os
+
+    settings.ensure_dirs()
+    code = tmp_path / "proj"
+    (code / "pgdata").mkdir(parents=True)
+    (code / "ok.py").write_text("def fine():\n    return 1\n")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # noqa: ANN001, ANN202
+        if str(path).endswith("pgdata"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = run_ingest(IngestParams(path=str(code), exclude=["pgdata/*"]), settings)
+    assert result["failures"] == [] and result["files_parsed"] == 1
+    (code / "ok.py").write_text("x = 1\n" * 400)  # 2,400 bytes: over the limit below
+    with pytest.raises(ConfigError, match="larger than the ingest reads"):
+        run_ingest(IngestParams(path=str(code), codebase="tiny-limit", max_file_bytes=1_000, exclude=["pgdata/*"]),
+                   settings)
