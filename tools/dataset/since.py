@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphtune.tools.dataset.catalog import read_metadata
-from graphtune.tools.errors import ConfigError, DatasetNotFound, VersionNotFound
+from graphtune.tools.errors import ConfigError, DatasetNotFound, VersionNotFound, shown
 from graphtune.tools.graph.versions import (
     current_version,
     dataset_versions,
@@ -35,7 +35,7 @@ def resolve_since(settings: Any, backend: str, codebase: str, since: str | None)
     except (DatasetNotFound, ConfigError):
         meta = None
     if meta is None:
-        raise VersionNotFound(f"`since`={since!r} is neither a recorded graph version of `{codebase}` nor a dataset.",
+        raise VersionNotFound(f"`since`={shown(since)} is neither a recorded graph version of `{codebase}` nor a dataset.",
                               field="since", hint=f"Pass a dataset name (list_datasets) or one of the versions "
                               f"{[v['version'] for v in index][-10:]}.")
     version = dataset_versions(meta, settings, backend).get(codebase)
@@ -73,7 +73,7 @@ def delta_bases(settings: Any, backend: str, codebases: list[str] | None, since:
             found[name] = since if any(v["version"] == since for v in read_index(settings, backend, name)) else None
     if not any(found.values()):
         what = f"dataset `{since}` records no graph version of" if meta is not None else \
-            f"`since`={since!r} is neither a dataset nor a recorded graph version of"
+            f"`since`={shown(since)} is neither a dataset nor a recorded graph version of"
         raise VersionNotFound(f"{what} the code base(s) {names or '(none recorded)'}.", field="since",
                               hint="Pass the name of the dataset the current model was trained on (list_datasets), "
                               "or a graph version from graph_diff / the ingest result.")

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from graphtune.tools.errors import ConfigError, VersionNotFound
+from graphtune.tools.errors import ConfigError, VersionNotFound, shown
 from graphtune.tools.graph.entity_hashes import OwnHashes, own_hashes, stale
 from graphtune.tools.graph.entity_hashes import short_hash as _h
 from graphtune.tools.graph.records import files_by_module
@@ -58,7 +58,7 @@ def codebase_dir(settings: Any, backend: str, codebase: str) -> Path:
     import re
 
     if not re.fullmatch(CODEBASE_NAME, codebase or ""):
-        raise ConfigError(f"`codebase`={codebase!r} is not a valid code base name.", field="codebase",
+        raise ConfigError(f"`codebase`={shown(codebase)} is not a valid code base name.", field="codebase",
                           hint="validate_environment lists the code bases of the graph.")
     return versions_root(settings, backend) / codebase
 
