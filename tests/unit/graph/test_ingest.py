@@ -89,8 +89,22 @@ def test_bad_roots_are_clear_errors(settings: Settings, tmp_path: Path) -> None:
         run_ingest(IngestParams(), settings)
 
 
+def _deny_folder(monkeypatch, name: str) -> None:  # noqa: ANN001
+    """Make os.scandir refuse folders whose path ends with `name`, as a folder without read permission does
+    (as root, chmod 000 does not stop a read, so the refusal is simulated where os.walk lists a folder)."""
+    import os
+
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # noqa: ANN001, ANN202
+        if str(path).endswith(name):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
 def test_a_folder_that_cannot_be_listed_is_reported(settings: Settings, tmp_path: Path, monkeypatch) -> None:
-    """(As root, chmod 000 does not stop a read, so the refusal is simulated where os.walk lists a folder.)"""
     import os
 
     settings.ensure_dirs()
@@ -98,14 +112,7 @@ def test_a_folder_that_cannot_be_listed_is_reported(settings: Settings, tmp_path
     (code / "locked").mkdir(parents=True)
     (code / "ok.py").write_text("def fine():\n    return 1\n")
     (code / "locked" / "hidden.py").write_text("def unseen():\n    return 2\n")
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # noqa: ANN001, ANN202
-        if str(path).endswith("locked"):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    _deny_folder(monkeypatch, "locked")
     result = run_ingest(IngestParams(path=str(code)), settings)
     assert result["files_parsed"] == 1
     assert {"path": "locked/", "error": "folder not read: Permission denied"} in result["failures"]
@@ -117,20 +124,11 @@ def test_a_folder_that_cannot_be_listed_is_reported(settings: Settings, tmp_path
 
 def test_an_excluded_unreadable_folder_is_not_reported_and_all_too_big_is_said(settings: Settings, tmp_path: Path,
                                                                                 monkeypatch) -> None:
-    import os
-
     settings.ensure_dirs()
     code = tmp_path / "proj"
     (code / "pgdata").mkdir(parents=True)
     (code / "ok.py").write_text("def fine():\n    return 1\n")
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # noqa: ANN001, ANN202
-        if str(path).endswith("pgdata"):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    _deny_folder(monkeypatch, "pgdata")
     result = run_ingest(IngestParams(path=str(code), exclude=["pgdata/*"]), settings)
     assert result["failures"] == [] and result["files_parsed"] == 1
     (code / "ok.py").write_text("x = 1\n" * 400)  # 2,400 bytes: over the limit below
