@@ -14,8 +14,9 @@ __all__ = ["ask_target"]
 def ask_target(settings: Any, model: str, compare: bool) -> dict[str, Any]:
     """Job params naming what to load; coded errors before anything is queued."""
     try:
-        model_dir(settings, model)
-        return {"adapter": model}
+        # the real name, as the other model jobs record it: an alias moved later does not change what
+        # this job loads, and delete_model's in-use check and the job's resources see the model itself
+        return {"adapter": model_dir(settings, model).name}
     except GraphtuneError as exc:  # ModelUnknown, or a name that is no slug (a path, a hub id)
         if compare:
             raise ModelNotFound(f"`model`={model!r} is not a fine-tuned model; compare=true answers with a fine-tuned "

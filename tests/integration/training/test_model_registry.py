@@ -100,6 +100,22 @@ async def test_delete_refuses_a_model_a_queued_job_uses(client, services) -> Non
 
 
 @pytest.mark.anyio
+async def test_delete_refuses_a_model_a_queued_ask_loads_through_its_alias(client, services) -> None:
+    """ask_model names the model it loads by its real name (an alias resolved when queued), as the
+    other model jobs do: delete_model's in-use check and the job's resources see that name."""
+    services.runner.dispatch = lambda: []  # type: ignore[method-assign]  # keep the job queued
+    fake_model(services.settings, "busy")
+    await client.call_tool("promote_model", {"model_name": "busy"})
+    asked = await client.call_tool("ask_model", {"model": "current", "prompt": "hi", "wait_seconds": 0})
+    assert not asked.is_error, asked.content[0].text
+    [job] = services.store.list(status="queued", limit=10)[0]
+    assert job.params["adapter"] == "busy"
+    refused = await client.call_tool("delete_model", {"model_name": "busy", "force": True})
+    assert refused.is_error and job.id in refused.content[0].text
+    assert (services.settings.models_dir / "busy").is_dir()
+
+
+@pytest.mark.anyio
 async def test_list_models_flags_a_model_stale_after_a_reingest_with_changes(client, services, tmp_path) -> None:
     settings = services.settings
     root = write_shop(tmp_path / "shop")
