@@ -65,7 +65,7 @@ def preview(settings: Any, name: str, split: str, offset: int, limit: int, max_c
             for i, line in enumerate(handle):
                 total += 1
                 if offset <= i < offset + limit:
-                    rows.append(_clip(json.loads(line), max_chars))
+                    rows.append(_clip(_record(json.loads(line)), max_chars))
     except OSError as exc:
         raise DatasetInvalid(f"dataset `{name}`: cannot read {path} ({exc.strerror}).", field="dataset_name",
                              hint="Check the file's permissions, or extract the dataset again.") from exc
@@ -73,11 +73,19 @@ def preview(settings: Any, name: str, split: str, offset: int, limit: int, max_c
         raise DatasetInvalid(f"dataset `{name}`: {path.name} is not UTF-8 text after line {total}.",
                              field="dataset_name", hint="Extract the dataset again (extract_training_data, "
                              "overwrite=true).") from exc
-    except ValueError as exc:
-        raise DatasetInvalid(f"dataset `{name}`: line {total} of {path.name} is not valid JSON ({exc}).",
+    except ValueError as exc:  # bad JSON, or a JSON value that is no record (_record)
+        raise DatasetInvalid(f"dataset `{name}`: line {total} of {path.name} is not a JSON object ({exc}).",
                              field="dataset_name", hint="Extract the dataset again (extract_training_data, "
                              "overwrite=true), or fix that line.") from exc
     return rows, total
+
+
+def _record(value: Any) -> dict[str, Any]:
+    """A parsed line as a record: a list or a string on a line is a broken dataset, reported as such,
+    not a reply that fails the tool's output model (which named `records` and said 'pass a valid value')."""
+    if not isinstance(value, dict):
+        raise ValueError(f"it holds a JSON {type(value).__name__}")
+    return value
 
 
 def _clip(value: Any, max_chars: int) -> Any:

@@ -32,7 +32,8 @@ async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> 
     root = services.settings.datasets_dir
     for name, files in (("nosplit", {"metadata.json": "{}"}),
                         ("badline", {"metadata.json": "{}", "train.jsonl": '{"messages": []}\n{not json\n'}),
-                        ("badmeta", {"metadata.json": "{oops", "train.jsonl": '{"messages": []}\n'})):
+                        ("badmeta", {"metadata.json": "{oops", "train.jsonl": '{"messages": []}\n'}),
+                        ("listline", {"metadata.json": "{}", "train.jsonl": '{"messages": []}\n[1, 2]\n'})):
         (root / name).mkdir(parents=True)
         for file, text in files.items():
             (root / name / file).write_text(text)
@@ -40,6 +41,8 @@ async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> 
     text = _error(await client.call_tool("preview_dataset", {"dataset_name": "badline", "split": "eval"}))
     assert "no eval split" in text and "`split`" in text
     assert "line 2" in _error(await client.call_tool("preview_dataset", {"dataset_name": "badline"}))
+    text = _error(await client.call_tool("preview_dataset", {"dataset_name": "listline"}))
+    assert "dataset_invalid" in text and "line 2" in text and "`dataset_name`" in text and "records" not in text
     text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": "badmeta", "dry_run": True,
                                                                "base_model": "smollm2-135m-instruct"}))
     assert "dataset_invalid" in text and "metadata.json" in text
