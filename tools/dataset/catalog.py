@@ -27,8 +27,24 @@ def dataset_dir(settings: Any, name: str) -> Path:
                         missing=DatasetNotFound, what="dataset", list_tool="list_datasets")
 
 
-def read_metadata(settings: Any, name: str) -> dict[str, Any]:
-    return json.loads((dataset_dir(settings, name) / "metadata.json").read_text(encoding="utf-8"))
+def read_metadata(settings: Any, name: str, field: str = "dataset_name") -> dict[str, Any]:
+    """A dataset's metadata.json; a broken one is a coded error naming `field` (the argument that named it)."""
+    return parse_metadata(dataset_dir(settings, name) / "metadata.json", name, field)
+
+
+def parse_metadata(path: Path, dataset: str, field: str = "dataset_name") -> dict[str, Any]:
+    """metadata.json's object, or DatasetInvalid: the one reader every tool uses, so a hand-edited or
+    truncated file is reported the same way everywhere instead of crashing the tool that read it."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetInvalid(f"dataset `{dataset}`: {path} is not valid JSON ({exc}).", field=field,
+                             hint="Extract the dataset again (extract_training_data with overwrite=true), or fix "
+                             "or delete its metadata.json.") from exc
+    if not isinstance(meta, dict):
+        raise DatasetInvalid(f"dataset `{dataset}`: {path} holds {type(meta).__name__}, not a JSON object.",
+                             field=field, hint="Extract the dataset again, or delete its metadata.json.")
+    return meta
 
 
 def list_datasets(settings: Any) -> list[DatasetInfo]:

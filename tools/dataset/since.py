@@ -31,7 +31,7 @@ def resolve_since(settings: Any, backend: str, codebase: str, since: str | None)
     if any(v["version"] == since for v in index):
         return since
     try:
-        meta = read_metadata(settings, since)
+        meta = read_metadata(settings, since, "since")
     except (DatasetNotFound, ConfigError):
         meta = None
     if meta is None:
@@ -62,7 +62,7 @@ def delta_bases(settings: Any, backend: str, codebases: list[str] | None, since:
     root = versions_root(settings, backend)
     names = codebases or (sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
     try:
-        meta = read_metadata(settings, since)
+        meta = read_metadata(settings, since, "since")
     except (DatasetNotFound, ConfigError):
         meta = None
     found: dict[str, str | None] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphtune.tools.dataset.catalog import parse_metadata
 from graphtune.tools.errors import DatasetInvalid, DatasetNotFound, shown
 
 ROLES = {"system", "user", "assistant"}
@@ -55,18 +56,7 @@ def _locate(datasets_dir: Path, dataset: str) -> DatasetFiles:
 
 def _metadata(path: Path, dataset: str) -> dict[str, Any]:
     """The dataset's metadata.json ({} when there is none); a broken one is a dataset error, not a crash."""
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetInvalid(f"dataset `{dataset}`: {path} is not valid JSON ({exc}).", field="dataset_name",
-                             hint="Extract the dataset again (extract_training_data with overwrite=true), or fix "
-                             "or delete its metadata.json.") from exc
-    if not isinstance(meta, dict):
-        raise DatasetInvalid(f"dataset `{dataset}`: {path} holds {type(meta).__name__}, not a JSON object.",
-                             field="dataset_name", hint="Extract the dataset again, or delete its metadata.json.")
-    return meta
+    return parse_metadata(path, dataset) if path.is_file() else {}
 
 
 def to_messages(row: Any) -> list[dict[str, str]] | str:

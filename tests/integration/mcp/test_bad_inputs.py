@@ -46,6 +46,11 @@ async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> 
     text = _error(await client.call_tool("start_fine_tuning", {"dataset_name": "badmeta", "dry_run": True,
                                                                "base_model": "smollm2-135m-instruct"}))
     assert "dataset_invalid" in text and "metadata.json" in text
+    text = _error(await client.call_tool("preview_dataset", {"dataset_name": "badmeta", "include_metadata": True}))
+    assert "dataset_invalid" in text and "metadata.json" in text and "`dataset_name`" in text
+    text = _error(await client.call_tool("extract_training_data", {"dataset_name": "delta", "since": "badmeta",
+                                                                   "objective": "knowledge"}))
+    assert "dataset_invalid" in text and "metadata.json" in text and "`since`" in text
 
 
 @pytest.mark.anyio
