@@ -36,13 +36,11 @@ def duration(text: str) -> float:
 def disk_version(root: Path, codebase: str, selection: dict[str, Any] | None = None) -> str:
     """The graph version the code on disk would have after an ingest with the same file selection
     (the last ingest's exclude / languages / size limit; content hashes, no parsing)."""
-    from graphtune.tools.graph.discovery import discover
-    from graphtune.tools.graph.ingest_config import IngestConfig
+    from graphtune.tools.graph.ingest import IngestParams, selected_files
     from graphtune.tools.graph.python_parser import sha_of
     from graphtune.tools.graph.versions import codebase_version
 
-    chosen = IngestConfig(path=str(root), **(selection or {}))
-    files = [f for f in discover(root, chosen.exclude or [], chosen.languages) if f.size <= chosen.max_file_bytes]
+    _, files, _ = selected_files(IngestParams(path=str(root), **(selection or {})), root)
     return codebase_version({f.rel_path: sha_of(Path(f.abs_path).read_bytes()) for f in files}, codebase)
 
 

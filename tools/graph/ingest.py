@@ -173,18 +173,26 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
     return report
 
 
+def selected_files(params: IngestParams, root: Any, unreadable: list[tuple[str, str]] | None = None
+                   ) -> tuple[list[SourceFile], list[SourceFile], list[tuple[str, str]]]:
+    """(every source file found, those an ingest reads, (path, reason) of the files too big): the one
+    file-selection rule, which `watch` also hashes (cli_retrain.disk_version) to compare with a graph version."""
+    all_files = discover(root, params.exclude, params.languages, unreadable)
+    files = [f for f in all_files if f.size <= params.max_file_bytes]
+    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
+               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
+    return all_files, files, too_big
+
+
 def _select_files(params: IngestParams, root: Any) -> tuple[list[SourceFile], list[SourceFile], list[tuple[str, str]]]:
     """(every source file found, those to read, (path, reason) of what is not read: folders that could
     not be listed, files too big)."""
     unreadable: list[tuple[str, str]] = []
-    all_files = discover(root, params.exclude, params.languages, unreadable)
+    all_files, files, too_big = selected_files(params, root, unreadable)
     field = "path" if params.path else "package"
     if not all_files:  # an exclude that left nothing is named before an unreadable folder
         raise unlisted_error(root, field, unreadable) if unreadable and not params.exclude else \
             no_source_error(root, field, excluded=bool(params.exclude))
-    files = [f for f in all_files if f.size <= params.max_file_bytes]
-    too_big = [(f.rel_path, f"file of {f.size} bytes exceeds max_file_bytes") for f in all_files
-               if f.size > params.max_file_bytes]  # not `f not in files`: quadratic dataclass compares
     return all_files, files, unreadable + too_big
 
 

@@ -64,6 +64,26 @@ def test_watch_leaves_out_what_the_last_ingest_excluded(shop_model, capsys) -> N
     assert json.loads(capsys.readouterr().out)["outcome"] == "unchanged"
 
 
+def test_watch_hashes_the_files_the_ingest_read(tmp_path) -> None:
+    """disk_version and the ingest share one file-selection rule: exclude, languages and the size limit."""
+    from graphtune.server.cli_retrain import disk_version
+    from graphtune.tools.graph.versions import current_version, last_ingest
+
+    settings = Settings(home=tmp_path / "home")
+    settings.ensure_dirs()
+    root = tmp_path / "tiny"
+    (root / "gen").mkdir(parents=True)
+    (root / "small.py").write_text("def f():\n    return 1\n")
+    (root / "big.py").write_text("X = 1\n" * 400)  # over max_file_bytes: not read
+    (root / "gen" / "made.py").write_text("def g():\n    return 2\n")  # excluded
+    (root / "web.ts").write_text("export const x = 1;\n")  # not among `languages`
+    run_ingest(IngestParams(path=str(root), codebase="tiny", exclude=["gen/*"], languages=["python"],
+                            max_file_bytes=1000), settings)
+    _, selection = last_ingest(settings, "embedded", "tiny")
+    assert disk_version(root.resolve(), "tiny", selection) == current_version(settings, "embedded", "tiny")
+    assert disk_version(root.resolve(), "tiny") != current_version(settings, "embedded", "tiny")
+
+
 def test_watch_refuses_a_folder_that_was_never_ingested(tmp_path, capsys) -> None:
     folder = tmp_path / "fresh"
     folder.mkdir()
