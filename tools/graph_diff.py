@@ -52,7 +52,8 @@ def graph_diff(
     from graphtune.tools.paging import page
 
     backend = source or services.settings.graph_backend
-    if backend == "neo4j":
+    if backend == "neo4j" and not read_index(services.settings, backend, codebase):
+        # the diff reads recorded versions (files), not the server: refused only when none is recorded
         from graphtune.tools.graph.neo4j_store import check_neo4j_configured
 
         check_neo4j_configured(services.settings, "source", asked=source is not None)

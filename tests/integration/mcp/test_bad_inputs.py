@@ -132,6 +132,25 @@ async def test_reading_neo4j_without_neo4j_uri_is_refused_up_front(client, servi
 
 
 @pytest.mark.anyio
+async def test_graph_diff_reads_recorded_neo4j_versions_without_neo4j_uri(client, services, tmp_path) -> None:
+    """graph_diff reads the version files on disk, not the Neo4j server: versions recorded while
+    NEO4J_URI was set stay readable after it is unset."""
+    import shutil
+
+    from graphtune.tools.graph.ingest import IngestParams, run_ingest
+    from graphtune.tools.graph.versions import versions_root
+
+    settings = services.settings
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "m.py").write_text("def f():\n    return 1\n")
+    run_ingest(IngestParams(path=str(tmp_path / "code"), codebase="code"), settings)
+    shutil.copytree(versions_root(settings, "embedded") / "code", versions_root(settings, "neo4j") / "code")
+    diff = await client.call_tool("graph_diff", {"codebase": "code", "source": "neo4j"})
+    assert not diff.is_error, diff.content[0].text
+    assert diff.structured_content["added"] >= 1
+
+
+@pytest.mark.anyio
 async def test_a_new_model_cannot_take_an_alias_name(client, services, tmp_path) -> None:
     from test_model_registry import fake_model
 
