@@ -58,7 +58,9 @@ def resolve_root(path: str | None, package: str | None) -> Path:
     try:
         root = Path(path).expanduser()  # type: ignore[arg-type]
         if not root.exists():
-            raise ConfigError(f"`path`={shown(path)} does not exist.", field="path", hint="Pass an existing folder.")
+            where = "" if root.is_absolute() else f" (a relative path is read from the server's working folder, {Path.cwd()})"
+            raise ConfigError(f"`path`={shown(path)} does not exist{where}.", field="path",
+                              hint="Pass the absolute path of an existing folder or source file.")
         return root.resolve()
     except (OSError, RuntimeError) as exc:  # a path too long for the file system, an unknown ~user
         raise ConfigError(f"`path`={shown(path)} cannot be used ({getattr(exc, 'strerror', None) or exc}).", field="path",

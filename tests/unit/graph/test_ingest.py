@@ -83,6 +83,9 @@ def test_hostile_files_are_reported_not_fatal(settings: Settings, tmp_path: Path
 def test_bad_roots_are_clear_errors(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         run_ingest(IngestParams(path=str(tmp_path / "nope")), settings)
+    with pytest.raises(ConfigError, match="relative path is read from the server's working folder") as caught:
+        run_ingest(IngestParams(path="surely/not/here"), settings)
+    assert str(Path.cwd()) in str(caught.value)
     with pytest.raises(ConfigError, match="not installed"):
         run_ingest(IngestParams(package="surely_not_a_package_xyz"), settings)
     with pytest.raises(ConfigError, match="exactly one"):
