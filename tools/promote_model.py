@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from graphtune.tools.dataset.names import check_new_name
+from graphtune.tools.dataset.names import check_new_model_name
 from graphtune.tools.errors import ConfigError
 from graphtune.tools.services import ToolServices
 from graphtune.tools.tool_registry import mcp_tool
@@ -32,10 +32,7 @@ def promote_model(
     it is better. Every tool taking a model name (evaluate_model, merge_adapter, compare_models,
     start_fine_tuning's init_adapter) accepts the alias too; delete_model refuses an aliased model.
     """
-    try:
-        check_new_name(alias, "alias", ".gguf")
-    except ValueError as exc:
-        raise ConfigError(str(exc), field="alias", hint="e.g. alias='current'.") from exc
+    check_new_model_name(alias, "alias", hint="e.g. alias='current'.")
     settings = services.settings
     if (settings.models_dir / alias).exists():
         raise ConfigError(f"`alias`={alias!r} is the name of a model folder; an alias must not shadow a model.",

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from graphtune.tools.errors import ConfigError, GraphtuneError, shown
 
-__all__ = ["NAME_PATTERN", "check_name", "check_new_name", "named_folder"]
+__all__ = ["MODEL_FILE_SUFFIX", "NAME_PATTERN", "check_name", "check_new_model_name", "check_new_name", "named_folder"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MODEL_FILE_SUFFIX = ".gguf"  # a model name with this ending is read as a GGUF file (ask_model, base_model)
 
 
 def check_name(value: str, field: str) -> str:
@@ -30,6 +31,18 @@ def check_new_name(value: str, field: str, file_suffix: str) -> str:
         raise ValueError(f"`{field}`={value!r} ends in {file_suffix}, and a name like that is read as a file path "
                          f"where it is used; drop the suffix (e.g. {value[:-len(file_suffix)]!r})")
     return value
+
+
+def check_new_model_name(value: str, field: str, error: type[GraphtuneError] = ConfigError,
+                         hint: str | None = None) -> str:
+    """check_new_name for a model folder or alias about to be created (a training or merge output_name,
+    a promote alias): the one place that says such a name may not end in MODEL_FILE_SUFFIX, so the
+    tools that make model names cannot drift apart. The refusal is `error` (the caller's layer: a
+    training config reports TrainingConfigError) on `field`, with the caller's `hint`."""
+    try:
+        return check_new_name(value, field, MODEL_FILE_SUFFIX)
+    except ValueError as exc:
+        raise error(str(exc), field=field, hint=hint) from exc
 
 
 def named_folder(root: Path, name: str, *, field: str, marker: str, missing: type[GraphtuneError], what: str,

@@ -124,14 +124,14 @@ def run_ingest(params: IngestParams, settings: Any, ctx: JobContext | None = Non
         repaired = _repair_if_unfinished(writer, codebase, ctx)
         known = writer.file_shas()
         to_parse, gone, changed, unchanged = plan_changes(files, known, "")
-        if to_parse or gone or changed:  # else the one write is the CodeBase node's time: never partial
-            writer.mark_unfinished(str(root), ctx.job_id if ctx else None)
-        writer.delete_files(gone + changed)
+        mark = _UnfinishedMark(writer, str(root), ctx.job_id if ctx else None, bool(to_parse or gone or changed))
+        mark.delete_files(gone + changed)
         taken = _NameRegistry(writer, to_parse, stored=bool(known) or params.write_to != "embedded")
-        loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big))
+        loaded = _parse_and_load(writer, to_parse, params, codebase, ctx, taken, list(too_big), mark)
         failures, parsed, lines, added, own = loaded.failures, loaded.parsed, loaded.lines, loaded.added, loaded.own
-        if failures and not parsed and not known:  # nothing loaded yet: fail before the code base exists
+        if failures and not parsed and not known:  # before the first write (_UnfinishedMark): no code base made
             raise _nothing_parsed(root, failures, "path" if params.path else "package")
+        mark.before_write()
         writer.defer_checkpoint()  # the last commit's checkpoint runs beside the graph version (record_codebase_version)
         # one commit for the last batch, the derived edges and the CodeBase node
         writer.atomic(partial(_last_steps, writer, loaded.batch, ctx, len(to_parse), str(root),
@@ -196,9 +196,36 @@ def _select_files(params: IngestParams, root: Any) -> tuple[list[SourceFile], li
     return all_files, files, unreadable + too_big
 
 
+@dataclass
+class _UnfinishedMark:
+    """Marks the code base unfinished (writer.mark_unfinished) once, just before the ingest's first
+    write rather than at its start. Why: the mark is itself a write (on Neo4j a MERGE that creates the
+    CodeBase node; on the embedded store a marker file), and an ingest refused after parsing
+    (_nothing_parsed) must leave a new code base nonexistent in either store. `wanted` False: an
+    unchanged re-ingest's one write, the CodeBase node's time, cannot leave a partial code base."""
+
+    writer: Any
+    root: str
+    job_id: str | None
+    wanted: bool
+    done: bool = False
+
+    def before_write(self) -> None:
+        if self.wanted and not self.done:
+            self.writer.mark_unfinished(self.root, self.job_id)
+            self.done = True
+
+    def delete_files(self, paths: list[str]) -> None:
+        """The stored files gone from disk or changed, removed (marked first: a partial code base follows)."""
+        if paths:
+            self.before_write()
+            self.writer.delete_files(paths)
+
+
 def _nothing_parsed(root: Any, failures: list[tuple[str, str]], field: str) -> ConfigError:
     """Every file of a new code base failed to parse or was too big: an empty code base would only
-    fail later, in extraction, with a less helpful error."""
+    fail later, in extraction, with a less helpful error. Raised before the ingest's first write
+    (_UnfinishedMark), so that neither store holds the code base afterwards, not even marked unfinished."""
     files = [(path, error) for path, error in failures if not path.endswith("/")]  # not the unlisted folders
     path, error = (files or failures)[0]
     if files and all("exceeds max_file_bytes" in e for _, e in files):
@@ -271,8 +298,10 @@ class _Loaded:
 
 
 def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParams, codebase: str,
-                    ctx: JobContext | None, taken: _NameRegistry, failures: list[tuple[str, str]]) -> _Loaded:
-    """Parse the files (a process pool for many) and load them in batches while the pool parses on."""
+                    ctx: JobContext | None, taken: _NameRegistry, failures: list[tuple[str, str]],
+                    mark: _UnfinishedMark) -> _Loaded:
+    """Parse the files (a process pool for many) and load them in batches while the pool parses on;
+    the first full batch is preceded by the unfinished mark (the last one is loaded by _last_steps)."""
     batch: list[Parsed] = []
     batch_bytes = 0
     parsed, lines, added = 0, 0, dict.fromkeys(("classes", "functions", "methods"), 0)
@@ -295,6 +324,7 @@ def _parse_and_load(writer: Any, to_parse: list[SourceFile], params: IngestParam
             for kind in added:
                 added[kind] += _count(result, kind)
         if len(batch) >= WRITE_BATCH_FILES or batch_bytes >= WRITE_BATCH_BYTES:
+            mark.before_write()
             writer.load(batch, PATTERNS)
             batch, batch_bytes = [], 0
         if ctx and i % 50 == 0:

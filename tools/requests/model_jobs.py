@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from graphtune.tools.dataset.names import check_new_name
+from graphtune.tools.dataset.names import check_new_model_name
 from graphtune.tools.errors import ConfigError, TrainingConfigError
 from graphtune.tools.requests.base import JobRequest, param
 from graphtune.tools.requests.train import Device
@@ -40,10 +40,7 @@ class MergeRequest(JobRequest):
         settings = services.settings
         model_name = trained_model_dir(settings, self.model_name).name
         output_name = self.output_name or f"{model_name}-merged"
-        try:
-            check_new_name(output_name, "output_name", ".gguf")
-        except ValueError as exc:
-            raise ConfigError(str(exc), field="output_name") from exc
+        check_new_model_name(output_name, "output_name")
         refuse_alias_name(settings, output_name)
         if (settings.models_dir / output_name).exists():
             raise TrainingConfigError(f"`output_name`={output_name!r} already exists.", field="output_name",

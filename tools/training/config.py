@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from graphtune.tools.dataset.names import check_new_name
+from graphtune.tools.dataset.names import check_new_model_name
 from graphtune.tools.declare import setting
 from graphtune.tools.errors import TrainingConfigError
 from graphtune.tools.training.presets import PRESETS
@@ -154,11 +154,8 @@ class LoraJobConfig(BaseModel):
                                       hint="e.g. gpus=2, or gpus='auto' for every visible GPU.")
         check_kl_strategy(self, self.strategy)
         if self.output_name is not None:
-            try:
-                check_new_name(self.output_name, "output_name", ".gguf")
-            except ValueError as exc:
-                raise TrainingConfigError(str(exc), field="output_name", hint="e.g. output_name='mylib-lora-r16'.") \
-                    from exc
+            check_new_model_name(self.output_name, "output_name", TrainingConfigError,
+                                 hint="e.g. output_name='mylib-lora-r16'.")
         return self
 
     @property

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from graphtune.tools.dataset.atomic import write_text_atomic
+from graphtune.tools.dataset.catalog import parse_metadata
 from graphtune.tools.dataset.delta import DeltaSettings
 from graphtune.tools.declare import setting
 from graphtune.tools.errors import ConfigError
@@ -101,9 +102,12 @@ def _fresh_name(settings: Any, codebase: str) -> str:
 
 
 def _parent_dataset(settings: Any, base_name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of the dataset the base model was trained on: the delta's `since`. A broken
+    metadata.json is read by catalog.parse_metadata, the reader every tool uses, so it is the same coded
+    DatasetInvalid naming the dataset (on `base`, the argument that led here), not an internal error."""
     name = (meta.get("dataset") or {}).get("name")
     path = settings.datasets_dir / str(name) / "metadata.json" if name else None
-    data = json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else {}
+    data = parse_metadata(path, str(name), field="base") if path and path.is_file() else {}
     if data.get("objective") != "knowledge" and (data.get("config") or {}).get("objective") != "knowledge":
         raise ConfigError(f"model `{base_name}` was not trained on a graphtune knowledge dataset "
                           f"(its dataset: {name!r}), so there is no 'since' to build a delta from.", field="base",

@@ -168,6 +168,27 @@ def test_a_neo4j_ingest_marks_its_code_base_unfinished_until_its_last_write(monk
     assert "repaired" not in result
 
 
+def test_a_neo4j_ingest_where_no_file_parses_writes_nothing_for_its_code_base(monkeypatch, tmp_path: Path) -> None:
+    """The refusal (nothing parsed) comes before the ingest's first write: the unfinished mark, a MERGE of
+    the CodeBase node, is set only then, so the code base does not exist afterwards, marked or not."""
+    from graphtune.tools.errors import ConfigError
+    from graphtune.tools.graph import neo4j_writer
+
+    driver = _RecordingDriver()
+    monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
+    settings = Settings(home=tmp_path / "home", neo4j_uri="neo4j://db:7687")
+    settings.ensure_dirs()
+    code = tmp_path / "proj"
+    code.mkdir()
+    (code / "binary.py").write_bytes(b"\x00\x01\x02 def (\n")
+    with pytest.raises(ConfigError) as caught:
+        run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
+    assert "could be parsed" in caught.value.message and caught.value.field == "path"
+    writes = [q for q, p in driver.queries if any(w in q for w in ("MERGE", "SET", "DELETE", "CREATE ("))]
+    assert not writes, writes  # (the store-wide uid constraints of Neo4jWriter's start are not the code base's)
+    assert not any(p.get("cb") == "proj" for q, p in driver.queries if "MATCH" not in q)
+
+
 def test_a_neo4j_ingest_rebuilds_a_code_base_left_unfinished(monkeypatch, tmp_path: Path) -> None:
     driver = _RecordingDriver({"c.unfinished IS NOT NULL RETURN c.name AS n": [{"n": "proj"}]})
     result = _ingest_into(driver, monkeypatch, tmp_path)

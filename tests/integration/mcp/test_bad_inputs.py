@@ -77,6 +77,30 @@ async def test_a_name_that_reads_as_a_file_path_is_refused_when_it_is_made(clien
 
 
 @pytest.mark.anyio
+async def test_a_new_model_name_ending_in_gguf_is_refused_the_same_way_by_every_tool(client, services,
+                                                                                       tmp_path) -> None:
+    """start_fine_tuning's output_name, merge_adapter's output_name and promote_model's alias share one rule
+    (names.check_new_model_name): the same code, message and field, each with its own hint."""
+    from test_model_registry import fake_model
+
+    fake_model(services.settings, "m1")
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
+    said = "ends in .gguf, and a name like that is read as a file path where it is used; drop the suffix (e.g. 'm')"
+    for tool, args, field, code, hint in (
+            ("start_fine_tuning", {"dataset_name": str(data), "dry_run": True, "base_model": "smollm2-135m-instruct",
+                                   "output_name": "m.gguf"}, "output_name", "invalid_training_config",
+             "Hint: e.g. output_name='mylib-lora-r16'."),
+            ("merge_adapter", {"model_name": "m1", "output_name": "m.gguf"}, "output_name", "invalid_argument", None),
+            ("promote_model", {"model_name": "m1", "alias": "m.gguf"}, "alias", "invalid_argument",
+             "Hint: e.g. alias='current'.")):
+        text = _error(await client.call_tool(tool, args))
+        assert f"[{code}] `{field}`='m.gguf' {said}" in text, (tool, text)
+        assert (hint in text) if hint else "Hint" not in text, (tool, text)
+    assert services.store.list()[1] == 0 and services.store.aliases() == {}
+
+
+@pytest.mark.anyio
 async def test_base_model_errors_say_what_the_value_is(client, tmp_path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")

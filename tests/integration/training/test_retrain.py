@@ -163,6 +163,24 @@ async def test_retrain_refuses_bad_inputs_before_queueing(client, services, tmp_
 
 
 @pytest.mark.anyio
+async def test_retrain_reports_a_broken_parent_metadata_json_as_a_coded_error(client, services) -> None:
+    """The base model's dataset is read with catalog.parse_metadata: a truncated metadata.json is
+    dataset_invalid naming the dataset and `base`, not an internal error, and nothing is queued."""
+    from test_model_registry import fake_model
+
+    fake_model(services.settings, "pkg-v1", dataset="pkg-v1")
+    folder = services.settings.datasets_dir / "pkg-v1"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text('{"objective": "knowl')
+    services.store.set_alias("current", "pkg-v1")
+    result = await client.call_tool("retrain", {"codebase": "pkg"})
+    text = result.content[0].text
+    assert result.is_error and "dataset_invalid" in text and "internal" not in text.lower(), text
+    assert "`pkg-v1`" in text and "metadata.json" in text and "`base`" in text, text
+    assert services.store.list()[1] == 0
+
+
+@pytest.mark.anyio
 async def test_cancelling_a_retrain_by_its_chain_id_leaves_no_step_behind(client, services, tmp_path) -> None:
     from conftest import wait_for
     from graphtune.tools.training.config import LoraJobConfig
