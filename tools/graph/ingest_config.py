@@ -26,15 +26,12 @@ class IngestConfig(BaseModel):
 
     path: str | None = param(None, description=(
         "Absolute path of the folder or source file to ingest (a relative one is read from the server's working "
-        "folder); give this or package."), cli_help="Folder (or source file) to ingest.")
-    package: str | None = param(None, description="Installed Python package to ingest by import name, e.g. json.",
-                                cli_help="Installed package to ingest by import name instead of a path, e.g. 'json'.")
+        "folder); give this or package."))
+    package: str | None = param(None, description="Installed Python package to ingest by import name, e.g. json.")
     exclude: list[str] | None = param(None, description=(
-        "Glob patterns of relative paths to skip; default none."), validate_default=True,
-                                      cli_help="Glob patterns of relative paths to skip.")
+        "Glob patterns of relative paths to skip; default none."), validate_default=True)
     write_to: Literal["embedded", "neo4j"] = param("embedded", description=(
-        "Graph store that receives the code: embedded or neo4j; default embedded."),
-                                                   cli_help="Which graph store receives it.")
+        "Graph store that receives the code: embedded or neo4j; default embedded."))
     codebase: str | None = param(None, description=(
         "Code base name to add, update or replace; default from the path or package."), cli_help=(
         "Name of the code base this ingest adds to, updates or replaces (default: the package's import name, the "

@@ -33,7 +33,7 @@ class MergeRequest(JobRequest):
     model_name: str = param(description=(
         "Fine-tuned model (list_models) or alias to merge."), cli_help="Fine-tuned model name or alias (models).")
     output_name: str | None = param(None, description=(
-        "Name of the merged model folder; default <model_name>-merged."), cli_help="Default: <model_name>-merged.")
+        "Name of the merged model folder; default <model_name>-merged."))
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:
         """The model exists (an alias resolves to it); the output name is a free slug."""
@@ -89,8 +89,7 @@ class EvaluateRequest(JobRequest):
 
     model_name: str = param(description="Fine-tuned model (list_models) or alias to score.")
     dataset_name: str | None = param(None, description=(
-        "Knowledge dataset whose probes to ask; default the one it trained on."),
-                                     cli_help="Knowledge dataset whose probes to ask; default: the one it trained on.")
+        "Knowledge dataset whose probes to ask; default the one it trained on."))
     max_probes: int = param(600, ge=1, le=100000, description=(
         "Most probes to ask, stratified by fact type; default 600."))
     include_base: bool = param(True, description="Also score the base model for comparison; default true.")
@@ -149,16 +148,14 @@ class AskRequest(JobRequest):
     prompt: str = param(min_length=1, max_length=20000, description="The question or instruction the model answers.")
     model: str = param(description="Fine-tuned or merged model name, or a base model (list_base_models).",
                        cli_help="Fine-tuned model (models), merged model or base model (base-models).")
-    compare: bool = param(False, description="Also answer with the fine-tuned model's base; default false.",
-                          cli_help="Also answer with the fine-tuned model's base.")
+    compare: bool = param(False, description="Also answer with the fine-tuned model's base; default false.")
     system_prompt: str | None = param(None, max_length=4000, description=(
         "System message sent before the prompt; default none."))
     max_new_tokens: int = param(128, ge=1, le=MAX_NEW_TOKENS, description=(
         "Most tokens generated per answer; default 128."))
     timeout_seconds: int = param(300, ge=5, le=1800, description="Generation time limit in seconds; default 300.")
     wait_seconds: float = param(45, ge=0, le=120, description=(
-        "Seconds to wait for the answer before returning the job id; default 45."),
-                                cli_help="How long to wait for the answer before returning the job id.")
+        "Seconds to wait for the answer before returning the job id; default 45."))
     device: Device = param("auto", description="Device to run on; default auto (CUDA, else MPS, else CPU).")
 
     def preflight(self, services: "ToolServices") -> dict[str, Any]:

@@ -43,6 +43,23 @@ def _bound(field: Any, name: str) -> Any:
     return next((getattr(m, name) for m in field.metadata if getattr(m, name, None) is not None), None)
 
 
+def _words(text: str) -> str:
+    return re.sub(r"[^a-z0-9<>_ ]", "", text.lower()).strip()
+
+
+def test_cli_help_adds_to_the_description_instead_of_repeating_it() -> None:
+    """The CLI prints a field's description and then its `cli_help`: a cli_help that only says the description
+    again (or less of it) prints the same sentence twice in `--help`."""
+    from graphtune.tools.declare import markers
+
+    for model in {*JOB_TOOLS.values()}:
+        for name, field in model.public_fields().items():
+            extra = markers(field).cli_help
+            if extra and field.description:
+                help_words, description = _words(extra), _words(field.description)
+                assert help_words not in description and help_words[:30] != description[:30], (model.__name__, name)
+
+
 async def test_job_tool_schemas_are_the_request_models(client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     for name, model in JOB_TOOLS.items():
