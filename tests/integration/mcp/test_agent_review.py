@@ -1,0 +1,45 @@
+"""What an agent reads against what the tools do (review of 2026-12-05): a description's default is
+the default the code applies, and a list shows a finished job the way its status view does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+async def _call(client: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def _ingest(client: Any, folder: Path) -> dict[str, Any]:
+    job = await _call(client, "ingest_codebase", {"path": str(folder)})
+    view = await _call(client, "get_training_status", {"job_id": job["job_id"], "wait_seconds": 50})
+    assert view["status"] == "succeeded", view["error"]
+    return view
+
+
+async def test_graph_diff_without_since_diffs_against_the_version_before_the_current_one(client, tmp_path) -> None:
+    """tools/list said 'default the code base's first ingest'; the code diffs the last ingest only,
+    so an agent asking 'what changed since I first ingested' silently got a shorter list."""
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "a.py").write_text("def one():\n    return 1\n")
+    await _ingest(client, folder)
+    (folder / "b.py").write_text("def two():\n    return 2\n")
+    await _ingest(client, folder)
+    (folder / "c.py").write_text("def three():\n    return 3\n")
+    await _ingest(client, folder)
+
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    described = tools["graph_diff"].input_schema["properties"]["since"]["description"]
+    assert "first ingest" not in described and "before the current one" in described
+    diff = await _call(client, "graph_diff", {"codebase": "shop"})
+    versions = [v["version"] for v in diff["versions"]]
+    assert len(versions) == 3 and diff["since"] == versions[-2] and diff["until"] == versions[-1]
+    assert [c["entity"] for c in diff["changes"]] == ["c.three"]
