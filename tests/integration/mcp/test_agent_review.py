@@ -43,3 +43,21 @@ async def test_graph_diff_without_since_diffs_against_the_version_before_the_cur
     versions = [v["version"] for v in diff["versions"]]
     assert len(versions) == 3 and diff["since"] == versions[-2] and diff["until"] == versions[-1]
     assert [c["entity"] for c in diff["changes"]] == ["c.three"]
+
+
+async def test_list_jobs_shows_a_finished_job_as_its_status_view_does(client, tmp_path) -> None:
+    """list_jobs showed a succeeded ingest's last stage ("recording the graph version and its diff")
+    and a succeeded extraction's ("writing") with percent null, where get_training_status says
+    "finished: the ... job succeeded" at 100 %: an agent scanning the list read finished jobs as busy."""
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "a.py").write_text('def one():\n    """One."""\n    return 1\n')
+    ingest = await _ingest(client, folder)
+    job = await _call(client, "extract_training_data", {"dataset_name": "shop-facts", "objective": "knowledge"})
+    extract = await _call(client, "get_training_status", {"job_id": job["job_id"], "wait_seconds": 50})
+    assert extract["status"] == "succeeded", extract["error"]
+    listed = {j["job_id"]: j for j in (await _call(client, "list_jobs", {}))["jobs"]}
+    for view in (ingest, extract):
+        assert listed[view["job_id"]]["progress"] == view["progress"]
+        assert view["progress"]["message"] == f"finished: the {view['kind']} job succeeded"
+    assert listed[extract["job_id"]]["progress"]["percent"] == 100.0
