@@ -61,3 +61,28 @@ async def test_list_jobs_shows_a_finished_job_as_its_status_view_does(client, tm
         assert listed[view["job_id"]]["progress"] == view["progress"]
         assert view["progress"]["message"] == f"finished: the {view['kind']} job succeeded"
     assert listed[extract["job_id"]]["progress"]["percent"] == 100.0
+
+
+async def test_retrain_of_an_unknown_code_base_names_the_ones_it_can_repeat(client, services, tmp_path) -> None:
+    """retrain(codebase=<typo>) said 'Ingest it once ..., or pass its folder': retrain takes no folder,
+    and the reply did not say which code bases it could retrain, so the typo could not be fixed from it."""
+    import json
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "a.py").write_text('def one():\n    """One."""\n    return 1\n')
+    await _ingest(client, folder)
+    job = await _call(client, "extract_training_data", {"dataset_name": "shop-facts", "objective": "knowledge"})
+    assert (await _call(client, "get_training_status", {"job_id": job["job_id"], "wait_seconds": 50}))["status"] \
+        == "succeeded"
+    model = services.settings.models_dir / "shop-v1"  # a model folder as the registry sees it (no weights needed)
+    model.mkdir(parents=True)
+    (model / "adapter_config.json").write_text("{}")
+    (model / "training_metadata.json").write_text(json.dumps({"name": "shop-v1", "base_model": "tiny",
+                                                              "dataset": {"name": "shop-facts"}}))
+    await _call(client, "promote_model", {"model_name": "shop-v1"})
+
+    refused = await client.call_tool("retrain", {"codebase": "shpo"})
+    text = refused.content[0].text
+    assert refused.is_error and text.startswith("[invalid_argument]") and "(field `codebase`)" in text
+    assert "shop" in text.split("Hint:")[0] and "folder" not in text.split("Hint:")[1]
