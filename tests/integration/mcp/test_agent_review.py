@@ -86,3 +86,17 @@ async def test_retrain_of_an_unknown_code_base_names_the_ones_it_can_repeat(clie
     text = refused.content[0].text
     assert refused.is_error and text.startswith("[invalid_argument]") and "(field `codebase`)" in text
     assert "shop" in text.split("Hint:")[0] and "folder" not in text.split("Hint:")[1]
+
+
+async def test_resume_describes_the_job_states_it_accepts(client, services) -> None:
+    """tools/list said resume takes a 'cancelled or interrupted' job; it also resumes a failed one (an
+    out-of-memory run keeps its checkpoints), which an agent reading the description never tried."""
+    from graphtune.server.job_store import JobStatus
+
+    job = services.store.create("train", {"config": {}}, heavy=True)
+    services.store.finish(job.id, JobStatus.SUCCEEDED, result={})
+    refused = await client.call_tool("resume_fine_tuning", {"job_id": job.id})
+    assert refused.is_error and "only failed, cancelled or interrupted jobs resume" in refused.content[0].text
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    described = tools["resume_fine_tuning"].input_schema["properties"]["job_id"]["description"]
+    assert all(state in described for state in ("failed", "cancelled", "interrupted")), described
