@@ -100,3 +100,20 @@ async def test_resume_describes_the_job_states_it_accepts(client, services) -> N
     tools = {t.name: t for t in (await client.list_tools()).tools}
     described = tools["resume_fine_tuning"].input_schema["properties"]["job_id"]["description"]
     assert all(state in described for state in ("failed", "cancelled", "interrupted")), described
+
+
+async def test_list_datasets_says_which_datasets_have_probes(client, tmp_path) -> None:
+    """evaluate_model, compare_models and retrain need a knowledge dataset with probes, but list_datasets
+    did not say which dataset was one: an agent had to preview each with include_metadata to find out."""
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "a.py").write_text('def one():\n    """Return one, the first number."""\n    return 1\n')
+    await _ingest(client, folder)
+    for args in ({"dataset_name": "shop-facts", "objective": "knowledge"},
+                 {"dataset_name": "shop-skills", "quality_threshold": 0.0}):
+        job = await _call(client, "extract_training_data", args)
+        view = await _call(client, "get_training_status", {"job_id": job["job_id"], "wait_seconds": 50})
+        assert view["status"] == "succeeded", view["error"]
+    listed = {d["name"]: d for d in (await _call(client, "list_datasets", {}))["datasets"]}
+    assert listed["shop-facts"]["objective"] == "knowledge" and listed["shop-facts"]["probes"] > 0
+    assert listed["shop-skills"]["objective"] == "skills" and listed["shop-skills"]["probes"] is None
