@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 class GraphDiff(BaseModel):
     codebase: str
-    since: str | None = Field(description="The older graph version (None: the code base's first ingest).")
+    since: str | None = Field(description="The older graph version (None: the current version is the "
+                                       "code base's first, so everything counts as added).")
     until: str = Field(description="The newer graph version (the current one).")
     added: int
     removed: int
@@ -31,7 +32,8 @@ class GraphDiff(BaseModel):
 def graph_diff(
     services: ToolServices,
     codebase: Annotated[str, Field(description="Code base name (from ingest_codebase or validate_environment).")],
-    since: Annotated[str | None, Field(description="Older graph version id or dataset name; default the code base's first ingest.")] = None,
+    since: Annotated[str | None, Field(description="Older graph version id or dataset name; default the version "
+                                       "before the current one (what the last ingest changed).")] = None,
     change: Annotated[Literal["all", "added", "removed", "changed", "affected"], Field(
         description="Only changes of this kind; default all.")] = "all",
     limit: Annotated[int, Field(ge=1, le=200, description="Changes per page, 1-200; default 50.")] = 50,

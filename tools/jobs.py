@@ -96,6 +96,13 @@ def _percent(job: Any) -> float | None:
     return round(100.0 * job.progress_current / job.progress_total, 1)
 
 
+def job_progress(job: Any) -> Progress:
+    """A job's progress as every tool shows it (the status view, list_jobs): one builder, so a list
+    never shows a finished job's stale stage text ("writing") where its status says it finished."""
+    return Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
+                    message=_message(job), percent=_percent(job))
+
+
 ALWAYS_SHOWN = frozenset({"verdict"})  # what an agent needs from a finished job, whatever its size
 
 
@@ -145,8 +152,7 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
     end = job.finished_at or now
     return JobView(
         job_id=job.id, kind=job.kind, status=status,
-        progress=Progress(current=job.progress_current, total=job.progress_total, unit=job.progress_unit,
-                          message=_message(job), percent=_percent(job)),
+        progress=job_progress(job),
         eta_seconds=_eta(job, now, metrics[0] if metrics else None),
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         elapsed_seconds=round(end - job.started_at, 1) if job.started_at else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from graphtune.tools.jobs import Progress, iso, waiting
+from graphtune.tools.jobs import Progress, iso, job_progress, waiting
 from graphtune.tools.services import ToolServices
 from graphtune.tools.tool_registry import mcp_tool
 from pydantic import BaseModel, Field
@@ -46,8 +46,7 @@ def list_jobs(
     summaries = [
         JobSummary(job_id=j.id, kind=j.kind, status=j.status.value, created_at=iso(j.created_at),
                    finished_at=iso(j.finished_at),
-                   progress=Progress(current=j.progress_current, total=j.progress_total, unit=j.progress_unit,
-                                     message=j.progress_message),
+                   progress=job_progress(j),
                    error_code=(j.error or {}).get("code"), **waiting(j))
         for j in jobs
     ]

@@ -14,7 +14,7 @@ from pydantic import Field
 @mcp_tool(read_only=False, destructive=False, idempotent=False)
 def resume_fine_tuning(
     services: ToolServices,
-    job_id: Annotated[str, Field(description="Id of the stopped (cancelled or interrupted) training job.")],
+    job_id: Annotated[str, Field(description="Id of the stopped (failed, cancelled or interrupted) training job.")],
     gpus: Annotated[int | Literal["auto"] | None, Field(description="Resume on this GPU count, or auto; default the run's own count.")] = None,
 ) -> JobView:
     """Resume a stopped training job from its checkpoint.

@@ -8,7 +8,7 @@ from typing import Any
 
 from graphtune.tools.dataset.names import named_folder
 from graphtune.tools.errors import ConfigError, DatasetInvalid, DatasetNotFound
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class DatasetInfo(BaseModel):
@@ -20,6 +20,9 @@ class DatasetInfo(BaseModel):
     eval_examples: int | None = None
     records_selected: int | None = None
     graph_fingerprint: str | None = None
+    # which datasets evaluate_model / compare_models / retrain can use, without a preview per dataset
+    objective: str | None = Field(None, description="skills or knowledge (null: a hand-made dataset).")
+    probes: int | None = Field(None, description="Closed-book probes (knowledge datasets); null when none.")
 
 
 def dataset_dir(settings: Any, name: str) -> Path:
@@ -47,6 +50,15 @@ def parse_metadata(path: Path, dataset: str, field: str = "dataset_name") -> dic
     return meta
 
 
+def _kind(meta: dict[str, Any]) -> dict[str, Any]:
+    """objective and probe count from metadata; a hand-edited value of another type reads as unknown
+    rather than failing the whole listing."""
+    objective = meta.get("objective") or (meta.get("config") or {}).get("objective")
+    probes = meta.get("probes")
+    return {"objective": objective if isinstance(objective, str) else None,
+            "probes": probes if isinstance(probes, int) and not isinstance(probes, bool) else None}
+
+
 def list_datasets(settings: Any) -> list[DatasetInfo]:
     found = []
     if not settings.datasets_dir.exists():
@@ -62,7 +74,8 @@ def list_datasets(settings: Any) -> list[DatasetInfo]:
         found.append(DatasetInfo(name=folder.name, path=str(folder), created_at=meta.get("created_at"),
                                  format=meta.get("format"), train_examples=meta.get("train_examples"),
                                  eval_examples=meta.get("eval_examples"), records_selected=meta.get("records_selected"),
-                                 graph_fingerprint=(meta.get("source") or {}).get("graph_fingerprint")))
+                                 graph_fingerprint=(meta.get("source") or {}).get("graph_fingerprint"),
+                                 **_kind(meta)))
     return sorted(found, key=lambda d: d.created_at or "", reverse=True)
 
 

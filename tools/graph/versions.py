@@ -193,6 +193,14 @@ def last_ingest(settings: Any, backend: str, codebase: str) -> tuple[str | None,
     return (entries[-1]["root"], dict(entries[-1].get("selection") or {})) if entries else (None, {})
 
 
+def repeatable_codebases(settings: Any, backend: str) -> list[str]:
+    """Code bases whose last ingest recorded its folder, i.e. the names `retrain` can repeat: what an
+    error about an unknown code base lists, so a typo is fixed from the reply."""
+    root = versions_root(settings, backend)
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [name for name in names if last_ingest(settings, backend, name)[0]]
+
+
 def load_snapshot(settings: Any, backend: str, codebase: str, version: str) -> dict[str, Any]:
     import re
 

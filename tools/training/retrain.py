@@ -164,7 +164,7 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
                  path: str | None = None, continued: ContinuedTraining | None = None) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     """The chain's (kind, params) steps and a summary; every input is checked before anything is queued."""
     from graphtune.tools.graph.ingest import IngestParams, check_root
-    from graphtune.tools.graph.versions import last_ingest
+    from graphtune.tools.graph.versions import last_ingest, repeatable_codebases
 
     backend = settings.graph_backend
     base_name = model_dir(settings, base, "base").name
@@ -173,8 +173,11 @@ def plan_retrain(settings: Any, codebase: str, base: str, policy: RetrainPolicy,
     recorded, selection = last_ingest(settings, backend, codebase)
     root = path or recorded
     if not root:
-        raise ConfigError(f"code base `{codebase}` has no recorded ingest to repeat.", field="codebase",
-                          hint="Ingest it once with ingest_codebase(path=..., codebase=...), or pass its folder.")
+        known = repeatable_codebases(settings, backend)
+        raise ConfigError(f"code base `{codebase}` has no recorded ingest to repeat; code bases that have one: "
+                          f"{', '.join(known) or 'none'}.", field="codebase",
+                          hint=f"Pass one of those, or ingest it once with ingest_codebase(path=..., "
+                          f"codebase='{codebase}').")
     # the last ingest's exclude / languages: files it left out are not new code
     ingest = IngestParams(path=root, codebase=codebase, write_to=backend, **selection)
     check_root(ingest.path, ingest.package, ingest.codebase, ingest.languages)
