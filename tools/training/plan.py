@@ -132,8 +132,9 @@ def _derived(cfg: LoraJobConfig, plan: Any, device: str, params: int | None, wor
     budget_how = f"default for {device}" + (f" and a {params / 1e6:.0f}M-parameter model" if params and device == "cuda"
                                              else "")
     derived = {"tokens_per_batch": (plan.tokens_per_batch, budget_how),
-               "batch_size": (plan.batch_size, "as many examples as fit tokens_per_batch" if cfg.packing
-                              else "8 without packing"),
+               # packed: no cap of its own (the engine's internal PACKED_EXAMPLE_CAP is no value a caller may pass)
+               "batch_size": ((None, "no cap: as many examples as fit tokens_per_batch") if cfg.packing
+                              else (plan.batch_size, "8 without packing")),
                "eval_steps": (max(1, plan.steps // cfg.num_epochs), "once per epoch"),
                "save_steps": (50, "every 50 steps, and at cancel"),
                "gpus": (world, f"every visible GPU on {device}" if device == "cuda" else f"one rank on {device}"),

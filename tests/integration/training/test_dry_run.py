@@ -90,6 +90,13 @@ async def test_knowledge_preset_values_are_reported_with_their_source(client, se
     assert settings["target_modules"] == {"value": "all-linear", "source": "preset knowledge"}
     assert settings["learning_rate"] == {"value": 5e-4, "source": "given"}
     assert settings["max_seq_length"] == {"value": 512, "source": "preset knowledge"}
+    # an agent may pass the plan's values back as they are: each is one the tool accepts
+    assert settings["batch_size"]["value"] is None and "no cap" in settings["batch_size"]["source"]
+    offered = next(t for t in (await client.list_tools()).tools if t.name == "start_fine_tuning").input_schema
+    back = {k: v["value"] for k, v in settings.items() if k in offered["properties"] and v["value"] is not None}
+    reply = await client.call_tool("start_fine_tuning", {**back, "dataset_name": "facts", "dry_run": True,
+                                                         "base_model": str(tiny_model)})
+    assert not reply.is_error, reply.content[0].text
 
 
 async def test_an_unconverted_gguf_says_the_conversion_comes_first(client, services, memo_dataset):
