@@ -23,6 +23,8 @@ class DatasetInfo(BaseModel):
     # which datasets evaluate_model / compare_models / retrain can use, without a preview per dataset
     objective: str | None = Field(None, description="skills or knowledge (null: a hand-made dataset).")
     probes: int | None = Field(None, description="Closed-book probes (knowledge datasets); null when none.")
+    problem: str | None = Field(None, description="Why the dataset cannot be used as it is (a broken metadata.json); "
+                                "null when none.")
 
 
 def dataset_dir(settings: Any, name: str) -> Path:
@@ -50,16 +52,24 @@ def parse_metadata(path: Path, dataset: str, field: str = "dataset_name") -> dic
     return meta
 
 
-def _kind(meta: dict[str, Any]) -> dict[str, Any]:
-    """objective and probe count from metadata; a hand-edited value of another type reads as unknown
-    rather than failing the whole listing."""
-    objective = meta.get("objective") or (meta.get("config") or {}).get("objective")
-    probes = meta.get("probes")
-    return {"objective": objective if isinstance(objective, str) else None,
-            "probes": probes if isinstance(probes, int) and not isinstance(probes, bool) else None}
+def _typed(meta: dict[str, Any]) -> dict[str, Any]:
+    """The listing's fields from metadata; a hand-edited value of another type reads as unknown rather
+    than failing the whole listing."""
+    def value(raw: Any, kind: type) -> Any:
+        return raw if isinstance(raw, kind) and not isinstance(raw, bool) else None
+
+    config, source = meta.get("config"), meta.get("source")
+    objective = meta.get("objective") or (config.get("objective") if isinstance(config, dict) else None)
+    fingerprint = source.get("graph_fingerprint") if isinstance(source, dict) else None
+    return {"created_at": value(meta.get("created_at"), str), "format": value(meta.get("format"), str),
+            **{key: value(meta.get(key), int) for key in ("train_examples", "eval_examples", "records_selected",
+                                                           "probes")},
+            "graph_fingerprint": value(fingerprint, str), "objective": value(objective, str)}
 
 
 def list_datasets(settings: Any) -> list[DatasetInfo]:
+    """Every dataset folder, newest first. One whose metadata.json is broken is listed with its `problem`
+    (not left out): an agent that cannot see a dataset it made would extract it again under another name."""
     found = []
     if not settings.datasets_dir.exists():
         return found
@@ -68,14 +78,12 @@ def list_datasets(settings: Any) -> list[DatasetInfo]:
         if folder.name.startswith(".") or folder.is_symlink() or not meta_file.is_file():
             continue
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            fields = _typed(parse_metadata(meta_file, folder.name))
+        except (DatasetInvalid, OSError) as exc:
+            problem = f"{exc.message} {exc.hint}" if isinstance(exc, DatasetInvalid) else f"metadata.json cannot be read ({exc})."
+            found.append(DatasetInfo(name=folder.name, path=str(folder), problem=problem))
             continue
-        found.append(DatasetInfo(name=folder.name, path=str(folder), created_at=meta.get("created_at"),
-                                 format=meta.get("format"), train_examples=meta.get("train_examples"),
-                                 eval_examples=meta.get("eval_examples"), records_selected=meta.get("records_selected"),
-                                 graph_fingerprint=(meta.get("source") or {}).get("graph_fingerprint"),
-                                 **_kind(meta)))
+        found.append(DatasetInfo(name=folder.name, path=str(folder), **fields))
     return sorted(found, key=lambda d: d.created_at or "", reverse=True)
 
 

@@ -51,6 +51,16 @@ async def test_broken_datasets_are_reported_not_crashed_on(client, services) -> 
     text = _error(await client.call_tool("extract_training_data", {"dataset_name": "delta", "since": "badmeta",
                                                                    "objective": "knowledge"}))
     assert "dataset_invalid" in text and "metadata.json" in text and "`since`" in text
+    (root / "oddtypes").mkdir()  # hand-edited: values of other types, and a metadata.json that is no object
+    (root / "oddtypes" / "metadata.json").write_text('{"train_examples": "many", "source": [1], "probes": true}')
+    (root / "listmeta").mkdir()
+    (root / "listmeta" / "metadata.json").write_text("[1, 2]")
+    listing = await client.call_tool("list_datasets", {"limit": 100})
+    assert not listing.is_error, listing.content[0].text
+    entries = {d["name"]: d for d in listing.structured_content["datasets"]}
+    assert "not valid JSON" in entries["badmeta"]["problem"] and "not a JSON object" in entries["listmeta"]["problem"]
+    assert entries["oddtypes"]["problem"] is None and entries["oddtypes"]["train_examples"] is None
+    assert entries["nosplit"]["problem"] is None
 
 
 @pytest.mark.anyio
