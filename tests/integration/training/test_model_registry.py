@@ -213,3 +213,21 @@ async def test_resume_refuses_a_job_whose_output_name_was_taken_since(client, se
     text = refused.content[0].text
     assert refused.is_error and "[job_state_conflict]" in text and "delete_model('r1')" in text
     assert services.store.get(job.id).status.value == "cancelled"
+
+
+@pytest.mark.anyio
+async def test_the_model_resource_reads_a_merged_model_that_graphtune_models_lists(client, services) -> None:
+    """graphtune://models lists merged models; graphtune://models/{name} refused one as 'not an adapter'."""
+    settings = services.settings
+    fake_model(settings, "m1")
+    folder = settings.models_dir / "m1-merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "merge_metadata.json").write_text(json.dumps({"merged_from": "m1", "base_model": "tiny"}))
+    services.store.register_model({"name": "m1-merged", "job_id": None, "base_model": "tiny", "dataset": None,
+                                   "method": "merged", "created_at": 0.0, "path": str(folder),
+                                   "metrics": {"merged_from": "m1"}})
+    listed = json.loads((await client.read_resource("graphtune://models")).contents[0].text)
+    assert "m1-merged" in {m["name"] for m in listed}
+    read = json.loads((await client.read_resource("graphtune://models/m1-merged")).contents[0].text)
+    assert read["merged_from"] == "m1"
