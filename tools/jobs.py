@@ -133,6 +133,15 @@ def _within_budget(events: list[Any], *, keep_newest: bool) -> list[Any]:
     return list(reversed(kept)) if keep_newest else kept
 
 
+def _event_data(event: Any, error: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's data; the final state event's copy of the job's error shrinks to its code, since the
+    reply's `error` holds it in full (a converter's output tail made a failed export's poll twice as long).
+    An earlier run's error (before a resume) stays whole: it is history the `error` field no longer has."""
+    if error and event.type == "state" and event.data.get("error") == error:
+        return {**event.data, "error": {"code": error.get("code"), "message": "as in `error`"}}
+    return event.data
+
+
 def planned_view(kind: str, plan: dict[str, Any]) -> JobView:
     """A dry run's reply: no job was queued; `result` holds the plan."""
     return JobView(job_id=None, kind=kind, status="dry_run", created_at=None, result=plan,
@@ -160,7 +169,8 @@ def job_view(store: JobStoreView, job_id: str, *, detail: bool = False, after_ev
         **waiting(job),
         depends_on=job.depends_on, chain=job.chain,
         latest_metrics={k: v for k, v in metrics[0].data.items() if k != "eta_seconds"} if metrics else None,
-        recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=e.data) for e in events],
+        recent_events=[EventView(id=e.id, at=iso(e.at) or "", type=e.type, data=_event_data(e, job.error))
+                       for e in events],
         result=job.result if detail else _concise_result(job.result),
         error=job.error,
         params=job.params if detail else None,

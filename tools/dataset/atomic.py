@@ -29,11 +29,24 @@ def ensure_free_space(folder: Path, min_gib: float, field: str) -> None:
                            field=field, hint="Free disk space or point GRAPHTUNE_HOME at a larger disk.")
 
 
+# Outputs whose tools take overwrite=true; a model (train, merge) or a converted base has no such
+# parameter, so a hint to pass it would lead nowhere.
+OVERWRITABLE = frozenset({"dataset", "export"})
+
+
 def refuse_existing(final: Path, *, overwrite: bool, what: str, field: str) -> None:
     """DatasetExists when `final` is there and overwriting was not asked for."""
     if final.exists() and not overwrite:
         raise DatasetExists(f"{what} `{final.name}` already exists.", field=field,
-                            hint="Choose another name or pass overwrite=true.")
+                            hint=_existing_hint(what, field))
+
+
+def _existing_hint(what: str, field: str) -> str:
+    if what in OVERWRITABLE:
+        return "Choose another name or pass overwrite=true."
+    if what == "model":
+        return f"Choose another `{field}`, or delete_model the existing one (list_models)."
+    return "Choose another name."
 
 
 def write_text_atomic(path: Path, text: str) -> None:

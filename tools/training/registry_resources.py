@@ -20,9 +20,13 @@ def register_model_resources(app: Any, services: ToolServices) -> None:
         return json.dumps([m.model_dump() for m in list_all(services.store, settings)], indent=1)
 
     @app.resource("graphtune://models/{name}", name="model", mime_type="application/json",
-                  description="A model's training_metadata.json.")
+                  description="A model's training_metadata.json (a merged model's merge_metadata.json).")
     @coded
     def model(name: str) -> str:
+        # graphtune://models lists merged models too: reading one must not fail as "not an adapter"
+        merge_file = model_dir(settings, name, merged=True) / "merge_metadata.json"
+        if merge_file.is_file():
+            return json.dumps(json.loads(merge_file.read_text(encoding="utf-8")), indent=1)
         return json.dumps(read_model_metadata(settings, name), indent=1)
 
     @app.resource("graphtune://models/{name}/evaluation", name="model-evaluation", mime_type="application/json",

@@ -14,9 +14,22 @@ def resume_training(services: ToolServices, job_id: str, gpus: int | str | None 
     job = services.store.get(job_id)
     if job.kind != "train":
         raise JobStateConflict(f"job `{job_id}` is a `{job.kind}` job; only training jobs resume.", field="job_id")
+    if job.status.value in ("failed", "cancelled", "interrupted"):  # the store words the other states' refusal
+        refuse_taken_output(services, job)
     params = {**job.params, "resume": True}
     if gpus is not None:
         params.update(LoraJobConfig.from_job(params).updated(gpus=gpus).job_params())
     job = services.store.requeue(job_id, params)
     services.runner.dispatch()
     return job
+
+
+def refuse_taken_output(services: ToolServices, job: Any) -> None:
+    """A stopped job's output_name may have been taken since (start_fine_tuning only refuses a folder
+    that exists): resuming would train to the end and then fail to publish, so refuse it now."""
+    name = (job.params.get("config") or {}).get("output_name")
+    if name and (services.settings.models_dir / name).exists():
+        raise JobStateConflict(f"job `{job.id}` saves its model as `{name}`, and a model of that name exists now "
+                               "(made after this job stopped); resuming would train to the end and fail to save.",
+                               field="job_id", hint=f"delete_model('{name}') if that model is not wanted, then "
+                               "resume; or start_fine_tuning again with another output_name.")

@@ -196,3 +196,38 @@ async def test_compare_models_on_two_tiny_models_through_mcp(client, services, t
     no_probes = await client.call_tool("compare_models", {"model_a": "shop-a", "model_b": "shop-b",
                                                           "dataset_name": "nope"})
     assert no_probes.is_error and "dataset_name" in no_probes.content[0].text
+
+
+@pytest.mark.anyio
+async def test_resume_refuses_a_job_whose_output_name_was_taken_since(client, services, memo_dataset, tiny_model) -> None:
+    """A cancelled job's output_name is free (no folder), so another model may take it; resuming then
+    trained to the end and failed `dataset_exists` with a hint to pass overwrite=true (no such parameter)."""
+    from graphtune.tools.start_fine_tuning import submit_training
+
+    services.runner.dispatch = lambda: []  # type: ignore[method-assign]  # keep the job queued, then cancel it
+    job = submit_training(services, {"dataset_name": memo_dataset, "base_model": str(tiny_model), "device": "cpu",
+                                     "output_name": "r1"})
+    await client.call_tool("cancel_job", {"job_id": job.id})
+    fake_model(services.settings, "r1")  # another job (or a copy) made `r1` meanwhile
+    refused = await client.call_tool("resume_fine_tuning", {"job_id": job.id})
+    text = refused.content[0].text
+    assert refused.is_error and "[job_state_conflict]" in text and "delete_model('r1')" in text
+    assert services.store.get(job.id).status.value == "cancelled"
+
+
+@pytest.mark.anyio
+async def test_the_model_resource_reads_a_merged_model_that_graphtune_models_lists(client, services) -> None:
+    """graphtune://models lists merged models; graphtune://models/{name} refused one as 'not an adapter'."""
+    settings = services.settings
+    fake_model(settings, "m1")
+    folder = settings.models_dir / "m1-merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "merge_metadata.json").write_text(json.dumps({"merged_from": "m1", "base_model": "tiny"}))
+    services.store.register_model({"name": "m1-merged", "job_id": None, "base_model": "tiny", "dataset": None,
+                                   "method": "merged", "created_at": 0.0, "path": str(folder),
+                                   "metrics": {"merged_from": "m1"}})
+    listed = json.loads((await client.read_resource("graphtune://models")).contents[0].text)
+    assert "m1-merged" in {m["name"] for m in listed}
+    read = json.loads((await client.read_resource("graphtune://models/m1-merged")).contents[0].text)
+    assert read["merged_from"] == "m1"
