@@ -16,6 +16,7 @@ def resume_training(services: ToolServices, job_id: str, gpus: int | str | None 
         raise JobStateConflict(f"job `{job_id}` is a `{job.kind}` job; only training jobs resume.", field="job_id")
     if job.status.value in ("failed", "cancelled", "interrupted"):  # the store words the other states' refusal
         refuse_taken_output(services, job)
+        refuse_missing_init_adapter(services, job)
     params = {**job.params, "resume": True}
     if gpus is not None:
         params.update(LoraJobConfig.from_job(params).updated(gpus=gpus).job_params())
@@ -33,3 +34,13 @@ def refuse_taken_output(services: ToolServices, job: Any) -> None:
                                "(made after this job stopped); resuming would train to the end and fail to save.",
                                field="job_id", hint=f"delete_model('{name}') if that model is not wanted, then "
                                "resume; or start_fine_tuning again with another output_name.")
+
+
+def refuse_missing_init_adapter(services: ToolServices, job: Any) -> None:
+    """A stopped job that continues a finished model (init_adapter) loads that model again when it
+    resumes; one deleted since would fail in the worker after the job was requeued, so refuse it now."""
+    name = (job.params.get("config") or {}).get("init_adapter")
+    if name and not (services.settings.models_dir / name).is_dir():
+        raise JobStateConflict(f"job `{job.id}` continues the model `{name}` (init_adapter), which no longer exists; "
+                               "it cannot resume.", field="job_id", hint="start_fine_tuning again with another "
+                               "init_adapter (list_models), or without one.")

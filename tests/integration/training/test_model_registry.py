@@ -231,3 +231,22 @@ async def test_the_model_resource_reads_a_merged_model_that_graphtune_models_lis
     assert "m1-merged" in {m["name"] for m in listed}
     read = json.loads((await client.read_resource("graphtune://models/m1-merged")).contents[0].text)
     assert read["merged_from"] == "m1"
+
+
+@pytest.mark.anyio
+async def test_resume_refuses_a_job_whose_init_adapter_was_deleted_since(client, services, memo_dataset,
+                                                                        tiny_model) -> None:
+    """delete_model may remove the model a stopped job continues (nothing runs); resuming then failed in the
+    worker, after the job was requeued, with model_unknown."""
+    from graphtune.tools.start_fine_tuning import submit_training
+
+    fake_model(services.settings, "parent")
+    services.runner.dispatch = lambda: []  # type: ignore[method-assign]  # keep the job queued, then cancel it
+    job = submit_training(services, {"dataset_name": memo_dataset, "base_model": str(tiny_model), "device": "cpu",
+                                     "output_name": "child", "init_adapter": "parent"})
+    await client.call_tool("cancel_job", {"job_id": job.id})
+    assert not (await client.call_tool("delete_model", {"model_name": "parent"})).is_error
+    refused = await client.call_tool("resume_fine_tuning", {"job_id": job.id})
+    text = refused.content[0].text
+    assert refused.is_error and "[job_state_conflict]" in text and "`parent` (init_adapter)" in text
+    assert services.store.get(job.id).status.value == "cancelled"
