@@ -58,7 +58,9 @@ def run_merge_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
                         "created_at": time.time(), "path": str(final),
                         "metrics": {"merged_from": params["model_name"], **_knowledge_of(meta)}})
     ctx.progress(3, 3, "stages", "done")
-    return {"path": str(final), "merged_from": params["model_name"], "base_model": meta.get("base_model")}
+    # merged_model: the name ask_model, export_model and delete_model take (not only the end of `path`)
+    return {"merged_model": params["output_name"], "path": str(final), "merged_from": params["model_name"],
+            "base_model": meta.get("base_model")}
 
 
 def _knowledge_of(meta: dict[str, Any]) -> dict[str, Any]:

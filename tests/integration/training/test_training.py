@@ -71,6 +71,7 @@ async def test_training_through_mcp_learns_and_saves_a_loadable_adapter(client, 
     assert not merge.is_error, merge.content[0].text
     merged_job = wait_final(services.store, merge.structured_content["job_id"], timeout=200)
     assert merged_job.status is JobStatus.SUCCEEDED, merged_job.error
+    assert merged_job.result["merged_model"] == "memo-lora-merged"
     merged = AutoModelForCausalLM.from_pretrained(merged_job.result["path"]).eval()
     with torch.no_grad():
         assert torch.allclose(merged(**ids).logits, model(**ids).logits, atol=1e-4)
