@@ -22,6 +22,8 @@ def coded(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except GraphtuneError as exc:
             missing = exc.code.endswith(("not_found", "unknown"))
+            if exc.field and exc.field not in kwargs:  # the engine names its tool argument; a resource has a
+                exc.field = next(iter(kwargs), None)  # URI parameter ({name}, {job_id}) instead
             raise (ResourceNotFoundError if missing else ResourceError)(str(exc)) from exc
 
     return wrapper

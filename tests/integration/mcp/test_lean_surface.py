@@ -107,6 +107,7 @@ async def test_unknown_resource_name_is_coded(client) -> None:
         with pytest.raises(MCPError) as raised:
             await client.read_resource(uri)
         assert code in str(raised.value) and "Hint:" in str(raised.value), str(raised.value)
+        assert "(field `name`)" in str(raised.value), str(raised.value)  # the URI parameter, not a tool argument
 
 
 def _chat_jsonl(folder: Path) -> Path:
