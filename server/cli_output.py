@@ -75,17 +75,27 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+# The fields that identify an item, in the order shown: a job, model, dataset, base model, a diff's
+# change (`added  class  p.Store  p/store.py`) or graph version; any other item shows its first scalars.
+_ITEM_KEYS = ("job_id", "name", "version", "change", "kind", "entity", "status", "created_at", "objective",
+              "base_model", "examples", "file")
+
+
 def _item_line(item: dict[str, Any]) -> str:
     """One line for a job, model, dataset or check."""
     if "ok" in item and "name" in item:  # a validate_environment check
         mark = "ok  " if item["ok"] else ("warn" if item.get("required") is False else "FAIL")
         fix = f"  fix: {item['fix']}" if item.get("fix") and not item["ok"] else ""
         return f"{mark} {item['name']}: {item.get('detail', '')}{fix}"
-    keys = [k for k in ("job_id", "name", "kind", "status", "created_at", "objective", "base_model", "examples")
-            if item.get(k) is not None]
+    if isinstance(item.get("messages"), list):  # a dataset record (chat format)
+        return " | ".join(f"{m.get('role')}: {m.get('content')}" for m in item["messages"] if isinstance(m, dict))
+    keys = [k for k in _ITEM_KEYS if item.get(k) is not None]
     keys = keys or [k for k, v in item.items() if not isinstance(v, (dict, list))][:5]
+    if not keys:  # nothing scalar to pick: the item itself rather than an empty line
+        return _scalar(item)
     exports = [f"{e['output_type']} {(e.get('size_bytes') or 0) / 1e6:.0f} MB" for e in item.get("exports") or []]
-    return "  ".join(_scalar(item[k]) for k in keys) + (f"  gguf: {', '.join(exports)}" if exports else "")
+    offline = "  (not usable offline)" if item.get("usable_offline") is False else ""
+    return "  ".join(_scalar(item[k]) for k in keys) + (f"  gguf: {', '.join(exports)}" if exports else "") + offline
 
 
 def _lines(data: dict[str, Any], prefix: str = "") -> list[str]:

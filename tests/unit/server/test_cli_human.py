@@ -1,0 +1,33 @@
+"""What the CLI prints for people (graphtune.server.cli_output.human): each listed item says
+what it is, not only its kind."""
+
+from __future__ import annotations
+
+from graphtune.server.cli_output import human
+
+
+def test_diff_changes_name_the_entity_and_the_change() -> None:
+    text = human({"codebase": "p", "changes": [
+        {"entity": "p.Store", "kind": "class", "change": "added", "file": "p/__init__.py"}],
+        "versions": [{"version": "0718", "created_at": "2026-12-05T02:47:29Z", "entities": 3}]})
+    lines = text.splitlines()
+    assert lines[2] == "  added  class  p.Store  p/__init__.py"
+    assert lines[4] == "  0718  2026-12-05T02:47:29Z"
+
+
+def test_a_base_model_that_does_not_load_offline_says_so() -> None:
+    text = human({"base_models": [
+        {"base_model": "a", "kind": "builtin", "usable_offline": True},
+        {"base_model": "b", "kind": "builtin", "usable_offline": False}]})
+    assert text.splitlines()[1:] == ["  builtin  a", "  builtin  b  (not usable offline)"]
+
+
+def test_a_chat_record_shows_its_messages() -> None:
+    text = human({"name": "d", "records": [{"messages": [
+        {"role": "user", "content": "What is `load` for?"},
+        {"role": "assistant", "content": "It loads."}], "meta": {"task": "summary"}}]})
+    assert text.splitlines()[1:] == ["records:", "  user: What is `load` for? | assistant: It loads."]
+
+
+def test_an_item_without_known_keys_is_never_an_empty_line() -> None:
+    assert human({"rows": [{"a": {"b": 1}}]}).splitlines()[1].strip() == '{"a": {"b": 1}}'
