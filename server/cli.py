@@ -137,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `graphtune ... | head`: the reader left; stop quietly, as a SIGPIPE'd tool does
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Point stdout at devnull so that the interpreter's final flush raises nothing either."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
 
 
 if __name__ == "__main__":

@@ -132,3 +132,16 @@ def test_line_progress_prints_when_the_job_moves_not_when_its_eta_ticks(capsys) 
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["[train job_1] running  5/48 steps  loss 1.0343  eta=2282s",
                      "[train job_1] running  6/48 steps  loss 1.0343  eta=1979s"]
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path) -> None:
+    """`graphtune --json jobs | head -1`: the reader leaves early; the CLI stops quietly, as `cat` does."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "graphtune.server.cli", "--home", str(tmp_path), "--json", "jobs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    proc.stdout.close()  # the reader is gone before the CLI writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
