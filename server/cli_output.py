@@ -98,10 +98,18 @@ def _item_line(item: dict[str, Any]) -> str:
     return "  ".join(_scalar(item[k]) for k in keys) + (f"  gguf: {', '.join(exports)}" if exports else "") + offline
 
 
+def _is_sourced(value: Any) -> bool:
+    """A mapping of setting -> {value, source} (the plan of a dry run)."""
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(v, dict) and v.keys() == {"value", "source"} for v in value.values())
+
+
 def _lines(data: dict[str, Any], prefix: str = "") -> list[str]:
     out = []
     for key, value in data.items():
-        if isinstance(value, dict) and value and len(value) <= 12:
+        if _is_sourced(value):  # a dry run's resolved settings: one line each, with where it came from
+            out += [f"{prefix}{key}.{name}: {_scalar(s['value'])}  ({s['source']})" for name, s in value.items()]
+        elif isinstance(value, dict) and value and len(value) <= 12:
             out += _lines(value, f"{prefix}{key}.")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out.append(f"{prefix}{key}:")
@@ -112,7 +120,8 @@ def _lines(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def _job_lines(view: dict[str, Any]) -> list[str]:
-    head = f"{view['kind']} job {view['job_id']}: {view['status']}"
+    dry = view["status"] == "dry_run"  # answered at once: no job id, nothing queued
+    head = f"{view['kind']} dry run" if dry else f"{view['kind']} job {view['job_id']}: {view['status']}"
     progress = (view.get("progress") or {}).get("message")
     lines = [head + (f" ({progress})" if progress else "")]
     if view.get("error"):
@@ -130,7 +139,8 @@ def human(result: Any) -> str:
     """Readable lines for any tool result (a job view, a listing, a report or a plain object)."""
     if not isinstance(result, dict):
         return _scalar(result)
-    if {"job_id", "kind", "status"} <= result.keys():
+    if {"job_id", "kind", "status"} <= result.keys() or ({"kind", "status"} <= result.keys()
+                                                       and result["status"] == "dry_run"):
         return "\n".join(_job_lines(result))
     text = "\n".join(_lines({k: v for k, v in result.items() if k != "next_step"}))
     if result.get("next_step"):

@@ -31,3 +31,15 @@ def test_a_chat_record_shows_its_messages() -> None:
 
 def test_an_item_without_known_keys_is_never_an_empty_line() -> None:
     assert human({"rows": [{"a": {"b": 1}}]}).splitlines()[1].strip() == '{"a": {"b": 1}}'
+
+
+def test_a_dry_run_reads_as_a_plan_one_setting_a_line() -> None:
+    """A dry run has no job id; its plan (30+ settings, each with its source) was one JSON line."""
+    view = {"kind": "train", "status": "dry_run", "cancel_requested": False,
+            "progress": {"message": "dry run: nothing was queued"},
+            "result": {"dry_run": True, "device": "cpu", "optimizer_steps": 12,
+                       "settings": {name: {"value": i, "source": "default"} for i, name in enumerate("abcdefghijklmn")}}}
+    lines = human(view).splitlines()
+    assert lines[0] == "train dry run (dry run: nothing was queued)"
+    assert "  optimizer_steps: 12" in lines and "  settings.a: 0  (default)" in lines
+    assert all(len(line) < 200 for line in lines) and not any("follow it" in line for line in lines)
