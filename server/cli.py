@@ -48,7 +48,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line, or, when `argv` runs `serve`, the global flags and `serve` alone: an MCP
     client starts `graphtune serve` for each session, and the other commands' flags are generated from
     every tool's request model (~40 ms of a start-up measured against a bare MCP server)."""
-    parser = CodedArgumentParser(prog="graphtune", description=__doc__.splitlines()[0])
+    parser = CodedArgumentParser(prog="graphtune", description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--version", action="version", version=f"graphtune {__version__}")
     parser.add_argument("--home", help="data dir (env GRAPHTUNE_HOME; default: the user data dir, "
                         "e.g. ~/.local/share/graphtune)")

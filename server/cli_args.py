@@ -85,7 +85,8 @@ def field_help(field: FieldInfo) -> str:
     parts = [field.description or "", str(extra.get("cli_help") or "")]
     if _bounds(field):
         parts.append(f"Range {_bounds(field)}.")
-    if not field.is_required() and field.default not in (None, False, [], ()):
+    stated = "default" in " ".join(parts).lower()  # most descriptions name their default already
+    if not field.is_required() and field.default not in (None, False, [], ()) and not stated:
         parts.append(f"Default: {field.default}.")
     return cli_wording(" ".join(p for p in parts if p)).replace("%", "%%")
 
