@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from graphtune.server.cli_args import add_request_arguments, request_kwargs
+from graphtune.server.cli_args import add_request_arguments, request_kwargs, tool_request
 from graphtune.server.cli_common import call_tool, output, start_job
 from graphtune.server.cli_training import add_training_commands
 from graphtune.tools.requests import ExtractRequest, IngestRequest, JobRequest
@@ -30,10 +30,18 @@ def add_job_command(sub: Any, name: str, tool: str, model: type[JobRequest], hel
     return p
 
 
+def _preview_request() -> Any:
+    """preview_dataset's parameters, less the name (the command's optional positional) and metadata (always)."""
+    from graphtune.server.cli_common import tool_function
+
+    return tool_request(tool_function("preview_dataset"))
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     if args.name:
-        output(args, call_tool(args, "preview_dataset", dataset_name=args.name, limit=args.limit,
-                               include_metadata=True))
+        paging = {k: v for k, v in request_kwargs(args, _preview_request()).items()
+                  if k not in ("dataset_name", "include_metadata")}
+        output(args, call_tool(args, "preview_dataset", dataset_name=args.name, include_metadata=True, **paging))
     else:
         output(args, call_tool(args, "list_datasets"))
     return 0
@@ -46,8 +54,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
                     "build a dataset from the graph (job)")
 
     p = sub.add_parser("datasets", help="list datasets, or preview one")
-    p.add_argument("name", nargs="?")
-    p.add_argument("--limit", type=int, default=3)
+    p.add_argument("name", nargs="?", help="Dataset to preview; without it, list every dataset.")
+    add_request_arguments(p, _preview_request(), skip=("dataset_name", "include_metadata"))
     p.set_defaults(func=cmd_datasets)
 
     add_training_commands(sub, add_job_command, wait_flag)

@@ -23,3 +23,10 @@ def test_a_default_the_description_states_is_not_appended_again() -> None:
 def test_the_top_level_description_is_a_whole_sentence() -> None:
     text = _help()
     assert "the same function the MCP tool of the same name calls" in text
+
+
+def test_datasets_can_page_and_read_the_eval_split() -> None:
+    """The preview prints next_offset; its flags come from preview_dataset, so --offset exists to use it."""
+    args = build_parser(["datasets"]).parse_args(["datasets", "d", "--offset", "3", "--split", "eval"])
+    assert (args.name, args.offset, args.split) == ("d", "3", "eval")
+    assert "Records to show, 1-20" in _help("datasets")
