@@ -51,8 +51,19 @@ def _flag(match: re.Match[str]) -> str:
     return f"{flag} {shown}"
 
 
+# Marks a line of the user's own data (a dataset record): cli_wording leaves it as written, since code
+# holds `name=value` (`def f(lo=0)`) and tool names that are no hints.
+VERBATIM = "\x1e"
+
+
 def cli_wording(text: str) -> str:
-    """Tool names and `name=value` arguments in a hint, as CLI commands and flags."""
+    """Tool names and `name=value` arguments in a hint, as CLI commands and flags; lines marked
+    VERBATIM are printed as they are."""
+    return "\n".join(line.replace(VERBATIM, "", 1) if line.lstrip(" ").startswith(VERBATIM) else _reworded(line)
+                     for line in text.split("\n"))
+
+
+def _reworded(text: str) -> str:
     text = _STATUS_CALL.sub(lambda m: f"graphtune status {m.group(1)}", text)
     text = _TOOL.sub(lambda m: TOOL_COMMANDS[m.group(1)], text)
     return _ASSIGN.sub(_flag, text)
@@ -88,7 +99,8 @@ def _item_line(item: dict[str, Any]) -> str:
         fix = f"  fix: {item['fix']}" if item.get("fix") and not item["ok"] else ""
         return f"{mark} {item['name']}: {item.get('detail', '')}{fix}"
     if isinstance(item.get("messages"), list):  # a dataset record (chat format)
-        return " | ".join(f"{m.get('role')}: {m.get('content')}" for m in item["messages"] if isinstance(m, dict))
+        text = " | ".join(f"{m.get('role')}: {m.get('content')}" for m in item["messages"] if isinstance(m, dict))
+        return VERBATIM + text.replace("\n", "\n" + VERBATIM)
     keys = [k for k in _ITEM_KEYS if item.get(k) is not None]
     keys = keys or [k for k, v in item.items() if not isinstance(v, (dict, list))][:5]
     if not keys:  # nothing scalar to pick: the item itself rather than an empty line

@@ -3,7 +3,7 @@ what it is, not only its kind."""
 
 from __future__ import annotations
 
-from graphtune.server.cli_output import human
+from graphtune.server.cli_output import cli_wording, human
 
 
 def test_diff_changes_name_the_entity_and_the_change() -> None:
@@ -22,11 +22,16 @@ def test_a_base_model_that_does_not_load_offline_says_so() -> None:
     assert text.splitlines()[1:] == ["  builtin  a", "  builtin  b  (not usable offline)"]
 
 
-def test_a_chat_record_shows_its_messages() -> None:
-    text = human({"name": "d", "records": [{"messages": [
+def test_a_chat_record_shows_its_messages_as_written() -> None:
+    """Records are the user's data: the CLI's rewording of hints (tool names to commands, name=value to
+    flags) must not touch them; code holds `lo=0` and names like list_datasets."""
+    text = cli_wording(human({"name": "d", "records": [{"messages": [
         {"role": "user", "content": "What is `load` for?"},
-        {"role": "assistant", "content": "It loads."}], "meta": {"task": "summary"}}]})
-    assert text.splitlines()[1:] == ["records:", "  user: What is `load` for? | assistant: It loads."]
+        {"role": "assistant", "content": "It loads.\ndef bisect(a, x, lo=0, hi=None): list_datasets()"}],
+        "meta": {"task": "summary"}}], "hint": "Call list_datasets with limit=5."}))
+    assert text.splitlines()[1:4] == ["records:", "  user: What is `load` for? | assistant: It loads.",
+                                      "def bisect(a, x, lo=0, hi=None): list_datasets()"]
+    assert "graphtune datasets with --limit 5" in text  # the tool's own hint is still reworded
 
 
 def test_an_item_without_known_keys_is_never_an_empty_line() -> None:
