@@ -7,9 +7,11 @@ Flags override environment variables, which override defaults (see graphtune.ser
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from graphtune.server import __version__
 from graphtune.server.cli_args import CodedArgumentParser
@@ -130,15 +132,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except GraphtuneError as exc:  # bad input never prints a traceback: the same coded message as MCP
-        print(f"error: {_for_cli(exc)}", file=sys.stderr)
-        return 2
+        return _report(exc, as_json=bool(getattr(args, "json", False)))
     except ValidationError as exc:
-        print(f"error: {_for_cli(coded_validation_error(exc))}", file=sys.stderr)
-        return 2
+        return _report(coded_validation_error(exc), as_json=bool(getattr(args, "json", False)))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `graphtune ... | head`: the reader left; stop quietly, as a SIGPIPE'd tool does
         return _reader_gone()
+
+
+def _report(exc: Any, *, as_json: bool) -> int:
+    """A coded error on stderr, exit 2: one line for people; with --json, the MCP error's fields
+    ({"error": {code, message, field, hint}}), so a script reads an error as it reads a result."""
+    if as_json:
+        from graphtune.server.cli_output import cli_wording
+
+        error = exc.to_dict()
+        error["hint"] = cli_wording(error["hint"]) if error.get("hint") else error.get("hint")
+        print(json.dumps({"error": error}), file=sys.stderr)
+    else:
+        print(f"error: {_for_cli(exc)}", file=sys.stderr)
+    return 2
 
 
 def _reader_gone() -> int:

@@ -37,6 +37,16 @@ def test_json_flag_prints_the_tool_result_as_json(argv, tmp_path, capsys) -> Non
     assert listed["jobs"][0]["status"] == "queued" and out.startswith("{\n  ")  # indented, as before
 
 
+def test_an_error_with_json_is_json_too(tmp_path, capsys) -> None:
+    """A script that asked for --json reads the error's code, field and hint, not a line of prose."""
+    code, out, err = _run(capsys, tmp_path, "--json", "status", "job_0123456789ab")
+    error = json.loads(err)["error"]
+    assert code == 2 and out == "" and error["code"] == "job_not_found" and error["field"] == "job_id"
+    assert "list_jobs" not in (error["hint"] or "")  # hints name CLI commands, as the human line does
+    code, _, err = _run(capsys, tmp_path, "status", "job_0123456789ab")
+    assert code == 2 and err.startswith("error: [job_not_found]")
+
+
 def test_human_output_is_one_line_per_job(tmp_path, capsys) -> None:
     first, second = _queued_job(tmp_path), _queued_job(tmp_path)
     code, out, _ = _run(capsys, tmp_path, "jobs")
