@@ -109,16 +109,8 @@ class _RecordingDriver:
 
 
 def test_neo4j_writer_scopes_every_change_to_its_code_base(monkeypatch, tmp_path: Path) -> None:
-    from graphtune.tools.graph import neo4j_writer
-
     driver = _RecordingDriver()
-    monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
-    settings = Settings(home=tmp_path / "home", neo4j_uri="neo4j://db:7687")
-    settings.ensure_dirs()
-    code = tmp_path / "proj"
-    code.mkdir()
-    (code / "a.py").write_text("def f():\n    return g()\n\ndef g():\n    yield 1\n")
-    result = run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
+    result = _ingest_into(driver, monkeypatch, tmp_path)
     assert result["codebase"] == "proj" and result["files_parsed"] == 1
     changes = [(q, p) for q, p in driver.queries if "DELETE" in q or "SET" in q]
     assert changes
@@ -142,7 +134,9 @@ def test_neo4j_extraction_filters_by_code_base() -> None:
         assert "$codebases" not in plain and "n.`codebase` IN $codebases" in scoped
 
 
-def _ingest_into(driver: _RecordingDriver, monkeypatch, tmp_path: Path) -> dict[str, Any]:
+def _ingest_into(driver: _RecordingDriver, monkeypatch, tmp_path: Path,
+                 files: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Ingest `files` (default: one small module) from tmp_path/proj into the recording Neo4j driver."""
     from graphtune.tools.graph import neo4j_writer
 
     monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
@@ -150,7 +144,8 @@ def _ingest_into(driver: _RecordingDriver, monkeypatch, tmp_path: Path) -> dict[
     settings.ensure_dirs()
     code = tmp_path / "proj"
     code.mkdir(exist_ok=True)
-    (code / "a.py").write_text("def f():\n    return g()\n\ndef g():\n    yield 1\n")
+    for name, data in (files or {"a.py": b"def f():\n    return g()\n\ndef g():\n    yield 1\n"}).items():
+        (code / name).write_bytes(data)
     return run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
 
 
@@ -172,17 +167,10 @@ def test_a_neo4j_ingest_where_no_file_parses_writes_nothing_for_its_code_base(mo
     """The refusal (nothing parsed) comes before the ingest's first write: the unfinished mark, a MERGE of
     the CodeBase node, is set only then, so the code base does not exist afterwards, marked or not."""
     from graphtune.tools.errors import ConfigError
-    from graphtune.tools.graph import neo4j_writer
 
     driver = _RecordingDriver()
-    monkeypatch.setattr(neo4j_writer, "make_driver", lambda settings: driver)
-    settings = Settings(home=tmp_path / "home", neo4j_uri="neo4j://db:7687")
-    settings.ensure_dirs()
-    code = tmp_path / "proj"
-    code.mkdir()
-    (code / "binary.py").write_bytes(b"\x00\x01\x02 def (\n")
     with pytest.raises(ConfigError) as caught:
-        run_ingest(IngestParams(path=str(code), write_to="neo4j"), settings)
+        _ingest_into(driver, monkeypatch, tmp_path, {"binary.py": b"\x00\x01\x02 def (\n"})
     assert "could be parsed" in caught.value.message and caught.value.field == "path"
     writes = [q for q, p in driver.queries if any(w in q for w in ("MERGE", "SET", "DELETE", "CREATE ("))]
     assert not writes, writes  # (the store-wide uid constraints of Neo4jWriter's start are not the code base's)
