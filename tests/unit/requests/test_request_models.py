@@ -194,10 +194,12 @@ def test_every_cli_error_is_coded(argv, code, field, tmp_path, capsys) -> None:
 def test_cli_error_hints_name_cli_commands_with_json_too(tmp_path, capsys) -> None:
     from graphtune.server.cli import main
 
-    for argv in (["train", "no-such-dataset", "m"], ["--json", "train", "no-such-dataset", "m"]):
-        assert main(["--home", str(tmp_path), *argv]) == 2
-        err = capsys.readouterr().err
-        assert "Hint: Call graphtune datasets" in err and "list_datasets" not in err, err
+    assert main(["--home", str(tmp_path), "train", "no-such-dataset", "m"]) == 2
+    err = capsys.readouterr().err
+    assert "Hint: Call graphtune datasets" in err and "list_datasets" not in err, err
+    assert main(["--home", str(tmp_path), "--json", "train", "no-such-dataset", "m"]) == 2  # the error as JSON
+    hint = json.loads(capsys.readouterr().err)["error"]["hint"]
+    assert hint.startswith("Call graphtune datasets") and "list_datasets" not in hint, hint
 
 
 def test_request_models_are_json_serialisable_job_params(tmp_path) -> None:
