@@ -247,3 +247,9 @@ def shown(value: object, limit: int = 80) -> str:
     """`value` for an error message, cut to `limit` characters: a 10k-character argument is not echoed back."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why a path could not be used, for an error message: an OSError's strerror ("File name too long"),
+    else the exception's text (a RuntimeError from an unknown ~user)."""
+    return getattr(exc, "strerror", None) or str(exc)

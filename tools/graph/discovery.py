@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphtune.tools.errors import ConfigError, shown
+from graphtune.tools.errors import ConfigError, os_reason, shown
 from graphtune.tools.graph.languages import BY_NAME, DISPLAY, LANGUAGES, language_of
 
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".tox", ".mypy_cache",
@@ -63,7 +63,7 @@ def resolve_root(path: str | None, package: str | None) -> Path:
                               hint="Pass the absolute path of an existing folder or source file.")
         return root.resolve()
     except (OSError, RuntimeError) as exc:  # a path too long for the file system, an unknown ~user
-        raise ConfigError(f"`path`={shown(path)} cannot be used ({getattr(exc, 'strerror', None) or exc}).", field="path",
+        raise ConfigError(f"`path`={shown(path)} cannot be used ({os_reason(exc)}).", field="path",
                           hint="Pass the absolute path of an existing folder or source file.") from exc
 
 

@@ -23,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
-from graphtune.tools.errors import ModelNotFound, ModelUnsupported, shown
+from graphtune.tools.errors import ModelNotFound, ModelUnsupported, os_reason, shown
 from graphtune.tools.training.config import HUB_ID
 from graphtune.tools.training.gguf_cache import (  # noqa: F401 - re-exported: the cache's public names
     CACHE_FOLDER,
@@ -154,7 +154,7 @@ def locate_base_model(base_model: str, field: str = "base_model") -> BaseModelRe
     try:
         return _locate_path_or_hub(name, base_model, field)
     except (OSError, RuntimeError) as exc:  # a name too long for the file system, an unknown ~user
-        raise ModelNotFound(f"`{field}`={shown(base_model)} cannot be read as a path ({getattr(exc, 'strerror', None) or exc}).", field=field,
+        raise ModelNotFound(f"`{field}`={shown(base_model)} cannot be read as a path ({os_reason(exc)}).", field=field,
                             hint="Pass a built-in name from list_base_models, a hub id, a model folder or a "
                             ".gguf file.") from exc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from graphtune.tools.dataset.catalog import parse_metadata
-from graphtune.tools.errors import DatasetInvalid, DatasetNotFound, shown
+from graphtune.tools.errors import DatasetInvalid, DatasetNotFound, os_reason, shown
 
 ROLES = {"system", "user", "assistant"}
 MAX_LINE_BYTES = 4_000_000
@@ -34,7 +34,7 @@ def locate(datasets_dir: Path, dataset: str) -> DatasetFiles:
     try:
         return _locate(datasets_dir, dataset)
     except (OSError, RuntimeError) as exc:  # a name too long for the file system, an unknown ~user, no access
-        raise DatasetNotFound(f"`dataset_name`={shown(dataset)} cannot be read ({getattr(exc, 'strerror', None) or exc}).", field="dataset_name",
+        raise DatasetNotFound(f"`dataset_name`={shown(dataset)} cannot be read ({os_reason(exc)}).", field="dataset_name",
                               hint="Call list_datasets, or pass the path of a readable chat/alpaca JSONL file.") from exc
 
 
