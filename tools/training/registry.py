@@ -128,13 +128,19 @@ def trained_model_dir(settings: Any, name: str, field: str = "model_name") -> An
     return folder
 
 
-def _merged_from(folder: Any) -> str | None:
-    """The adapter a merged model was made from, as merge_adapter recorded it (None: not recorded)."""
+def read_merge_metadata(folder: Any) -> dict[str, Any]:
+    """A merged model's merge_metadata.json (written by merge_adapter); {} when it is missing or broken,
+    so a hand-edited file neither hides the model from list_models nor crashes a tool that names it."""
     try:
         meta = json.loads((folder / "merge_metadata.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    source = meta.get("merged_from") if isinstance(meta, dict) else None
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _merged_from(folder: Any) -> str | None:
+    """The adapter a merged model was made from, as merge_adapter recorded it (None: not recorded)."""
+    source = read_merge_metadata(folder).get("merged_from")
     return f"`{source}`" if isinstance(source, str) else None
 
 
@@ -183,10 +189,7 @@ def list_all(store: JobStoreView, settings: Any) -> list[ModelInfo]:
 
 def _merged_on_disk(folder: Any) -> ModelInfo:
     """A merged model folder without a registry row (merged before merges were registered)."""
-    try:
-        meta = json.loads((folder / "merge_metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
+    meta = read_merge_metadata(folder)
     return ModelInfo(name=folder.name, path=str(folder), on_disk=(folder / "config.json").is_file(), kind="merged",
                      merged_from=meta.get("merged_from"), parent_model=meta.get("merged_from"),
                      base_model=meta.get("base_model"), method="merged", job_id=meta.get("job_id"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from graphtune.tools.resource_errors import coded
 from graphtune.tools.services import ToolServices
-from graphtune.tools.training.registry import list_all, model_dir, read_model_metadata
+from graphtune.tools.training.registry import list_all, model_dir, read_merge_metadata, read_model_metadata
 
 
 def register_model_resources(app: Any, services: ToolServices) -> None:
@@ -24,9 +24,9 @@ def register_model_resources(app: Any, services: ToolServices) -> None:
     @coded
     def model(name: str) -> str:
         # graphtune://models lists merged models too: reading one must not fail as "not an adapter"
-        merge_file = model_dir(settings, name, merged=True) / "merge_metadata.json"
-        if merge_file.is_file():
-            return json.dumps(json.loads(merge_file.read_text(encoding="utf-8")), indent=1)
+        folder = model_dir(settings, name, merged=True)
+        if (folder / "merge_metadata.json").is_file():
+            return json.dumps(read_merge_metadata(folder), indent=1)
         return json.dumps(read_model_metadata(settings, name), indent=1)
 
     @app.resource("graphtune://models/{name}/evaluation", name="model-evaluation", mime_type="application/json",
