@@ -148,7 +148,8 @@ def _report(exc: Any, *, as_json: bool) -> int:
         from graphtune.server.cli_output import cli_wording
 
         error = exc.to_dict()
-        error["hint"] = cli_wording(error["hint"]) if error.get("hint") else error.get("hint")
+        if error.get("hint"):  # hints name CLI commands and flags, as the human line does
+            error["hint"] = cli_wording(error["hint"])
         print(json.dumps({"error": error}), file=sys.stderr)
     else:
         print(f"error: {_for_cli(exc)}", file=sys.stderr)
